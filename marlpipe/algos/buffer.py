@@ -1,0 +1,166 @@
+"""Multi-agent replay buffer: one preallocated numpy ring per field and agent, shared by a population."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from marlpipe.io import atomic_write
+
+
+class MultiAgentReplayBuffer:
+    """Fixed-size ring of transitions, each field stored per agent as one contiguous array.
+
+    Arrays are allocated at the first save from the shapes seen, so no Python object is kept per
+    transition. Values are stored as float32 (images given as uint8 stay uint8) and sampled as
+    float32 torch tensors on ``device``. Sampling draws indices from the buffer's own seeded
+    generator, so a population sharing the buffer samples reproducibly.
+    """
+
+    def __init__(
+        self,
+        memory_size: int,
+        field_names: Sequence[str],
+        agent_ids: Sequence[str],
+        device: str | torch.device = "cpu",
+        seed: int | None = None,
+    ):
+        if int(memory_size) < 1:
+            raise ValueError(f"memory_size must be a positive integer, got {memory_size!r}")
+        self.memory_size = int(memory_size)
+        self.field_names = list(field_names)
+        self.agent_ids = list(agent_ids)
+        self.device = torch.device(device)
+        self.rng = np.random.default_rng(seed)
+        self.counter = 0
+        """Transitions ever saved."""
+        self._size = 0
+        self._pos = 0
+        self._data: dict[str, dict[str, np.ndarray]] | None = None
+
+    def __len__(self) -> int:
+        """Transitions currently held."""
+        return self._size
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by the preallocated storage."""
+        if self._data is None:
+            return 0
+        return sum(arr.nbytes for field in self._data.values() for arr in field.values())
+
+    def _allocate(self, values: Sequence[dict[str, Any]]) -> None:
+        self._data = {}
+        for name, field in zip(self.field_names, values, strict=True):
+            self._data[name] = {}
+            for agent in self.agent_ids:
+                sample = np.asarray(field[agent])
+                dtype = np.uint8 if sample.dtype == np.uint8 else np.float32
+                shape = sample.shape[1:]
+                self._data[name][agent] = np.zeros((self.memory_size, *shape), dtype=dtype)
+
+    def save_to_memory(self, *values: dict[str, Any], is_vectorised: bool = False) -> None:
+        """Store one transition (or, with ``is_vectorised``, one per env copy along axis 0).
+
+        ``values`` are per-agent dicts in the order of ``field_names``, e.g.
+        ``save_to_memory(state, action, reward, next_state, done)``.
+        """
+        if len(values) != len(self.field_names):
+            raise ValueError(
+                f"save_to_memory expected {len(self.field_names)} fields "
+                f"({', '.join(self.field_names)}), got {len(values)}"
+            )
+        if not is_vectorised:
+            values = tuple({a: np.asarray(v[a])[None] for a in self.agent_ids} for v in values)
+        if self._data is None:
+            self._allocate(values)
+        batch = len(np.asarray(values[0][self.agent_ids[0]]))
+        if batch > self.memory_size:  # only the newest memory_size rows can be kept
+            values = tuple({a: np.asarray(v[a])[-self.memory_size:] for a in self.agent_ids}
+                           for v in values)
+            self.counter += batch - self.memory_size
+            batch = self.memory_size
+        first = min(batch, self.memory_size - self._pos)
+        for name, field in zip(self.field_names, values, strict=True):
+            for agent in self.agent_ids:
+                store, rows = self._data[name][agent], np.asarray(field[agent])
+                store[self._pos:self._pos + first] = rows[:first]
+                if first < batch:
+                    store[: batch - first] = rows[first:]
+        self._pos = (self._pos + batch) % self.memory_size
+        self._size = min(self._size + batch, self.memory_size)
+        self.counter += batch
+
+    def sample(self, batch_size: int) -> tuple[dict[str, torch.Tensor], ...]:
+        """Uniformly sample ``batch_size`` transitions (with replacement): one dict per field."""
+        if self._size == 0:
+            raise ValueError("cannot sample from an empty replay buffer")
+        idx = self.rng.integers(0, self._size, size=int(batch_size))
+        return tuple(
+            {a: self._to_tensor(self._data[name][a][idx]) for a in self.agent_ids}
+            for name in self.field_names
+        )
+
+    def _to_tensor(self, rows: np.ndarray) -> torch.Tensor:
+        tensor = torch.from_numpy(rows)
+        if tensor.dtype != torch.float32:
+            tensor = tensor.float()
+        return tensor.to(self.device, non_blocking=True)
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write the held transitions, ring position and generator state to ``path`` atomically."""
+        meta = {
+            "memory_size": self.memory_size,
+            "field_names": self.field_names,
+            "agent_ids": self.agent_ids,
+            "counter": self.counter,
+            "size": self._size,
+            "pos": self._pos,
+            "rng": self.rng.bit_generator.state,
+        }
+        arrays = {"__meta__": np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)}
+        if self._data is not None:
+            for name, field in self._data.items():
+                for agent, arr in field.items():
+                    arrays[f"{name}/{agent}"] = arr[: self._size]
+
+        def write(handle):
+            np.savez(handle, **arrays)
+
+        atomic_write(path, write)
+
+    def load(self, path: str | os.PathLike) -> None:
+        """Restore a buffer written by :meth:`save` (same fields and agents) from ``path``."""
+        try:
+            with np.load(path, allow_pickle=False) as archive:
+                meta = json.loads(bytes(archive["__meta__"]).decode())
+                arrays = {k: archive[k] for k in archive.files if k != "__meta__"}
+        except FileNotFoundError:
+            raise FileNotFoundError(f"{path}: replay buffer file not found") from None
+        except Exception as err:  # zip/JSON/key errors from a corrupt or foreign file
+            raise ValueError(f"{path}: not a readable replay buffer file ({err})") from None
+        if meta["field_names"] != self.field_names or meta["agent_ids"] != self.agent_ids:
+            raise ValueError(
+                f"{path}: buffer holds fields {meta['field_names']} for agents {meta['agent_ids']}, "
+                f"expected fields {self.field_names} for agents {self.agent_ids}"
+            )
+        self.memory_size = int(meta["memory_size"])
+        self._data = None
+        if arrays:
+            self._data = {name: {} for name in self.field_names}
+            for key, arr in arrays.items():
+                name, agent = key.split("/", 1)
+                store = np.zeros((self.memory_size, *arr.shape[1:]), dtype=arr.dtype)
+                store[: len(arr)] = arr
+                self._data[name][agent] = store
+        self.counter, self._size, self._pos = meta["counter"], meta["size"], meta["pos"]
+        self.rng = np.random.default_rng()
+        self.rng.bit_generator.state = meta["rng"]
+
+
+__all__ = ["MultiAgentReplayBuffer"]

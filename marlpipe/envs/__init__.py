@@ -1,0 +1,19 @@
+"""Environments: names -> PettingZoo parallel envs, their spec, and vectorised copies."""
+
+from marlpipe.envs.factory import EnvNameError, make_env
+from marlpipe.envs.spec import ActionSpec, EnvSpec, ObservationSpec, UnsupportedSpaceError
+from marlpipe.envs.vector import AsyncVecEnv, SyncVecEnv, copy_seeds, make_vec_env, random_actions
+
+__all__ = [
+    "ActionSpec",
+    "AsyncVecEnv",
+    "EnvNameError",
+    "EnvSpec",
+    "ObservationSpec",
+    "SyncVecEnv",
+    "UnsupportedSpaceError",
+    "copy_seeds",
+    "make_env",
+    "make_vec_env",
+    "random_actions",
+]

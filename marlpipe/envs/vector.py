@@ -1,0 +1,337 @@
+"""Vectorised PettingZoo parallel environments: N copies stepped together, batched per agent.
+
+Finished copies are reset inside ``step`` (auto-reset). As in Gymnasium's same-step convention the
+returned observation of such a copy is its reset observation, while ``infos["final_obs"]`` holds,
+for every copy, the observation to store as ``next_state``: the true final observation of a copy
+that just finished and the ordinary next observation elsewhere. Storing the reset observation
+instead would corrupt the last transition of every episode.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import traceback
+from typing import Any
+
+import numpy as np
+
+from marlpipe.envs.factory import make_env
+from marlpipe.envs.spec import EnvSpec
+
+MASK_KEYS = ("agent_mask", "env_defined_actions")
+
+
+def copy_seeds(seed: int | None, num_envs: int) -> list[int | None]:
+    """Independent reset seeds for ``num_envs`` copies, all derived from the one ``seed``."""
+    if seed is None:
+        return [None] * num_envs
+    children = np.random.SeedSequence(seed).spawn(num_envs)
+    return [int(child.generate_state(1)[0]) for child in children]
+
+
+def random_actions(spec: EnvSpec, num_envs: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Uniformly random batched actions for every agent, drawn in bulk."""
+    actions = {}
+    for agent in spec.agent_ids:
+        act = spec.actions[agent]
+        if act.discrete:
+            actions[agent] = rng.integers(0, act.n, size=num_envs)
+        else:
+            low, high = np.asarray(act.low, np.float32), np.asarray(act.high, np.float32)
+            actions[agent] = rng.uniform(low, high, size=(num_envs, *act.shape)).astype(np.float32)
+    return actions
+
+
+class SyncVecEnv:
+    """N copies of one environment stepped in turn in this process."""
+
+    def __init__(
+        self,
+        name: str,
+        num_envs: int,
+        seed: int | None = None,
+        channels_last: bool = False,
+        seeds: list[int | None] | None = None,
+        **env_kwargs: Any,
+    ):
+        if num_envs < 1:
+            raise ValueError(f"num_envs must be at least 1, got {num_envs}")
+        self.envs = [make_env(name, **env_kwargs) for _ in range(num_envs)]
+        self.num_envs = num_envs
+        self.spec = EnvSpec.from_env(self.envs[0], channels_last, name, env_kwargs)
+        self.agent_ids = self.spec.agent_ids
+        self._seeds = seeds if seeds is not None else copy_seeds(seed, num_envs)
+        self._actions: dict[str, np.ndarray] | None = None
+        self._obs = {a: self._empty_obs(a) for a in self.agent_ids}
+
+    def _empty_obs(self, agent: str) -> np.ndarray:
+        obs = self.spec.observations[agent]
+        dtype = np.int64 if obs.kind == "discrete" else self.envs[0].observation_space(agent).dtype
+        return np.zeros((self.num_envs, *obs.shape), dtype=dtype)
+
+    def reset(
+        self, seed: int | None = None, *, seeds: list[int | None] | None = None
+    ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        """Reset every copy (with its derived seed on the first reset or when ``seed`` is given)."""
+        if seeds is None:
+            seeds = copy_seeds(seed, self.num_envs) if seed is not None else self._seeds
+        self._seeds = [None] * self.num_envs
+        obs = {a: self._empty_obs(a) for a in self.agent_ids}
+        raw_infos = []
+        for i, env in enumerate(self.envs):
+            o, info = env.reset(seed=seeds[i])
+            for agent in self.agent_ids:
+                if agent in o:
+                    obs[agent][i] = o[agent]
+            raw_infos.append(info)
+        self._obs = obs
+        return {a: v.copy() for a, v in obs.items()}, self._batch_masks(raw_infos)
+
+    def step_async(self, actions: dict[str, np.ndarray]) -> None:
+        self._actions = actions
+
+    def step_wait(self):
+        actions, self._actions = self._actions, None
+        if actions is None:
+            raise RuntimeError("step_wait() called without a pending step_async()")
+        n, agents = self.num_envs, self.agent_ids
+        obs = {a: self._empty_obs(a) for a in agents}
+        rewards = {a: np.zeros(n, np.float32) for a in agents}
+        terms = {a: np.zeros(n, bool) for a in agents}
+        truncs = {a: np.zeros(n, bool) for a in agents}
+        final_obs = {a: self._empty_obs(a) for a in agents}
+        finished = np.zeros(n, bool)
+        raw_infos = []
+        for i, env in enumerate(self.envs):
+            live = env.agents
+            act = {a: _scalar_if_discrete(actions[a][i]) for a in live}
+            o, r, te, tr, info = env.step(act)
+            done = True
+            for agent in agents:
+                if agent in o:
+                    final_obs[agent][i] = o[agent]
+                    rewards[agent][i] = r.get(agent, 0.0)
+                    terms[agent][i] = te.get(agent, False)
+                    truncs[agent][i] = tr.get(agent, False)
+                    done = done and (terms[agent][i] or truncs[agent][i])
+                else:  # an agent that is gone counts as terminated
+                    terms[agent][i] = True
+            done = done or not env.agents
+            if done:
+                finished[i] = True
+                o, info = env.reset()
+            for agent in agents:
+                if agent in o:
+                    obs[agent][i] = o[agent]
+                elif not done:
+                    obs[agent][i] = final_obs[agent][i]
+            raw_infos.append(info)
+        self._obs = obs
+        infos = self._batch_masks(raw_infos)
+        infos["final_obs"] = final_obs
+        infos["_final_obs"] = finished
+        return {a: v.copy() for a, v in obs.items()}, rewards, terms, truncs, infos
+
+    def step(self, actions: dict[str, np.ndarray]):
+        """Step every copy with row i of each agent's action array; see the module doc."""
+        self.step_async(actions)
+        return self.step_wait()
+
+    def _batch_masks(self, raw_infos: list[dict]) -> dict[str, Any]:
+        """Batch ``agent_mask`` / ``env_defined_actions`` when any copy provides them."""
+        if all(
+            _mask_info(info, "agent_mask", a) is None for info in raw_infos for a in self.agent_ids
+        ):
+            return {}
+        masks = {a: np.ones(self.num_envs, bool) for a in self.agent_ids}
+        defined = {}
+        for agent in self.agent_ids:
+            act = self.spec.actions[agent]
+            shape = () if act.discrete else act.shape
+            defined[agent] = np.zeros((self.num_envs, *shape), np.int64 if act.discrete else np.float32)
+        for i, info in enumerate(raw_infos):
+            for agent in self.agent_ids:
+                mask = _mask_info(info, "agent_mask", agent)
+                if mask is not None:
+                    masks[agent][i] = bool(mask)
+                action = _mask_info(info, "env_defined_actions", agent)
+                if action is not None:
+                    defined[agent][i] = action
+        return {"agent_mask": masks, "env_defined_actions": defined}
+
+    def close(self) -> None:
+        for env in self.envs:
+            env.close()
+        self.envs = []
+
+
+def _scalar_if_discrete(action):
+    return int(action) if np.ndim(action) == 0 else action
+
+
+def _mask_info(info: dict, key: str, agent: str):
+    """Masking info may sit at the top level of ``info`` (keyed by agent) or in each agent's info."""
+    top = info.get(key)
+    if isinstance(top, dict) and agent in top:
+        return top[agent]
+    per_agent = info.get(agent)
+    if isinstance(per_agent, dict):
+        return per_agent.get(key)
+    return None
+
+
+def _worker(conn, name, num_envs, seeds, channels_last, env_kwargs) -> None:
+    try:
+        vec = SyncVecEnv(name, num_envs, channels_last=channels_last, seeds=seeds, **env_kwargs)
+    except BaseException:
+        conn.send(("error", traceback.format_exc()))
+        conn.close()
+        return
+    conn.send(("ok", None))
+    while True:
+        try:
+            command, payload = conn.recv()
+        except (EOFError, KeyboardInterrupt):
+            break
+        try:
+            if command == "step":
+                conn.send(("ok", vec.step(payload)))
+            elif command == "reset":
+                conn.send(("ok", vec.reset(seeds=payload)))
+            elif command == "close":
+                vec.close()
+                conn.send(("ok", None))
+                break
+        except BaseException:
+            conn.send(("error", traceback.format_exc()))
+    conn.close()
+
+
+class AsyncVecEnv:
+    """N copies spread over worker subprocesses that step while this process does other work.
+
+    Each worker runs a :class:`SyncVecEnv` over a contiguous slice of the copies, so results are
+    identical to the sync backend with the same seed.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        num_envs: int,
+        seed: int | None = None,
+        channels_last: bool = False,
+        num_workers: int | None = None,
+        **env_kwargs: Any,
+    ):
+        if num_envs < 1:
+            raise ValueError(f"num_envs must be at least 1, got {num_envs}")
+        self.num_envs = num_envs
+        probe = make_env(name, **env_kwargs)
+        self.spec = EnvSpec.from_env(probe, channels_last, name, env_kwargs)
+        probe.close()
+        self.agent_ids = self.spec.agent_ids
+        num_workers = max(1, min(num_envs, num_workers or os.cpu_count() or 1))
+        seeds = copy_seeds(seed, num_envs)
+        bounds = np.linspace(0, num_envs, num_workers + 1).astype(int)
+        self._slices = [slice(lo, hi) for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)]
+        ctx = mp.get_context("spawn")
+        self._conns, self._procs = [], []
+        for part in self._slices:
+            parent, child = ctx.Pipe()
+            proc = ctx.Process(
+                target=_worker,
+                args=(child, name, part.stop - part.start, seeds[part], channels_last, env_kwargs),
+                daemon=True,
+            )
+            proc.start()
+            child.close()
+            self._conns.append(parent)
+            self._procs.append(proc)
+        self._gather()
+        self._waiting = False
+
+    def _gather(self) -> list:
+        results, errors = [], []
+        for conn in self._conns:
+            try:
+                status, payload = conn.recv()
+            except EOFError:
+                status, payload = "error", "the worker process exited unexpectedly"
+            (errors if status == "error" else results).append(payload)
+        if errors:
+            self.close()
+            raise RuntimeError("an environment worker failed:\n" + errors[0])
+        return results
+
+    def reset(self, seed: int | None = None):
+        seeds = copy_seeds(seed, self.num_envs) if seed is not None else None
+        for conn, part in zip(self._conns, self._slices, strict=True):
+            conn.send(("reset", None if seeds is None else seeds[part]))
+        parts = self._gather()
+        obs = _concat([p[0] for p in parts])
+        return obs, _concat_infos([p[1] for p in parts])
+
+    def step_async(self, actions: dict[str, np.ndarray]) -> None:
+        for conn, part in zip(self._conns, self._slices, strict=True):
+            conn.send(("step", {a: np.asarray(v)[part] for a, v in actions.items()}))
+        self._waiting = True
+
+    def step_wait(self):
+        parts = self._gather()
+        self._waiting = False
+        obs, rew, term, trunc = (_concat([p[k] for p in parts]) for k in range(4))
+        return obs, rew, term, trunc, _concat_infos([p[4] for p in parts])
+
+    def step(self, actions: dict[str, np.ndarray]):
+        self.step_async(actions)
+        return self.step_wait()
+
+    def close(self) -> None:
+        """Stop every worker; none is left behind even if a worker hangs."""
+        for conn in getattr(self, "_conns", []):
+            try:
+                conn.send(("close", None))
+            except (BrokenPipeError, OSError):
+                pass
+        for proc in getattr(self, "_procs", []):
+            proc.join(timeout=5)
+            if proc.is_alive():
+                proc.terminate()
+                proc.join(timeout=5)
+        for conn in getattr(self, "_conns", []):
+            conn.close()
+        self._conns, self._procs = [], []
+
+    def __del__(self):
+        self.close()
+
+
+def _concat(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+
+
+def _concat_infos(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    infos: dict[str, Any] = {}
+    for key in ("final_obs", *MASK_KEYS):
+        if key in parts[0]:
+            infos[key] = _concat([p[key] for p in parts])
+    if "_final_obs" in parts[0]:
+        infos["_final_obs"] = np.concatenate([p["_final_obs"] for p in parts])
+    return infos
+
+
+def make_vec_env(
+    name: str,
+    num_envs: int,
+    backend: str = "sync",
+    seed: int | None = None,
+    channels_last: bool = False,
+    **env_kwargs: Any,
+):
+    """Return ``num_envs`` copies of environment ``name`` batched per agent (see module doc)."""
+    if backend == "sync":
+        return SyncVecEnv(name, num_envs, seed=seed, channels_last=channels_last, **env_kwargs)
+    if backend == "async":
+        return AsyncVecEnv(name, num_envs, seed=seed, channels_last=channels_last, **env_kwargs)
+    raise ValueError(f'backend must be "sync" or "async", got {backend!r}')
