@@ -1,4 +1,4 @@
-"""Multi-agent replay buffer: one preallocated numpy ring per field and agent, shared by a population."""
+"""Multi-agent replay buffer: a preallocated numpy ring per field and agent, population-shared."""
 
 from __future__ import annotations
 
@@ -81,15 +81,16 @@ class MultiAgentReplayBuffer:
             self._allocate(values)
         batch = len(np.asarray(values[0][self.agent_ids[0]]))
         if batch > self.memory_size:  # only the newest memory_size rows can be kept
-            values = tuple({a: np.asarray(v[a])[-self.memory_size:] for a in self.agent_ids}
-                           for v in values)
+            values = tuple(
+                {a: np.asarray(v[a])[-self.memory_size :] for a in self.agent_ids} for v in values
+            )
             self.counter += batch - self.memory_size
             batch = self.memory_size
         first = min(batch, self.memory_size - self._pos)
         for name, field in zip(self.field_names, values, strict=True):
             for agent in self.agent_ids:
                 store, rows = self._data[name][agent], np.asarray(field[agent])
-                store[self._pos:self._pos + first] = rows[:first]
+                store[self._pos : self._pos + first] = rows[:first]
                 if first < batch:
                     store[: batch - first] = rows[first:]
         self._pos = (self._pos + batch) % self.memory_size
@@ -146,7 +147,8 @@ class MultiAgentReplayBuffer:
             raise ValueError(f"{path}: not a readable replay buffer file ({err})") from None
         if meta["field_names"] != self.field_names or meta["agent_ids"] != self.agent_ids:
             raise ValueError(
-                f"{path}: buffer holds fields {meta['field_names']} for agents {meta['agent_ids']}, "
+                f"{path}: buffer holds fields {meta['field_names']} "
+                f"for agents {meta['agent_ids']}, "
                 f"expected fields {self.field_names} for agents {self.agent_ids}"
             )
         self.memory_size = int(meta["memory_size"])

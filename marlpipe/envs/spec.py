@@ -68,7 +68,7 @@ class ActionSpec:
 
 @dataclass(frozen=True)
 class EnvSpec:
-    """Ordered agent ids with each agent's observation and action spec, plus how to rebuild the env."""
+    """Ordered agent ids, each agent's observation and action spec, and how to rebuild the env."""
 
     agent_ids: tuple[str, ...]
     observations: dict[str, ObservationSpec]
@@ -123,7 +123,9 @@ class EnvSpec:
             actions = {a: _tuples(ActionSpec, data["actions"][a]) for a in agent_ids}
         except (KeyError, TypeError) as err:
             raise ValueError(f"not a valid EnvSpec: missing or malformed field {err}") from None
-        return cls(agent_ids, observations, actions, data.get("env_name"), data.get("env_kwargs") or {})
+        return cls(
+            agent_ids, observations, actions, data.get("env_name"), data.get("env_kwargs") or {}
+        )
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2)
@@ -137,7 +139,11 @@ class EnvSpec:
         lines = [f"env: {self.env_name or '?'} {self.env_kwargs or ''}".rstrip()]
         for a in self.agent_ids:
             obs, act = self.observations[a], self.actions[a]
-            acts = f"discrete({act.n})" if act.discrete else f"continuous{act.shape} in [{act.low}, {act.high}]"
+            acts = (
+                f"discrete({act.n})"
+                if act.discrete
+                else f"continuous{act.shape} in [{act.low}, {act.high}]"
+            )
             lines.append(f"  {a}: obs {obs.kind}{obs.input_shape}  action {acts}")
         return "\n".join(lines)
 
@@ -153,7 +159,9 @@ def _observation_spec(agent: str, space, channels_last: bool) -> ObservationSpec
     if isinstance(space, spaces.Box) and len(space.shape) == 1:
         return ObservationSpec("vector", tuple(int(s) for s in space.shape))
     if isinstance(space, spaces.Box) and len(space.shape) == 3:
-        return ObservationSpec("image", tuple(int(s) for s in space.shape), channels_last=channels_last)
+        return ObservationSpec(
+            "image", tuple(int(s) for s in space.shape), channels_last=channels_last
+        )
     raise UnsupportedSpaceError(
         f"agent {agent!r}: unsupported observation space {space!r}; "
         "expected Discrete, a 1-D Box (vector) or a 3-D Box (image)"

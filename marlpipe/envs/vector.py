@@ -149,7 +149,9 @@ class SyncVecEnv:
         for agent in self.agent_ids:
             act = self.spec.actions[agent]
             shape = () if act.discrete else act.shape
-            defined[agent] = np.zeros((self.num_envs, *shape), np.int64 if act.discrete else np.float32)
+            defined[agent] = np.zeros(
+                (self.num_envs, *shape), np.int64 if act.discrete else np.float32
+            )
         for i, info in enumerate(raw_infos):
             for agent in self.agent_ids:
                 mask = _mask_info(info, "agent_mask", agent)
@@ -171,7 +173,7 @@ def _scalar_if_discrete(action):
 
 
 def _mask_info(info: dict, key: str, agent: str):
-    """Masking info may sit at the top level of ``info`` (keyed by agent) or in each agent's info."""
+    """Masking info sits at the top level of ``info`` (keyed by agent) or in each agent's info."""
     top = info.get(key)
     if isinstance(top, dict) and agent in top:
         return top[agent]

@@ -1,0 +1,143 @@
+"""The shared multi-agent replay buffer: ring storage, sampling, determinism and persistence."""
+
+import numpy as np
+import pytest
+import torch
+
+from marlpipe.algos.buffer import MultiAgentReplayBuffer
+
+FIELDS = ["state", "action", "reward", "next_state", "done"]
+AGENTS = ["speaker_0", "listener_0"]
+OBS = {"speaker_0": 3, "listener_0": 11}
+ACT = {"speaker_0": 3, "listener_0": 5}
+
+
+def batch(start: int, num_envs: int):
+    """A vectorised transition batch whose values encode the transition number."""
+    ids = np.arange(start, start + num_envs, dtype=np.float32)
+    state = {a: np.repeat(ids[:, None], OBS[a], axis=1) for a in AGENTS}
+    action = {a: np.repeat(ids[:, None], ACT[a], axis=1) for a in AGENTS}
+    reward = {a: -ids for a in AGENTS}
+    next_state = {a: s + 0.5 for a, s in state.items()}
+    done = {a: (ids % 2 == 0) for a in AGENTS}
+    return state, action, reward, next_state, done
+
+
+def filled(memory_size=10, transitions=0, num_envs=4, seed=0):
+    buffer = MultiAgentReplayBuffer(memory_size, FIELDS, AGENTS, seed=seed)
+    for start in range(0, transitions, num_envs):
+        buffer.save_to_memory(*batch(start, num_envs), is_vectorised=True)
+    return buffer
+
+
+def test_counts_and_ring_overwrite():
+    buffer = filled(memory_size=10, transitions=12, num_envs=4)
+    assert buffer.counter == 12 and len(buffer) == 10
+    held = sorted(buffer._data["state"]["speaker_0"][:, 0].tolist())
+    # transitions 0 and 1 were overwritten by 10 and 11
+    assert held == list(range(2, 12))
+    buffer.save_to_memory(*batch(12, 4), is_vectorised=True)
+    assert buffer.counter == 16 and len(buffer) == 10
+    assert sorted(buffer._data["state"]["speaker_0"][:, 0].tolist()) == list(range(6, 16))
+
+
+def test_single_transition_save():
+    buffer = MultiAgentReplayBuffer(5, FIELDS, AGENTS)
+    state, action, reward, next_state, done = batch(0, 1)
+    one = [{a: v[a][0] for a in AGENTS} for v in (state, action, reward, next_state, done)]
+    buffer.save_to_memory(*one)
+    assert len(buffer) == 1
+    ((state_t, *_),) = [buffer.sample(2)]
+    assert state_t["listener_0"].shape == (2, 11)
+
+
+def test_batch_larger_than_memory_keeps_newest():
+    buffer = MultiAgentReplayBuffer(3, FIELDS, AGENTS)
+    buffer.save_to_memory(*batch(0, 5), is_vectorised=True)
+    assert buffer.counter == 5 and len(buffer) == 3
+    assert sorted(buffer._data["reward"]["speaker_0"].tolist()) == [-4.0, -3.0, -2.0]
+
+
+def test_sample_shapes_dtypes_and_consistency():
+    buffer = filled(memory_size=64, transitions=40)
+    state, action, reward, next_state, done = buffer.sample(16)
+    for agent in AGENTS:
+        assert state[agent].shape == (16, OBS[agent]) and state[agent].dtype == torch.float32
+        assert action[agent].shape == (16, ACT[agent])
+        assert reward[agent].shape == (16,) and done[agent].shape == (16,)
+        assert next_state[agent].dtype == torch.float32 and done[agent].dtype == torch.float32
+        # fields of one sampled row belong to the same transition
+        ids = state[agent][:, 0]
+        assert torch.equal(action[agent][:, 0], ids)
+        assert torch.equal(reward[agent], -ids)
+        assert torch.equal(next_state[agent][:, 0], ids + 0.5)
+        assert torch.equal(done[agent], (ids % 2 == 0).float())
+    assert torch.equal(state["speaker_0"][:, 0], state["listener_0"][:, 0])
+
+
+def test_sampling_is_deterministic_under_a_seed():
+    a, b, c = filled(32, 32, seed=5), filled(32, 32, seed=5), filled(32, 32, seed=6)
+    for _ in range(3):
+        sa, sb, sc = a.sample(8), b.sample(8), c.sample(8)
+        assert torch.equal(sa[0]["speaker_0"], sb[0]["speaker_0"])
+    assert not torch.equal(sa[0]["speaker_0"], sc[0]["speaker_0"])
+
+
+def test_empty_sample_and_wrong_field_count_are_clear():
+    buffer = MultiAgentReplayBuffer(4, FIELDS, AGENTS)
+    with pytest.raises(ValueError, match="empty"):
+        buffer.sample(1)
+    with pytest.raises(ValueError, match="expected 5 fields"):
+        buffer.save_to_memory({}, {})
+    with pytest.raises(ValueError, match="memory_size"):
+        MultiAgentReplayBuffer(0, FIELDS, AGENTS)
+
+
+def test_images_stay_uint8_and_sample_as_float():
+    buffer = MultiAgentReplayBuffer(8, ["state"], ["a"])
+    buffer.save_to_memory({"a": np.full((2, 4, 5, 3), 255, np.uint8)}, is_vectorised=True)
+    assert buffer._data["state"]["a"].dtype == np.uint8
+    (state,) = buffer.sample(3)
+    assert state["a"].dtype == torch.float32 and float(state["a"].max()) == 255.0
+
+
+def test_save_load_round_trip_resumes_exactly(tmp_path):
+    buffer = filled(memory_size=10, transitions=14, seed=3)
+    buffer.sample(4)  # advance the generator
+    path = tmp_path / "buffer.npz"
+    buffer.save(path)
+    restored = MultiAgentReplayBuffer(10, FIELDS, AGENTS)
+    restored.load(path)
+    assert restored.counter == buffer.counter and len(restored) == len(buffer)
+    for name in FIELDS:
+        for agent in AGENTS:
+            np.testing.assert_array_equal(restored._data[name][agent], buffer._data[name][agent])
+    for _ in range(2):
+        for x, y in zip(restored.sample(6), buffer.sample(6), strict=True):
+            assert all(torch.equal(x[a], y[a]) for a in AGENTS)
+    # both continue writing at the same ring position
+    restored.save_to_memory(*batch(100, 3), is_vectorised=True)
+    buffer.save_to_memory(*batch(100, 3), is_vectorised=True)
+    np.testing.assert_array_equal(
+        restored._data["state"]["speaker_0"], buffer._data["state"]["speaker_0"]
+    )
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_load_errors_name_the_file(tmp_path):
+    bad = tmp_path / "bad.npz"
+    bad.write_bytes(b"not a zip")
+    buffer = MultiAgentReplayBuffer(10, FIELDS, AGENTS)
+    with pytest.raises(ValueError, match="bad.npz"):
+        buffer.load(bad)
+    other = MultiAgentReplayBuffer(10, ["state"], AGENTS)
+    other.save(tmp_path / "other.npz")
+    with pytest.raises(ValueError, match="other.npz.*expected fields"):
+        buffer.load(tmp_path / "other.npz")
+
+
+def test_memory_is_close_to_raw_float32_bytes():
+    memory_size = 10_000
+    buffer = filled(memory_size=memory_size, transitions=8)
+    raw_per_transition = sum(2 * OBS[a] + ACT[a] + 2 for a in AGENTS) * 4
+    assert buffer.nbytes <= 1.25 * raw_per_transition * memory_size

@@ -1,0 +1,199 @@
+"""Environment names, EnvSpec extraction and the vectorised envs' auto-reset contract."""
+
+import numpy as np
+import pytest
+
+from marlpipe.envs import (
+    EnvNameError,
+    EnvSpec,
+    UnsupportedSpaceError,
+    copy_seeds,
+    make_env,
+    make_vec_env,
+    random_actions,
+)
+
+SPEAKER_LISTENER = "mpe2.simple_speaker_listener_v4"
+TOY = "marlpipe.envs.toy:match_env"
+
+
+def spec_of(name, channels_last=False, **kwargs):
+    return EnvSpec.from_env(make_env(name, **kwargs), channels_last, name, kwargs)
+
+
+def test_speaker_listener_continuous_spec():
+    spec = spec_of(SPEAKER_LISTENER, continuous_actions=True)
+    assert spec.agent_ids == ("speaker_0", "listener_0")
+    assert spec.observations["speaker_0"].input_shape == (3,)
+    assert spec.observations["listener_0"].input_shape == (11,)
+    speaker = spec.actions["speaker_0"]
+    assert speaker.kind == "continuous" and speaker.shape == (3,)
+    assert speaker.low == (0.0, 0.0, 0.0) and speaker.high == (1.0, 1.0, 1.0)
+    assert spec.actions["listener_0"].dim == 5
+    assert spec.critic_input_dim == 3 + 11 + 3 + 5
+    assert not spec.discrete_actions
+
+
+def test_speaker_listener_discrete_spec():
+    spec = spec_of(SPEAKER_LISTENER, continuous_actions=False)
+    assert spec.discrete_actions
+    assert spec.actions["speaker_0"].n == 3 and spec.actions["listener_0"].n == 5
+    assert spec.actions["listener_0"].dim == 5
+
+
+def test_simple_spread_spec():
+    spec = spec_of("mpe2.simple_spread_v3", N=3)
+    assert spec.agent_ids == ("agent_0", "agent_1", "agent_2")
+    assert all(spec.observations[a].input_shape == (18,) for a in spec.agent_ids)
+    assert all(spec.actions[a].n == 5 for a in spec.agent_ids)
+
+
+def test_discrete_observation_is_one_hot_sized():
+    spec = spec_of(TOY, observation="discrete", n_symbols=4)
+    obs = spec.observations["alpha_0"]
+    assert obs.kind == "discrete" and obs.n == 4 and obs.shape == ()
+    assert obs.input_shape == (4,)
+
+
+@pytest.mark.parametrize("channels_last, expected", [(True, (4, 6, 5)), (False, (6, 5, 4))])
+def test_image_observation_channels(channels_last, expected):
+    spec = spec_of(TOY, channels_last=channels_last, observation="image", n_symbols=4)
+    obs = spec.observations["beta_0"]
+    assert obs.kind == "image" and obs.shape == (6, 5, 4)
+    assert obs.input_shape == expected
+    assert obs.flat_dim == 120
+
+
+@pytest.mark.parametrize(
+    "name, kwargs",
+    [
+        (SPEAKER_LISTENER, {"continuous_actions": True}),
+        (TOY, {"observation": "image"}),
+        (TOY, {"observation": "discrete", "continuous_actions": True}),
+    ],
+)
+def test_spec_json_round_trip(name, kwargs):
+    spec = spec_of(name, channels_last=True, **kwargs)
+    again = EnvSpec.from_json(spec.to_json())
+    assert again == spec
+    assert again.env_name == name and again.env_kwargs == kwargs
+
+
+def test_unsupported_space_names_agent_and_space():
+    with pytest.raises(UnsupportedSpaceError, match=r"agent 'alpha_0'.*Dict"):
+        spec_of(TOY, observation="dict")
+
+
+@pytest.mark.parametrize(
+    "name", ["no_such_package.env_v0", "mpe2.no_such_env_v9", "mpe2:missing_factory", ""]
+)
+def test_unknown_env_name_is_one_clear_line(name):
+    with pytest.raises(EnvNameError) as err:
+        make_env(name)
+    message = str(err.value)
+    assert "\n" not in message
+    assert "package.module" in message and repr(name) in message
+
+
+def test_copy_seeds_derive_from_one_seed():
+    seeds = copy_seeds(7, 4)
+    assert seeds == copy_seeds(7, 4)
+    assert len(set(seeds)) == 4
+    assert seeds != copy_seeds(8, 4)
+
+
+@pytest.mark.parametrize("backend", ["sync", "async"])
+def test_final_observation_matches_single_env_at_truncation(backend):
+    num_envs, seed = 3, 11
+    vec = make_vec_env(
+        SPEAKER_LISTENER, num_envs, backend=backend, seed=seed, continuous_actions=True
+    )
+    try:
+        obs, _ = vec.reset()
+        rng = np.random.default_rng(0)
+        actions_log = []
+        for step in range(25):
+            actions = random_actions(vec.spec, num_envs, rng)
+            actions_log.append(actions)
+            obs, rewards, terms, truncs, infos = vec.step(actions)
+            assert infos["_final_obs"].all() == (step == 24)
+        # MPE episodes end by truncation, never by termination.
+        assert all(truncs[a].all() and not terms[a].any() for a in vec.agent_ids)
+        final_obs = infos["final_obs"]
+        reset_obs = obs
+    finally:
+        vec.close()
+
+    for i, copy_seed in enumerate(copy_seeds(seed, num_envs)):
+        env = make_env(SPEAKER_LISTENER, continuous_actions=True)
+        single_obs, _ = env.reset(seed=copy_seed)
+        for actions in actions_log:
+            single_obs, _, _, single_truncs, _ = env.step({a: actions[a][i] for a in env.agents})
+        assert all(single_truncs.values())
+        for agent in vec.agent_ids:
+            np.testing.assert_array_equal(final_obs[agent][i], single_obs[agent])
+        # the returned observation is the reset one (the listener's position changes)
+        assert not np.array_equal(reset_obs["listener_0"][i], single_obs["listener_0"])
+
+
+def test_sync_and_async_give_identical_batches():
+    results = []
+    for backend in ("sync", "async"):
+        vec = make_vec_env(SPEAKER_LISTENER, 4, backend=backend, seed=3, continuous_actions=True)
+        try:
+            obs, _ = vec.reset()
+            rng = np.random.default_rng(1)
+            trace = [obs]
+            for _ in range(30):
+                obs, rewards, *_ = vec.step(random_actions(vec.spec, 4, rng))
+                trace += [obs, rewards]
+        finally:
+            vec.close()
+        results.append(trace)
+    for a, b in zip(*results, strict=True):
+        for agent in a:
+            np.testing.assert_array_equal(a[agent], b[agent])
+
+
+def test_batched_shapes_and_dtypes():
+    vec = make_vec_env(TOY, 5, seed=0, observation="discrete")
+    obs, _ = vec.reset()
+    assert obs["alpha_0"].shape == (5,) and obs["alpha_0"].dtype == np.int64
+    obs, rewards, terms, truncs, infos = vec.step(
+        random_actions(vec.spec, 5, np.random.default_rng(0))
+    )
+    assert rewards["beta_0"].shape == (5,) and rewards["beta_0"].dtype == np.float32
+    assert terms["beta_0"].dtype == bool and truncs["beta_0"].shape == (5,)
+    assert "agent_mask" not in infos
+    vec.close()
+
+
+@pytest.mark.parametrize("backend", ["sync", "async"])
+def test_agent_masking_is_batched(backend):
+    vec = make_vec_env(TOY, 2, backend=backend, seed=0, masked=True)
+    try:
+        _, infos = vec.reset()
+        assert infos["agent_mask"]["beta_0"].tolist() == [True, True]
+        actions = {a: np.ones(2, dtype=np.int64) for a in vec.agent_ids}
+        _, _, _, _, infos = vec.step(actions)
+        assert infos["agent_mask"]["alpha_0"].tolist() == [True, True]
+        assert infos["agent_mask"]["beta_0"].tolist() == [False, False]
+        assert infos["env_defined_actions"]["beta_0"].tolist() == [0, 0]
+    finally:
+        vec.close()
+
+
+def test_async_close_leaves_no_worker():
+    vec = make_vec_env(SPEAKER_LISTENER, 4, backend="async", seed=0)
+    procs = list(vec._procs)
+    assert all(p.is_alive() for p in procs)
+    vec.close()
+    assert not any(p.is_alive() for p in procs)
+
+
+def test_async_worker_error_is_reported():
+    vec = make_vec_env(TOY, 2, backend="async", seed=0)
+    vec.reset()
+    with pytest.raises(RuntimeError, match="environment worker failed"):
+        vec.step({"alpha_0": np.zeros(2, dtype=np.int64)})  # beta_0's actions are missing
+    vec.close()
