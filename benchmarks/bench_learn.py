@@ -1,0 +1,96 @@
+"""Benchmark MATD3 ``learn()`` and a lean training loop on speaker-listener shapes.
+
+Usage: ``python benchmarks/bench_learn.py [--threads N] [--updates 300] [--env-steps 40000]``
+
+Prints the median milliseconds per MATD3 update (critic step every call, actor + targets every
+second call, as in training) at batch 128 and 1024, then the env-steps/s of one agent training
+on 8 sync envs with learn_step 5 (one update per 5 collected transitions) at batch 1024.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import numpy as np
+import torch
+
+from marlpipe.algos import MATD3
+from marlpipe.algos.buffer import MultiAgentReplayBuffer
+from marlpipe.envs import make_vec_env
+
+ENV = "mpe2.simple_speaker_listener_v4"
+FIELDS = ["state", "action", "reward", "next_state", "done"]
+
+
+def filled_buffer(env, agent: MATD3, transitions: int, seed: int = 0) -> MultiAgentReplayBuffer:
+    """A buffer filled by the (untrained, exploring) agent."""
+    buffer = MultiAgentReplayBuffer(transitions, FIELDS, env.agent_ids, seed=seed)
+    obs, _ = env.reset(seed=seed)
+    while len(buffer) < transitions:
+        store, actions = agent.get_action(obs)
+        next_obs, rewards, terms, _, infos = env.step(actions)
+        buffer.save_to_memory(obs, store, rewards, infos["final_obs"], terms, is_vectorised=True)
+        obs = next_obs
+    return buffer
+
+
+def bench_learn(batch_size: int, updates: int) -> float:
+    """Median ms per learn() call over ``updates`` calls (pre-sampled batches, after warm-up)."""
+    env = make_vec_env(ENV, 8, seed=0, continuous_actions=True)
+    agent = MATD3(env.spec, {"hidden_sizes": [64, 64]}, batch_size=batch_size, seed=0)
+    buffer = filled_buffer(env, agent, 4096)
+    batches = [buffer.sample(batch_size) for _ in range(32)]
+    for i in range(50):
+        agent.learn(batches[i % 32])
+    times = []
+    for i in range(updates):
+        start = time.perf_counter()
+        agent.learn(batches[i % 32])
+        times.append(time.perf_counter() - start)
+    env.close()
+    return 1000 * statistics.median(times)
+
+
+def bench_training(env_steps: int, learn_step: int = 5, batch_size: int = 1024) -> float:
+    """Env transitions per second of a lean training loop (acting, storing, learning)."""
+    env = make_vec_env(ENV, 8, seed=0, continuous_actions=True)
+    agent = MATD3(env.spec, {"hidden_sizes": [64, 64]}, batch_size=batch_size, seed=0)
+    buffer = MultiAgentReplayBuffer(200_000, FIELDS, env.agent_ids, seed=0)
+    obs, _ = env.reset(seed=0)
+    due, collected = 0, 0
+    start = time.perf_counter()
+    while collected < env_steps:
+        store, actions = agent.get_action(obs)
+        next_obs, rewards, terms, _, infos = env.step(actions)
+        buffer.save_to_memory(obs, store, rewards, infos["final_obs"], terms, is_vectorised=True)
+        obs = next_obs
+        collected += env.num_envs
+        due += env.num_envs
+        if len(buffer) >= batch_size:
+            while due >= learn_step:
+                agent.learn(buffer.sample(batch_size))
+                due -= learn_step
+    elapsed = time.perf_counter() - start
+    env.close()
+    return collected / elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
+    parser.add_argument("--updates", type=int, default=300)
+    parser.add_argument("--env-steps", type=int, default=40_000)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    np.set_printoptions(precision=2)
+    print(f"torch {torch.__version__}, {args.threads} thread(s)")
+    for batch_size in (128, 1024):
+        print(f"MATD3 learn() batch {batch_size:5d}: {bench_learn(batch_size, args.updates):.2f} ms/update")
+    rate = bench_training(args.env_steps)
+    print(f"training (8 envs, learn_step 5, batch 1024): {rate:,.0f} env-steps/s")
+
+
+if __name__ == "__main__":
+    main()

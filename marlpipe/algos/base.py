@@ -1,0 +1,327 @@
+"""Parts shared by MADDPG and MATD3: network building, observation and action handling, stats.
+
+Nothing here holds training state; :class:`marlpipe.algos.matd3.MATD3` owns the networks and the
+update, and :class:`marlpipe.algos.maddpg.MADDPG` is its one-critic special case.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from marlpipe.algos.networks import EvolvableCNN, EvolvableMLP, get_activation
+from marlpipe.envs.spec import ActionSpec, EnvSpec, ObservationSpec
+
+DEFAULT_NET_CONFIG: dict[str, Any] = {"hidden_sizes": [64, 64], "activation": "ReLU"}
+BOUND_KEYS = ("min_hidden_layers", "max_hidden_layers", "min_nodes", "max_nodes")
+NET_CONFIG_KEYS = ("hidden_sizes", "critic_hidden_sizes", "activation", "cnn", *BOUND_KEYS)
+DEFAULT_CNN: dict[str, Any] = {"channel_sizes": [16], "kernel_sizes": [3], "stride_sizes": [1]}
+
+
+@dataclass(frozen=True)
+class LearnStats:
+    """Losses of one ``learn()`` call per agent, as detached 0-d tensors (reading forces no sync).
+
+    ``critic_losses`` is the TD mean-squared error averaged over the twin critics (MATD3) or of
+    the single critic (MADDPG); ``actor_losses`` is ``-Q1(s, pi(s))`` and ``None`` on calls that
+    did not update the actors (policy delay).
+    """
+
+    critic_losses: dict[str, Tensor]
+    actor_losses: dict[str, Tensor] | None = None
+
+    def to_dict(self) -> dict[str, float]:
+        """Flat ``{"critic_loss/<agent>": float, "actor_loss/<agent>": float}`` (one sync)."""
+        names = [f"critic_loss/{a}" for a in self.critic_losses]
+        values = list(self.critic_losses.values())
+        if self.actor_losses is not None:
+            names += [f"actor_loss/{a}" for a in self.actor_losses]
+            values += list(self.actor_losses.values())
+        return dict(zip(names, torch.stack(values).tolist(), strict=True))
+
+
+def normalise_net_config(net_config: dict[str, Any] | None) -> dict[str, Any]:
+    """Fill defaults into a user ``net_config`` and reject unknown keys by name."""
+    config = {**DEFAULT_NET_CONFIG, **(net_config or {})}
+    unknown = sorted(set(config) - set(NET_CONFIG_KEYS))
+    if unknown:
+        raise ValueError(
+            f"net_config: unknown keys {unknown}; expected some of {list(NET_CONFIG_KEYS)}"
+        )
+    config["hidden_sizes"] = [int(h) for h in config["hidden_sizes"]]
+    config["critic_hidden_sizes"] = [
+        int(h) for h in (config.get("critic_hidden_sizes") or config["hidden_sizes"])
+    ]
+    get_activation(config["activation"])
+    return config
+
+
+def build_actor(
+    obs: ObservationSpec,
+    action: ActionSpec,
+    net_config: dict[str, Any],
+    generator: torch.Generator | None,
+) -> nn.Module:
+    """Actor for one agent: ``EvolvableCNN`` for image observations, else ``EvolvableMLP``.
+
+    Continuous actors end in ``tanh`` (scaled to the bounds later); discrete ones output logits.
+    """
+    bounds = {k: net_config[k] for k in BOUND_KEYS if k in net_config}
+    out_act = None if action.discrete else "Tanh"
+    common = {"activation": net_config["activation"], "output_activation": out_act, **bounds}
+    if obs.kind == "image":
+        cnn = {**DEFAULT_CNN, **(net_config.get("cnn") or {})}
+        return EvolvableCNN(
+            obs.input_shape, action.dim, hidden_sizes=net_config["hidden_sizes"],
+            generator=generator, **cnn, **common,
+        )  # fmt: skip
+    return EvolvableMLP(
+        obs.flat_dim, action.dim, net_config["hidden_sizes"], generator=generator, **common
+    )
+
+
+def build_critic(
+    spec: EnvSpec, net_config: dict[str, Any], n_critics: int, generator: torch.Generator | None
+) -> EvolvableMLP:
+    """All centralised critics in one ensemble: member ``k * num_agents + i`` is agent i's k-th.
+
+    Each member maps all agents' flattened observations and actions (agent_ids order) to one Q.
+    """
+    bounds = {k: net_config[k] for k in BOUND_KEYS if k in net_config}
+    return EvolvableMLP(
+        spec.critic_input_dim, 1, net_config["critic_hidden_sizes"], net_config["activation"],
+        ensemble_size=n_critics * spec.num_agents, generator=generator, **bounds,
+    )  # fmt: skip
+
+
+def network_from_config(config: dict[str, Any]) -> nn.Module:
+    """Rebuild an evolvable network (random weights) from its ``config``."""
+    return EvolvableCNN(**config) if "input_shape" in config else EvolvableMLP(**config)
+
+
+def forward_members(critic: EvolvableMLP, x: Tensor, count: int) -> Tensor:
+    """Run ``x`` of shape ``(count, B, in)`` through the first ``count`` ensemble members only.
+
+    Uses the ensemble's documented layout (``weights.i`` is ``(E, in, out)``); slicing keeps it one
+    batched matmul per layer, e.g. Q1 of every agent for the actor loss without touching Q2.
+    """
+    if count == critic.ensemble_size:
+        return critic(x)
+    act, out_act = get_activation(critic.activation), get_activation(critic.output_activation)
+    last = len(critic.weights) - 1
+    for i, (w, b) in enumerate(zip(critic.weights, critic.biases, strict=True)):
+        x = torch.baddbmm(b[:count], x, w[:count])
+        x = out_act(x) if i == last else act(x)
+    return x
+
+
+def preprocess_observation(obs: Tensor, spec: ObservationSpec) -> Tensor:
+    """Raw batched observations ``(B, *raw_shape)`` -> network input ``(B, *input_shape)``.
+
+    Discrete observations (an index) become one-hot; images become float and, when the spec says
+    channels-last, channels-first. Vector observations pass through without a copy.
+    """
+    if spec.kind == "discrete":
+        return F.one_hot(obs.reshape(-1).long(), spec.n).float()
+    if spec.kind == "image":
+        obs = obs.float()
+        return obs.permute(0, 3, 1, 2) if spec.channels_last else obs
+    return obs if obs.dtype == torch.float32 else obs.float()
+
+
+def gumbel_softmax_straight_through(logits: Tensor, generator: torch.Generator) -> Tensor:
+    """One-hot sample of ``softmax(logits + Gumbel noise)`` whose gradient is the soft sample's.
+
+    The forward value is exactly one-hot (``hard + (soft - soft)``), the backward that of ``soft``.
+    """
+    uniform = torch.rand(logits.shape, generator=generator, device=logits.device)
+    gumbel = -torch.log(-torch.log(uniform.clamp_(1e-10, 1.0 - 1e-7)))
+    soft = torch.softmax(logits + gumbel, dim=-1)
+    hard = F.one_hot(soft.argmax(-1), soft.shape[-1]).to(soft.dtype)
+    return hard + (soft - soft.detach())
+
+
+class ActionScale:
+    """Affine map of a continuous agent's ``tanh`` output onto ``[low, high]`` (torch and numpy)."""
+
+    def __init__(self, action: ActionSpec, device: torch.device):
+        self.low_np = np.asarray(action.low, np.float32)
+        self.high_np = np.asarray(action.high, np.float32)
+        self.half_np = (self.high_np - self.low_np) / 2
+        self.mid_np = self.low_np + self.half_np
+        self.low, self.high, self.half, self.mid = (
+            torch.as_tensor(v, device=device)
+            for v in (self.low_np, self.high_np, self.half_np, self.mid_np)
+        )
+
+    def __call__(self, tanh_out: Tensor) -> Tensor:
+        return torch.addcmul(self.mid, self.half, tanh_out)
+
+
+def masked_choice(
+    chosen: np.ndarray,
+    mask: Any,
+    defined: Any,
+    action: ActionSpec,
+    batched: bool,
+) -> np.ndarray:
+    """Replace the rows of ``chosen`` whose agent mask is False by the env-defined actions.
+
+    ``chosen`` is ``(N,)`` int for discrete or ``(N, dim)`` float for continuous actions.
+    ``defined`` is one action (unbatched) or one per env copy; discrete env-defined actions may be
+    indices or one-hot vectors.
+    """
+    n = len(chosen)
+    keep = np.broadcast_to(np.asarray(mask, bool).reshape(-1), (n,))
+    if keep.all() or defined is None:
+        return chosen
+    defined = np.asarray(defined)
+    if action.discrete:
+        one_hot = defined.ndim == (2 if batched else 1)
+        defined = (defined.argmax(-1) if one_hot else defined).reshape(-1).astype(np.int64)
+        return np.where(keep, chosen, np.broadcast_to(defined, (n,)))
+    defined = np.broadcast_to(defined.reshape(-1, action.dim), chosen.shape)
+    return np.where(keep[:, None], chosen, defined).astype(np.float32)
+
+
+# ------------------------------------------------------------------------------ evaluation
+def evaluate(agent: Any, env: Any, max_steps: int = 25, loop: int = 3) -> float:
+    """Greedy episodes on a PettingZoo ParallelEnv or a vec env; see ``MATD3.test``.
+
+    Records the mean summed return in ``agent.fitness`` and per-agent means in
+    ``agent.last_test_returns``. A vec env is reset here, so give it one kept for evaluation.
+    """
+    if hasattr(env, "num_envs"):
+        returns = _vector_episodes(agent, env, max_steps, loop)
+    else:
+        returns = _single_episodes(agent, env, max_steps, loop)
+    agent.last_test_returns = dict(zip(agent.agent_ids, returns.mean(0).tolist(), strict=True))
+    score = float(returns.sum(1).mean())
+    agent.fitness.append(score)
+    return score
+
+
+def _single_episodes(agent: Any, env: Any, max_steps: int, loop: int) -> np.ndarray:
+    ids = agent.agent_ids
+    returns = np.zeros((loop, len(ids)))
+    for episode in range(loop):
+        obs, info = env.reset()
+        for _ in range(max_steps):
+            masks = {a: m for a in ids if (m := _lookup(info, "agent_mask", a)) is not None}
+            defined = {a: _lookup(info, "env_defined_actions", a) for a in masks}
+            _, actions = agent.get_action(
+                obs, agent_mask=masks or None, env_defined_actions=defined or None, training=False
+            )
+            live = set(env.agents)
+            actions = {a: int(v) if np.ndim(v) == 0 else v for a, v in actions.items() if a in live}
+            obs, rewards, terms, truncs, info = env.step(actions)
+            returns[episode] += [rewards.get(a, 0.0) for a in ids]
+            if not env.agents or all(terms.get(a, False) or truncs.get(a, False) for a in rewards):
+                break
+    return returns
+
+
+def _lookup(info: dict, key: str, agent: str) -> Any:
+    """Masking info sits at the top level of ``info`` (keyed by agent) or in each agent's info."""
+    top = info.get(key)
+    if isinstance(top, dict) and agent in top:
+        return top[agent]
+    own = info.get(agent)
+    return own.get(key) if isinstance(own, dict) else None
+
+
+def _vector_episodes(agent: Any, env: Any, max_steps: int, loop: int) -> np.ndarray:
+    """Run ``loop`` complete episodes across the copies of a vec env.
+
+    Copies that the env auto-resets go on with another episode while more are needed; a copy cut
+    off by ``max_steps`` (not reset by the env) stops, and a new round resets the env if needed.
+    """
+    ids, n = agent.agent_ids, env.num_envs
+    episodes: list[np.ndarray] = []
+    while len(episodes) < loop:
+        obs, info = env.reset()
+        active = np.arange(n) < loop - len(episodes)
+        pending = loop - len(episodes) - int(active.sum())
+        ep_return, ep_len = np.zeros((n, len(ids))), np.zeros(n, int)
+        while active.any():
+            _, actions = agent.get_action(
+                obs, agent_mask=info.get("agent_mask"),
+                env_defined_actions=info.get("env_defined_actions"), training=False,
+            )  # fmt: skip
+            obs, rewards, terms, truncs, info = env.step(actions)
+            ep_return += np.stack([rewards[a] for a in ids], axis=1)
+            ep_len += 1
+            reset = info.get("_final_obs")
+            if reset is None:
+                reset = np.any([terms[a] | truncs[a] for a in ids], axis=0)
+            ended = active & (reset | (ep_len >= max_steps))
+            for i in np.flatnonzero(ended):
+                episodes.append(ep_return[i].copy())
+                if reset[i] and pending > 0:
+                    pending -= 1
+                else:
+                    active[i] = False
+            ep_return[ended], ep_len[ended] = 0.0, 0
+    return np.stack(episodes)
+
+
+# ---------------------------------------------------------------------------- mutation
+MLP_METHODS = ("add_layer", "remove_layer", "add_nodes", "remove_nodes", "change_activation")
+CNN_METHODS = ("add_conv_layer", "remove_conv_layer", "add_channels", "remove_channels")
+ACTIVATION_CHOICES = ("ReLU", "ELU", "GELU", "Tanh", "LeakyReLU")
+
+
+def mutate_architecture(agent: Any, method: str, rng: np.random.Generator, **kwargs: Any) -> dict:
+    """Apply ``method`` alike to every actor, the critic ensemble and all their targets.
+
+    Random choices (layer, amount, activation) are drawn once from ``rng``. Each online net and its
+    target are mutated with identically seeded torch generators, so their new weights are equal
+    while their trained overlapping slices stay their own. Optimisers are rebuilt. Conv methods
+    apply to CNN actors only. ``lineage`` is left to the caller. Returns
+    ``{"kind": "architecture", "method", "where": [nets changed], "old": {...}, "new": {...}}``.
+    """
+    if method not in MLP_METHODS + CNN_METHODS:
+        raise ValueError(
+            f"unknown architecture mutation {method!r}; choose from {MLP_METHODS + CNN_METHODS}"
+        )
+    pairs = [(f"actor:{a}", agent.actors[a], agent.actor_targets[a]) for a in agent.agent_ids]
+    pairs.append(("critic", agent.critic, agent.critic_target))
+    args: dict[str, Any] = {}
+    if method in ("add_nodes", "remove_nodes"):
+        depth = len(agent.actors[agent.agent_ids[0]].hidden_sizes)
+        args["layer"] = kwargs.get("layer")
+        args["layer"] = int(rng.integers(depth)) if args["layer"] is None else args["layer"]
+        args["num_nodes"] = kwargs.get("num_nodes") or int(rng.choice(EvolvableMLP.NODE_CHOICES))
+    elif method in ("add_channels", "remove_channels"):
+        cnns = [net for _, net, _ in pairs if isinstance(net, EvolvableCNN)]
+        depth = len(cnns[0].channel_sizes) if cnns else 1
+        args["layer"] = kwargs.get("layer")
+        args["layer"] = int(rng.integers(depth)) if args["layer"] is None else args["layer"]
+        args["num"] = kwargs.get("num") or int(rng.choice(EvolvableCNN.CHANNEL_CHOICES))
+    elif method == "change_activation":
+        choices = [a for a in ACTIVATION_CHOICES if a != agent.critic.activation]
+        args["name"] = kwargs.get("name") or str(rng.choice(choices))
+    seed = int(rng.integers(2**62))
+    where, old, new = [], {}, {}
+    for k, (name, online, target) in enumerate(pairs):
+        if not hasattr(online, method):
+            continue
+        call = dict(args)
+        if "layer" in call:  # nets of different depth: the deepest layer they have
+            sizes = online.channel_sizes if method.endswith("channels") else online.hidden_sizes
+            call["layer"] = min(call["layer"], len(sizes) - 1)
+        results = []
+        for net in (online, target):
+            if method != "change_activation":
+                call["generator"] = torch.Generator().manual_seed(seed + k)
+            results.append(getattr(net, method)(**call))
+        if results[0]["op"] != "none":
+            where.append(name)
+            old[name], new[name] = results[0]["old"], results[0]["new"]
+    agent.set_networks(agent.actors, agent.critic, agent.actor_targets, agent.critic_target)
+    return {"kind": "architecture", "method": method, "where": where, "old": old, "new": new}

@@ -1,0 +1,184 @@
+"""Agent checkpoints: one file of state_dicts plus JSON metadata, never pickled classes.
+
+Format (a dict written with ``torch.save`` through :func:`marlpipe.io.atomic_write`)::
+
+    {"format": "marlpipe-checkpoint", "version": 1,
+     "metadata": "<JSON: algo, spec, net configs, hyperparameters, evolution data, numpy RNG>",
+     "state": {"actor/<agent>": state_dict, "actor_target/<agent>": ..., "critic": ...,
+               "critic_target": ..., "actor_optimizer": ..., "critic_optimizer": ...,
+               "torch_rng": {"state": uint8 tensor}}}
+
+It is read back with ``torch.load(weights_only=True)``; the architecture is rebuilt from the
+network configs in the metadata, so a mutated agent loads without the caller knowing its shape.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from marlpipe.algos.base import network_from_config
+from marlpipe.envs.spec import EnvSpec
+from marlpipe.io import atomic_write
+
+FORMAT = "marlpipe-checkpoint"
+VERSION = 1
+EVOLUTION_FIELDS = ("index", "fitness", "steps", "lineage", "learn_counter")
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file is missing, unreadable, or not what the caller expected."""
+
+
+def _algorithms() -> dict[str, type]:
+    from marlpipe.algos.maddpg import MADDPG
+    from marlpipe.algos.matd3 import MATD3
+
+    return {cls.algo_name: cls for cls in (MATD3, MADDPG)}
+
+
+def agent_metadata(agent: Any) -> dict[str, Any]:
+    """JSON-able metadata of an agent (see the module docstring)."""
+    return {
+        "algo": agent.algo_name,
+        "spec": agent.spec.to_dict(),
+        "net_config": agent.net_config,
+        "net_configs": {
+            "actors": {a: agent.actors[a].config for a in agent.agent_ids},
+            "critic": agent.critic.config,
+        },
+        "hyperparameters": agent.hyperparameters(),
+        **{name: getattr(agent, name) for name in EVOLUTION_FIELDS},
+        "np_rng": agent.np_rng.bit_generator.state,
+    }
+
+
+def agent_state_dicts(agent: Any) -> dict[str, dict[str, Any]]:
+    """Every tensor state of an agent by name (live references, not copies)."""
+    state: dict[str, dict[str, Any]] = {}
+    for a in agent.agent_ids:
+        state[f"actor/{a}"] = agent.actors[a].state_dict()
+        state[f"actor_target/{a}"] = agent.actor_targets[a].state_dict()
+    state["critic"] = agent.critic.state_dict()
+    state["critic_target"] = agent.critic_target.state_dict()
+    state["actor_optimizer"] = agent.actor_optimizer.state_dict()
+    state["critic_optimizer"] = agent.critic_optimizer.state_dict()
+    state["torch_rng"] = {"state": agent.torch_rng.get_state()}
+    return state
+
+
+def load_agent_state(
+    agent: Any, metadata: dict[str, Any], state: dict[str, dict[str, Any]]
+) -> None:
+    """Rebuild the networks from the metadata configs and load every state into ``agent``."""
+    configs = metadata["net_configs"]
+
+    def build(config: dict[str, Any], key: str) -> torch.nn.Module:
+        net = network_from_config(config)
+        net.load_state_dict(state[key])
+        return net
+
+    ids = agent.agent_ids
+    actors = {a: build(configs["actors"][a], f"actor/{a}") for a in ids}
+    targets = {a: build(configs["actors"][a], f"actor_target/{a}") for a in ids}
+    critic = build(configs["critic"], "critic")
+    agent.set_networks(actors, critic, targets, build(configs["critic"], "critic_target"))
+    agent.actor_optimizer.load_state_dict(state["actor_optimizer"])
+    agent.critic_optimizer.load_state_dict(state["critic_optimizer"])
+    agent.torch_rng.set_state(state["torch_rng"]["state"].cpu())
+    agent.np_rng.bit_generator.state = metadata["np_rng"]
+    for name, value in metadata["hyperparameters"].items():
+        setattr(agent, name, value)
+    for name in EVOLUTION_FIELDS:
+        setattr(agent, name, metadata[name])
+    agent.net_config = metadata["net_config"]
+
+
+def save_checkpoint(agent: Any, path: str | os.PathLike) -> Path:
+    """Write ``agent`` to ``path`` as one file, atomically."""
+    payload = {
+        "format": FORMAT,
+        "version": VERSION,
+        "metadata": json.dumps(agent_metadata(agent)),
+        "state": agent_state_dicts(agent),
+    }
+    return atomic_write(path, lambda handle: torch.save(payload, handle))
+
+
+def read_checkpoint(
+    path: str | os.PathLike, device: str | torch.device = "cpu"
+) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """Read and validate a checkpoint: ``(metadata, state)``, or a :class:`CheckpointError`."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: checkpoint file not found")
+    try:
+        payload = torch.load(path, weights_only=True, map_location=device)
+    except Exception as err:  # truncated zip, foreign pickle, ...: all mean "not readable"
+        raise CheckpointError(
+            f"{path}: not a readable marlpipe checkpoint (corrupt or truncated?): {err}"
+        ) from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: not a marlpipe checkpoint (expected format {FORMAT!r})")
+    if payload.get("version") != VERSION:
+        raise CheckpointError(
+            f"{path}: checkpoint version {payload.get('version')!r}, expected {VERSION}"
+        )
+    try:
+        metadata = json.loads(payload["metadata"])
+        state = payload["state"]
+        required = ("algo", "spec", "net_configs", "hyperparameters", "np_rng")
+        missing = [k for k in required if k not in metadata]
+    except (KeyError, TypeError, json.JSONDecodeError) as err:
+        raise CheckpointError(f"{path}: malformed checkpoint metadata ({err})") from None
+    if missing or not isinstance(state, dict):
+        raise CheckpointError(f"{path}: malformed checkpoint, missing metadata {missing}")
+    return metadata, state
+
+
+def _check_algo(path: str | os.PathLike, metadata: dict[str, Any], expected: str) -> None:
+    if metadata["algo"] != expected:
+        raise CheckpointError(
+            f"{path}: checkpoint holds a {metadata['algo']} agent, expected {expected}"
+        )
+
+
+def load_agent(
+    path: str | os.PathLike, device: str | torch.device = "cpu", expected: type | None = None
+) -> Any:
+    """Rebuild the agent saved in ``path``; its class comes from the metadata.
+
+    With ``expected`` (e.g. ``MATD3``), a checkpoint of another algorithm is a CheckpointError.
+    """
+    metadata, state = read_checkpoint(path, device)
+    algorithms = _algorithms()
+    if expected is not None:
+        _check_algo(path, metadata, expected.algo_name)
+    if metadata["algo"] not in algorithms:
+        raise CheckpointError(
+            f"{path}: unknown algorithm {metadata['algo']!r}, expected one of {list(algorithms)}"
+        )
+    try:
+        return algorithms[metadata["algo"]].from_state(metadata, state, device)
+    except (KeyError, ValueError, RuntimeError) as err:
+        raise CheckpointError(f"{path}: checkpoint content does not fit together ({err})") from None
+
+
+def load_checkpoint_into(agent: Any, path: str | os.PathLike) -> None:
+    """Load ``path`` into an existing agent of the same algorithm and env spec."""
+    metadata, state = read_checkpoint(path, agent.device)
+    _check_algo(path, metadata, agent.algo_name)
+    if EnvSpec.from_dict(metadata["spec"]) != agent.spec:
+        raise CheckpointError(
+            f"{path}: checkpoint was saved for a different env spec "
+            f"({metadata['spec'].get('env_name')}, agents {metadata['spec'].get('agent_ids')}); "
+            f"expected agents {list(agent.agent_ids)} of {agent.spec.env_name}"
+        )
+    try:
+        load_agent_state(agent, metadata, state)
+    except (KeyError, ValueError, RuntimeError) as err:
+        raise CheckpointError(f"{path}: checkpoint content does not fit together ({err})") from None

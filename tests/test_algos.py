@@ -1,0 +1,367 @@
+"""Unit tests of MATD3/MADDPG on tiny hand-made specs (fast; no training)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from marlpipe.algos import MADDPG, MATD3, LearnStats
+from marlpipe.algos.base import gumbel_softmax_straight_through, preprocess_observation
+from marlpipe.algos.networks import EvolvableCNN
+from marlpipe.envs.spec import ActionSpec, EnvSpec, ObservationSpec
+
+ALGOS = [MATD3, MADDPG]
+NET = {"hidden_sizes": [16, 16]}
+
+
+def make_spec(discrete: bool = False, image: bool = False) -> EnvSpec:
+    """Two agents: 'a' sees a vector (or a channels-last image), 'b' a Discrete observation."""
+    obs_a = (
+        ObservationSpec("image", (6, 6, 2), channels_last=True)
+        if image
+        else ObservationSpec("vector", (3,))
+    )
+    observations = {"a": obs_a, "b": ObservationSpec("discrete", (), n=5)}
+    if discrete:
+        actions = {"a": ActionSpec("discrete", n=3), "b": ActionSpec("discrete", n=4)}
+    else:
+        actions = {
+            "a": ActionSpec("continuous", (2,), low=(-1.0, 0.0), high=(1.0, 2.0)),
+            "b": ActionSpec("continuous", (3,), low=(0.0,) * 3, high=(1.0,) * 3),
+        }
+    return EnvSpec(("a", "b"), observations, actions)
+
+
+def random_obs(spec: EnvSpec, n: int | None, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Raw observations as an env gives them; ``n=None`` for one unbatched observation."""
+    lead = () if n is None else (n,)
+    obs = {}
+    for agent in spec.agent_ids:
+        o = spec.observations[agent]
+        if o.kind == "discrete":
+            obs[agent] = rng.integers(o.n, size=lead)
+        else:
+            obs[agent] = rng.standard_normal((*lead, *o.shape)).astype(np.float32)
+    return obs
+
+
+def random_batch(spec: EnvSpec, size: int, seed: int = 0) -> tuple[dict[str, torch.Tensor], ...]:
+    """A replay-buffer-like sample: (state, action, reward, next_state, done)."""
+    rng = np.random.default_rng(seed)
+    state, next_state = (random_obs(spec, size, rng) for _ in range(2))
+    action = {}
+    for agent in spec.agent_ids:
+        act = spec.actions[agent]
+        if act.discrete:
+            action[agent] = np.eye(act.n, dtype=np.float32)[rng.integers(act.n, size=size)]
+        else:
+            action[agent] = rng.uniform(act.low, act.high, (size, act.dim)).astype(np.float32)
+    reward = {a: rng.standard_normal(size).astype(np.float32) for a in spec.agent_ids}
+    done = {a: (rng.random(size) < 0.2).astype(np.float32) for a in spec.agent_ids}
+    as_torch = [
+        {a: torch.as_tensor(np.asarray(v), dtype=torch.float32) for a, v in field.items()}
+        for field in (state, action, reward, next_state, done)
+    ]
+    return tuple(as_torch)
+
+
+def params(module: nn.Module) -> list[torch.Tensor]:
+    return [p.detach().clone() for p in module.parameters()]
+
+
+class FixedQ(nn.Module):
+    """Stand-in critic ensemble returning preset Q values of shape (E, B, 1)."""
+
+    def __init__(self, q: torch.Tensor):
+        super().__init__()
+        self.q = q
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.q
+
+
+# ------------------------------------------------------------------------------- targets
+def test_td_targets_clipped_double_q_and_termination_vs_truncation():
+    agent = MATD3(make_spec(), NET, gamma=0.5, seed=0)
+    # Members: twin k of agent i at k * 2 + i. Batch of 2 transitions.
+    q1 = torch.tensor([[1.0, 4.0], [2.0, -1.0]])  # agents a, b
+    q2 = torch.tensor([[3.0, 2.0], [0.5, 5.0]])
+    agent.critic_target = FixedQ(torch.cat([q1, q2]).unsqueeze(-1))
+    _, _, _, next_state, _ = random_batch(agent.spec, 2)
+    reward = {"a": torch.tensor([1.0, 1.0]), "b": torch.tensor([0.0, 2.0])}
+    # Transition 0 terminated; transition 1 truncated (not in `done`), so it bootstraps.
+    done = {"a": torch.tensor([1.0, 0.0]), "b": torch.tensor([1.0, 0.0])}
+    y = agent.td_targets(reward, next_state, done)
+    expected = torch.tensor([[1.0, 1.0 + 0.5 * 2.0], [0.0, 2.0 + 0.5 * -1.0]])
+    torch.testing.assert_close(y, expected)
+
+
+def test_maddpg_td_target_uses_its_single_critic():
+    agent = MADDPG(make_spec(), NET, gamma=0.9, seed=0)
+    agent.critic_target = FixedQ(torch.tensor([[[2.0]], [[-3.0]]]))
+    _, _, _, next_state, _ = random_batch(agent.spec, 1)
+    reward = {"a": torch.tensor([1.0]), "b": torch.tensor([1.0])}
+    done = {"a": torch.tensor([0.0]), "b": torch.tensor([0.0])}
+    y = agent.td_targets(reward, next_state, done)
+    torch.testing.assert_close(y, torch.tensor([[1.0 + 0.9 * 2.0], [1.0 - 0.9 * 3.0]]))
+
+
+def test_target_smoothing_noise_is_clipped_and_within_bounds():
+    agent = MATD3(make_spec(), NET, target_noise=10.0, target_noise_clip=0.1, seed=0)
+    obs = preprocess_observation(torch.randn(4096, 3), agent.spec.observations["a"])
+    clean = agent._scales["a"](agent.actor_targets["a"](obs)).detach()
+    smoothed = agent.target_action("a", obs)
+    half = torch.tensor([1.0, 1.0])  # half ranges of [-1, 1] and [0, 2]
+    diff = smoothed - clean
+    assert (diff.abs() <= 0.1 * half + 1e-6).all() and diff.abs().max() > 0.09
+    assert (smoothed >= torch.tensor([-1.0, 0.0])).all() and (smoothed <= torch.tensor([1.0, 2.0])).all()
+    maddpg = MADDPG(make_spec(), NET, seed=0)
+    plain = maddpg._scales["a"](maddpg.actor_targets["a"](obs))
+    torch.testing.assert_close(maddpg.target_action("a", obs), plain)
+
+
+def test_polyak_update_is_exact():
+    agent = MATD3(make_spec(), NET, tau=0.25, seed=0)
+    agent.learn(random_batch(agent.spec, 8))  # critic step: online != target
+    online, target = params(agent.critic), params(agent.critic_target)
+    agent.soft_update()
+    for o, t, new in zip(online, target, agent.critic_target.parameters(), strict=True):
+        torch.testing.assert_close(new, 0.25 * o + 0.75 * t, rtol=0, atol=1e-7)
+
+
+# ------------------------------------------------------------------------------ learning
+@pytest.mark.parametrize("algo", ALGOS)
+@pytest.mark.parametrize("discrete", [False, True])
+def test_learn_returns_stats_and_delays_actor(algo, discrete):
+    agent = algo(make_spec(discrete), NET, seed=0)
+    batch = random_batch(agent.spec, 16)
+    actor_before = params(agent.actors["a"])
+    first = agent.learn(batch)
+    assert isinstance(first, LearnStats) and set(first.critic_losses) == {"a", "b"}
+    delayed = algo is MATD3
+    assert (first.actor_losses is None) == delayed
+    unchanged = all(torch.equal(p, q) for p, q in zip(actor_before, params(agent.actors["a"])))
+    assert unchanged == delayed
+    second = agent.learn(batch)
+    assert second.actor_losses is not None and agent.learn_counter == 2
+    values = second.to_dict()
+    assert set(values) == {"critic_loss/a", "critic_loss/b", "actor_loss/a", "actor_loss/b"}
+    assert all(np.isfinite(v) for v in values.values())
+    assert not any(v.requires_grad for v in second.critic_losses.values())
+
+
+def test_critic_loss_gradient_reaches_only_critics_and_actor_step_only_actors():
+    agent = MATD3(make_spec(), NET, seed=0)
+    batch = random_batch(agent.spec, 16)
+    critic_target_before = params(agent.critic_target)
+    agent.learn(batch)
+    # After one call: critic moved, targets untouched (delayed).
+    assert all(torch.equal(a, b) for a, b in zip(critic_target_before, params(agent.critic_target)))
+    critic_before = params(agent.critic)
+    agent.critic_optimizer.zero_grad(set_to_none=True)
+    agent._actor_step(
+        [preprocess_observation(batch[0][a], agent.spec.observations[a]) for a in "ab"],
+        torch.cat([batch[0]["a"], torch.nn.functional.one_hot(batch[0]["b"].long(), 5).float(),
+                   batch[1]["a"], batch[1]["b"]], dim=1),
+    )  # fmt: skip
+    assert all(torch.equal(a, b) for a, b in zip(critic_before, params(agent.critic)))
+    assert all(p.grad is None for p in agent.critic.parameters())
+
+
+# -------------------------------------------------------------------------------- acting
+@pytest.mark.parametrize("training", [False, True])
+def test_continuous_actions_within_bounds(training):
+    agent = MATD3(make_spec(), NET, expl_noise=5.0, seed=0)
+    obs = random_obs(agent.spec, 256, np.random.default_rng(0))
+    store, env_actions = agent.get_action(obs, training=training)
+    for a, low, high in (("a", [-1, 0], [1, 2]), ("b", [0] * 3, [1] * 3)):
+        assert store[a] is env_actions[a] and store[a].dtype == np.float32
+        assert (store[a] >= low).all() and (store[a] <= high).all()
+    if training:  # such large noise hits the bounds
+        assert (store["a"][:, 0] == -1).any() and (store["a"][:, 0] == 1).any()
+
+
+def test_discrete_greedy_is_argmax_and_store_is_one_hot():
+    agent = MATD3(make_spec(discrete=True), NET, seed=0)
+    obs = random_obs(agent.spec, 32, np.random.default_rng(1))
+    store, env_actions = agent.get_action(obs, epsilon=1.0, training=False)
+    for a in agent.agent_ids:
+        x = preprocess_observation(torch.as_tensor(obs[a]), agent.spec.observations[a])
+        expected = agent.actors[a](x).argmax(-1).numpy()
+        np.testing.assert_array_equal(env_actions[a], expected)
+        assert env_actions[a].dtype.kind == "i"
+        np.testing.assert_array_equal(store[a], np.eye(agent.spec.actions[a].n)[expected])
+
+
+def test_discrete_epsilon_explores_per_copy():
+    agent = MATD3(make_spec(discrete=True), NET, seed=0)
+    obs = random_obs(agent.spec, 2000, np.random.default_rng(1))
+    greedy = agent.get_action(obs, training=False)[1]["b"]
+    explored = agent.get_action(obs, epsilon=0.5, training=True)[1]["b"]
+    changed = np.mean(explored != greedy)
+    assert 0.3 < changed < 0.45  # 0.5 * 3/4 of random draws differ from greedy
+    assert set(np.unique(explored)) == {0, 1, 2, 3}
+
+
+def test_gumbel_straight_through_forward_one_hot_gradient_soft():
+    logits = torch.randn(64, 4, requires_grad=True)
+    sample = gumbel_softmax_straight_through(logits, torch.Generator().manual_seed(0))
+    assert set(sample.detach().unique().tolist()) == {0.0, 1.0}
+    torch.testing.assert_close(sample.detach().sum(-1), torch.ones(64), rtol=0, atol=0)
+    (sample * torch.arange(4.0)).sum().backward()
+    assert torch.isfinite(logits.grad).all() and logits.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("discrete", [False, True])
+def test_batched_get_action_equals_row_wise(discrete):
+    agent = MATD3(make_spec(discrete), NET, seed=0)
+    obs = random_obs(agent.spec, 5, np.random.default_rng(2))
+    store, env_actions = agent.get_action(obs, training=False)
+    for i in range(5):
+        row_store, row_env = agent.get_action({a: o[i] for a, o in obs.items()}, training=False)
+        for a in agent.agent_ids:
+            np.testing.assert_allclose(row_store[a], store[a][i], rtol=1e-6, atol=1e-6)
+            np.testing.assert_allclose(row_env[a], env_actions[a][i], rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("discrete", [False, True])
+def test_masking_uses_env_defined_actions_in_both_outputs(discrete):
+    agent = MATD3(make_spec(discrete), NET, seed=0)
+    rng = np.random.default_rng(3)
+    defined_b = 2 if discrete else np.array([0.1, 0.2, 0.3], np.float32)
+    store, env_actions = agent.get_action(
+        random_obs(agent.spec, None, rng), epsilon=1.0, agent_mask={"a": True, "b": False},
+        env_defined_actions={"a": None, "b": defined_b},
+    )  # fmt: skip
+    expected_store = np.eye(4)[2] if discrete else defined_b
+    np.testing.assert_allclose(store["b"], expected_store)
+    np.testing.assert_allclose(env_actions["b"], defined_b)
+    # Batched: only the masked copies take the env-defined action.
+    obs = random_obs(agent.spec, 3, rng)
+    mask = np.array([True, False, True])
+    defined = np.array([0, 3, 1]) if discrete else np.full((3, 3), 0.7, np.float32)
+    free_store, free_env = agent.get_action(obs, training=False)
+    store, env_actions = agent.get_action(
+        obs, agent_mask={"b": mask}, env_defined_actions={"b": defined}, training=False
+    )
+    np.testing.assert_allclose(env_actions["b"][1], defined[1])
+    np.testing.assert_allclose(env_actions["b"][[0, 2]], free_env["b"][[0, 2]])
+    np.testing.assert_allclose(store["b"][1], np.eye(4)[3] if discrete else defined[1])
+    np.testing.assert_allclose(store["a"], free_store["a"])
+
+
+# ------------------------------------------------------------------------------ evolution
+def _check_kept(old: list[torch.Tensor], new: list[torch.Tensor]) -> None:
+    """Every hidden layer's and the output layer's overlapping block is unchanged."""
+    n_old, n_new = len(old) // 2, len(new) // 2  # weights then biases
+    pairs = [(i, i) for i in range(min(n_old, n_new) - 1)] + [(n_old - 1, n_new - 1)]
+    for s, d in pairs:
+        for src, dst in ((old[s], new[d]), (old[n_old + s], new[n_new + d])):
+            block = tuple(slice(0, min(a, b)) for a, b in zip(src.shape, dst.shape, strict=True))
+            torch.testing.assert_close(dst[block], src[block], rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("algo", ALGOS)
+@pytest.mark.parametrize(
+    ("method", "kwargs"),
+    [("add_layer", {}), ("remove_layer", {}), ("add_nodes", {"layer": 1}),
+     ("remove_nodes", {"num_nodes": 8}), ("change_activation", {"name": "Tanh"})],
+)  # fmt: skip
+def test_mutate_architecture_consistent_and_keeps_weights(algo, method, kwargs):
+    agent = algo(make_spec(), {"hidden_sizes": [32, 32], "min_nodes": 8}, seed=0)
+    batch = random_batch(agent.spec, 16)
+    agent.learn(batch), agent.learn(batch)  # targets now differ from online nets
+    nets = {**agent.actors, "critic": agent.critic}
+    targets = {**agent.actor_targets, "critic": agent.critic_target}
+    before = {k: params(v) for k, v in nets.items()}
+    before_t = {k: params(v) for k, v in targets.items()}
+    result = agent.mutate_architecture(method, np.random.default_rng(0), **kwargs)
+    assert result["kind"] == "architecture" and result["method"] == method
+    assert set(result["where"]) == {"actor:a", "actor:b", "critic"}
+    nets = {**agent.actors, "critic": agent.critic}
+    targets = {**agent.actor_targets, "critic": agent.critic_target}
+    for k in nets:
+        assert nets[k].config == targets[k].config
+        _check_kept(before[k], params(nets[k]))
+        _check_kept(before_t[k], params(targets[k]))
+    if method == "add_nodes":  # the new units are initialised alike in online and target nets
+        for k in nets:
+            w, wt = nets[k].weights[1], targets[k].weights[1]
+            torch.testing.assert_close(w[..., 32:], wt[..., 32:], rtol=0, atol=0)
+            assert w.shape[-1] > 32
+    if method == "change_activation":
+        assert agent.critic.activation == agent.actors["a"].activation == "Tanh"
+    assert agent.learn(batch).actor_losses is not None or algo is MATD3
+    agent.learn(batch)
+    after = params(agent.critic_target)
+    agent.soft_update()  # Polyak still pairs each target with its online parameter
+    assert all(a.shape == b.shape for a, b in zip(after, agent.critic_target.parameters()))
+
+
+def test_clone_is_independent():
+    agent = MATD3(make_spec(), NET, seed=0)
+    batch = random_batch(agent.spec, 16)
+    agent.learn(batch), agent.learn(batch)
+    agent.fitness.append(1.0)
+    twin = agent.clone(index=7)
+    assert twin.index == 7 and twin.fitness == [1.0] and twin.fitness is not agent.fitness
+    assert twin.learn_counter == agent.learn_counter
+    obs = random_obs(agent.spec, 4, np.random.default_rng(4))
+    np.testing.assert_array_equal(agent.get_action(obs)[0]["a"], twin.get_action(obs)[0]["a"])
+    before = params(agent.actors["a"]) + params(agent.critic)
+    twin.learn(batch), twin.learn(batch)
+    twin.fitness.append(2.0)
+    after = params(agent.actors["a"]) + params(agent.critic)
+    assert all(torch.equal(a, b) for a, b in zip(before, after, strict=True))
+    assert agent.fitness == [1.0]
+    stats_a, stats_b = agent.learn(batch), twin.clone().learn(batch)
+    assert stats_a.to_dict() != stats_b.to_dict()  # the twin moved on separately
+
+
+@pytest.mark.parametrize("algo", ALGOS)
+@pytest.mark.parametrize("discrete", [False, True])
+def test_same_seed_same_actions_and_learning(algo, discrete):
+    agents = [algo(make_spec(discrete), NET, seed=11) for _ in range(2)]
+    obs = random_obs(agents[0].spec, 6, np.random.default_rng(5))
+    batch = random_batch(agents[0].spec, 32)
+    acts = [ag.get_action(obs, epsilon=0.5) for ag in agents]
+    for a in agents[0].agent_ids:
+        np.testing.assert_array_equal(acts[0][0][a], acts[1][0][a])
+    stats = [[ag.learn(batch).to_dict() for _ in range(3)] for ag in agents]
+    assert stats[0] == stats[1]
+    for p, q in zip(agents[0].critic.parameters(), agents[1].critic.parameters(), strict=True):
+        torch.testing.assert_close(p, q, rtol=0, atol=0)
+    other = algo(make_spec(discrete), NET, seed=12)
+    assert other.learn(batch).to_dict() != stats[0][0]
+
+
+def test_hyperparameters_and_reinit_optimizers():
+    agent = MATD3(make_spec(), NET, lr_actor=3e-4, seed=0)
+    hp = agent.hyperparameters()
+    assert hp["lr_actor"] == 3e-4 and hp["policy_freq"] == 2 and "batch_size" in hp
+    assert "policy_freq" not in MADDPG(make_spec(), NET).hyperparameters()
+    agent.lr_actor = 1e-2
+    agent.reinit_optimizers()
+    assert agent.actor_optimizer.param_groups[0]["lr"] == 1e-2
+
+
+def test_image_observations_use_cnn_actor():
+    agent = MATD3(make_spec(image=True), {**NET, "cnn": {"channel_sizes": [8]}}, seed=0)
+    assert isinstance(agent.actors["a"], EvolvableCNN)
+    obs = random_obs(agent.spec, 3, np.random.default_rng(6))
+    store, _ = agent.get_action(obs)
+    assert store["a"].shape == (3, 2)
+    single, _ = agent.get_action({a: o[0] for a, o in obs.items()}, training=False)
+    assert single["a"].shape == (2,)
+    batch = random_batch(agent.spec, 8)
+    agent.learn(batch), agent.learn(batch)
+    result = agent.mutate_architecture("add_channels", np.random.default_rng(0))
+    assert result["where"] == ["actor:a"]
+    agent.learn(batch)
+
+
+def test_unknown_net_config_key_is_named():
+    with pytest.raises(ValueError, match="hidden_size"):
+        MATD3(make_spec(), {"hidden_size": [8]})
