@@ -1,0 +1,147 @@
+"""Population training throughput and time-to-score on speaker-listener (continuous actions).
+
+Prints, from one run on this machine:
+
+1. the raw vec env's step rate with bulk-drawn random actions (8 copies, sync);
+2. the population loop's collection rate (4 MATD3 members, 8 copies, batch 128, learn_step 100:
+   acting, env stepping, storing and learning; target >= 70 % of the raw rate), and its overall
+   rate including evaluation, selection and mutation;
+3. the wall time until the elite's greedy score over 10 fresh episodes reaches ``--score``
+   (target: under 3 minutes on 2 cores), with ``--batch-size``/``--learn-step`` (default 128
+   and 10: at learn_step 100 each member gets too few updates). The check is not counted.
+
+    python benchmarks/bench_population.py [--backend async] [--threads 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+import torch
+
+from marlpipe.algos.buffer import MultiAgentReplayBuffer
+from marlpipe.envs import make_env, make_vec_env, random_actions
+from marlpipe.evolution import Mutations, TournamentSelection, create_population
+from marlpipe.training import ListTracker, LoopState, greedy_score, run_generation
+
+ENV = "mpe2.simple_speaker_listener_v4"
+FIELDS = ["state", "action", "reward", "next_state", "done"]
+
+
+def raw_env_rate(num_envs: int, backend: str, vector_steps: int = 2000) -> float:
+    """Env steps per second of the vec env alone, actions drawn in bulk."""
+    env = make_vec_env(ENV, num_envs, backend=backend, seed=0, continuous_actions=True)
+    rng = np.random.default_rng(0)
+    actions = [random_actions(env.spec, num_envs, rng) for _ in range(vector_steps)]
+    env.reset(seed=0)
+    started = time.perf_counter()
+    for action in actions:
+        env.step(action)
+    elapsed = time.perf_counter() - started
+    env.close()
+    return vector_steps * num_envs / elapsed
+
+
+def population(args, batch_size: int, learn_step: int):
+    """A fresh env, evaluation envs, population, buffer, selection and mutation."""
+    env = make_vec_env(ENV, args.num_envs, backend=args.backend, seed=args.seed,
+                       continuous_actions=True)  # fmt: skip
+    pop = create_population(
+        "MATD3", env.spec, {"hidden_sizes": [64, 64]},
+        {"batch_size": batch_size, "learn_step": learn_step}, args.population, seed=args.seed,
+    )  # fmt: skip
+    memory = MultiAgentReplayBuffer(1_000_000, FIELDS, env.agent_ids, seed=args.seed)
+    tournament = TournamentSelection(2, True, args.population, eval_loop=1, seed=args.seed)
+    mutation = Mutations(0.4, 0.2, 0.2, 0.2, 0.0, 0.2, rand_seed=args.seed)
+    return env, pop, memory, tournament, mutation
+
+
+def throughput(args, raw: float) -> None:
+    """Collection and overall rates at batch 128, learn_step 100."""
+    env, pop, memory, tournament, mutation = population(args, 128, 100)
+    eval_env = make_env(ENV, continuous_actions=True)
+    state, tracker = LoopState.start(args.seed), ListTracker()
+    while state.env_steps < args.throughput_steps:
+        pop = run_generation(
+            env, pop, memory, state, evo_steps=args.evo_steps, eval_env=eval_env, eval_loop=3,
+            tournament=tournament, mutation=mutation, tracker=tracker,
+        ).population  # fmt: skip
+    env.close()
+    collect_time = sum(r.extra["collect_time"] for r in tracker.records)
+    wall = sum(r.wall_time for r in tracker.records)
+    rate, overall = state.env_steps / collect_time, state.env_steps / wall
+    print(f"population collection (batch 128, learn_step 100): {rate:,.0f} env steps/s "
+          f"({100 * rate / raw:.0f} % of raw)")  # fmt: skip
+    print(f"  including evaluation/selection/mutation: {overall:,.0f} env steps/s "
+          f"({100 * overall / raw:.0f} % of raw)")  # fmt: skip
+
+
+def time_to_score(args) -> None:
+    """Wall time until the elite's greedy score over 10 fresh episodes reaches ``--score``."""
+    env, pop, memory, tournament, mutation = population(args, args.batch_size, args.learn_step)
+    eval_env = make_env(ENV, continuous_actions=True)
+    check_env = make_env(ENV, continuous_actions=True)
+    state, tracker = LoopState.start(args.seed), ListTracker()
+    training_time, reached = 0.0, None
+    check_rng = np.random.default_rng(args.seed + 1)
+    while state.env_steps < args.max_steps and training_time < args.max_seconds:
+        started = time.perf_counter()
+        result = run_generation(
+            env, pop, memory, state, evo_steps=args.evo_steps, eval_env=eval_env, eval_loop=3,
+            tournament=tournament, mutation=mutation, tracker=tracker,
+        )  # fmt: skip
+        training_time += time.perf_counter() - started
+        pop = result.population
+        # Fresh episodes: a new seed each check, so the score is not tuned to fixed starts.
+        score = greedy_score(result.elite, check_env, episodes=10,
+                             seed=int(check_rng.integers(2**31)))  # fmt: skip
+        record = tracker.records[-1]
+        print(
+            f"gen {record.generation:3d}  steps {state.env_steps:8,d}  t {training_time:6.1f}s  "
+            f"collect {record.extra['collect_env_steps_per_s']:6,.0f}/s  "
+            f"elite sel {record.elite_fitness:7.2f}  greedy(10) {score:7.2f}"
+        )
+        if score >= args.score:
+            reached = training_time
+            break
+    env.close()
+    settings = f"batch {args.batch_size}, learn_step {args.learn_step}"
+    if reached is None:
+        print(f"greedy score {args.score} NOT reached within {training_time:.0f}s ({settings})")
+    else:
+        print(f"greedy score >= {args.score} after {reached:.1f}s ({settings}, "
+              f"{state.env_steps:,} env steps, {state.generation} generations)")  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--backend", choices=["sync", "async"], default="sync")
+    parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
+    parser.add_argument("--num-envs", type=int, default=8)
+    parser.add_argument("--population", type=int, default=4)
+    parser.add_argument("--evo-steps", type=int, default=3000)
+    parser.add_argument("--throughput-steps", type=int, default=48_000)
+    parser.add_argument("--batch-size", type=int, default=128, help="time-to-score run")
+    parser.add_argument("--learn-step", type=int, default=10, help="time-to-score run")
+    parser.add_argument("--max-steps", type=int, default=1_000_000)
+    parser.add_argument("--max-seconds", type=float, default=240.0)
+    parser.add_argument("--score", type=float, default=-20.0)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--skip", choices=["throughput", "score"], default=None)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    raw = raw_env_rate(args.num_envs, args.backend)
+    print(f"raw env ({args.backend}, {args.num_envs} copies, random actions): {raw:,.0f} steps/s")
+    if args.skip != "throughput":
+        throughput(args, raw)
+        # The machine may be shared: measure the raw rate again and show both.
+        again = raw_env_rate(args.num_envs, args.backend)
+        print(f"raw env again after the population run: {again:,.0f} steps/s")
+    if args.skip != "score":
+        time_to_score(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,227 @@
+"""Mutations: exactly one change per member per generation, drawn from the member's own stream.
+
+Kinds (probabilities normalised to sum to one):
+
+* ``none`` -- the member is left as it is.
+* ``architecture`` -- a new hidden layer with probability ``new_layer_prob``, else new nodes,
+  applied by the agent to every actor, critic and target with trained weights kept.
+* ``parameters`` -- Gaussian noise on the actors' weight matrices (biases untouched). The noise
+  is relative: each weight ``w`` moves by ``N(0, (mutation_sd * |w|)^2)``, so the perturbation
+  is the same fraction of every layer whatever its initialisation scale, and zero weights stay
+  zero. Adam's moments are kept: the parameters are changed in place, not replaced.
+* ``activation`` -- a different activation from ``activation_selection``.
+* ``rl_hp`` -- one of ``rl_hp_selection`` times 0.8 or 1.2, clipped into its bounds; integer
+  hyperparameters that would round back to the old value move by one in the factor's direction.
+  Optimisers are rebuilt so a new learning rate takes effect.
+
+The elite that :class:`~marlpipe.evolution.tournament.TournamentSelection` places first (flagged
+``lineage["elite"]``) is left unmutated when ``protect_elite`` (the default), so the best policy
+found so far always survives intact; set ``protect_elite=False`` to mutate every member as
+AgileRL does. Either way each member gets exactly one record (``kind="none"`` with
+``reason="elite"`` for a protected elite).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from marlpipe.evolution.tournament import generator_state, set_generator_state
+
+KINDS: tuple[str, ...] = ("none", "architecture", "parameters", "activation", "rl_hp")
+RL_HP_BOUNDS_KEYS = {
+    "lr_actor": "lr",
+    "lr_critic": "lr",
+    "batch_size": "batch_size",
+    "learn_step": "learn_step",
+}
+INTEGER_HPS = frozenset({"batch_size", "learn_step"})
+LR_HPS = frozenset({"lr_actor", "lr_critic"})
+FACTORS = (0.8, 1.2)
+
+
+def actor_modules(agent: Any) -> list[nn.Module]:
+    """The agent's actor networks as a list, whether ``actors`` is a list, dict or one module."""
+    actors = agent.actors
+    if isinstance(actors, nn.Module) and not isinstance(actors, nn.ModuleList | nn.ModuleDict):
+        return [actors]
+    if isinstance(actors, dict | nn.ModuleDict):
+        return list(actors.values())
+    return list(actors)
+
+
+def weight_parameters(modules: Iterable[nn.Module]) -> list[torch.Tensor]:
+    """Every weight (not bias) parameter of ``modules``."""
+    return [
+        param
+        for module in modules
+        for name, param in module.named_parameters()
+        if "bias" not in name
+    ]
+
+
+def current_activation(agent: Any) -> str | None:
+    """The activation the agent's hidden layers use now (the networks know; configs may lag)."""
+    for module in actor_modules(agent):
+        if getattr(module, "activation", None):
+            return str(module.activation)
+    config = getattr(agent, "net_config", None)
+    if isinstance(config, dict) and "activation" in config:
+        return str(config["activation"])
+    return None
+
+
+class Mutations:
+    """Apply one randomly chosen mutation to each member of a population (see the module doc)."""
+
+    def __init__(
+        self,
+        no_mutation: float,
+        architecture: float,
+        new_layer_prob: float,
+        parameters: float,
+        activation: float,
+        rl_hp: float,
+        rl_hp_selection: Sequence[str] = ("lr_actor", "lr_critic", "batch_size", "learn_step"),
+        mutation_sd: float = 0.1,
+        activation_selection: Sequence[str] = ("ReLU", "ELU", "GELU"),
+        min_lr: float = 1e-4,
+        max_lr: float = 1e-2,
+        min_batch_size: int = 8,
+        max_batch_size: int = 1024,
+        min_learn_step: int = 1,
+        max_learn_step: int = 500,
+        rand_seed: int | None = None,
+        device: str = "cpu",
+        protect_elite: bool = True,
+    ):
+        probs = np.array([no_mutation, architecture, parameters, activation, rl_hp], np.float64)
+        if (probs < 0).any() or probs.sum() <= 0:
+            raise ValueError(f"mutation probabilities must be >= 0 and not all zero, got {probs}")
+        if not 0.0 <= new_layer_prob <= 1.0:
+            raise ValueError(f"new_layer_prob must be in [0, 1], got {new_layer_prob}")
+        unknown = sorted(set(rl_hp_selection) - set(RL_HP_BOUNDS_KEYS))
+        if unknown:
+            raise ValueError(
+                f"rl_hp_selection: unknown hyperparameters {unknown}; "
+                f"choose from {sorted(RL_HP_BOUNDS_KEYS)}"
+            )
+        if rl_hp > 0 and not rl_hp_selection:
+            raise ValueError("rl_hp > 0 needs at least one name in rl_hp_selection")
+        if activation > 0 and len(activation_selection) < 2:
+            raise ValueError("activation > 0 needs at least two names in activation_selection")
+        self.probabilities = probs / probs.sum()
+        self.new_layer_prob = float(new_layer_prob)
+        self.rl_hp_selection = tuple(rl_hp_selection)
+        self.mutation_sd = float(mutation_sd)
+        self.activation_selection = tuple(activation_selection)
+        self.bounds: dict[str, tuple[float, float]] = {
+            "lr": (float(min_lr), float(max_lr)),
+            "batch_size": (int(min_batch_size), int(max_batch_size)),
+            "learn_step": (int(min_learn_step), int(max_learn_step)),
+        }
+        for name, (low, high) in self.bounds.items():
+            if not 0 < low <= high:
+                raise ValueError(f"{name} bounds need 0 < min <= max, got {low}, {high}")
+        self.device = device
+        self.protect_elite = bool(protect_elite)
+        self.rng = np.random.default_rng(rand_seed)
+
+    def mutation(self, population: Sequence[Any]) -> list[Any]:
+        """Mutate every member in place (one record each in ``lineage["mutations"]``)."""
+        for agent in population:
+            if self.protect_elite and agent.lineage.get("elite"):
+                record = {"kind": "none", "where": None, "old": None, "new": None}
+                record["reason"] = "elite"
+            else:
+                kind = KINDS[int(self.rng.choice(len(KINDS), p=self.probabilities))]
+                record = self.apply(agent, kind)
+            record["generation"] = int(agent.lineage.get("generation", 0))
+            agent.lineage.setdefault("mutations", []).append(record)
+        return list(population)
+
+    def apply(self, agent: Any, kind: str) -> dict[str, Any]:
+        """Apply one mutation of ``kind`` to ``agent`` and return what changed."""
+        if kind == "none":
+            return {"kind": "none", "where": None, "old": None, "new": None}
+        if kind == "architecture":
+            return self.architecture_mutation(agent)
+        if kind == "parameters":
+            return self.parameter_mutation(agent)
+        if kind == "activation":
+            return self.activation_mutation(agent)
+        if kind == "rl_hp":
+            return self.rl_hp_mutation(agent)
+        raise ValueError(f"unknown mutation kind {kind!r}; expected one of {KINDS}")
+
+    def architecture_mutation(self, agent: Any) -> dict[str, Any]:
+        """A new layer (probability ``new_layer_prob``) or new nodes, via the agent."""
+        method = "add_layer" if self.rng.random() < self.new_layer_prob else "add_nodes"
+        record = dict(agent.mutate_architecture(method, self.rng))
+        record["kind"] = "architecture"
+        record.setdefault("method", method)
+        return record
+
+    def parameter_mutation(self, agent: Any) -> dict[str, Any]:
+        """Relative Gaussian noise of sd ``mutation_sd`` on every actor weight (in place)."""
+        weights = weight_parameters(actor_modules(agent))
+        # One torch generator per mutation, seeded from our stream: bulk draws stay fast and the
+        # global torch RNG is never touched.
+        noise_gen = torch.Generator().manual_seed(int(self.rng.integers(2**63 - 1)))
+        old_norm = float(torch.sqrt(sum((w.detach() ** 2).sum() for w in weights)))
+        with torch.no_grad():
+            for weight in weights:
+                noise = torch.randn(weight.shape, generator=noise_gen, dtype=weight.dtype)
+                weight.add_(noise.to(weight.device) * weight.abs() * self.mutation_sd)
+        new_norm = float(torch.sqrt(sum((w.detach() ** 2).sum() for w in weights)))
+        return {
+            "kind": "parameters",
+            "where": "actors",
+            "old": {"weight_norm": old_norm},
+            "new": {"weight_norm": new_norm},
+            "sd": self.mutation_sd,
+        }
+
+    def activation_mutation(self, agent: Any) -> dict[str, Any]:
+        """Switch every network to a different activation from ``activation_selection``."""
+        current = current_activation(agent)
+        options = [name for name in self.activation_selection if name != current]
+        choice = options[int(self.rng.integers(len(options)))]
+        record = dict(agent.mutate_architecture("change_activation", self.rng, name=choice))
+        record["kind"] = "activation"
+        record.setdefault("old", current)
+        record.setdefault("new", choice)
+        return record
+
+    def rl_hp_mutation(self, agent: Any) -> dict[str, Any]:
+        """Scale one learning hyperparameter by 0.8 or 1.2 within its bounds."""
+        name = self.rl_hp_selection[int(self.rng.integers(len(self.rl_hp_selection)))]
+        factor = FACTORS[int(self.rng.integers(len(FACTORS)))]
+        low, high = self.bounds[RL_HP_BOUNDS_KEYS[name]]
+        old = getattr(agent, name)
+        if name in INTEGER_HPS:
+            new = int(round(old * factor))
+            if new == old:
+                new = old + (1 if factor > 1 else -1)
+            new = int(min(max(new, low), high))
+        else:
+            new = float(min(max(old * factor, low), high))
+        setattr(agent, name, new)
+        if name in LR_HPS:
+            agent.reinit_optimizers()
+        return {"kind": "rl_hp", "where": name, "old": old, "new": new, "factor": factor}
+
+    def state_dict(self) -> dict[str, Any]:
+        """JSON-able state (the generator's) so a resumed run mutates exactly as the original."""
+        return {"rng": generator_state(self.rng)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore a :meth:`state_dict`."""
+        set_generator_state(self.rng, state["rng"])
+
+
+__all__ = ["KINDS", "Mutations", "actor_modules", "current_activation", "weight_parameters"]

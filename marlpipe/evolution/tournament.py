@@ -1,0 +1,126 @@
+"""Tournament selection with optional elitism, from the population's recent fitness."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from marlpipe.evolution.population import population_fitness
+
+
+def generator_state(rng: np.random.Generator) -> dict[str, Any]:
+    """JSON-able snapshot of a numpy generator (its bit generator's state dict)."""
+    return {"bit_generator": rng.bit_generator.state}
+
+
+def set_generator_state(rng: np.random.Generator, state: dict[str, Any]) -> None:
+    """Restore a snapshot taken by :func:`generator_state` into ``rng`` in place."""
+    rng.bit_generator.state = state["bit_generator"]
+
+
+def make_offspring(parent: Any, index: int, generation: int, elite: bool = False) -> Any:
+    """An independent clone of ``parent`` with a new ``index`` and its lineage linked to it.
+
+    The child inherits the fitness history, the env-step count and the list of mutations its
+    ancestors received (each entry carries its generation), so an elite's record tells the story
+    of how its network came to be.
+    """
+    child = parent.clone(index=index)
+    child.index = index
+    child.fitness = list(parent.fitness)
+    child.steps = int(parent.steps)
+    child.lineage = {
+        "parent": int(parent.index),
+        "generation": int(generation),
+        "mutations": [dict(m) for m in parent.lineage.get("mutations", [])],
+        "elite": bool(elite),
+    }
+    return child
+
+
+class TournamentSelection:
+    """Pick the next generation: the elite (when ``elitism``) plus tournament winners.
+
+    A member's fitness is the mean of its last ``eval_loop`` evaluations. Each tournament draws
+    ``tournament_size`` distinct members at random from this selection's own generator and the
+    fittest wins (ties go to the earlier position). Every member of the new population is a fresh
+    clone with a new index, ``lineage["parent"]`` set to the index it was cloned from and
+    ``lineage["generation"]`` one past the population's newest generation.
+    """
+
+    def __init__(
+        self,
+        tournament_size: int,
+        elitism: bool,
+        population_size: int,
+        eval_loop: int,
+        seed: int | None = None,
+    ):
+        if int(population_size) < 1:
+            raise ValueError(f"population_size must be at least 1, got {population_size}")
+        if not 1 <= int(tournament_size) <= int(population_size):
+            raise ValueError(
+                f"tournament_size must be in [1, population_size={population_size}], "
+                f"got {tournament_size}"
+            )
+        if int(eval_loop) < 1:
+            raise ValueError(f"eval_loop must be at least 1, got {eval_loop}")
+        self.tournament_size = int(tournament_size)
+        self.elitism = bool(elitism)
+        self.population_size = int(population_size)
+        self.eval_loop = int(eval_loop)
+        self.rng = np.random.default_rng(seed)
+
+    def fitness(self, population: Sequence[Any]) -> list[float]:
+        """The fitness selection uses for each member: the mean of its last ``eval_loop`` scores."""
+        return population_fitness(population, self.eval_loop)
+
+    def tournament(self, fitness: Sequence[float]) -> int:
+        """Position of the winner of one tournament over ``fitness``."""
+        size = min(self.tournament_size, len(fitness))
+        contenders = np.sort(self.rng.choice(len(fitness), size=size, replace=False))
+        scores = np.asarray(fitness, dtype=np.float64)[contenders]
+        return int(contenders[int(np.argmax(scores))])
+
+    def select(self, population: Sequence[Any]) -> tuple[Any, list[Any]]:
+        """Return ``(elite, new_population)``.
+
+        With ``elitism`` the elite is ``new_population[0]`` (flagged ``lineage["elite"]`` so
+        :class:`~marlpipe.evolution.mutations.Mutations` can leave it untouched); without it the
+        elite is a detached clone of the fittest member that keeps its index and lineage, for
+        reporting only.
+        """
+        if not population:
+            raise ValueError("cannot select from an empty population")
+        fitness = self.fitness(population)
+        best = int(np.argmax(fitness))
+        next_index = max(int(agent.index) for agent in population) + 1
+        generation = max(int(agent.lineage.get("generation", 0)) for agent in population) + 1
+        new_population: list[Any] = []
+        if self.elitism:
+            new_population.append(make_offspring(population[best], next_index, generation, True))
+            next_index += 1
+        while len(new_population) < self.population_size:
+            winner = population[self.tournament(fitness)]
+            new_population.append(make_offspring(winner, next_index, generation))
+            next_index += 1
+        if self.elitism:
+            elite = new_population[0]
+        else:
+            elite = population[best].clone(index=population[best].index)
+            elite.fitness = list(population[best].fitness)
+            elite.lineage = dict(population[best].lineage)
+        return elite, new_population
+
+    def state_dict(self) -> dict[str, Any]:
+        """JSON-able state (the generator's) so a resumed run selects exactly as the original."""
+        return {"rng": generator_state(self.rng)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore a :meth:`state_dict`."""
+        set_generator_state(self.rng, state["rng"])
+
+
+__all__ = ["TournamentSelection", "generator_state", "make_offspring", "set_generator_state"]

@@ -1,0 +1,29 @@
+"""Training: experience collection, fitness evaluation, one generation, the evolution loop."""
+
+from marlpipe.training.evaluate import evaluate_population, greedy_score
+from marlpipe.training.loop import GenerationResult, LoopState, run_generation, train_multi_agent
+from marlpipe.training.rollout import LearnSchedule, RolloutStats, collect
+from marlpipe.training.tracker import (
+    GenerationRecord,
+    ListTracker,
+    MemberRecord,
+    NullTracker,
+    Tracker,
+)
+
+__all__ = [
+    "GenerationRecord",
+    "GenerationResult",
+    "LearnSchedule",
+    "ListTracker",
+    "LoopState",
+    "MemberRecord",
+    "NullTracker",
+    "RolloutStats",
+    "Tracker",
+    "collect",
+    "evaluate_population",
+    "greedy_score",
+    "run_generation",
+    "train_multi_agent",
+]

@@ -1,0 +1,275 @@
+"""Population creation, tournament selection and mutations (tiny networks, no env stepping)."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+
+import numpy as np
+import pytest
+import torch
+
+from marlpipe.envs import make_env
+from marlpipe.envs.spec import EnvSpec
+from marlpipe.evolution import KINDS, Mutations, TournamentSelection, create_population
+
+SL = "mpe2.simple_speaker_listener_v4"
+TINY_NET = {"hidden_sizes": [16, 16]}
+TINY_HP = {"batch_size": 32, "learn_step": 10, "lr_actor": 1e-3, "lr_critic": 1e-3}
+
+
+@pytest.fixture(scope="module")
+def spec() -> EnvSpec:
+    env = make_env(SL, continuous_actions=True)
+    spec = EnvSpec.from_env(env, env_name=SL, env_kwargs={"continuous_actions": True})
+    env.close()
+    return spec
+
+
+def tiny_population(spec: EnvSpec, size: int = 4, seed: int = 0, algo: str = "MATD3"):
+    return create_population(algo, spec, TINY_NET, TINY_HP, size, seed=seed)
+
+
+def with_fitness(population, scores):
+    for agent, score in zip(population, scores, strict=True):
+        agent.fitness = list(np.atleast_1d(score).astype(float))
+    return population
+
+
+def actor_weights(agent) -> list[torch.Tensor]:
+    return [p.detach().clone() for a in agent.agent_ids for p in agent.actors[a].parameters()]
+
+
+def all_params(agent) -> list[torch.Tensor]:
+    nets = [*agent.actors.values(), *agent.actor_targets.values()]
+    nets += [agent.critic, agent.critic_target]
+    return [p.detach().clone() for net in nets for p in net.parameters()]
+
+
+def equal_params(a, b) -> bool:
+    return all(torch.equal(x, y) for x, y in zip(all_params(a), all_params(b), strict=True))
+
+
+# --------------------------------------------------------------------------------- population
+@pytest.mark.parametrize("algo", ["MATD3", "MADDPG"])
+def test_create_population_members(spec, algo):
+    pop = tiny_population(spec, 3, algo=algo)
+    assert [a.index for a in pop] == [0, 1, 2]
+    assert all(type(a).__name__ == algo for a in pop)
+    for agent in pop:
+        assert agent.fitness == [] and agent.steps == 0
+        assert agent.lineage == {"parent": None, "generation": 0, "mutations": []}
+        assert agent.batch_size == 32 and agent.learn_step == 10
+    # Members are seeded differently: their initial weights differ.
+    assert not torch.equal(actor_weights(pop[0])[0], actor_weights(pop[1])[0])
+    # The same root seed gives the same population.
+    again = tiny_population(spec, 3, algo=algo)
+    for a, b in zip(pop, again, strict=True):
+        assert all(torch.equal(x, y) for x, y in zip(all_params(a), all_params(b), strict=True))
+
+
+def test_create_population_accepts_upper_case_and_names_unknown_keys(spec):
+    pop = create_population("matd3", spec, TINY_NET, {"BATCH_SIZE": 64, "MEMORY_SIZE": 10}, 1, 0)
+    assert pop[0].batch_size == 64
+    with pytest.raises(ValueError, match="learn_stepp"):
+        create_population("MATD3", spec, TINY_NET, {"learn_stepp": 3}, 1, 0)
+    with pytest.raises(ValueError, match="algo"):
+        create_population("PPO", spec, TINY_NET, {}, 1, 0)
+
+
+# ---------------------------------------------------------------------------------- selection
+def test_elitism_keeps_the_best_with_new_indices_and_parent_links(spec):
+    pop = with_fitness(tiny_population(spec), [-5.0, 3.0, -1.0, 0.0])
+    elite, new = TournamentSelection(2, True, 4, eval_loop=1, seed=0).select(pop)
+    assert elite is new[0]
+    assert elite.lineage["parent"] == 1 and elite.lineage["elite"]
+    assert equal_params(elite, pop[1])
+    assert [a.index for a in new] == [4, 5, 6, 7]  # fresh, past every old index
+    assert all(a.lineage["generation"] == 1 for a in new)
+    assert all(a.fitness == pop[a.lineage["parent"]].fitness for a in new)
+    # With tournaments of two distinct members, the worst member can never win one.
+    parents = Counter()
+    selector = TournamentSelection(2, True, 4, eval_loop=1, seed=1)
+    for _ in range(30):
+        parents.update(a.lineage["parent"] for a in selector.select(pop)[1][1:])
+    assert 0 not in parents and set(parents) == {1, 2, 3}
+
+
+def test_full_size_tournament_always_picks_the_best(spec):
+    pop = with_fitness(tiny_population(spec), [1.0, 7.0, 2.0, 3.0])
+    _, new = TournamentSelection(4, False, 4, eval_loop=1, seed=0).select(pop)
+    assert [a.lineage["parent"] for a in new] == [1, 1, 1, 1]
+    assert not any(a.lineage["elite"] for a in new)
+
+
+def test_size_one_tournament_is_uniform(spec):
+    pop = with_fitness(tiny_population(spec), [1.0, 7.0, 2.0, 3.0])
+    selector = TournamentSelection(1, False, 4, eval_loop=1, seed=0)
+    fitness = selector.fitness(pop)
+    wins = Counter(selector.tournament(fitness) for _ in range(4000))
+    assert all(900 < wins[i] < 1100 for i in range(4))
+
+
+def test_fitness_is_mean_of_last_eval_loop_scores(spec):
+    # Last score favours member 0; the mean of the last three favours member 1.
+    pop = with_fitness(tiny_population(spec, 2), [[0.0, 0.0, 5.0], [4.0, 4.0, 4.0]])
+    assert TournamentSelection(2, True, 2, eval_loop=1).select(pop)[0].lineage["parent"] == 0
+    assert TournamentSelection(2, True, 2, eval_loop=3).select(pop)[0].lineage["parent"] == 1
+
+
+def test_selection_clones_are_independent(spec):
+    pop = with_fitness(tiny_population(spec, 3), [0.0, 1.0, 2.0])
+    _, new = TournamentSelection(3, True, 3, eval_loop=1, seed=0).select(pop)
+    assert len({id(a) for a in new}) == 3
+    before = [all_params(a) for a in [*pop, *new]]
+    with torch.no_grad():
+        for p in new[1].actors[new[1].agent_ids[0]].parameters():
+            p.add_(1.0)
+    new[1].fitness.append(99.0)
+    new[1].lineage["mutations"].append({"kind": "x"})
+    for agent, old in zip([*pop, *new], before, strict=True):
+        if agent is not new[1]:
+            assert all(torch.equal(x, y) for x, y in zip(all_params(agent), old, strict=True))
+            assert 99.0 not in agent.fitness and agent.lineage["mutations"] == []
+
+
+def test_selection_state_dict_resumes_exactly(spec):
+    pop = with_fitness(tiny_population(spec), [1.0, 2.0, 3.0, 4.0])
+    selector = TournamentSelection(2, False, 4, eval_loop=1, seed=3)
+    selector.select(pop)
+    saved = json.loads(json.dumps(selector.state_dict()))
+    first = [a.lineage["parent"] for a in selector.select(pop)[1]]
+    resumed = TournamentSelection(2, False, 4, eval_loop=1)
+    resumed.load_state_dict(saved)
+    assert [a.lineage["parent"] for a in resumed.select(pop)[1]] == first
+
+
+def test_selection_validates_sizes():
+    with pytest.raises(ValueError, match="tournament_size"):
+        TournamentSelection(5, True, 4, 1)
+    with pytest.raises(ValueError, match="eval_loop"):
+        TournamentSelection(2, True, 4, 0)
+
+
+# ---------------------------------------------------------------------------------- mutations
+def only(kind: str, **kwargs) -> Mutations:
+    probs = {k: float(k == kind) for k in KINDS}
+    return Mutations(
+        no_mutation=probs["none"], architecture=probs["architecture"], new_layer_prob=0.5,
+        parameters=probs["parameters"], activation=probs["activation"], rl_hp=probs["rl_hp"],
+        rand_seed=0, **kwargs,
+    )  # fmt: skip
+
+
+def test_probabilities_are_normalised():
+    mutations = Mutations(2, 2, 0.5, 2, 2, 2, rand_seed=0)
+    assert np.allclose(mutations.probabilities, 0.2)
+    with pytest.raises(ValueError, match="rl_hp_selection"):
+        Mutations(1, 0, 0, 0, 0, 1, rl_hp_selection=("momentum",))
+
+
+@pytest.mark.parametrize("new_layer_prob", [0.0, 1.0])
+def test_architecture_mutation_grows_and_keeps_weights(spec, new_layer_prob):
+    agent = tiny_population(spec, 1)[0]
+    old = actor_weights(agent)
+    mutations = only("architecture")
+    mutations.new_layer_prob = new_layer_prob
+    mutations.mutation([agent])
+    record = agent.lineage["mutations"][-1]
+    assert record["kind"] == "architecture"
+    assert record["method"] == ("add_layer" if new_layer_prob else "add_nodes")
+    first = agent.actors[agent.agent_ids[0]]
+    if new_layer_prob:
+        assert len(first.hidden_sizes) == 3
+    else:
+        assert sum(first.hidden_sizes) > 32
+        # add_nodes keeps every trained weight as the leading block of the grown tensor.
+        for before, after in zip(old, actor_weights(agent), strict=True):
+            assert torch.equal(after[tuple(slice(0, s) for s in before.shape)], before)
+    assert all(pg["params"] for pg in agent.actor_optimizer.param_groups)
+
+
+def test_parameter_mutation_perturbs_actor_weights_only(spec):
+    agent = tiny_population(spec, 1)[0]
+    critic = [p.detach().clone() for p in agent.critic.parameters()]
+    before = {n: p.detach().clone() for n, p in agent.actors[agent.agent_ids[1]].named_parameters()}
+    only("parameters", mutation_sd=0.1).mutation([agent])
+    after = dict(agent.actors[agent.agent_ids[1]].named_parameters())
+    for name, old in before.items():
+        if "bias" in name:
+            assert torch.equal(after[name], old)
+        else:
+            change = (after[name] - old).abs()
+            assert change.max() > 0
+            # Relative noise: 10 sd would be astronomically rare.
+            assert (change <= 10 * 0.1 * old.abs() + 1e-12).all()
+    assert all(torch.equal(a, b) for a, b in zip(agent.critic.parameters(), critic, strict=True))
+    assert agent.lineage["mutations"][-1]["kind"] == "parameters"
+
+
+def test_activation_mutation_picks_a_different_one(spec):
+    agent = tiny_population(spec, 1)[0]
+    mutations = only("activation", activation_selection=("ReLU", "GELU"))
+    mutations.mutation([agent])
+    record = agent.lineage["mutations"][-1]
+    assert record["kind"] == "activation" and agent.critic.activation == "GELU"
+    assert all(net.activation == "GELU" for net in agent.actors.values())
+    mutations.mutation([agent])
+    assert agent.critic.activation == "ReLU"
+
+
+def test_rl_hp_mutation_stays_in_bounds_and_rebuilds_optimisers(spec):
+    agent = tiny_population(spec, 1)[0]
+    mutations = only(
+        "rl_hp", min_lr=5e-4, max_lr=2e-3, min_batch_size=16, max_batch_size=48,
+        min_learn_step=5, max_learn_step=12,
+    )  # fmt: skip
+    seen = set()
+    for _ in range(60):
+        mutations.mutation([agent])
+        record = agent.lineage["mutations"][-1]
+        seen.add(record["where"])
+        assert record["new"] == getattr(agent, record["where"])
+        assert 5e-4 <= agent.lr_actor <= 2e-3 and 5e-4 <= agent.lr_critic <= 2e-3
+        assert 16 <= agent.batch_size <= 48 and 5 <= agent.learn_step <= 12
+        assert isinstance(agent.batch_size, int) and isinstance(agent.learn_step, int)
+        assert agent.actor_optimizer.param_groups[0]["lr"] == agent.lr_actor
+        assert agent.critic_optimizer.param_groups[0]["lr"] == agent.lr_critic
+    assert seen == {"lr_actor", "lr_critic", "batch_size", "learn_step"}
+
+
+def test_every_kind_occurs_once_per_member_and_elite_is_protected(spec):
+    pop = with_fitness(tiny_population(spec), [0.0, 1.0, 2.0, 3.0])
+    selector = TournamentSelection(2, True, 4, eval_loop=1, seed=0)
+    mutations = Mutations(0.2, 0.2, 0.5, 0.2, 0.2, 0.2, rand_seed=0)
+    kinds = Counter()
+    for generation in range(1, 9):
+        elite, pop = selector.select(pop)
+        elite_params = all_params(elite)
+        pop = mutations.mutation(pop)
+        assert all(len(a.lineage["mutations"]) == generation for a in pop)
+        assert all(a.lineage["mutations"][-1]["generation"] == generation for a in pop)
+        assert pop[0].lineage["mutations"][-1].get("reason") == "elite"
+        assert all(torch.equal(x, y) for x, y in zip(all_params(pop[0]), elite_params, strict=True))
+        kinds.update(a.lineage["mutations"][-1]["kind"] for a in pop[1:])
+        with_fitness(pop, [float(i) for i in range(4)])
+    assert set(kinds) == set(KINDS)
+
+
+def test_mutations_are_reproducible_and_resumable(spec):
+    def mutated(mutations):
+        pop = tiny_population(spec, 3)
+        mutations.mutation(pop)
+        return pop
+
+    def same(pop_a, pop_b):
+        for a, b in zip(pop_a, pop_b, strict=True):
+            assert a.lineage == b.lineage and a.hyperparameters() == b.hyperparameters()
+            assert all(torch.equal(x, y) for x, y in zip(all_params(a), all_params(b), strict=True))
+
+    original = Mutations(0.2, 0.2, 0.5, 0.2, 0.2, 0.2, rand_seed=7)
+    same(mutated(original), mutated(Mutations(0.2, 0.2, 0.5, 0.2, 0.2, 0.2, rand_seed=7)))
+    state = json.loads(json.dumps(original.state_dict()))
+    resumed = Mutations(0.2, 0.2, 0.5, 0.2, 0.2, 0.2)
+    resumed.load_state_dict(state)
+    same(mutated(original), mutated(resumed))
