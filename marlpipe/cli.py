@@ -1,0 +1,147 @@
+"""``marlpipe`` command line: the four pipeline stages plus the CI fitness check.
+
+Heavy imports (torch, mlflow, the envs) happen inside the commands so ``--help`` is instant. A
+user error (bad params, unknown env, missing file) prints one line and exits with status 2;
+set ``MARLPIPE_DEBUG=1`` to see the traceback instead.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+PARAMS_HELP = "Params file (default: ./params.yaml, else the package's default params)."
+
+
+def _friendly(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn user errors raised by ``command`` into one line on stderr and exit status 2."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from marlpipe.pipeline.errors import one_line, user_error_types
+
+        try:
+            return command(*args, **kwargs)
+        except Exception as err:
+            if os.environ.get("MARLPIPE_DEBUG") or not isinstance(err, user_error_types()):
+                raise
+            click.echo(f"marlpipe: error: {one_line(err)}", err=True)
+            sys.exit(2)
+
+    return wrapper
+
+
+def _params(path: str | None):
+    from marlpipe.config import load_params
+
+    return load_params(path)
+
+
+params_option = click.option(
+    "--params", "params_path", type=click.Path(dir_okay=False), default=None, help=PARAMS_HELP
+)
+root_option = click.option(
+    "--root",
+    type=click.Path(file_okay=False),
+    default=".",
+    show_default=True,
+    help="Project directory holding models/, reports/ and runs/.",
+)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="marlpipe")
+def cli() -> None:
+    """Evolutionary MADDPG/MATD3 training as a DVC pipeline tracked in MLflow."""
+
+
+@cli.command()
+@params_option
+@root_option
+@_friendly
+def envspec(params_path: str | None, root: str) -> None:
+    """Write models/envspec.json for the params' env and print its spec."""
+    from marlpipe.pipeline import envspec as stage
+
+    spec = stage.run(_params(params_path), root)
+    click.echo(spec.describe())
+
+
+@cli.command("init-population")
+@params_option
+@root_option
+@_friendly
+def init_population(params_path: str | None, root: str) -> None:
+    """Create generation 0 of the population (models/initial_population/)."""
+    from marlpipe.pipeline import init_population as stage
+
+    population = stage.run(_params(params_path), root)
+    click.echo(f"created {len(population)} members in {Path(root) / 'models/initial_population'}")
+
+
+@cli.command()
+@params_option
+@root_option
+@click.option("--fresh", is_flag=True, help="Ignore a saved partial run in runs/evolve/.")
+@_friendly
+def evolve(params_path: str | None, root: str, fresh: bool) -> None:
+    """Evolve the population (resumes after the last completed generation)."""
+    from marlpipe.pipeline import evolve as stage
+
+    result = stage.run(_params(params_path), root, resume=not fresh, progress=True)
+    click.echo(
+        f"elite: member {result.elite_index}, fitness {result.elite_fitness:.2f} after "
+        f"{result.generations} generations"
+    )
+
+
+@cli.command()
+@params_option
+@root_option
+@click.option(
+    "--render",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Also record the elite playing one episode to this GIF file.",
+)
+@_friendly
+def evaluate(params_path: str | None, root: str, render: str | None) -> None:
+    """Score the elite on fresh episodes (reports/eval.json) and register it in MLflow."""
+    from marlpipe.pipeline import evaluate as stage
+
+    metrics = stage.run(_params(params_path), root, progress=True)
+    click.echo(" ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}"
+                        for k, v in metrics.items()))  # fmt: skip
+    if render:
+        frames = stage.render_gif(_params(params_path), root, render)
+        click.echo(f"wrote {render} ({frames} frames)")
+
+
+@cli.command("check-regression")
+@click.option("--params", "params_path", default=None, help="CI params (default: params-ci.yaml).")
+@click.option("--baseline", default=None, help="Baseline JSON (default: ci/fitness-baseline.json).")
+@click.option("--update", is_flag=True, help="Write the measured score as the new baseline.")
+@_friendly
+def check_regression(params_path: str | None, baseline: str | None, update: bool) -> None:
+    """Run a short pipeline in a temporary copy and compare its score with the baseline."""
+    from marlpipe.pipeline import regression
+
+    report = regression.run(params_path, baseline, update=update)
+    click.echo(report.message)
+    if not report.passed:
+        sys.exit(1)
+
+
+def main() -> None:
+    """Console entry point."""
+    cli()
+
+
+if __name__ == "__main__":
+    main()

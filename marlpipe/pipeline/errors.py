@@ -1,0 +1,44 @@
+"""User errors: what the CLI and the DVC stage scripts report as one line instead of a trace."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from typing import Any
+
+
+class UserError(Exception):
+    """An error the user can fix from its one-line message (no traceback shown)."""
+
+
+def user_error_types() -> tuple[type[BaseException], ...]:
+    """Exception types that mean "fix your params or files", not "bug in marlpipe"."""
+    from marlpipe.algos.checkpoint import CheckpointError
+    from marlpipe.config import ConfigError
+    from marlpipe.envs import EnvNameError, UnsupportedSpaceError
+
+    return (
+        UserError, ConfigError, EnvNameError, UnsupportedSpaceError, CheckpointError,
+        FileNotFoundError,
+    )  # fmt: skip
+
+
+def one_line(err: BaseException) -> str:
+    """The first line of ``err``'s message (its type name when it has none)."""
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
+
+
+def run_stage(main: Callable[[], Any], name: str = "marlpipe") -> None:
+    """Call ``main``; on a user error print ``<name>: error: <one line>`` and exit with 2.
+
+    ``MARLPIPE_DEBUG=1`` shows the full traceback instead.
+    """
+    try:
+        main()
+    except Exception as err:
+        if os.environ.get("MARLPIPE_DEBUG") or not isinstance(err, user_error_types()):
+            raise
+        print(f"{name}: error: {one_line(err)}", file=sys.stderr)
+        sys.exit(2)

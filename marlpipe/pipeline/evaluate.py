@@ -1,0 +1,155 @@
+"""Stage ``evaluate``: score the elite on fresh greedy episodes, report and register it."""
+
+from __future__ import annotations
+
+import statistics
+from pathlib import Path
+from typing import Any
+
+from marlpipe.config import Params
+from marlpipe.io import read_json, write_json
+from marlpipe.pipeline.paths import ELITE_CARD, ELITE_FILE, Paths, set_torch_threads
+
+
+def load_elite(root: str | Path = ".", device: str = "cpu") -> tuple[Any, dict[str, Any]]:
+    """The elite agent and its JSON card from ``models/elite/``."""
+    from marlpipe.algos import load_agent
+
+    directory = Paths(Path(root)).elite
+    if not (directory / ELITE_FILE).is_file():
+        raise FileNotFoundError(f"{directory / ELITE_FILE}: file not found (run evolve first)")
+    return load_agent(directory / ELITE_FILE, device=device), read_json(directory / ELITE_CARD)
+
+
+def episode_scores(agent: Any, params: Params, progress: bool = False) -> tuple[list[float], Any]:
+    """Greedy summed-over-agents return of each of ``params.evaluate.episodes`` episodes.
+
+    The env is seeded once with ``evaluate.seed`` (never used in training), so every run of the
+    stage faces the same episodes. Returns the scores and the per-agent mean returns.
+    """
+    from tqdm.auto import trange
+
+    from marlpipe.envs import make_env
+
+    cfg = params.evaluate
+    env = make_env(agent.spec.env_name, **agent.spec.env_kwargs)
+    history = list(agent.fitness)
+    scores, per_agent = [], {a: 0.0 for a in agent.agent_ids}
+    try:
+        env.reset(seed=cfg.seed)
+        for _ in trange(cfg.episodes, desc="evaluate", unit="ep", disable=not progress):
+            scores.append(float(agent.test(env, max_steps=cfg.max_steps, loop=1)))
+            for a, value in agent.last_test_returns.items():
+                per_agent[a] += value / cfg.episodes
+    finally:
+        env.close()
+        agent.fitness = history
+    return scores, per_agent
+
+
+def run(params: Params, root: str | Path = ".", progress: bool = False) -> dict[str, Any]:
+    """Write ``reports/eval.json`` for the elite; log it to MLflow and register the model."""
+    set_torch_threads(params.population.torch_threads)
+    root = Path(root)
+    agent, card = load_elite(root, params.population.device)
+    scores, per_agent = episode_scores(agent, params, progress)
+    metrics: dict[str, Any] = {
+        "score": statistics.fmean(scores),
+        "score_std": statistics.pstdev(scores),
+        "score_min": min(scores),
+        "score_max": max(scores),
+        "episodes": len(scores),
+        "elite_fitness": float(card["fitness"]),
+        "generations": int(card["generations"]),
+        "env_steps": int(card["env_steps"]),
+    }
+    metrics.update({f"return_{a}": v for a, v in per_agent.items()})
+    if params.tracking.enabled:
+        version = _track(params, root, metrics, card)
+        metrics_out = {**metrics, "registered_version": version}
+    else:
+        metrics_out = metrics
+    # The MLflow version varies run to run; keep it out of the DVC metrics file.
+    write_json(Paths(root).eval_report, metrics)
+    return metrics_out
+
+
+def registered_model_name(params: Params, env_name: str | None) -> str:
+    """``tracking.registered_model`` or ``marlpipe-<env>-<algorithm>``."""
+    if params.tracking.registered_model:
+        return params.tracking.registered_model
+    short = (env_name or "env").split(":")[-1].split(".")[-1]
+    return f"marlpipe-{short}-{params.algorithm.lower()}"
+
+
+def _track(params: Params, root: Path, metrics: dict[str, Any], card: dict[str, Any]) -> int:
+    from mlflow.tracking import MlflowClient
+
+    from marlpipe.tracking.mlflow_tracker import (
+        default_tracking_uri,
+        experiment_id,
+        log_batch,
+        run_tags,
+    )
+
+    client = MlflowClient(tracking_uri=default_tracking_uri(root))
+    exp = experiment_id(client, params.tracking.experiment, root)
+    tags = {"mlflow.runName": "evaluate", **run_tags(root)}
+    if card.get("mlflow_run_id"):
+        tags["evolve_run_id"] = card["mlflow_run_id"]
+    run = client.create_run(exp, tags=tags)
+    run_id = run.info.run_id
+    log_batch(client, run_id, metrics=metrics, params=_flat_evaluate(params))
+    client.log_artifacts(run_id, str(Paths(root).elite), "elite")
+    name = registered_model_name(params, card.get("env", {}).get("name"))
+    from mlflow.exceptions import MlflowException
+
+    try:
+        client.create_registered_model(name)
+    except MlflowException:
+        pass  # already registered: add a version below
+    source = f"{run.info.artifact_uri}/elite"
+    version = client.create_model_version(
+        name, source, run_id=run_id, tags={"score": metrics["score"]}
+    )
+    client.set_terminated(run_id)
+    return int(version.version)
+
+
+def _flat_evaluate(params: Params) -> dict[str, Any]:
+    return {f"evaluate.{k}": v for k, v in vars(params.evaluate).items()}
+
+
+def render_gif(params: Params, root: str | Path, path: str | Path, fps: int = 10) -> int:
+    """Record the elite playing one greedy episode to a GIF; return the number of frames."""
+    from PIL import Image
+
+    from marlpipe.envs import make_env
+
+    agent, _ = load_elite(root, params.population.device)
+    env = make_env(agent.spec.env_name, render_mode="rgb_array", **agent.spec.env_kwargs)
+    frames = []
+    try:
+        obs, info = env.reset(seed=params.evaluate.seed)
+        frames.append(env.render())
+        for _ in range(params.evaluate.max_steps):
+            _, actions = agent.get_action(obs, training=False)
+            live = set(env.agents)
+            obs, _, terms, truncs, info = env.step({a: v for a, v in actions.items() if a in live})
+            frames.append(env.render())
+            if not env.agents or all(terms.get(a) or truncs.get(a) for a in terms):
+                break
+    finally:
+        env.close()
+    images = [Image.fromarray(frame) for frame in frames if frame is not None]
+    if not images:
+        raise RuntimeError(f"{agent.spec.env_name} returned no frames in rgb_array mode")
+    from marlpipe.io import atomic_write
+
+    atomic_write(
+        path,
+        lambda f: images[0].save(
+            f, format="GIF", save_all=True, append_images=images[1:], duration=1000 // fps, loop=0
+        ),
+    )
+    return len(images)

@@ -1,0 +1,211 @@
+"""Stage ``evolve``: generations of train -> evaluate -> select -> mutate, resumable.
+
+After every generation the full state is checkpointed under ``runs/evolve/checkpoint`` (see
+:mod:`marlpipe.pipeline.resume`); a rerun after a kill continues from there and ends exactly
+where an uninterrupted run ends. The stage's outputs are written only at the end, each replaced
+atomically: ``models/population/``, ``models/elite/`` and ``reports/fitness.json``.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from marlpipe.config import Params
+from marlpipe.io import write_json
+from marlpipe.pipeline import envspec
+from marlpipe.pipeline import resume as checkpoints
+from marlpipe.pipeline.init_population import load_population, save_population
+from marlpipe.pipeline.paths import ELITE_CARD, ELITE_FILE, Paths, atomic_dir, set_torch_threads
+from marlpipe.seeding import derive_seed
+
+FIELD_NAMES = ("state", "action", "reward", "next_state", "done")
+
+
+@dataclass(frozen=True)
+class EvolveResult:
+    """Summary of an evolve run."""
+
+    elite_index: int
+    """Index of the elite in the final population."""
+    elite_fitness: float
+    """Its selection fitness."""
+    generations: int
+    """Generations completed (resumed ones included)."""
+    history: list[dict[str, Any]]
+    """The fitness report rows."""
+    mlflow_run_id: str | None
+    """The parent MLflow run (``None`` with tracking disabled)."""
+
+
+def history_row(record: Any) -> dict[str, Any]:
+    """One ``reports/fitness.json`` row from a ``GenerationRecord``."""
+    fitness = [m.fitness for m in record.members]
+    row = {
+        "generation": record.generation,
+        "env_steps": record.env_steps,
+        "elite_fitness": record.elite_fitness,
+        "mean_fitness": sum(fitness) / len(fitness),
+        "max_fitness": max(fitness),
+        "min_fitness": min(fitness),
+    }
+    row.update({f"member_{pos}": value for pos, value in enumerate(fitness)})
+    return row
+
+
+def _selection(params: Params) -> tuple[Any, Any]:
+    from marlpipe.evolution import Mutations, TournamentSelection
+
+    t, m = params.tournament, params.mutation
+    tournament = TournamentSelection(
+        tournament_size=t.size, elitism=t.elitism, population_size=params.population.size,
+        eval_loop=t.eval_last, seed=derive_seed(params.seed, "tournament"),
+    )  # fmt: skip
+    mutation = Mutations(
+        no_mutation=m.no_mutation, architecture=m.architecture, new_layer_prob=m.new_layer_prob,
+        parameters=m.parameters, activation=m.activation, rl_hp=m.rl_hp,
+        rl_hp_selection=m.rl_hp_selection, mutation_sd=m.mutation_sd,
+        activation_selection=m.activation_selection, **vars(m.bounds),
+        rand_seed=derive_seed(params.seed, "mutation"), device=params.population.device,
+        protect_elite=m.protect_elite,
+    )  # fmt: skip
+    return tournament, mutation
+
+
+def _tracker(params: Params, root: Path, run_id: str | None) -> Any:
+    from marlpipe.tracking import MlflowTracker
+
+    return MlflowTracker(
+        params.tracking.experiment, root=root, run_name="evolve", params=params.to_dict(),
+        parent_run_id=run_id,
+    )  # fmt: skip
+
+
+def run(
+    params: Params,
+    root: str | Path = ".",
+    *,
+    resume: bool = True,
+    progress: bool = False,
+    tracker: Any = None,
+    on_generation: Callable[[int, Any], None] | None = None,
+) -> EvolveResult:
+    """Evolve ``models/initial_population`` under ``params``; return the elite's summary.
+
+    ``tracker`` overrides the MLflow tracker that ``params.tracking.enabled`` would create.
+    ``on_generation(generation, result)`` is called after each generation's checkpoint is
+    written (tests raise from it to simulate a kill).
+    """
+    from tqdm.auto import tqdm
+
+    from marlpipe.algos.buffer import MultiAgentReplayBuffer
+    from marlpipe.envs import make_env, make_vec_env
+    from marlpipe.training import LoopState, NullTracker, run_generation
+
+    set_torch_threads(params.population.torch_threads)
+    root, paths = Path(root), Paths(Path(root))
+    spec = envspec.load(root)
+    checkpoint_dir = paths.evolve_run / "checkpoint"
+    evo, device = params.evolution, params.population.device
+    memory = MultiAgentReplayBuffer(
+        evo.memory_size, FIELD_NAMES, spec.agent_ids, device=device,
+        seed=derive_seed(params.seed, "buffer"),
+    )  # fmt: skip
+    tournament, mutation = _selection(params)
+    saved = checkpoints.load(checkpoint_dir, memory, params) if resume else None
+    if saved is None:
+        shutil.rmtree(checkpoint_dir, ignore_errors=True)
+        start = LoopState.start(derive_seed(params.seed, "training"), evo.epsilon_start)
+        saved = checkpoints.EvolveState(
+            population=load_population(paths.initial_population, device), elite=None,
+            elite_fitness=-math.inf, loop=start.to_dict(), tournament=tournament.state_dict(),
+            mutation=mutation.state_dict(),
+        )  # fmt: skip
+    tournament.load_state_dict(saved.tournament)
+    mutation.load_state_dict(saved.mutation)
+    loop = LoopState.from_dict(saved.loop)
+    if tracker is None:
+        enabled = params.tracking.enabled
+        tracker = _tracker(params, root, saved.mlflow_run_id) if enabled else NullTracker()
+    if hasattr(tracker, "start"):
+        saved.mlflow_run_id = tracker.start()
+
+    env = make_vec_env(
+        spec.env_name, params.env.num_envs, backend=params.env.backend,
+        seed=derive_seed(params.seed, "envs"), channels_last=params.env.channels_last,
+        **spec.env_kwargs,
+    )  # fmt: skip
+    eval_env = make_env(spec.env_name, **spec.env_kwargs)
+    bar = tqdm(
+        total=evo.generations, initial=min(loop.generation, evo.generations), unit="gen",
+        desc="evolve", disable=not progress, dynamic_ncols=True,
+    )  # fmt: skip
+    status = "FAILED"
+    try:
+        while loop.generation < evo.generations and not _reached(evo.target, saved):
+            result = run_generation(
+                env, saved.population, memory, loop, evo_steps=evo.steps_per_generation,
+                eval_env=eval_env, eval_loop=evo.eval_episodes, eval_steps=evo.eval_max_steps,
+                tournament=tournament, mutation=mutation, eps_end=evo.epsilon_end,
+                eps_decay=evo.epsilon_decay, tracker=tracker,
+            )  # fmt: skip
+            saved.population, saved.elite = result.population, result.elite
+            saved.elite_fitness = result.elite_fitness
+            saved.loop, saved.history = loop.to_dict(), [*saved.history, history_row(result.record)]
+            saved.tournament, saved.mutation = tournament.state_dict(), mutation.state_dict()
+            checkpoints.save(checkpoint_dir, saved, memory, params)
+            bar.update(1)
+            bar.set_postfix(elite=f"{result.elite_fitness:.2f}", steps=loop.env_steps)
+            if on_generation is not None:
+                on_generation(result.record.generation, result)
+        status = "FINISHED"
+    except KeyboardInterrupt:
+        status = "KILLED"
+        raise
+    finally:
+        bar.close()
+        env.close()
+        eval_env.close()
+        if status != "FINISHED" and hasattr(tracker, "finish"):
+            tracker.finish(status)
+    if saved.elite is None:
+        raise RuntimeError("evolve finished without running a generation (generations < 1?)")
+    _write_outputs(paths, params, saved, loop)
+    if hasattr(tracker, "log_artifacts"):
+        tracker.log_artifacts(paths.elite, "elite")
+        tracker.finish("FINISHED")
+    return EvolveResult(
+        int(saved.elite.index), float(saved.elite_fitness), int(loop.generation),
+        saved.history, saved.mlflow_run_id,
+    )  # fmt: skip
+
+
+def _reached(target: float | None, saved: checkpoints.EvolveState) -> bool:
+    return target is not None and saved.elite is not None and saved.elite_fitness >= target
+
+
+def _write_outputs(paths: Paths, params: Params, saved: checkpoints.EvolveState, loop: Any) -> None:
+    save_population(saved.population, paths.population)
+    elite = saved.elite
+    card = {
+        "algorithm": params.algorithm,
+        "checkpoint": ELITE_FILE,
+        "index": int(elite.index),
+        "fitness": float(saved.elite_fitness),
+        "fitness_history": [float(f) for f in elite.fitness],
+        "hyperparameters": elite.hyperparameters(),
+        "net_config": elite.net_config,
+        "lineage": elite.lineage,
+        "generations": int(loop.generation),
+        "env_steps": int(loop.env_steps),
+        "env": {"name": elite.spec.env_name, "kwargs": elite.spec.env_kwargs},
+        "mlflow_run_id": saved.mlflow_run_id,
+    }
+    with atomic_dir(paths.elite) as tmp:
+        elite.save_checkpoint(tmp / ELITE_FILE)
+        write_json(tmp / ELITE_CARD, card)
+    write_json(paths.fitness_report, saved.history)

@@ -1,0 +1,100 @@
+"""Where each stage's artefacts live, and atomic replacement of whole directories."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+ELITE_FILE = "elite.pt"
+ELITE_CARD = "elite.json"
+INDEX_FILE = "population.json"
+
+
+@dataclass(frozen=True)
+class Paths:
+    """Artefact locations under one project ``root`` (what ``dvc.yaml`` declares)."""
+
+    root: Path = Path(".")
+
+    @property
+    def envspec(self) -> Path:
+        """The env spec JSON written by ``envspec``."""
+        return self.root / "models" / "envspec.json"
+
+    @property
+    def population(self) -> Path:
+        """Checkpoints of every member (generation 0 from ``init_population``, then the last)."""
+        return self.root / "models" / "population"
+
+    @property
+    def initial_population(self) -> Path:
+        """Generation-0 population written by ``init_population``."""
+        return self.root / "models" / "initial_population"
+
+    @property
+    def elite(self) -> Path:
+        """Elite checkpoint and its JSON card."""
+        return self.root / "models" / "elite"
+
+    @property
+    def fitness_report(self) -> Path:
+        """Per-generation fitness table (DVC plots)."""
+        return self.root / "reports" / "fitness.json"
+
+    @property
+    def eval_report(self) -> Path:
+        """Final metrics (DVC metrics)."""
+        return self.root / "reports" / "eval.json"
+
+    @property
+    def evolve_run(self) -> Path:
+        """Resume state of ``evolve`` (outside DVC outputs)."""
+        return self.root / "runs" / "evolve"
+
+
+@contextlib.contextmanager
+def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary sibling directory; on success it replaces ``path`` as a whole.
+
+    A crash inside the block leaves ``path`` as it was. The swap is two renames (old aside, new
+    in), so the only window without ``path`` is between them, and the old copy is still on disk.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    try:
+        yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    old = path.with_name(f".{path.name}.old")
+    shutil.rmtree(old, ignore_errors=True)
+    if path.exists():
+        os.replace(path, old)
+    os.replace(tmp, path)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def set_torch_threads(threads: int) -> None:
+    """Limit torch's CPU threads (``0`` leaves torch's default).
+
+    With networks this small, a second intra-op thread mostly spins waiting for the first, and
+    on a busy machine it slows each op by orders of magnitude.
+    """
+    if threads > 0:
+        import torch
+
+        torch.set_num_threads(threads)
+
+
+def recover_dir(path: str | os.PathLike) -> None:
+    """Put back ``path`` from its ``.old`` copy if a swap was killed between its two renames."""
+    path = Path(path)
+    old = path.with_name(f".{path.name}.old")
+    if not path.exists() and old.exists():
+        os.replace(old, path)

@@ -1,0 +1,99 @@
+"""CI fitness regression: a short pipeline run compared with a committed baseline score.
+
+The four stages run in a temporary directory (so the repo's models, reports and MLflow store
+are untouched) on the CI params, with tracking off. The evaluated score must not fall more than
+``tolerance`` below the baseline; seeds are fixed, so on one platform the score is exact and the
+tolerance only absorbs numeric differences between machines and library versions.
+"""
+
+from __future__ import annotations
+
+import platform
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from marlpipe.config import load_params, with_overrides
+from marlpipe.io import read_json, write_json
+from marlpipe.pipeline.errors import UserError
+
+DEFAULT_PARAMS = "params-ci.yaml"
+DEFAULT_BASELINE = "ci/fitness-baseline.json"
+DEFAULT_TOLERANCE = 8.0
+
+
+@dataclass(frozen=True)
+class RegressionReport:
+    """Outcome of one regression check."""
+
+    passed: bool
+    """Score within tolerance of (or above) the baseline."""
+    score: float
+    """Evaluated score of this run."""
+    baseline: float | None
+    """Committed baseline score (``None`` when writing a first baseline)."""
+    tolerance: float
+    """Allowed drop below the baseline."""
+    seconds: float
+    """Wall time of the short pipeline."""
+    message: str
+    """One line that shows both numbers."""
+
+
+def run_pipeline(params_path: str | Path, workdir: str | Path, progress: bool = True) -> float:
+    """Run envspec -> init_population -> evolve -> evaluate in ``workdir``; return the score."""
+    from marlpipe.pipeline import envspec, evaluate, evolve, init_population
+    from marlpipe.training import NullTracker
+
+    params = with_overrides(load_params(params_path), {"tracking": {"enabled": False}})
+    envspec.run(params, workdir)
+    init_population.run(params, workdir)
+    evolve.run(params, workdir, resume=False, progress=progress, tracker=NullTracker())
+    return float(evaluate.run(params, workdir, progress=progress)["score"])
+
+
+def run(
+    params_path: str | Path | None = None,
+    baseline_path: str | Path | None = None,
+    *,
+    update: bool = False,
+    progress: bool = True,
+) -> RegressionReport:
+    """Run the short pipeline and compare (or, with ``update``, record) the baseline."""
+    params_path = Path(params_path or DEFAULT_PARAMS)
+    baseline_path = Path(baseline_path or DEFAULT_BASELINE)
+    if not params_path.is_file():
+        raise UserError(f"{params_path}: file not found (CI params for the regression run)")
+    baseline = None
+    tolerance = DEFAULT_TOLERANCE
+    if baseline_path.is_file():
+        data = read_json(baseline_path)
+        baseline, tolerance = float(data["score"]), float(data.get("tolerance", tolerance))
+    elif not update:
+        raise UserError(
+            f"{baseline_path}: file not found (create it with `marlpipe check-regression --update`)"
+        )
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="marlpipe-regression-") as workdir:
+        score = run_pipeline(params_path, workdir, progress)
+    seconds = time.perf_counter() - started
+    if update:
+        write_json(
+            baseline_path,
+            {
+                "score": round(score, 4),
+                "tolerance": tolerance,
+                "params": params_path.as_posix(),
+                "measured_on": f"{platform.python_version()} {platform.machine()}",
+            },
+        )
+        message = f"baseline written: score {score:.2f} (tolerance {tolerance:.2f})"
+        return RegressionReport(True, score, baseline, tolerance, seconds, message)
+    passed = score >= baseline - tolerance
+    verdict = "ok" if passed else "FITNESS REGRESSION"
+    message = (
+        f"{verdict}: score {score:.2f} vs baseline {baseline:.2f} "
+        f"(allowed down to {baseline - tolerance:.2f}, tolerance {tolerance:.2f}; {seconds:.0f}s)"
+    )
+    return RegressionReport(passed, score, baseline, tolerance, seconds, message)

@@ -1,0 +1,214 @@
+"""MLflow tracking: one parent run per evolve execution, one child run per generation.
+
+Everything goes through ``MlflowClient`` with explicit run ids (no fluent "active run" stack),
+so a tracker never leaks state into other code that uses ``mlflow`` in the same process.
+``mlflow`` is imported inside functions: importing it costs about a second and a half.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from marlpipe.training.tracker import GenerationRecord
+
+_BATCH = 100  # MLflow accepts at most 100 params (and 1000 metrics) per log_batch call
+
+
+def default_tracking_uri(root: str | os.PathLike = ".") -> str:
+    """``$MLFLOW_TRACKING_URI`` if set, else ``sqlite:///<absolute root>/mlflow.db``."""
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{Path(root).resolve()}/mlflow.db"
+
+
+def git_commit(root: str | os.PathLike = ".") -> str | None:
+    """The checked-out commit of the repository holding ``root`` (``None`` outside git)."""
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
+    """``{"a": {"b": 1}}`` -> ``{"a.b": "1"}`` (lists and ``None`` as JSON), for MLflow params."""
+    flat: dict[str, str] = {}
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping) and value:
+            flat.update(flatten(value, f"{name}."))
+        else:
+            flat[name] = value if isinstance(value, str) else json.dumps(value)
+    return flat
+
+
+def _client(tracking_uri: str):
+    from mlflow.tracking import MlflowClient
+
+    return MlflowClient(tracking_uri=tracking_uri)
+
+
+def experiment_id(client: Any, name: str, root: str | os.PathLike = ".") -> str:
+    """Id of experiment ``name``, created on first use (artefacts under ``<root>/mlartifacts``)."""
+    found = client.get_experiment_by_name(name)
+    if found is not None:
+        return found.experiment_id
+    location = None
+    if client.tracking_uri.startswith("sqlite:"):
+        # Without a server MLflow would put artefacts under the *current* directory; pin them.
+        location = (Path(root).resolve() / "mlartifacts" / name).as_uri()
+    return client.create_experiment(name, artifact_location=location)
+
+
+def log_batch(
+    client: Any,
+    run_id: str,
+    metrics: Mapping[str, float] | None = None,
+    params: Mapping[str, Any] | None = None,
+    tags: Mapping[str, Any] | None = None,
+    step: int = 0,
+) -> None:
+    """Log metrics, params and tags of one run in as few requests as MLflow allows."""
+    from mlflow.entities import Metric, Param, RunTag
+
+    now = int(time.time() * 1000)
+    metric_list = [Metric(k, float(v), now, step) for k, v in (metrics or {}).items()]
+    param_list = [Param(k, str(v)[:6000]) for k, v in (params or {}).items()]
+    tag_list = [RunTag(k, str(v)) for k, v in (tags or {}).items()]
+    for chunk in _chunks(param_list):
+        client.log_batch(run_id, params=chunk)
+    for chunk in _chunks(metric_list):
+        client.log_batch(run_id, metrics=chunk)
+    if tag_list:
+        client.log_batch(run_id, tags=tag_list)
+
+
+def _chunks(items: list[Any]) -> Iterable[list[Any]]:
+    return (items[i : i + _BATCH] for i in range(0, len(items), _BATCH))
+
+
+class MlflowTracker:
+    """A :class:`~marlpipe.training.tracker.Tracker` writing one MLflow child run per generation.
+
+    ``start()`` opens (or, given ``parent_run_id`` that still exists, reopens) the parent run and
+    logs ``params`` and tags; ``finish()`` closes it. Per generation the child run holds every
+    member's fitness, index, parent and mutation, the elite's index, fitness and hyperparameters
+    and the env steps; the parent gets the same summary as step-wise metrics for curves.
+    """
+
+    def __init__(
+        self,
+        experiment: str = "marlpipe",
+        *,
+        root: str | os.PathLike = ".",
+        tracking_uri: str | None = None,
+        run_name: str = "evolve",
+        params: Mapping[str, Any] | None = None,
+        tags: Mapping[str, Any] | None = None,
+        parent_run_id: str | None = None,
+    ) -> None:
+        self.root = Path(root)
+        self.tracking_uri = tracking_uri or default_tracking_uri(root)
+        self.experiment = experiment
+        self.run_name = run_name
+        self.params = dict(params or {})
+        self.tags = dict(tags or {})
+        self.run_id: str | None = parent_run_id
+        """The parent run's id (set by :meth:`start`)."""
+        self._client: Any = None
+
+    @property
+    def client(self) -> Any:
+        """The ``MlflowClient`` (created on first use)."""
+        if self._client is None:
+            self._client = _client(self.tracking_uri)
+        return self._client
+
+    def start(self) -> str:
+        """Open the parent run (reopen it when resuming) and return its id."""
+        client = self.client
+        if self.run_id is not None and _run_exists(client, self.run_id):
+            client.update_run(self.run_id, status="RUNNING")
+            return self.run_id
+        exp_id = experiment_id(client, self.experiment, self.root)
+        tags = {"mlflow.runName": self.run_name, **run_tags(self.root), **self.tags}
+        run = client.create_run(exp_id, tags={k: str(v) for k, v in tags.items()})
+        self.run_id = run.info.run_id
+        log_batch(client, self.run_id, params=flatten(self.params))
+        return self.run_id
+
+    def log_generation(self, record: GenerationRecord) -> None:
+        """Write ``record`` as a child run and as step ``generation`` of the parent's metrics."""
+        if self.run_id is None:
+            self.start()
+        client, gen = self.client, record.generation
+        parent = client.get_run(self.run_id)
+        child = client.create_run(
+            parent.info.experiment_id,
+            tags={"mlflow.parentRunId": self.run_id, "mlflow.runName": f"generation-{gen:03d}",
+                  "generation": str(gen)},
+        )  # fmt: skip
+        fitness = [m.fitness for m in record.members]
+        summary = {
+            "elite_fitness": record.elite_fitness,
+            "elite_index": record.elite_index,
+            "mean_fitness": sum(fitness) / len(fitness),
+            "max_fitness": max(fitness),
+            "env_steps": record.env_steps,
+            "wall_time": record.wall_time,
+            "epsilon": record.epsilon,
+        }
+        metrics = dict(summary)
+        params: dict[str, Any] = {"generation": gen}
+        elite = next((m for m in record.members if m.index == record.elite_index), None)
+        for pos, member in enumerate(record.members):
+            metrics[f"member_{pos}.fitness"] = member.fitness
+            metrics[f"member_{pos}.selection_fitness"] = member.selection_fitness
+            metrics[f"member_{pos}.learn_calls"] = member.learn_calls
+            if member.train_return is not None:
+                metrics[f"member_{pos}.train_return"] = member.train_return
+            params[f"member_{pos}.index"] = member.index
+            params[f"member_{pos}.parent"] = json.dumps(member.parent)
+            params[f"member_{pos}.mutation"] = json.dumps(member.mutation)
+        if elite is not None:
+            params.update(flatten(elite.hyperparameters, "elite."))
+        for key, value in record.extra.items():
+            if isinstance(value, (int, float)):
+                metrics[f"extra.{key}"] = value
+        log_batch(client, child.info.run_id, metrics=metrics, params=params, step=gen)
+        client.set_terminated(child.info.run_id)
+        log_batch(client, self.run_id, metrics=summary, step=gen)
+
+    def log_artifacts(self, local_dir: str | os.PathLike, artifact_path: str) -> None:
+        """Upload a directory (e.g. the elite checkpoint) to the parent run."""
+        self.client.log_artifacts(self.run_id, str(local_dir), artifact_path)
+
+    def finish(self, status: str = "FINISHED") -> None:
+        """Close the parent run (``FINISHED``, ``FAILED`` or ``KILLED``)."""
+        if self.run_id is not None:
+            self.client.set_terminated(self.run_id, status=status)
+
+
+def run_tags(root: str | os.PathLike = ".") -> dict[str, str]:
+    """Provenance tags: git commit, and the DVC experiment name under ``dvc exp run``."""
+    tags = {}
+    commit = git_commit(root)
+    if commit:
+        tags["git_commit"] = commit
+        tags["mlflow.source.git.commit"] = commit
+    if os.environ.get("DVC_EXP_NAME"):
+        tags["dvc_exp_name"] = os.environ["DVC_EXP_NAME"]
+    return tags
+
+
+def _run_exists(client: Any, run_id: str) -> bool:
+    try:
+        return client.get_run(run_id).info.lifecycle_stage == "active"
+    except Exception:  # MlflowException for a run that belongs to another store
+        return False

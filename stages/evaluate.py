@@ -1,0 +1,15 @@
+"""DVC stage ``evaluate``: models/elite/ -> reports/eval.json (+ MLflow run, registered model)."""
+
+from marlpipe.config import load_params
+from marlpipe.pipeline import evaluate
+from marlpipe.pipeline.errors import run_stage
+
+
+def main() -> None:
+    """Score the elite on fresh greedy episodes."""
+    metrics = evaluate.run(load_params("params.yaml"), ".", progress=True)
+    print(f"evaluate: score {metrics['score']:.2f} over {metrics['episodes']} episodes")
+
+
+if __name__ == "__main__":
+    run_stage(main, "evaluate")

@@ -1,0 +1,21 @@
+"""DVC stage ``evolve``: initial population -> models/population/, models/elite/, fitness plot.
+
+Resumes from runs/evolve/checkpoint after a kill (see marlpipe.pipeline.resume).
+"""
+
+from marlpipe.config import load_params
+from marlpipe.pipeline import evolve
+from marlpipe.pipeline.errors import run_stage
+
+
+def main() -> None:
+    """Evolve the population for the params' budget."""
+    result = evolve.run(load_params("params.yaml"), ".", progress=True)
+    print(
+        f"evolve: elite member {result.elite_index}, fitness {result.elite_fitness:.2f}, "
+        f"{result.generations} generations"
+    )
+
+
+if __name__ == "__main__":
+    run_stage(main, "evolve")

@@ -1,0 +1,48 @@
+"""Shared fixtures: tiny pipeline params and a throwaway MLflow store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from marlpipe.config import Params, dump_params, with_overrides
+
+TINY = {
+    "seed": 1,
+    "env": {"num_envs": 2},
+    "net_config": {"hidden_sizes": [16]},
+    "init_hp": {"batch_size": 64, "learn_step": 20},
+    "population": {"size": 2},
+    "evolution": {
+        "generations": 2,
+        "steps_per_generation": 200,
+        "eval_episodes": 1,
+        "memory_size": 2000,
+    },
+    "evaluate": {"episodes": 3},
+    "tracking": {"enabled": False, "experiment": "tests"},
+}
+"""Overrides of the default params for a pipeline that runs in seconds."""
+
+
+@pytest.fixture
+def tiny_params() -> Params:
+    """Default params shrunk to 2 members x 2 envs x 200 steps x 2 generations, no tracking."""
+    return with_overrides(Params(), TINY)
+
+
+@pytest.fixture
+def tiny_params_file(tmp_path: Path, tiny_params: Params) -> Path:
+    """``tiny_params`` written as a complete params.yaml in ``tmp_path``."""
+    path = tmp_path / "params.yaml"
+    path.write_text(dump_params(tiny_params))
+    return path
+
+
+@pytest.fixture
+def mlflow_uri(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Point MLflow at a fresh SQLite store in ``tmp_path`` (via MLFLOW_TRACKING_URI)."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    return uri

@@ -1,0 +1,82 @@
+"""The ``marlpipe`` CLI: instant help, defaults anywhere, one-line user errors, the tiny chain."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from marlpipe.cli import cli
+
+
+def invoke(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(cli, list(args))
+    if result.exception and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_help_is_instant_and_imports_nothing_heavy() -> None:
+    code = "import sys; from marlpipe.cli import main; sys.argv=['marlpipe','--help']\n" + (
+        "try:\n main()\nexcept SystemExit:\n pass\n"
+        "heavy = [m for m in ('torch', 'mlflow', 'pettingzoo', 'dvc') if m in sys.modules]\n"
+        "assert not heavy, heavy"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    for command in ("envspec", "init-population", "evolve", "evaluate", "check-regression"):
+        assert command in done.stdout
+
+
+def test_envspec_without_params_uses_package_defaults(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    code, out, _ = invoke("envspec")
+    assert code == 0
+    assert "speaker_0" in out and "listener_0" in out
+    spec = json.loads((tmp_path / "models" / "envspec.json").read_text())
+    assert spec["env_name"] == "mpe2.simple_speaker_listener_v4"
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        ("tournament:\n  size: x\n", "tournament.size: expected an integer >= 2, got 'x'"),
+        ("env:\n  name: nosuchpkg.env_v0\n", "unknown environment 'nosuchpkg.env_v0'"),
+        ("evaluate:\n  episodes: 3\n  colour: red\n", "evaluate.colour: unknown key"),
+    ],
+)
+def test_user_errors_are_one_line(tmp_path: Path, content: str, expected: str) -> None:
+    params = tmp_path / "params.yaml"
+    params.write_text(content)
+    code, out, err = invoke("envspec", "--params", str(params), "--root", str(tmp_path))
+    assert code == 2
+    assert expected in err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_missing_inputs_are_one_line(tmp_path: Path) -> None:
+    code, _, err = invoke("evaluate", "--root", str(tmp_path), "--params", "nope.yaml")
+    assert code == 2 and err.strip() == "marlpipe: error: nope.yaml: file not found"
+    code, _, err = invoke("evolve", "--root", str(tmp_path))
+    assert code == 2 and "envspec.json: file not found" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_tiny_chain_with_render(tmp_path: Path, tiny_params_file: Path) -> None:
+    common = ("--params", str(tiny_params_file), "--root", str(tmp_path))
+    assert invoke("envspec", *common)[0] == 0
+    code, out, _ = invoke("init-population", *common)
+    assert code == 0 and "2 members" in out
+    code, out, _ = invoke("evolve", *common)
+    assert code == 0 and "after 2 generations" in out
+    gif = tmp_path / "elite.gif"
+    code, out, _ = invoke("evaluate", *common, "--render", str(gif))
+    assert code == 0 and "score=" in out
+    assert gif.read_bytes()[:6] in (b"GIF87a", b"GIF89a")
+    assert json.loads((tmp_path / "reports" / "eval.json").read_text())["episodes"] == 3

@@ -1,0 +1,108 @@
+"""params.yaml validation: one-line errors that name the key path and what was expected."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from marlpipe.config import (
+    ConfigError,
+    Params,
+    dump_params,
+    load_params,
+    params_from_dict,
+    with_overrides,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def error(data: object) -> str:
+    with pytest.raises(ConfigError) as info:
+        params_from_dict(data, "params.yaml")
+    message = str(info.value)
+    assert "\n" not in message
+    return message
+
+
+def test_repo_params_yaml_is_valid_and_complete() -> None:
+    params = load_params(REPO / "params.yaml")
+    assert params.algorithm == "MATD3"
+    assert params.env.name == "mpe2.simple_speaker_listener_v4"
+    # every key is written out, so dvc.yaml can name any of them
+    written = yaml.safe_load((REPO / "params.yaml").read_text())
+    assert set(written) == set(Params().to_dict())
+
+
+def test_ci_params_are_valid() -> None:
+    params = load_params(REPO / "params-ci.yaml")
+    assert params.evolution.generations >= 1
+
+
+def test_wrong_type_names_key_path() -> None:
+    assert error({"tournament": {"size": "x"}}) == (
+        "params.yaml: tournament.size: expected an integer >= 2, got 'x'"
+    )
+
+
+def test_unknown_key_names_key_path() -> None:
+    message = error({"mutation": {"bounds": {"min_lrr": 1.0e-4}}})
+    assert message.startswith("params.yaml: mutation.bounds.min_lrr: unknown key")
+    assert "min_lr" in message
+
+
+def test_out_of_range_names_key_path() -> None:
+    assert "population.size: expected an integer >= 1, got 0" in error({"population": {"size": 0}})
+    assert "init_hp.gamma: expected a number >= 0.0 and <= 1.0" in error(
+        {"init_hp": {"gamma": 2.0}}
+    )
+
+
+def test_float_without_dot_gets_a_hint() -> None:
+    message = error({"init_hp": {"lr_actor": "1e-3"}})
+    assert "init_hp.lr_actor" in message and "1.0e-3" in message
+
+
+def test_list_items_and_choices() -> None:
+    assert "net_config.hidden_sizes[1]" in error({"net_config": {"hidden_sizes": [64, 0]}})
+    assert "algorithm: expected one of 'MATD3', 'MADDPG'" in error({"algorithm": "PPO"})
+    assert "env.backend" in error({"env": {"backend": "threads"}})
+
+
+def test_cross_key_rules() -> None:
+    assert "mutation.bounds.min_lr" in error({"mutation": {"bounds": {"min_lr": 0.5}}})
+    assert "tournament.size" in error({"population": {"size": 2}, "tournament": {"size": 3}})
+
+
+def test_bool_is_not_an_integer() -> None:
+    assert "seed: expected an integer" in error({"seed": True})
+
+
+def test_missing_file_and_bad_yaml(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="nope.yaml: file not found"):
+        load_params(tmp_path / "nope.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("env: [unclosed\n")
+    with pytest.raises(ConfigError, match="bad.yaml: not valid YAML"):
+        load_params(bad)
+
+
+def test_defaults_when_no_params_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert load_params() == Params()
+
+
+def test_dump_round_trip_writes_floats_with_a_dot(tmp_path: Path) -> None:
+    params = with_overrides(Params(), {"init_hp": {"lr_actor": 1.0e-10}})
+    text = dump_params(params)
+    assert "1.0e-10" in text
+    path = tmp_path / "p.yaml"
+    path.write_text(text)
+    assert load_params(path) == params
+
+
+def test_params_are_frozen() -> None:
+    with pytest.raises(AttributeError):
+        Params().seed = 3  # type: ignore[misc]

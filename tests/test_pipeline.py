@@ -1,0 +1,161 @@
+"""The pipeline stages: outputs, atomic writes, exact resume after a kill, DVC rerun rules."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from marlpipe.algos import MATD3
+from marlpipe.config import Params, dump_params, with_overrides
+from marlpipe.pipeline import envspec, evaluate, evolve, init_population, resume
+from marlpipe.pipeline.paths import Paths, atomic_dir
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+class Killed(Exception):
+    """Stands in for a kill between generations."""
+
+
+def prepare(root: Path, params: Params) -> None:
+    envspec.run(params, root)
+    init_population.run(params, root)
+
+
+def state_of(path: Path) -> dict[str, torch.Tensor]:
+    payload = torch.load(path, weights_only=True)
+    return {
+        f"{name}.{key}": value
+        for name, part in payload["state"].items()
+        if name.startswith(("actor", "critic")) and "optimizer" not in name
+        for key, value in part.items()
+    }
+
+
+def assert_same_weights(a: Path, b: Path) -> None:
+    left, right = state_of(a), state_of(b)
+    assert left.keys() == right.keys()
+    for key in left:
+        assert torch.equal(left[key], right[key]), key
+
+
+def test_stages_write_loadable_outputs(tmp_path: Path, tiny_params: Params) -> None:
+    prepare(tmp_path, tiny_params)
+    result = evolve.run(tiny_params, tmp_path)
+    paths = Paths(tmp_path)
+    assert result.generations == 2
+    assert len(json.loads(paths.fitness_report.read_text())) == 2
+    members = json.loads((paths.population / "population.json").read_text())["members"]
+    assert len(members) == tiny_params.population.size
+    elite = MATD3.load(paths.elite / "elite.pt")
+    card = json.loads((paths.elite / "elite.json").read_text())
+    assert card["fitness"] == pytest.approx(result.elite_fitness)
+    assert card["hyperparameters"]["batch_size"] == elite.batch_size
+    assert "parent" in card["lineage"]
+    metrics = evaluate.run(tiny_params, tmp_path)
+    assert metrics["episodes"] == 3
+    assert json.loads(paths.eval_report.read_text())["score"] == pytest.approx(metrics["score"])
+    # no temporary files or directories left behind by the atomic writes
+    assert not [p for p in tmp_path.rglob("*") if p.name.endswith((".tmp", ".old"))]
+
+
+def test_resume_after_kill_matches_uninterrupted_run(tmp_path: Path, tiny_params: Params) -> None:
+    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+    prepare(straight, tiny_params)
+    shutil.copytree(straight, resumed)
+    expected = evolve.run(tiny_params, straight)
+
+    def kill_after_first(generation: int, _result: object) -> None:
+        if generation == 0:
+            raise Killed
+
+    with pytest.raises(Killed):
+        evolve.run(tiny_params, resumed, on_generation=kill_after_first)
+    assert not Paths(resumed).elite.exists()  # nothing half-written among the outputs
+    seen: list[int] = []
+    result = evolve.run(tiny_params, resumed, on_generation=lambda g, _: seen.append(g))
+    assert seen == [1]  # generation 0 was not run again
+    assert result.history == expected.history
+    assert result.elite_fitness == expected.elite_fitness
+    assert_same_weights(Paths(straight).elite / "elite.pt", Paths(resumed).elite / "elite.pt")
+    for name in ("member_00.pt", "member_01.pt"):
+        assert_same_weights(Paths(straight).population / name, Paths(resumed).population / name)
+
+
+def test_checkpoint_of_other_params_is_not_resumed(tiny_params: Params) -> None:
+    more = with_overrides(tiny_params, {"evolution": {"generations": 5, "target": 0.0}})
+    assert resume.fingerprint(more) == resume.fingerprint(tiny_params)
+    other = with_overrides(tiny_params, {"mutation": {"mutation_sd": 0.2}})
+    assert resume.fingerprint(other) != resume.fingerprint(tiny_params)
+
+
+def test_atomic_dir_keeps_old_content_on_error(tmp_path: Path) -> None:
+    target = tmp_path / "out"
+    with atomic_dir(target) as tmp:
+        (tmp / "a.txt").write_text("old")
+    with pytest.raises(RuntimeError), atomic_dir(target) as tmp:
+        (tmp / "a.txt").write_text("half")
+        raise RuntimeError
+    assert (target / "a.txt").read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]
+
+
+def run(cmd: list[str], cwd: Path) -> str:
+    done = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout + done.stderr
+
+
+@pytest.mark.skipif(shutil.which("dvc") is None, reason="dvc not installed")
+def test_dvc_repro_rerun_rules(tmp_path: Path, tiny_params: Params) -> None:
+    for name in ("dvc.yaml", ".dvcignore", ".gitignore"):
+        shutil.copy(REPO / name, tmp_path / name)
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    shutil.copytree(REPO / "stages", tmp_path / "stages", ignore=ignore)
+    shutil.copytree(REPO / "marlpipe", tmp_path / "marlpipe", ignore=ignore)
+    (tmp_path / "params.yaml").write_text(dump_params(tiny_params))
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com"]
+    run(["git", "init", "-q"], tmp_path)
+    run([sys.executable, "-m", "dvc", "init", "-q"], tmp_path)
+    run([*git, "add", "-A"], tmp_path)
+    run([*git, "commit", "-qm", "pipeline"], tmp_path)
+    dvc = [sys.executable, "-m", "dvc"]
+
+    first = run([*dvc, "repro"], tmp_path)
+    for stage in ("envspec", "init_population", "evolve", "evaluate"):
+        assert f"Running stage '{stage}'" in first
+    assert "Running stage" not in run([*dvc, "repro"], tmp_path)
+    assert "up to date" in run([*dvc, "status"], tmp_path)
+
+    changed = with_overrides(tiny_params, {"evaluate": {"episodes": 4}})
+    (tmp_path / "params.yaml").write_text(dump_params(changed))
+    status = run([*dvc, "status"], tmp_path)
+    assert "evaluate:" in status and "evolve:" not in status
+    again = run([*dvc, "repro"], tmp_path)
+    assert "Running stage 'evaluate'" in again
+    assert "Running stage 'evolve'" not in again
+    assert json.loads((tmp_path / "reports/eval.json").read_text())["episodes"] == 4
+    assert "score" in run([*dvc, "metrics", "show"], tmp_path)
+
+
+def test_regression_check_shows_both_numbers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from marlpipe.pipeline import regression
+
+    params = tmp_path / "ci.yaml"
+    params.write_text("seed: 0\n")
+    baseline = tmp_path / "baseline.json"
+    baseline.write_text(json.dumps({"score": -20.0, "tolerance": 5.0}))
+    monkeypatch.setattr(regression, "run_pipeline", lambda *a, **k: -30.0)
+    report = regression.run(params, baseline, progress=False)
+    assert not report.passed
+    assert "-30.00" in report.message and "-20.00" in report.message
+    monkeypatch.setattr(regression, "run_pipeline", lambda *a, **k: -22.0)
+    assert regression.run(params, baseline, progress=False).passed

@@ -1,0 +1,143 @@
+"""MLflow tracking: parent/child runs, evaluation run and registered model, REST read-back."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from marlpipe.config import Params, with_overrides
+from marlpipe.pipeline import envspec, evaluate, evolve, init_population
+from marlpipe.tracking import MlflowTracker, default_tracking_uri
+from marlpipe.training import GenerationRecord, MemberRecord
+
+
+def record(generation: int = 0) -> GenerationRecord:
+    members = [
+        MemberRecord(index=i, fitness=-10.0 - i, selection_fitness=-10.0 - i, parent=None,
+                     mutation={"kind": "none"}, hyperparameters={"lr_actor": 1.0e-3},
+                     train_return=-50.0, learn_calls=3)
+        for i in range(2)
+    ]  # fmt: skip
+    return GenerationRecord(
+        generation=generation, env_steps=400 * (generation + 1), members=members,
+        elite_index=0, elite_fitness=-10.0, wall_time=0.1,
+    )  # fmt: skip
+
+
+def test_default_uri_is_absolute_sqlite(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    assert default_tracking_uri(tmp_path) == f"sqlite:///{tmp_path.resolve()}/mlflow.db"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://example:5000")
+    assert default_tracking_uri(tmp_path) == "http://example:5000"
+
+
+def test_evolve_and_evaluate_are_logged(
+    tmp_path: Path, tiny_params: Params, mlflow_uri: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mlflow.tracking import MlflowClient
+
+    monkeypatch.setenv("DVC_EXP_NAME", "exp-test")
+    params = with_overrides(tiny_params, {"tracking": {"enabled": True}})
+    envspec.run(params, tmp_path)
+    init_population.run(params, tmp_path)
+    result = evolve.run(params, tmp_path)
+    client = MlflowClient(mlflow_uri)
+    exp = client.get_experiment_by_name("tests")
+    parent = client.get_run(result.mlflow_run_id)
+    assert parent.info.status == "FINISHED"
+    assert parent.data.tags["dvc_exp_name"] == "exp-test"
+    assert parent.data.params["population.size"] == "2"
+    children = client.search_runs(
+        [exp.experiment_id], f"tags.mlflow.parentRunId = '{result.mlflow_run_id}'"
+    )
+    assert len(children) == 2
+    child = next(r for r in children if r.data.tags["generation"] == "1")
+    assert child.data.metrics["member_0.fitness"] == pytest.approx(result.history[1]["member_0"])
+    assert child.data.metrics["env_steps"] == result.history[1]["env_steps"]
+    assert "member_1.mutation" in child.data.params and "member_1.parent" in child.data.params
+    assert "elite.batch_size" in child.data.params
+    artifacts = [a.path for a in client.list_artifacts(result.mlflow_run_id, "elite")]
+    assert "elite/elite.pt" in artifacts
+
+    metrics = evaluate.run(params, tmp_path)
+    runs = client.search_runs([exp.experiment_id], "tags.evolve_run_id != ''")
+    assert len(runs) == 1
+    assert runs[0].data.tags["evolve_run_id"] == result.mlflow_run_id
+    assert runs[0].data.metrics["score"] == pytest.approx(metrics["score"])
+    name = evaluate.registered_model_name(params, params.env.name)
+    assert name == "marlpipe-simple_speaker_listener_v4-matd3"
+    versions = client.search_model_versions(f"name='{name}'")
+    assert [v.version for v in versions] == [metrics["registered_version"]]
+
+
+def test_resumed_run_reuses_parent(tmp_path: Path, mlflow_uri: str) -> None:
+    tracker = MlflowTracker("tests", root=tmp_path, params={"a": {"b": 1}})
+    run_id = tracker.start()
+    tracker.log_generation(record(0))
+    tracker.finish("KILLED")
+    again = MlflowTracker("tests", root=tmp_path, parent_run_id=run_id)
+    assert again.start() == run_id
+    again.log_generation(record(1))
+    again.finish()
+    history = again.client.get_metric_history(run_id, "env_steps")
+    assert [m.step for m in history] == [0, 1]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def get_json(url: str) -> dict:
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return json.loads(response.read())
+
+
+@pytest.mark.skipif(shutil.which("mlflow") is None, reason="mlflow CLI not installed")
+def test_generation_read_back_over_rest(tmp_path: Path) -> None:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
+         "--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}",
+         "--artifacts-destination", str(tmp_path / "artifacts"), "--workers", "1"],
+        cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                urllib.request.urlopen(f"{base}/health", timeout=2).read()
+                break
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"mlflow server did not start on {base}")
+                time.sleep(0.5)
+        tracker = MlflowTracker("rest", root=tmp_path, tracking_uri=base)
+        tracker.start()
+        tracker.log_generation(record(0))
+        tracker.finish()
+        query = urllib.parse.urlencode({"run_id": tracker.run_id, "metric_key": "elite_fitness"})
+        history = get_json(f"{base}/api/2.0/mlflow/metrics/get-history?{query}")["metrics"]
+        assert [(m["step"], m["value"]) for m in history] == [(0, -10.0)]
+        runs = get_json(f"{base}/api/2.0/mlflow/runs/get?run_id={tracker.run_id}")
+        assert runs["run"]["info"]["status"] == "FINISHED"
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
