@@ -46,3 +46,11 @@ def mlflow_uri(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     return uri
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Run torch on one thread: on 2-core machines the tiny networks here are dominated by
+    thread hand-off, and the pipeline stages also use one thread (``population.torch_threads``)."""
+    import torch
+
+    torch.set_num_threads(1)
