@@ -87,7 +87,8 @@ def main() -> None:
     np.set_printoptions(precision=2)
     print(f"torch {torch.__version__}, {args.threads} thread(s)")
     for batch_size in (128, 1024):
-        print(f"MATD3 learn() batch {batch_size:5d}: {bench_learn(batch_size, args.updates):.2f} ms/update")
+        ms = bench_learn(batch_size, args.updates)
+        print(f"MATD3 learn() batch {batch_size:5d}: {ms:.2f} ms/update")
     rate = bench_training(args.env_steps)
     print(f"training (8 envs, learn_step 5, batch 1024): {rate:,.0f} env-steps/s")
 

@@ -71,6 +71,12 @@ def params(module: nn.Module) -> list[torch.Tensor]:
     return [p.detach().clone() for p in module.parameters()]
 
 
+def same(left: list[torch.Tensor], right: list[torch.Tensor]) -> bool:
+    if len(left) != len(right):
+        return False
+    return all(torch.equal(a, b) for a, b in zip(left, right, strict=True))
+
+
 class FixedQ(nn.Module):
     """Stand-in critic ensemble returning preset Q values of shape (E, B, 1)."""
 
@@ -116,7 +122,8 @@ def test_target_smoothing_noise_is_clipped_and_within_bounds():
     half = torch.tensor([1.0, 1.0])  # half ranges of [-1, 1] and [0, 2]
     diff = smoothed - clean
     assert (diff.abs() <= 0.1 * half + 1e-6).all() and diff.abs().max() > 0.09
-    assert (smoothed >= torch.tensor([-1.0, 0.0])).all() and (smoothed <= torch.tensor([1.0, 2.0])).all()
+    assert (smoothed >= torch.tensor([-1.0, 0.0])).all()
+    assert (smoothed <= torch.tensor([1.0, 2.0])).all()
     maddpg = MADDPG(make_spec(), NET, seed=0)
     plain = maddpg._scales["a"](maddpg.actor_targets["a"](obs))
     torch.testing.assert_close(maddpg.target_action("a", obs), plain)
@@ -142,7 +149,7 @@ def test_learn_returns_stats_and_delays_actor(algo, discrete):
     assert isinstance(first, LearnStats) and set(first.critic_losses) == {"a", "b"}
     delayed = algo is MATD3
     assert (first.actor_losses is None) == delayed
-    unchanged = all(torch.equal(p, q) for p, q in zip(actor_before, params(agent.actors["a"])))
+    unchanged = same(actor_before, params(agent.actors["a"]))
     assert unchanged == delayed
     second = agent.learn(batch)
     assert second.actor_losses is not None and agent.learn_counter == 2
@@ -158,7 +165,7 @@ def test_critic_loss_gradient_reaches_only_critics_and_actor_step_only_actors():
     critic_target_before = params(agent.critic_target)
     agent.learn(batch)
     # After one call: critic moved, targets untouched (delayed).
-    assert all(torch.equal(a, b) for a, b in zip(critic_target_before, params(agent.critic_target)))
+    assert same(critic_target_before, params(agent.critic_target))
     critic_before = params(agent.critic)
     agent.critic_optimizer.zero_grad(set_to_none=True)
     agent._actor_step(
@@ -166,7 +173,7 @@ def test_critic_loss_gradient_reaches_only_critics_and_actor_step_only_actors():
         torch.cat([batch[0]["a"], torch.nn.functional.one_hot(batch[0]["b"].long(), 5).float(),
                    batch[1]["a"], batch[1]["b"]], dim=1),
     )  # fmt: skip
-    assert all(torch.equal(a, b) for a, b in zip(critic_before, params(agent.critic)))
+    assert same(critic_before, params(agent.critic))
     assert all(p.grad is None for p in agent.critic.parameters())
 
 
@@ -295,9 +302,10 @@ def test_mutate_architecture_consistent_and_keeps_weights(algo, method, kwargs):
         assert agent.critic.activation == agent.actors["a"].activation == "Tanh"
     assert agent.learn(batch).actor_losses is not None or algo is MATD3
     agent.learn(batch)
-    after = params(agent.critic_target)
+    before_update = params(agent.critic_target)
     agent.soft_update()  # Polyak still pairs each target with its online parameter
-    assert all(a.shape == b.shape for a, b in zip(after, agent.critic_target.parameters()))
+    shapes = [p.shape for p in agent.critic_target.parameters()]
+    assert [p.shape for p in before_update] == shapes
 
 
 def test_clone_is_independent():
@@ -314,7 +322,7 @@ def test_clone_is_independent():
     twin.learn(batch), twin.learn(batch)
     twin.fitness.append(2.0)
     after = params(agent.actors["a"]) + params(agent.critic)
-    assert all(torch.equal(a, b) for a, b in zip(before, after, strict=True))
+    assert same(before, after)
     assert agent.fitness == [1.0]
     stats_a, stats_b = agent.learn(batch), twin.clone().learn(batch)
     assert stats_a.to_dict() != stats_b.to_dict()  # the twin moved on separately
@@ -365,3 +373,75 @@ def test_image_observations_use_cnn_actor():
 def test_unknown_net_config_key_is_named():
     with pytest.raises(ValueError, match="hidden_size"):
         MATD3(make_spec(), {"hidden_size": [8]})
+
+
+# ------------------------------------------------------------------------------ test()
+class MaskedEnv:
+    """Duck-typed ParallelEnv: agent 'b' is masked and must play the env-defined action."""
+
+    possible_agents = ["a", "b"]
+
+    def __init__(self):
+        self.agents, self.received, self.t = [], [], 0
+        defined = {"a": None, "b": np.full(3, 0.25, np.float32)}
+        self.info = {"agent_mask": {"a": True, "b": False}, "env_defined_actions": defined}
+
+    def reset(self, seed=None):
+        self.agents, self.t = list(self.possible_agents), 0
+        return {"a": np.zeros(3, np.float32), "b": 1}, self.info
+
+    def step(self, actions):
+        self.received.append(actions)
+        self.t += 1
+        done = self.t >= 4
+        obs = {"a": np.full(3, self.t, np.float32), "b": self.t % 5}
+        rewards = {"a": 1.0, "b": 2.0}
+        if done:
+            self.agents = []
+        terms = {a: done for a in self.possible_agents}
+        truncs = {a: False for a in self.possible_agents}
+        return obs, rewards, terms, truncs, self.info
+
+
+def test_test_on_single_env_with_masking():
+    agent = MATD3(make_spec(), NET, seed=0)
+    env = MaskedEnv()
+    score = agent.test(env, max_steps=25, loop=2)
+    assert score == pytest.approx(12.0) and agent.fitness == [score]
+    assert agent.last_test_returns == {"a": 4.0, "b": 8.0}
+    assert len(env.received) == 8
+    assert all(np.allclose(step["b"], 0.25) for step in env.received)
+
+
+class ResetCounter:
+    """Counts the resets of a wrapped vec env."""
+
+    def __init__(self, env):
+        self.env, self.resets = env, 0
+        self.num_envs = env.num_envs
+
+    def reset(self, seed=None):
+        self.resets += 1
+        return self.env.reset(seed)
+
+    def step(self, actions):
+        return self.env.step(actions)
+
+
+@pytest.mark.parametrize("discrete", [False, True])
+def test_test_on_vec_env_counts_complete_episodes(discrete):
+    from marlpipe.envs import make_env, make_vec_env
+
+    vec = make_vec_env(
+        "mpe2.simple_speaker_listener_v4", 2, seed=0, continuous_actions=not discrete
+    )
+    agent = MATD3(vec.spec, NET, seed=0)
+    env = ResetCounter(vec)
+    score = agent.test(env, max_steps=10, loop=3)  # cut at 10 steps: 2 rounds of resets
+    assert env.resets == 2 and np.isfinite(score) and score < 0
+    env.resets = 0
+    agent.test(env, max_steps=25, loop=4)  # the env's own 25-step episodes auto-reset
+    assert env.resets == 1 and len(agent.fitness) == 2
+    single = make_env("mpe2.simple_speaker_listener_v4", continuous_actions=not discrete)
+    assert np.isfinite(agent.test(single, max_steps=25, loop=1))
+    assert set(agent.last_test_returns) == set(vec.agent_ids)

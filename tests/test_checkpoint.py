@@ -7,10 +7,10 @@ import json
 import numpy as np
 import pytest
 import torch
+from test_algos import make_spec, random_batch, random_obs
 
 from marlpipe.algos import MADDPG, MATD3, CheckpointError, load_agent
 from marlpipe.algos import checkpoint as checkpoint_module
-from test_algos import make_spec, random_batch, random_obs
 
 NET = {"hidden_sizes": [16, 16]}
 
@@ -29,7 +29,7 @@ def trained(algo, discrete: bool = False, mutate: str | None = None):
     return agent
 
 
-def assert_same_behaviour(a, b, discrete: bool) -> None:
+def assert_same_behaviour(a, b) -> None:
     obs = random_obs(a.spec, 5, np.random.default_rng(9))
     for training in (False, True):  # with noise too: the RNG state was restored
         left = a.get_action(obs, epsilon=0.5, training=training)
@@ -43,7 +43,8 @@ def assert_same_behaviour(a, b, discrete: bool) -> None:
     for p, q in zip(a.critic.parameters(), b.critic.parameters(), strict=True):
         torch.testing.assert_close(p, q, rtol=0, atol=0)
     for agent in a.agent_ids:
-        for p, q in zip(a.actor_targets[agent].parameters(), b.actor_targets[agent].parameters()):
+        left, right = a.actor_targets[agent], b.actor_targets[agent]
+        for p, q in zip(left.parameters(), right.parameters(), strict=True):
             torch.testing.assert_close(p, q, rtol=0, atol=0)
 
 
@@ -62,7 +63,7 @@ def test_save_load_round_trip(tmp_path, algo, discrete, mutate):
         2, [-3.0, -2.5], 1234, {"parent": 1, "generation": 4, "mutations": ["add_nodes"]}
     )  # fmt: skip
     assert loaded.learn_counter == agent.learn_counter
-    assert_same_behaviour(agent, loaded, discrete)
+    assert_same_behaviour(agent, loaded)
 
 
 def test_load_checkpoint_into_existing_agent_rebuilds_architecture(tmp_path):
@@ -72,7 +73,7 @@ def test_load_checkpoint_into_existing_agent_rebuilds_architecture(tmp_path):
     fresh = MATD3(make_spec(), NET, seed=99)
     fresh.load_checkpoint(path)
     assert fresh.actors["a"].hidden_sizes == [16, 16, 16]
-    assert_same_behaviour(agent, fresh, False)
+    assert_same_behaviour(agent, fresh)
 
 
 def test_generic_load_agent_picks_the_class(tmp_path):
