@@ -60,8 +60,12 @@ def main() -> None:
     sync = vector_rate("sync", args.num_envs, args.seconds)
     asyn = vector_rate("async", args.num_envs, args.seconds)
     print(f"single env          : {one:9.0f} env-steps/s")
-    print(f"sync  x{args.num_envs:<2}           : {sync:9.0f} env-steps/s  ({sync / one:.2f}x single)")
-    print(f"async x{args.num_envs:<2}           : {asyn:9.0f} env-steps/s  ({asyn / one:.2f}x single)")
+    print(
+        f"sync  x{args.num_envs:<2}           : {sync:9.0f} env-steps/s  ({sync / one:.2f}x single)"
+    )
+    print(
+        f"async x{args.num_envs:<2}           : {asyn:9.0f} env-steps/s  ({asyn / one:.2f}x single)"
+    )
 
 
 if __name__ == "__main__":

@@ -18,19 +18,19 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from marlpipe.algos import checkpoint
+from marlpipe.algos.architecture import mutate_architecture
 from marlpipe.algos.base import (
     ActionScale,
     LearnStats,
     build_actor,
     build_critic,
-    evaluate,
     forward_members,
     gumbel_softmax_straight_through,
     masked_choice,
-    mutate_architecture,
     normalise_net_config,
     preprocess_observation,
 )
+from marlpipe.algos.evaluation import evaluate
 from marlpipe.envs.spec import EnvSpec
 
 

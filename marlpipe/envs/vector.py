@@ -141,7 +141,7 @@ class SyncVecEnv:
     def _batch_masks(self, raw_infos: list[dict]) -> dict[str, Any]:
         """Batch ``agent_mask`` / ``env_defined_actions`` when any copy provides them."""
         if all(
-            _mask_info(info, "agent_mask", a) is None for info in raw_infos for a in self.agent_ids
+            mask_info(info, "agent_mask", a) is None for info in raw_infos for a in self.agent_ids
         ):
             return {}
         masks = {a: np.ones(self.num_envs, bool) for a in self.agent_ids}
@@ -154,10 +154,10 @@ class SyncVecEnv:
             )
         for i, info in enumerate(raw_infos):
             for agent in self.agent_ids:
-                mask = _mask_info(info, "agent_mask", agent)
+                mask = mask_info(info, "agent_mask", agent)
                 if mask is not None:
                     masks[agent][i] = bool(mask)
-                action = _mask_info(info, "env_defined_actions", agent)
+                action = mask_info(info, "env_defined_actions", agent)
                 if action is not None:
                     defined[agent][i] = action
         return {"agent_mask": masks, "env_defined_actions": defined}
@@ -172,7 +172,7 @@ def _scalar_if_discrete(action):
     return int(action) if np.ndim(action) == 0 else action
 
 
-def _mask_info(info: dict, key: str, agent: str):
+def mask_info(info: dict, key: str, agent: str):
     """Masking info sits at the top level of ``info`` (keyed by agent) or in each agent's info."""
     top = info.get(key)
     if isinstance(top, dict) and agent in top:
