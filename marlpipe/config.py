@@ -195,7 +195,7 @@ class EvolutionConfig:
 class EvaluateConfig:
     """The final evaluation of the elite."""
 
-    episodes: int = _opt(20, ge=1)
+    episodes: int = _opt(100, ge=1)
     """Fresh greedy episodes averaged into the reported score."""
     max_steps: int = _opt(25, ge=1)
     """Step cap of each episode."""
