@@ -133,6 +133,22 @@ def test_selection_clones_are_independent(spec):
             assert 99.0 not in agent.fitness and agent.lineage["mutations"] == []
 
 
+def test_siblings_explore_with_their_own_noise(spec):
+    # A full-size tournament clones member 1 three times: same weights, but each child's
+    # random streams are reseeded, so their exploration noise differs (a plain clone would
+    # repeat the parent's noise draw for draw).
+    pop = with_fitness(tiny_population(spec), [1.0, 7.0, 2.0, 3.0])
+    _, new = TournamentSelection(4, False, 4, eval_loop=1, seed=0).select(pop)
+    assert all(equal_params(new[0], child) for child in new[1:])
+    obs = {a: np.zeros((2, *spec.observations[a].shape), np.float32) for a in spec.agent_ids}
+    noisy = [child.get_action(obs, training=True)[0] for child in new]
+    first = spec.agent_ids[0]
+    assert not np.allclose(noisy[0][first], noisy[1][first])
+    # Greedy actions agree: only the noise differs.
+    greedy = [child.get_action(obs, training=False)[0] for child in new]
+    assert np.allclose(greedy[0][first], greedy[1][first])
+
+
 def test_selection_state_dict_resumes_exactly(spec):
     pop = with_fitness(tiny_population(spec), [1.0, 2.0, 3.0, 4.0])
     selector = TournamentSelection(2, False, 4, eval_loop=1, seed=3)

@@ -97,11 +97,7 @@ class MATD3:
         self.device = torch.device(device)
         self.discrete_actions = spec.discrete_actions
 
-        # One seed feeds both streams: numpy for acting noise, torch for init/smoothing/Gumbel.
-        seed_seq = np.random.SeedSequence(seed)
-        self.np_rng = np.random.default_rng(seed_seq.spawn(1)[0])
-        self.torch_rng = torch.Generator(device=self.device)
-        self.torch_rng.manual_seed(int(seed_seq.generate_state(1, np.uint64)[0] >> 1))
+        self.reseed(seed)
 
         self.index = int(index)
         """Population slot of this member."""
@@ -334,6 +330,14 @@ class MATD3:
         if index is not None:
             twin.index = int(index)
         return twin
+
+    def reseed(self, seed: int | None) -> None:
+        """Restart the random streams from ``seed``: numpy for acting noise, torch for
+        initialisation, target smoothing and Gumbel noise."""
+        seed_seq = np.random.SeedSequence(seed)
+        self.np_rng = np.random.default_rng(seed_seq.spawn(1)[0])
+        self.torch_rng = torch.Generator(device=self.device)
+        self.torch_rng.manual_seed(int(seed_seq.generate_state(1, np.uint64)[0] >> 1))
 
     def mutate_architecture(self, method: str, rng: np.random.Generator, **kwargs: Any) -> dict:
         """Apply one architecture mutation to every actor, the critics and all targets alike."""

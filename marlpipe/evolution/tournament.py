@@ -25,10 +25,14 @@ def make_offspring(parent: Any, index: int, generation: int, elite: bool = False
 
     The child inherits the fitness history, the env-step count and the list of mutations its
     ancestors received (each entry carries its generation), so an elite's record tells the story
-    of how its network came to be.
+    of how its network came to be. The child's random streams are reseeded from a draw of the
+    parent's, so two children of one parent explore differently (a plain clone would repeat the
+    parent's noise), while the run stays reproducible.
     """
     child = parent.clone(index=index)
     child.index = index
+    if hasattr(child, "reseed"):
+        child.reseed(int(parent.np_rng.integers(2**63)))
     child.fitness = list(parent.fitness)
     child.steps = int(parent.steps)
     child.lineage = {
