@@ -9,7 +9,7 @@ from torch import nn
 
 from marlpipe.algos import MADDPG, MATD3, LearnStats
 from marlpipe.algos.base import gumbel_softmax_straight_through, preprocess_observation
-from marlpipe.algos.networks import EvolvableCNN
+from marlpipe.algos.cnn import EvolvableCNN
 from marlpipe.envs.spec import ActionSpec, EnvSpec, ObservationSpec
 
 ALGOS = [MATD3, MADDPG]

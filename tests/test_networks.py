@@ -6,12 +6,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from marlpipe.algos.networks import (
-    ACTIVATION_NAMES,
-    EvolvableCNN,
-    EvolvableMLP,
-    preserve_parameters,
-)
+from marlpipe.algos.cnn import EvolvableCNN
+from marlpipe.algos.networks import ACTIVATION_NAMES, EvolvableMLP, preserve_parameters
 
 
 def gen(seed: int = 0) -> torch.Generator:

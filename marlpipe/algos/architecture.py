@@ -7,7 +7,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from marlpipe.algos.networks import EvolvableCNN, EvolvableMLP
+from marlpipe.algos.cnn import EvolvableCNN
+from marlpipe.algos.networks import EvolvableMLP
 
 MLP_METHODS = ("add_layer", "remove_layer", "add_nodes", "remove_nodes", "change_activation")
 CNN_METHODS = ("add_conv_layer", "remove_conv_layer", "add_channels", "remove_channels")

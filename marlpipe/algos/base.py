@@ -14,7 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from marlpipe.algos.networks import EvolvableCNN, EvolvableMLP, get_activation
+from marlpipe.algos.cnn import EvolvableCNN
+from marlpipe.algos.networks import EvolvableMLP, get_activation
 from marlpipe.envs.spec import ActionSpec, EnvSpec, ObservationSpec
 
 DEFAULT_NET_CONFIG: dict[str, Any] = {"hidden_sizes": [64, 64], "activation": "ReLU"}

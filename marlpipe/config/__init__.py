@@ -1,0 +1,41 @@
+"""Run parameters: the validated dataclasses of ``params.yaml``, read and written."""
+
+from marlpipe.config.params import (
+    DEFAULT_PARAMS_NAME,
+    EnvConfig,
+    EvaluateConfig,
+    EvolutionConfig,
+    InitHP,
+    MutationBounds,
+    MutationConfig,
+    NetConfig,
+    Params,
+    PopulationConfig,
+    TournamentConfig,
+    TrackingConfig,
+    dump_params,
+    load_params,
+    params_from_dict,
+    with_overrides,
+)
+from marlpipe.config.validation import ConfigError
+
+__all__ = [
+    "DEFAULT_PARAMS_NAME",
+    "ConfigError",
+    "EnvConfig",
+    "EvaluateConfig",
+    "EvolutionConfig",
+    "InitHP",
+    "MutationBounds",
+    "MutationConfig",
+    "NetConfig",
+    "Params",
+    "PopulationConfig",
+    "TournamentConfig",
+    "TrackingConfig",
+    "dump_params",
+    "load_params",
+    "params_from_dict",
+    "with_overrides",
+]

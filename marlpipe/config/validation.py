@@ -1,0 +1,118 @@
+"""Checking a nested mapping against a tree of frozen dataclasses.
+
+Each field's type and its rules (``ge``, ``gt``, ``le``, ``lt``, ``choices``, ``min_len``, given
+with :func:`option`) are checked; the first problem raises :class:`ConfigError` with one line that
+names the source, the key path, what was expected and what was found.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import field
+from typing import Any
+
+
+class ConfigError(ValueError):
+    """Invalid parameters; the message is one line naming the file and the key path."""
+
+
+def option(default: Any = dataclasses.MISSING, factory: Any = dataclasses.MISSING, **rule: Any):
+    """A dataclass field with validation rules (ge, gt, le, lt, choices, min_len) as metadata."""
+    if factory is not dataclasses.MISSING:
+        return field(default_factory=factory, metadata=rule)
+    return field(default=default, metadata=rule)
+
+
+def build_dataclass(cls: type, data: Any, source: str, prefix: str = "") -> Any:
+    """Build dataclass ``cls`` from mapping ``data``, checking every key against its field's
+    type and rules; ``source`` and ``prefix`` start the error message's key path."""
+    where = prefix.rstrip(".") or "top level"
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: {where}: expected a mapping, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = [k for k in data if k not in fields]
+    if unknown:
+        raise ConfigError(
+            f"{source}: {prefix}{unknown[0]}: unknown key; expected one of {', '.join(fields)}"
+        )
+    values = {
+        name: _check(hints[name], data[name], fields[name].metadata, source, f"{prefix}{name}")
+        for name in fields
+        if name in data
+    }
+    return cls(**values)
+
+
+def _check(kind: Any, value: Any, rule: Any, source: str, key: str) -> Any:
+    args = typing.get_args(kind)
+    origin = typing.get_origin(kind)
+    if origin in (typing.Union, types.UnionType):
+        if value is None:
+            return None
+        kind = next(a for a in args if a is not type(None))
+        return _check(kind, value, rule, source, key) if value is not None else None
+    if dataclasses.is_dataclass(kind):
+        return build_dataclass(kind, value, source, f"{key}.")
+    if origin is list:
+        if not isinstance(value, list) or len(value) < rule.get("min_len", 0):
+            _fail(source, key, f"a list (each {_noun(args[0], rule)})", value, rule, min_len=True)
+        return [_check(args[0], item, rule, source, f"{key}[{i}]") for i, item in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            _fail(source, key, "a mapping", value, {})
+        return dict(value)
+    if kind is bool:
+        ok = isinstance(value, bool)
+    elif kind is int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif kind is float:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        value = float(value) if ok else value
+    else:
+        ok = isinstance(value, str)
+    if ok and "choices" in rule:
+        ok = value in rule["choices"]
+    if ok:
+        ok = all(_in_range(value, op, bound) for op, bound in rule.items() if op in _OPS)
+    if not ok:
+        _fail(source, key, _noun(kind, rule), value, rule)
+    return value
+
+
+_OPS = {"ge": ">=", "gt": ">", "le": "<=", "lt": "<"}
+
+
+def _in_range(value: Any, op: str, bound: float) -> bool:
+    return {"ge": value >= bound, "gt": value > bound, "le": value <= bound, "lt": value < bound}[
+        op
+    ]
+
+
+def _noun(kind: Any, rule: Any) -> str:
+    if "choices" in rule:
+        return "one of " + ", ".join(repr(c) for c in rule["choices"])
+    base = {bool: "a boolean (true/false)", int: "an integer", float: "a number"}.get(
+        kind, "a string"
+    )
+    limits = [f"{_OPS[op]} {bound}" for op, bound in rule.items() if op in _OPS]
+    return " ".join([base, " and ".join(limits)]).strip()
+
+
+def _fail(source: str, key: str, expected: str, value: Any, rule: Any, min_len: bool = False):
+    if min_len and rule.get("min_len"):
+        expected += f" (at least {rule['min_len']})"
+    hint = ""
+    if isinstance(value, str) and _looks_numeric(value):
+        hint = " (write floats with a dot, e.g. 1.0e-3: YAML reads 1e-3 as a string)"
+    raise ConfigError(f"{source}: {key}: expected {expected}, got {value!r}{hint}")
+
+
+def _looks_numeric(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
