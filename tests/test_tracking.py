@@ -68,6 +68,10 @@ def test_evolve_and_evaluate_are_logged(
     assert "elite.batch_size" in child.data.params
     artifacts = [a.path for a in client.list_artifacts(result.mlflow_run_id, "elite")]
     assert "elite/elite.pt" in artifacts
+    # The run id links evaluate to evolve from outside models/: a DVC output that held it
+    # would change its hash on every run of the same params.
+    card = json.loads((tmp_path / "models" / "elite" / "elite.json").read_text())
+    assert result.mlflow_run_id not in json.dumps(card)
 
     metrics = evaluate.run(params, tmp_path)
     runs = client.search_runs([exp.experiment_id], "tags.evolve_run_id != ''")

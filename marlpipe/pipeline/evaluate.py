@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from marlpipe.config import Params
-from marlpipe.io import read_json, write_json
+from marlpipe.io import file_sha256, read_json, write_json
 from marlpipe.pipeline.paths import ELITE_CARD, ELITE_FILE, Paths, set_torch_threads
 
 
@@ -95,8 +95,9 @@ def _track(params: Params, root: Path, metrics: dict[str, Any], card: dict[str, 
     client = MlflowClient(tracking_uri=default_tracking_uri(root))
     exp = experiment_id(client, params.tracking.experiment, root)
     tags = {"mlflow.runName": "evaluate", **run_tags(root)}
-    if card.get("mlflow_run_id"):
-        tags["evolve_run_id"] = card["mlflow_run_id"]
+    evolve_run_id = _evolve_run_id(root)
+    if evolve_run_id:
+        tags["evolve_run_id"] = evolve_run_id
     run = client.create_run(exp, tags=tags)
     run_id = run.info.run_id
     log_batch(client, run_id, metrics=metrics, params=_flat_evaluate(params))
@@ -114,6 +115,20 @@ def _track(params: Params, root: Path, metrics: dict[str, Any], card: dict[str, 
     )
     client.set_terminated(run_id)
     return int(version.version)
+
+
+def _evolve_run_id(root: Path) -> str | None:
+    """The MLflow run of the ``evolve`` that wrote this very elite checkpoint, if known here."""
+    paths = Paths(root)
+    try:
+        link = read_json(paths.evolve_link)
+    except (OSError, ValueError):
+        return None
+    if not isinstance(link, dict) or link.get("elite_sha256") != file_sha256(
+        paths.elite / ELITE_FILE
+    ):
+        return None
+    return link.get("run_id")
 
 
 def _flat_evaluate(params: Params) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from marlpipe.config import Params
-from marlpipe.io import write_json
+from marlpipe.io import file_sha256, write_json
 from marlpipe.pipeline import envspec
 from marlpipe.pipeline import resume as checkpoints
 from marlpipe.pipeline.init_population import load_population, save_population
@@ -203,9 +203,14 @@ def _write_outputs(paths: Paths, params: Params, saved: checkpoints.EvolveState,
         "generations": int(loop.generation),
         "env_steps": int(loop.env_steps),
         "env": {"name": elite.spec.env_name, "kwargs": elite.spec.env_kwargs},
-        "mlflow_run_id": saved.mlflow_run_id,
     }
     with atomic_dir(paths.elite) as tmp:
         elite.save_checkpoint(tmp / ELITE_FILE)
         write_json(tmp / ELITE_CARD, card)
     write_json(paths.fitness_report, saved.history)
+    if saved.mlflow_run_id is not None:
+        link = {
+            "run_id": saved.mlflow_run_id,
+            "elite_sha256": file_sha256(paths.elite / ELITE_FILE),
+        }
+        write_json(paths.evolve_link, link)

@@ -56,6 +56,12 @@ class Paths:
         """Resume state of ``evolve`` (outside DVC outputs)."""
         return self.root / "runs" / "evolve"
 
+    @property
+    def evolve_link(self) -> Path:
+        """Which MLflow run produced the current elite (kept out of the DVC outputs, whose
+        hashes must not change from one run to the next)."""
+        return self.evolve_run / "mlflow_run.json"
+
 
 @contextlib.contextmanager
 def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
