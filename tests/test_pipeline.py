@@ -120,6 +120,10 @@ def test_dvc_repro_rerun_rules(tmp_path: Path, tiny_params: Params) -> None:
     shutil.copytree(REPO / "stages", tmp_path / "stages", ignore=ignore)
     shutil.copytree(REPO / "marlpipe", tmp_path / "marlpipe", ignore=ignore)
     (tmp_path / "params.yaml").write_text(dump_params(tiny_params))
+    # The stages must run the package they declare as deps, not whichever copy is installed.
+    marker = "\nfrom pathlib import Path as _P\n(_P(__file__).parents[1] / 'ran-here').touch()\n"
+    with open(tmp_path / "marlpipe" / "__init__.py", "a") as init:
+        init.write(marker)
     git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com"]
     run(["git", "init", "-q"], tmp_path)
     run([sys.executable, "-m", "dvc", "init", "-q"], tmp_path)
@@ -130,6 +134,7 @@ def test_dvc_repro_rerun_rules(tmp_path: Path, tiny_params: Params) -> None:
     first = run([*dvc, "repro"], tmp_path)
     for stage in ("envspec", "init_population", "evolve", "evaluate"):
         assert f"Running stage '{stage}'" in first
+    assert (tmp_path / "ran-here").is_file()
     assert "Running stage" not in run([*dvc, "repro"], tmp_path)
     assert "up to date" in run([*dvc, "status"], tmp_path)
 
