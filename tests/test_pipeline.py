@@ -112,24 +112,34 @@ def run(cmd: list[str], cwd: Path) -> str:
     return done.stdout + done.stderr
 
 
-@pytest.mark.skipif(shutil.which("dvc") is None, reason="dvc not installed")
-def test_dvc_repro_rerun_rules(tmp_path: Path, tiny_params: Params) -> None:
+GIT = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com"]
+DVC = [sys.executable, "-m", "dvc"]
+
+
+def pipeline_repo(root: Path, params: Params) -> Path:
+    """A git + DVC repo at ``root`` holding this checkout's pipeline and ``params``."""
+    root.mkdir(exist_ok=True)
     for name in ("dvc.yaml", ".dvcignore", ".gitignore"):
-        shutil.copy(REPO / name, tmp_path / name)
+        shutil.copy(REPO / name, root / name)
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
-    shutil.copytree(REPO / "stages", tmp_path / "stages", ignore=ignore)
-    shutil.copytree(REPO / "marlpipe", tmp_path / "marlpipe", ignore=ignore)
-    (tmp_path / "params.yaml").write_text(dump_params(tiny_params))
+    shutil.copytree(REPO / "stages", root / "stages", ignore=ignore)
+    shutil.copytree(REPO / "marlpipe", root / "marlpipe", ignore=ignore)
+    (root / "params.yaml").write_text(dump_params(params))
     # The stages must run the package they declare as deps, not whichever copy is installed.
     marker = "\nfrom pathlib import Path as _P\n(_P(__file__).parents[1] / 'ran-here').touch()\n"
-    with open(tmp_path / "marlpipe" / "__init__.py", "a") as init:
+    with open(root / "marlpipe" / "__init__.py", "a") as init:
         init.write(marker)
-    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com"]
-    run(["git", "init", "-q"], tmp_path)
-    run([sys.executable, "-m", "dvc", "init", "-q"], tmp_path)
-    run([*git, "add", "-A"], tmp_path)
-    run([*git, "commit", "-qm", "pipeline"], tmp_path)
-    dvc = [sys.executable, "-m", "dvc"]
+    run(["git", "init", "-q"], root)
+    run([*DVC, "init", "-q"], root)
+    run([*GIT, "add", "-A"], root)
+    run([*GIT, "commit", "-qm", "pipeline"], root)
+    return root
+
+
+@pytest.mark.skipif(shutil.which("dvc") is None, reason="dvc not installed")
+def test_dvc_repro_rerun_rules(tmp_path: Path, tiny_params: Params) -> None:
+    pipeline_repo(tmp_path, tiny_params)
+    dvc = DVC
 
     first = run([*dvc, "repro"], tmp_path)
     for stage in ("envspec", "init_population", "evolve", "evaluate"):
@@ -164,3 +174,34 @@ def test_regression_check_shows_both_numbers(
     assert "-30.00" in report.message and "-20.00" in report.message
     monkeypatch.setattr(regression, "run_pipeline", lambda *a, **k: -22.0)
     assert regression.run(params, baseline, progress=False).passed
+
+
+@pytest.mark.skipif(shutil.which("dvc") is None, reason="dvc not installed")
+def test_fresh_clone_repro_evaluates_and_registers(
+    tmp_path: Path, tiny_params: Params, mlflow_uri: str
+) -> None:
+    from mlflow.tracking import MlflowClient
+
+    params = with_overrides(tiny_params, {"tracking": {"enabled": True}})
+    origin = pipeline_repo(tmp_path / "origin", params)
+    run([*DVC, "repro"], origin)
+    run([*GIT, "add", "-A"], origin)
+    run([*GIT, "commit", "-qm", "run"], origin)
+
+    # A clone has dvc.lock and the git-tracked reports, but no models and no DVC cache.
+    run(["git", "clone", "-q", str(origin), str(tmp_path / "clone")], tmp_path)
+    clone = tmp_path / "clone"
+    out = run([*DVC, "repro"], clone)
+    assert "Running stage 'evolve'" in out and "Running stage 'evaluate'" in out
+    # Same seed, same models: only the MLflow link in dvc.lock differs from the origin's.
+    for path in ("models/elite/elite.pt", "models/elite/elite.json", "reports/eval.json"):
+        assert (clone / path).read_bytes() == (origin / path).read_bytes(), path
+    assert run(["git", "status", "--porcelain"], clone).split() == ["M", "dvc.lock"]
+
+    client = MlflowClient(mlflow_uri)
+    name = evaluate.registered_model_name(params, params.env.name)
+    versions = client.search_model_versions(f"name='{name}'")
+    assert len(versions) == 2  # the origin's evaluation and the clone's
+    link = json.loads((clone / "runs/evolve/mlflow_run.json").read_text())
+    evaluated = client.get_run(max(versions, key=lambda v: int(v.version)).run_id)
+    assert evaluated.data.tags["evolve_run_id"] == link["run_id"]

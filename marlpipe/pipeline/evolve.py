@@ -208,9 +208,6 @@ def _write_outputs(paths: Paths, params: Params, saved: checkpoints.EvolveState,
         elite.save_checkpoint(tmp / ELITE_FILE)
         write_json(tmp / ELITE_CARD, card)
     write_json(paths.fitness_report, saved.history)
-    if saved.mlflow_run_id is not None:
-        link = {
-            "run_id": saved.mlflow_run_id,
-            "elite_sha256": file_sha256(paths.elite / ELITE_FILE),
-        }
-        write_json(paths.evolve_link, link)
+    # Written with or without tracking: evaluate depends on it (see dvc.yaml).
+    link = {"run_id": saved.mlflow_run_id, "elite_sha256": file_sha256(paths.elite / ELITE_FILE)}
+    write_json(paths.evolve_link, link)

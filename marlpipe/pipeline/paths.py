@@ -53,13 +53,14 @@ class Paths:
 
     @property
     def evolve_run(self) -> Path:
-        """Resume state of ``evolve`` (outside DVC outputs)."""
+        """Resume state of ``evolve`` and its MLflow link (git-ignored)."""
         return self.root / "runs" / "evolve"
 
     @property
     def evolve_link(self) -> Path:
-        """Which MLflow run produced the current elite (kept out of the DVC outputs, whose
-        hashes must not change from one run to the next)."""
+        """Which MLflow run produced the current elite. Kept out of ``models/``, whose hashes
+        must not change from one run of the same params to the next; ``evaluate`` depends on it,
+        so a new evolve run (a fresh clone's, say) is always evaluated and registered."""
         return self.evolve_run / "mlflow_run.json"
 
 
