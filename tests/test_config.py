@@ -55,7 +55,7 @@ def test_unknown_key_names_key_path() -> None:
 
 def test_out_of_range_names_key_path() -> None:
     assert "population.size: expected an integer >= 1, got 0" in error({"population": {"size": 0}})
-    assert "init_hp.gamma: expected a number >= 0.0 and <= 1.0" in error(
+    assert "init_hp.gamma: expected a finite number >= 0.0 and <= 1.0" in error(
         {"init_hp": {"gamma": 2.0}}
     )
 
@@ -69,6 +69,56 @@ def test_list_items_and_choices() -> None:
     assert "net_config.hidden_sizes[1]" in error({"net_config": {"hidden_sizes": [64, 0]}})
     assert "algorithm: expected one of 'MATD3', 'MADDPG'" in error({"algorithm": "PPO"})
     assert "env.backend" in error({"env": {"backend": "threads"}})
+
+
+def test_names_the_code_accepts() -> None:
+    from marlpipe.algos.networks import ACTIVATION_NAMES
+    from marlpipe.config.params import ACTIVATIONS, RL_HYPERPARAMETERS
+    from marlpipe.evolution.mutations import RL_HP_BOUNDS_KEYS
+
+    assert set(ACTIVATIONS) == set(ACTIVATION_NAMES)
+    assert set(RL_HYPERPARAMETERS) == set(RL_HP_BOUNDS_KEYS)
+    assert "net_config.activation: expected one of 'ReLU'" in error(
+        {"net_config": {"activation": "Relu"}}
+    )
+    assert "mutation.rl_hp_selection[0]: expected one of 'lr_actor'" in error(
+        {"mutation": {"rl_hp_selection": ["gamma"]}}
+    )
+    assert "mutation.activation_selection[1]" in error(
+        {"mutation": {"activation_selection": ["ReLU", "Swish"]}}
+    )
+
+
+def test_device_must_be_a_torch_device() -> None:
+    assert "population.device: expected a torch device" in error({"population": {"device": "gpu"}})
+    for device in ("cpu", "cuda", "cuda:1", "mps"):
+        assert params_from_dict({"population": {"device": device}}).population.device == device
+
+
+def test_non_finite_floats_are_refused() -> None:
+    assert "init_hp.lr_actor: expected a finite number" in error(
+        {"init_hp": {"lr_actor": float("nan")}}
+    )
+    assert "evolution.target: expected a finite number" in error(
+        {"evolution": {"target": float("inf")}}
+    )
+
+
+def test_initial_architecture_within_mutation_limits() -> None:
+    assert "net_config.hidden_sizes: expected between" in error(
+        {"net_config": {"hidden_sizes": [64] * 4}}
+    )
+    assert "net_config.critic_hidden_sizes[0]: expected a width between" in error(
+        {"net_config": {"critic_hidden_sizes": [512]}}
+    )
+
+
+def test_duplicate_yaml_key_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "dup.yaml"
+    path.write_text("population:\n  size: 3\n  size: 5\n")
+    expected = r"dup.yaml: not valid YAML \(duplicate key 'size' at line 3"
+    with pytest.raises(ConfigError, match=expected):
+        load_params(path)
 
 
 def test_cross_key_rules() -> None:

@@ -16,6 +16,11 @@ from typing import Any
 from marlpipe.config.validation import ConfigError, build_dataclass, option
 
 DEFAULT_PARAMS_NAME = "params.yaml"
+# Kept here (not imported from marlpipe.algos) so that loading params never imports torch;
+# tests/test_config.py checks them against the names the networks and mutations accept.
+ACTIVATIONS = ("ReLU", "ELU", "GELU", "Tanh", "LeakyReLU", "Sigmoid", "Softplus", "Identity")
+RL_HYPERPARAMETERS = ("lr_actor", "lr_critic", "batch_size", "learn_step")
+DEVICE_PATTERN = r"cpu|cuda(:[0-9]+)?|mps"
 
 
 @dataclass(frozen=True)
@@ -42,7 +47,7 @@ class NetConfig:
     """Hidden layer widths of the actors."""
     critic_hidden_sizes: list[int] | None = option(None, min_len=1, ge=1)
     """Hidden layer widths of the critics (null: same as the actors)."""
-    activation: str = "ReLU"
+    activation: str = option("ReLU", choices=ACTIVATIONS)
     """Hidden activation (a torch.nn class name such as ReLU, Tanh, ELU, GELU)."""
     min_hidden_layers: int = option(1, ge=1)
     """Architecture mutations never remove layers below this."""
@@ -90,8 +95,10 @@ class PopulationConfig:
 
     size: int = option(4, ge=1)
     """Members trained on one shared replay buffer."""
-    device: str = "cpu"
-    """Torch device of the networks."""
+    device: str = option(
+        "cpu", pattern=DEVICE_PATTERN, expected="a torch device: cpu, cuda, cuda:N or mps"
+    )
+    """Torch device of the networks ("cpu", "cuda", "cuda:N" or "mps")."""
     torch_threads: int = option(1, ge=0)
     """Torch intra-op CPU threads (0: torch's default). 1 is fastest for small networks."""
 
@@ -143,12 +150,14 @@ class MutationConfig:
     rl_hp: float = option(0.2, ge=0.0)
     """Weight of an RL hyperparameter mutation."""
     rl_hp_selection: list[str] = option(
-        factory=lambda: ["lr_actor", "lr_critic", "batch_size", "learn_step"], min_len=1
+        factory=lambda: list(RL_HYPERPARAMETERS), min_len=1, choices=RL_HYPERPARAMETERS
     )
     """Hyperparameters an RL mutation picks from."""
     mutation_sd: float = option(0.1, ge=0.0)
     """Strength of parameter noise and of hyperparameter changes."""
-    activation_selection: list[str] = option(factory=lambda: ["ReLU", "ELU", "GELU"], min_len=1)
+    activation_selection: list[str] = option(
+        factory=lambda: ["ReLU", "ELU", "GELU"], min_len=1, choices=ACTIVATIONS
+    )
     """Activations an activation mutation picks from."""
     bounds: MutationBounds = option(factory=MutationBounds)
     """Hyperparameter limits."""
@@ -242,12 +251,36 @@ def load_params(path: str | Path | None = None) -> Params:
         path = DEFAULT_PARAMS_NAME
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text())
+        data = yaml.load(path.read_text(), Loader=_unique_key_loader())
     except FileNotFoundError:
         raise ConfigError(f"{path}: file not found") from None
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError(f"{path}: not valid YAML ({err.problem}{where})") from None
     except yaml.YAMLError as err:
         raise ConfigError(f"{path}: not valid YAML ({' '.join(str(err).split())})") from None
     return params_from_dict(data, str(path))
+
+
+def _unique_key_loader() -> type:
+    import yaml
+
+    class UniqueKeyLoader(yaml.SafeLoader):
+        """SafeLoader that refuses a key given twice in one mapping (YAML would keep the last)."""
+
+        def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+            seen: set[Any] = set()
+            for key_node, _ in node.value:
+                key = self.construct_object(key_node, deep=True)
+                if key in seen:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"duplicate key {key!r}", key_node.start_mark
+                    )
+                seen.add(key)
+            return super().construct_mapping(node, deep)
+
+    return UniqueKeyLoader
 
 
 def dump_params(params: Params) -> str:
@@ -294,6 +327,24 @@ def _cross_check(params: Params, source: str) -> Params:
             raise ConfigError(
                 f"{source}: {low_key}: expected a value <= {high_key} ({high!r}), got {low!r}"
             )
+    net = params.net_config
+    for key in ("hidden_sizes", "critic_hidden_sizes"):
+        sizes = getattr(net, key)
+        if sizes is None:
+            continue
+        if not net.min_hidden_layers <= len(sizes) <= net.max_hidden_layers:
+            raise ConfigError(
+                f"{source}: net_config.{key}: expected between net_config.min_hidden_layers "
+                f"({net.min_hidden_layers}) and net_config.max_hidden_layers "
+                f"({net.max_hidden_layers}) layers, got {len(sizes)}"
+            )
+        for i, width in enumerate(sizes):
+            if not net.min_nodes <= width <= net.max_nodes:
+                raise ConfigError(
+                    f"{source}: net_config.{key}[{i}]: expected a width between "
+                    f"net_config.min_nodes ({net.min_nodes}) and net_config.max_nodes "
+                    f"({net.max_nodes}), got {width}"
+                )
     mutation = params.mutation
     weights = (mutation.no_mutation, mutation.architecture, mutation.parameters,
                mutation.activation, mutation.rl_hp)  # fmt: skip

@@ -1,13 +1,16 @@
 """Checking a nested mapping against a tree of frozen dataclasses.
 
-Each field's type and its rules (``ge``, ``gt``, ``le``, ``lt``, ``choices``, ``min_len``, given
-with :func:`option`) are checked; the first problem raises :class:`ConfigError` with one line that
-names the source, the key path, what was expected and what was found.
+Each field's type and its rules (``ge``, ``gt``, ``le``, ``lt``, ``choices``, ``min_len``,
+``pattern`` with its ``expected`` wording, given with :func:`option`) are checked; the first
+problem raises :class:`ConfigError` with one line that names the source, the key path, what was
+expected and what was found.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
+import re
 import types
 import typing
 from dataclasses import field
@@ -19,7 +22,8 @@ class ConfigError(ValueError):
 
 
 def option(default: Any = dataclasses.MISSING, factory: Any = dataclasses.MISSING, **rule: Any):
-    """A dataclass field with validation rules (ge, gt, le, lt, choices, min_len) as metadata."""
+    """A dataclass field with validation rules (ge, gt, le, lt, choices, min_len, pattern,
+    expected) as metadata."""
     if factory is not dataclasses.MISSING:
         return field(default_factory=factory, metadata=rule)
     return field(default=default, metadata=rule)
@@ -71,10 +75,13 @@ def _check(kind: Any, value: Any, rule: Any, source: str, key: str) -> Any:
     elif kind is float:
         ok = isinstance(value, (int, float)) and not isinstance(value, bool)
         value = float(value) if ok else value
+        ok = ok and math.isfinite(value)  # .nan / .inf parse as floats but are never meant
     else:
         ok = isinstance(value, str)
     if ok and "choices" in rule:
         ok = value in rule["choices"]
+    if ok and "pattern" in rule:
+        ok = re.fullmatch(rule["pattern"], value) is not None
     if ok:
         ok = all(_in_range(value, op, bound) for op, bound in rule.items() if op in _OPS)
     if not ok:
@@ -92,9 +99,13 @@ def _in_range(value: Any, op: str, bound: float) -> bool:
 
 
 def _noun(kind: Any, rule: Any) -> str:
+    if "expected" in rule:
+        return rule["expected"]
+    if "pattern" in rule:
+        return f"a string matching {rule['pattern']!r}"
     if "choices" in rule:
         return "one of " + ", ".join(repr(c) for c in rule["choices"])
-    base = {bool: "a boolean (true/false)", int: "an integer", float: "a number"}.get(
+    base = {bool: "a boolean (true/false)", int: "an integer", float: "a finite number"}.get(
         kind, "a string"
     )
     limits = [f"{_OPS[op]} {bound}" for op, bound in rule.items() if op in _OPS]
