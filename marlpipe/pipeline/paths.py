@@ -10,6 +10,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from marlpipe.io import current_umask
+
 ELITE_FILE = "elite.pt"
 ELITE_CARD = "elite.json"
 INDEX_FILE = "population.json"
@@ -74,6 +76,7 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    os.chmod(tmp, 0o777 & ~current_umask())  # mkdtemp makes it 0700; a plain mkdir wouldn't
     try:
         yield tmp
     except BaseException:
