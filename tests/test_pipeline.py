@@ -153,8 +153,7 @@ def test_dvc_repro_rerun_rules(tmp_path: Path, tiny_params: Params) -> None:
     status = run([*dvc, "status"], tmp_path)
     assert "evaluate:" in status and "evolve:" not in status
     again = run([*dvc, "repro"], tmp_path)
-    assert "Running stage 'evaluate'" in again
-    assert "Running stage 'evolve'" not in again
+    assert again.count("Running stage") == 1 and "Running stage 'evaluate'" in again
     assert json.loads((tmp_path / "reports/eval.json").read_text())["episodes"] == 4
     assert "score" in run([*dvc, "metrics", "show"], tmp_path)
 
