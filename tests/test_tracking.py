@@ -66,6 +66,8 @@ def test_evolve_and_evaluate_are_logged(
     assert child.data.metrics["env_steps"] == result.history[1]["env_steps"]
     assert "member_1.mutation" in child.data.params and "member_1.parent" in child.data.params
     assert "elite.batch_size" in child.data.params
+    assert child.data.metrics["elite_fitness"] == pytest.approx(result.history[1]["elite_fitness"])
+    assert "elite_index" in child.data.metrics
     artifacts = [a.path for a in client.list_artifacts(result.mlflow_run_id, "elite")]
     assert "elite/elite.pt" in artifacts
     # The run id links evaluate to evolve from outside models/: a DVC output that held it
@@ -95,6 +97,22 @@ def test_resumed_run_reuses_parent(tmp_path: Path, mlflow_uri: str) -> None:
     again.finish()
     history = again.client.get_metric_history(run_id, "env_steps")
     assert [m.step for m in history] == [0, 1]
+
+
+def test_resume_discards_generations_logged_after_the_checkpoint(
+    tmp_path: Path, mlflow_uri: str
+) -> None:
+    tracker = MlflowTracker("tests", root=tmp_path)
+    run_id = tracker.start()
+    for generation in range(3):  # generation 2 was logged, then the run was killed before
+        tracker.log_generation(record(generation))  # its checkpoint was written
+    again = MlflowTracker("tests", root=tmp_path, parent_run_id=run_id)
+    again.start()
+    assert again.discard_generations_from(2) == 1
+    again.log_generation(record(2))
+    exp = again.client.get_run(run_id).info.experiment_id
+    children = again.client.search_runs([exp], f"tags.mlflow.parentRunId = '{run_id}'")
+    assert sorted(c.data.tags["generation"] for c in children) == ["0", "1", "2"]
 
 
 def free_port() -> int:

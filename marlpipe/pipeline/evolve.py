@@ -133,6 +133,8 @@ def run(
         tracker = _tracker(params, root, saved.mlflow_run_id) if enabled else NullTracker()
     if hasattr(tracker, "start"):
         saved.mlflow_run_id = tracker.start()
+    if hasattr(tracker, "discard_generations_from"):
+        tracker.discard_generations_from(loop.generation)
 
     env = make_vec_env(
         spec.env_name, params.env.num_envs, backend=params.env.backend,

@@ -143,6 +143,20 @@ class MlflowTracker:
         log_batch(client, self.run_id, params=flatten(self.params))
         return self.run_id
 
+    def discard_generations_from(self, generation: int) -> int:
+        """Delete child runs of ``generation`` and later: a run killed after logging a generation
+        but before checkpointing it replays that generation on resume. Returns how many."""
+        if self.run_id is None:
+            return 0
+        parent = self.client.get_run(self.run_id)
+        children = self.client.search_runs(
+            [parent.info.experiment_id], f"tags.mlflow.parentRunId = '{self.run_id}'"
+        )
+        stale = [c for c in children if int(c.data.tags.get("generation", -1)) >= generation]
+        for child in stale:
+            self.client.delete_run(child.info.run_id)
+        return len(stale)
+
     def log_generation(self, record: GenerationRecord) -> None:
         """Write ``record`` as a child run and as step ``generation`` of the parent's metrics."""
         if self.run_id is None:
