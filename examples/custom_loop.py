@@ -2,8 +2,10 @@
 
 The same steps ``marlpipe.training.train_multi_agent`` takes, spelled out so they can be changed:
 each member steps the vectorised env for ``evo_steps`` env steps, storing into one shared replay
-buffer and learning once per ``learn_step`` transitions; then every member is evaluated, the
-tournament picks the next generation and mutations explore hyperparameters.
+buffer and learning once per ``learn_step`` of its transitions (the remainder carries over to
+its next turn, and to its offspring); then every member is evaluated, the tournament picks the
+next generation and mutations explore hyperparameters. ``total_steps`` counts env steps of all
+members together.
 
     python examples/custom_loop.py --total-steps 100000
 """
@@ -11,6 +13,7 @@ tournament picks the next generation and mutations explore hyperparameters.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 
 import numpy as np
@@ -60,11 +63,12 @@ def main(
     history: list[list[float]] = []
     total = 0
     generation = 0
+    vector_steps = max(1, math.ceil(evo_steps / num_envs))  # at least evo_steps per member
+    elite = pop[0]  # placeholder until the first selection (e.g. with total_steps <= 0)
     while total < total_steps:
         for agent in pop:
             obs, info = env.reset(seed=seed + 1000 * generation + agent.index)
-            credit = 0  # transitions not yet turned into a learn() call
-            for _ in range(evo_steps // num_envs):
+            for _ in range(vector_steps):
                 # Agent masking: env-defined actions replace masked agents' choices.
                 to_store, for_env = agent.get_action(
                     obs, epsilon, info.get("agent_mask"), info.get("env_defined_actions")
@@ -78,7 +82,9 @@ def main(
                 obs = next_obs
                 agent.steps += num_envs
                 total += num_envs
-                calls, credit = divmod(credit + num_envs, agent.learn_step)
+                # learn_credit: the member's transitions not yet turned into a learn() call. It
+                # lives on the agent, so a turn shorter than learn_step still leads to learning.
+                calls, agent.learn_credit = divmod(agent.learn_credit + num_envs, agent.learn_step)
                 if len(memory) >= agent.batch_size:
                     for _ in range(calls):
                         agent.learn(memory.sample(agent.batch_size))

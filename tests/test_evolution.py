@@ -57,7 +57,7 @@ def test_create_population_members(spec, algo):
     assert [a.index for a in pop] == [0, 1, 2]
     assert all(type(a).__name__ == algo for a in pop)
     for agent in pop:
-        assert agent.fitness == [] and agent.steps == 0
+        assert agent.fitness == [] and agent.steps == 0 and agent.learn_credit == 0
         assert agent.lineage == {"parent": None, "generation": 0, "mutations": []}
         assert agent.batch_size == 32 and agent.learn_step == 10
     # Members are seeded differently: their initial weights differ.
@@ -81,9 +81,11 @@ def test_create_population_accepts_upper_case_and_names_unknown_keys(spec):
 def test_elitism_keeps_the_best_with_new_indices_and_parent_links(spec):
     pop = with_fitness(tiny_population(spec), [-5.0, 3.0, -1.0, 0.0])
     elite, new = TournamentSelection(2, True, 4, eval_loop=1, seed=0).select(pop)
-    assert elite is new[0]
+    # The elite is an independent clone of new[0]: same index, lineage and weights.
+    assert elite is not new[0] and elite.index == new[0].index == 4
+    assert elite.lineage == new[0].lineage and elite.fitness == new[0].fitness
     assert elite.lineage["parent"] == 1 and elite.lineage["elite"]
-    assert equal_params(elite, pop[1])
+    assert equal_params(elite, pop[1]) and equal_params(elite, new[0])
     assert [a.index for a in new] == [4, 5, 6, 7]  # fresh, past every old index
     assert all(a.lineage["generation"] == 1 for a in new)
     assert all(a.fitness == pop[a.lineage["parent"]].fitness for a in new)
@@ -131,6 +133,35 @@ def test_selection_clones_are_independent(spec):
         if agent is not new[1]:
             assert all(torch.equal(x, y) for x, y in zip(all_params(agent), old, strict=True))
             assert 99.0 not in agent.fitness and agent.lineage["mutations"] == []
+
+
+@pytest.mark.parametrize("elitism", [True, False])
+def test_returned_elite_is_independent_of_the_new_population(spec, elitism):
+    pop = with_fitness(tiny_population(spec, 3), [0.0, 5.0, 2.0])
+    elite, new = TournamentSelection(2, elitism, 3, eval_loop=1, seed=0).select(pop)
+    assert all(elite is not agent for agent in [*pop, *new])
+    params, fitness, lineage = all_params(elite), list(elite.fitness), json.dumps(elite.lineage)
+    # Train, score and mutate everything that goes on: the elite must not change.
+    for agent in [*pop, *new]:
+        with torch.no_grad():
+            for p in agent.actors[agent.agent_ids[0]].parameters():
+                p.add_(1.0)
+        agent.fitness.append(99.0)
+        agent.lineage.setdefault("mutations", []).append({"kind": "x"})
+        agent.learn_credit += 7
+    assert all(torch.equal(x, y) for x, y in zip(all_params(elite), params, strict=True))
+    assert elite.fitness == fitness and json.dumps(elite.lineage) == lineage
+    assert elite.learn_credit == 0
+
+
+def test_offspring_and_clones_carry_the_learn_credit(spec):
+    pop = with_fitness(tiny_population(spec), [0.0, 1.0, 2.0, 3.0])
+    for agent in pop:
+        agent.learn_credit = 10 * agent.index + 3
+    elite, new = TournamentSelection(2, True, 4, eval_loop=1, seed=0).select(pop)
+    assert all(a.learn_credit == pop[a.lineage["parent"]].learn_credit for a in new)
+    assert elite.learn_credit == 33
+    assert pop[2].clone().learn_credit == 23
 
 
 def test_siblings_explore_with_their_own_noise(spec):

@@ -68,6 +68,10 @@ def test_evolve_and_evaluate_are_logged(
     assert "elite.batch_size" in child.data.params
     assert child.data.metrics["elite_fitness"] == pytest.approx(result.history[1]["elite_fitness"])
     assert "elite_index" in child.data.metrics
+    # the generation's own selection + mutation outcome, the last generation's included
+    assert json.loads(child.data.params["child_1.mutation"])["kind"]
+    assert "child_0.hp.lr_actor" in child.data.params
+    assert sum(v for k, v in child.data.metrics.items() if k.startswith("mutations.")) == 2
     artifacts = [a.path for a in client.list_artifacts(result.mlflow_run_id, "elite")]
     assert "elite/elite.pt" in artifacts
     # The run id links evaluate to evolve from outside models/: a DVC output that held it

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import importlib.util
 import json
 from pathlib import Path
@@ -71,9 +72,29 @@ def test_collect_learns_once_per_learn_step_transitions(learn_step, expected):
     memory = MultiAgentReplayBuffer(1000, FIELDS, env.agent_ids, seed=0)
     agent = CountingAgent(env.spec, learn_step, batch_size=16)
     stats = collect(agent, env, memory, env_steps=80, seed=0)
-    # 10 vector steps of 8; the first leaves the buffer below batch_size (its remainder stays).
+    # 10 vector steps of 8; the first leaves the buffer below batch_size (its calls are dropped,
+    # its remainder stays).
     assert agent.learn_calls == stats.learn_calls == expected
     assert stats.env_steps == agent.steps == memory.counter == 80
+    # The remainder is kept on the agent for its next turn, not rounded away: with
+    # learn_step=100 the 80 transitions are all still owed.
+    assert agent.learn_credit == 80 % learn_step
+    env.close()
+
+
+def test_learning_accumulates_across_turns_shorter_than_learn_step():
+    env = make_vec_env(SL, 8, seed=0, continuous_actions=True)
+    memory = MultiAgentReplayBuffer(1000, FIELDS, env.agent_ids, seed=0)
+    agent = CountingAgent(env.spec, learn_step=100, batch_size=16)
+    per_turn = [collect(agent, env, memory, env_steps=80, seed=turn).learn_calls
+                for turn in range(5)]  # fmt: skip
+    # 400 transitions over five turns of 80: one call per 100, none lost at turn boundaries.
+    assert per_turn == [0, 1, 1, 1, 1] and agent.learn_calls == 4
+    assert agent.learn_credit == 0 and memory.counter == 400
+    # A turn starts from the credit the agent carries (e.g. inherited from its parent).
+    agent.learn_credit = 95
+    assert collect(agent, env, memory, env_steps=8, seed=5).learn_calls == 1
+    assert agent.learn_credit == 3
     env.close()
 
 
@@ -111,7 +132,7 @@ def test_agent_mask_reaches_get_action():
 def tiny_setup(seed: int = 0, num_envs: int = 4, population_size: int = 2):
     env = make_vec_env(SL, num_envs, seed=seed, continuous_actions=True)
     eval_env = make_env(SL, continuous_actions=True)
-    hp = {"batch_size": 32, "learn_step": 20}
+    hp = {"batch_size": 32, "learn_step": 30}  # 100 steps a turn leave a credit of 10
     pop = create_population("MATD3", env.spec, {"hidden_sizes": [16]}, hp, population_size, seed)
     memory = MultiAgentReplayBuffer(5000, FIELDS, env.agent_ids, seed=seed)
     tournament = TournamentSelection(2, True, population_size, eval_loop=1, seed=seed)
@@ -139,8 +160,20 @@ def test_run_generation_reports_and_calls_back():
     assert record.members[0].hyperparameters["batch_size"] == 32
     assert all(m.learn_calls > 0 for m in record.members)
     assert calls == [(0, [2, 3], 2)] and result.elite.lineage["parent"] == record.elite_index
+    # This generation's selection and mutation are in its own record.
+    children = record.children
+    assert [c.index for c in children] == [a.index for a in result.population] == [2, 3]
+    assert [c.parent for c in children] == [a.lineage["parent"] for a in result.population]
+    assert [c.elite for c in children] == [True, False]
+    assert all(c.generation == 1 for c in children)
+    assert all(c.mutation == a.lineage["mutations"][-1]
+               for c, a in zip(children, result.population, strict=True))  # fmt: skip
+    assert children[0].mutation["kind"] == "none" and children[0].mutation["reason"] == "elite"
+    assert all({"kind", "where", "old", "new", "generation"} <= set(c.mutation) for c in children)
+    assert [c.hyperparameters for c in children] == [a.hyperparameters()
+                                                     for a in result.population]  # fmt: skip
     json.dumps(record.to_dict())
-    # The next generation's record names each member's parent and mutation.
+    # The next generation's record names each member's parent and mutation: the same lineage.
     run_generation(
         env, result.population, memory, state, evo_steps=100, eval_env=eval_env,
         tournament=tournament, mutation=mutation, tracker=tracker,
@@ -148,12 +181,63 @@ def test_run_generation_reports_and_calls_back():
     second = tracker.records[1]
     assert [m.parent for m in second.members] == [a.lineage["parent"] for a in result.population]
     assert all(m.mutation["generation"] == 1 for m in second.members)
+    assert [m.mutation for m in second.members] == [c.mutation for c in children]
+    env.close()
+
+
+def test_run_generation_without_selection_or_mutation():
+    env, eval_env, pop, memory, _, _ = tiny_setup()
+    tracker = ListTracker()
+    result = run_generation(
+        env, pop, memory, LoopState.start(0), evo_steps=40, eval_env=eval_env, tracker=tracker
+    )
+    record = tracker.records[0]
+    assert result.population == pop  # carried on unselected, the same objects
+    assert [c.index for c in record.children] == [m.index for m in record.members] == [0, 1]
+    assert all(c.mutation is None and not c.elite for c in record.children)
+    # The elite is a clone: training the population on does not change it.
+    best = next(a for a in pop if a.index == result.elite.index)
+    assert result.elite is not best and result.elite.index == record.elite_index
+    before = state_of(result.elite)
+    collect(best, env, memory, env_steps=200, seed=1)
+    assert_same_state(state_of(result.elite), before)
     env.close()
 
 
 def weights(pop) -> list[torch.Tensor]:
     return [p.detach().clone() for agent in pop for net in agent.actors.values()
             for p in net.parameters()]  # fmt: skip
+
+
+def state_of(agent) -> dict:
+    """A copy of everything that defines an agent: every network (actors, critics, targets),
+    both optimisers, the torch RNG, and the metadata (architectures, hyperparameters, index,
+    fitness, steps, lineage, learn counter and credit, numpy RNG)."""
+    return copy.deepcopy({"metadata": agent.metadata(), "state": agent.state_dicts()})
+
+
+def assert_same_state(a, b, where: str = "agent") -> None:
+    """Recursive equality of nested dicts/lists of tensors and plain values, naming the path."""
+    if isinstance(a, torch.Tensor):
+        assert isinstance(b, torch.Tensor) and a.shape == b.shape, where
+        assert torch.equal(a, b), where
+    elif isinstance(a, dict):
+        assert isinstance(b, dict) and a.keys() == b.keys(), where
+        for key in a:
+            assert_same_state(a[key], b[key], f"{where}.{key}")
+    elif isinstance(a, list | tuple):
+        assert type(a) is type(b) and len(a) == len(b), where
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            assert_same_state(x, y, f"{where}[{i}]")
+    else:
+        assert a == b, (where, a, b)
+
+
+def assert_same_population(pop_a, pop_b) -> None:
+    assert len(pop_a) == len(pop_b)
+    for a, b in zip(pop_a, pop_b, strict=True):
+        assert a.hyperparameters() == b.hyperparameters()
+        assert_same_state(state_of(a), state_of(b), f"member {a.index}")
 
 
 def train_tiny(seed: int, **kwargs):
@@ -171,7 +255,7 @@ def test_same_seed_same_fitness_history_and_weights():
     pop_b, history_b = train_tiny(3)
     assert len(history_a) == 3 and history_a == history_b
     assert [a.lineage for a in pop_a] == [b.lineage for b in pop_b]
-    assert all(torch.equal(x, y) for x, y in zip(weights(pop_a), weights(pop_b), strict=True))
+    assert_same_population(pop_a, pop_b)
     _, history_c = train_tiny(4)
     assert history_c != history_a
 
@@ -193,8 +277,10 @@ def test_resume_between_generations_replays_exactly(tmp_path):
     pop = run_generation(env, pop, memory, state, eval_env=eval_env, tournament=tournament,
                          mutation=mutation, **kwargs).population  # fmt: skip
     # Checkpoint everything the next generation depends on, as a pipeline would.
+    assert all(agent.learn_credit == 10 for agent in pop)  # inherited from the parents
     for agent in pop:
         agent.save_checkpoint(tmp_path / f"agent_{agent.index}.pt")
+    checkpointed = [state_of(agent) for agent in pop]
     memory.save(tmp_path / "memory.npz")
     saved = json.dumps({"loop": state.to_dict(), "tournament": tournament.state_dict(),
                         "mutation": mutation.state_dict()})  # fmt: skip
@@ -204,6 +290,8 @@ def test_resume_between_generations_replays_exactly(tmp_path):
 
     env, eval_env, _, memory, tournament, mutation = tiny_setup(5)
     restored = [load_agent(tmp_path / f"agent_{a.index}.pt") for a in pop]
+    for agent, before in zip(restored, checkpointed, strict=True):  # everything, credit included
+        assert_same_state(state_of(agent), before, f"restored {agent.index}")
     memory.load(tmp_path / "memory.npz")
     saved = json.loads(saved)
     tournament.load_state_dict(saved["tournament"])
@@ -214,10 +302,7 @@ def test_resume_between_generations_replays_exactly(tmp_path):
     env.close()
     assert resumed.fitnesses == straight.fitnesses
     assert [a.lineage for a in resumed.population] == [a.lineage for a in straight.population]
-    assert all(
-        torch.equal(x, y)
-        for x, y in zip(weights(resumed.population), weights(straight.population), strict=True)
-    )
+    assert_same_population(resumed.population, straight.population)
 
 
 def test_async_backend_matches_sync():
@@ -247,6 +332,21 @@ def test_custom_loop_example_runs(tmp_path, capsys):
     assert len(history) == 2 and len(pop) == 2
     assert (tmp_path / "elite.pt").exists()
     assert "generation 1" in capsys.readouterr().out
+
+
+def test_custom_loop_example_edge_budgets(tmp_path):
+    path = Path(__file__).resolve().parents[1] / "examples" / "custom_loop.py"
+    module_spec = importlib.util.spec_from_file_location("custom_loop", path)
+    example = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(example)
+    # evo_steps < num_envs: one vector step per member, not zero (which never ended).
+    pop, history = example.main(total_steps=8, population_size=2, num_envs=4, evo_steps=2,
+                                eval_episodes=1)  # fmt: skip
+    assert len(history) == 1 and all(a.steps == 4 for a in pop)
+    # No training at all still saves the (placeholder) elite instead of a NameError.
+    _, history = example.main(total_steps=0, population_size=2, num_envs=2, evo_steps=2,
+                              eval_episodes=1, save_dir=str(tmp_path))  # fmt: skip
+    assert history == [] and (tmp_path / "elite.pt").exists()
 
 
 @pytest.mark.slow

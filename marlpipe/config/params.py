@@ -50,7 +50,7 @@ class NetConfig:
     activation: str = option("ReLU", choices=ACTIVATIONS)
     """Hidden activation (a torch.nn class name such as ReLU, Tanh, ELU, GELU)."""
     min_hidden_layers: int = option(1, ge=1)
-    """Architecture mutations never remove layers below this."""
+    """Fewest hidden layers (a bound of the networks' remove-layer operation)."""
     max_hidden_layers: int = option(3, ge=1)
     """Architecture mutations never add layers above this."""
     min_nodes: int = option(16, ge=1)
@@ -140,9 +140,9 @@ class MutationConfig:
     no_mutation: float = option(0.4, ge=0.0)
     """Weight of leaving a member unchanged."""
     architecture: float = option(0.2, ge=0.0)
-    """Weight of an architecture mutation (add/remove layer or nodes)."""
+    """Weight of an architecture mutation (adds a hidden layer or nodes; never removes)."""
     new_layer_prob: float = option(0.2, ge=0.0, le=1.0)
-    """Chance that an architecture mutation changes layers rather than nodes."""
+    """Chance that an architecture mutation adds a layer rather than nodes."""
     parameters: float = option(0.2, ge=0.0)
     """Weight of Gaussian noise on the weights."""
     activation: float = option(0.0, ge=0.0)
@@ -154,7 +154,8 @@ class MutationConfig:
     )
     """Hyperparameters an RL mutation picks from."""
     mutation_sd: float = option(0.1, ge=0.0)
-    """Strength of parameter noise and of hyperparameter changes."""
+    """Relative sd of the parameter mutation: each actor weight w moves by N(0, (sd * |w|)^2).
+    RL hyperparameter mutations don't use it: they scale by 0.8 or 1.2."""
     activation_selection: list[str] = option(
         factory=lambda: ["ReLU", "ELU", "GELU"], min_len=1, choices=ACTIVATIONS
     )

@@ -1,4 +1,9 @@
-"""Mutations: exactly one change per member per generation, drawn from the member's own stream.
+"""Mutations: exactly one change per member per generation, all draws from this object's stream.
+
+Every random choice (the kind, layer or nodes, which hyperparameter, the factor, the new
+activation, the seed of the parameter noise) comes from the :class:`Mutations` generator
+(``rand_seed``, saved by :meth:`Mutations.state_dict`), never from the member's own streams or the
+global RNG, so a run mutates identically whatever the members did before.
 
 Kinds (probabilities normalised to sum to one):
 

@@ -70,8 +70,9 @@ def create_population(
     """Build ``population_size`` agents of ``algo`` with indices ``0..n-1``.
 
     Each member gets its own seed derived from ``seed`` (``np.random.SeedSequence.spawn``), an
-    empty fitness history, ``steps == 0`` and the lineage ``{"parent": None, "generation": 0,
-    "mutations": []}``.
+    empty fitness history, ``steps == 0``, ``learn_credit == 0`` (transitions not yet turned into
+    a ``learn()`` call, see :func:`marlpipe.training.rollout.collect`) and the lineage
+    ``{"parent": None, "generation": 0, "mutations": []}``.
     """
     if int(population_size) < 1:
         raise ValueError(f"population_size must be at least 1, got {population_size}")
@@ -90,6 +91,7 @@ def create_population(
         )
         agent.fitness = []
         agent.steps = 0
+        agent.learn_credit = 0
         agent.lineage = {"parent": None, "generation": 0, "mutations": []}
         population.append(agent)
     return population

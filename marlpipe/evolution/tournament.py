@@ -23,11 +23,12 @@ def set_generator_state(rng: np.random.Generator, state: dict[str, Any]) -> None
 def make_offspring(parent: Any, index: int, generation: int, elite: bool = False) -> Any:
     """An independent clone of ``parent`` with a new ``index`` and its lineage linked to it.
 
-    The child inherits the fitness history, the env-step count and the list of mutations its
-    ancestors received (each entry carries its generation), so an elite's record tells the story
-    of how its network came to be. The child's random streams are reseeded from a draw of the
-    parent's, so two children of one parent explore differently (a plain clone would repeat the
-    parent's noise), while the run stays reproducible.
+    The child inherits the fitness history, the env-step count, the learn-step credit (so the
+    transitions its parent collected since its last ``learn()`` still count) and the list of
+    mutations its ancestors received (each entry carries its generation), so an elite's record
+    tells the story of how its network came to be. The child's random streams are reseeded from
+    a draw of the parent's, so two children of one parent explore differently (a plain clone
+    would repeat the parent's noise), while the run stays reproducible.
     """
     child = parent.clone(index=index)
     child.index = index
@@ -35,6 +36,7 @@ def make_offspring(parent: Any, index: int, generation: int, elite: bool = False
         child.reseed(int(parent.np_rng.integers(2**63)))
     child.fitness = list(parent.fitness)
     child.steps = int(parent.steps)
+    child.learn_credit = int(getattr(parent, "learn_credit", 0))
     child.lineage = {
         "parent": int(parent.index),
         "generation": int(generation),
@@ -91,10 +93,11 @@ class TournamentSelection:
     def select(self, population: Sequence[Any]) -> tuple[Any, list[Any]]:
         """Return ``(elite, new_population)``.
 
-        With ``elitism`` the elite is ``new_population[0]`` (flagged ``lineage["elite"]`` so
-        :class:`~marlpipe.evolution.mutations.Mutations` can leave it untouched); without it the
-        elite is a detached clone of the fittest member that keeps its index and lineage, for
-        reporting only.
+        The elite is always an independent clone that nothing later trains or mutates, so it stays
+        the policy that was evaluated. With ``elitism`` it is a clone of ``new_population[0]``
+        (same index and lineage; that member is flagged ``lineage["elite"]`` so
+        :class:`~marlpipe.evolution.mutations.Mutations` can leave it untouched); without it, a
+        clone of the fittest member that keeps its index and lineage, for reporting only.
         """
         if not population:
             raise ValueError("cannot select from an empty population")
@@ -110,13 +113,11 @@ class TournamentSelection:
             winner = population[self.tournament(fitness)]
             new_population.append(make_offspring(winner, next_index, generation))
             next_index += 1
-        if self.elitism:
-            elite = new_population[0]
-        else:
-            elite = population[best].clone(index=population[best].index)
-            elite.fitness = list(population[best].fitness)
-            elite.lineage = dict(population[best].lineage)
-        return elite, new_population
+        # clone() deep-copies weights, optimiser and RNG states and the evolution fields
+        # (index, fitness, steps, lineage, learn credit), so training or mutating the new
+        # population later never reaches the returned elite.
+        source = new_population[0] if self.elitism else population[best]
+        return source.clone(index=int(source.index)), new_population
 
     def state_dict(self) -> dict[str, Any]:
         """JSON-able state (the generator's) so a resumed run selects exactly as the original."""

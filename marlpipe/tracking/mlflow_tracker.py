@@ -99,7 +99,10 @@ class MlflowTracker:
     ``start()`` opens (or, given ``parent_run_id`` that still exists, reopens) the parent run and
     logs ``params`` and tags; ``finish()`` closes it. Per generation the child run holds every
     member's fitness, index, parent and mutation, the elite's index, fitness and hyperparameters
-    and the env steps; the parent gets the same summary as step-wise metrics for curves.
+    and the env steps, then the generation's outcome: every child's index, parent, elite flag,
+    mutation (kind, where, old -> new) and hyperparameters, so the last generation's mutations
+    are logged too. The parent gets the summary (and counts of each mutation kind) as step-wise
+    metrics for curves.
     """
 
     def __init__(
@@ -190,6 +193,17 @@ class MlflowTracker:
             params[f"member_{pos}.index"] = member.index
             params[f"member_{pos}.parent"] = json.dumps(member.parent)
             params[f"member_{pos}.mutation"] = json.dumps(member.mutation)
+        kinds: dict[str, int] = {}
+        for pos, offspring in enumerate(record.children):  # this generation's selection + mutation
+            params[f"child_{pos}.index"] = offspring.index
+            params[f"child_{pos}.parent"] = json.dumps(offspring.parent)
+            params[f"child_{pos}.elite"] = offspring.elite
+            params[f"child_{pos}.mutation"] = json.dumps(offspring.mutation, default=str)
+            params.update(flatten(offspring.hyperparameters, f"child_{pos}.hp."))
+            kind = (offspring.mutation or {}).get("kind", "none")
+            kinds[kind] = kinds.get(kind, 0) + 1
+        summary.update({f"mutations.{kind}": count for kind, count in kinds.items()})
+        metrics.update(summary)
         if elite is not None:
             params.update(flatten(elite.hyperparameters, "elite."))
         for key, value in record.extra.items():

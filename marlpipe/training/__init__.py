@@ -4,6 +4,7 @@ from marlpipe.training.evaluate import evaluate_population, greedy_score
 from marlpipe.training.loop import GenerationResult, LoopState, run_generation, train_multi_agent
 from marlpipe.training.rollout import LearnSchedule, RolloutStats, collect
 from marlpipe.training.tracker import (
+    ChildRecord,
     GenerationRecord,
     ListTracker,
     MemberRecord,
@@ -12,6 +13,7 @@ from marlpipe.training.tracker import (
 )
 
 __all__ = [
+    "ChildRecord",
     "GenerationRecord",
     "GenerationResult",
     "LearnSchedule",

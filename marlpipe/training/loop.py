@@ -9,6 +9,7 @@ resuming replays the run exactly.
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -20,7 +21,13 @@ from tqdm.auto import tqdm
 from marlpipe.evolution.population import recent_fitness
 from marlpipe.training.evaluate import evaluate_population
 from marlpipe.training.rollout import RolloutStats, collect
-from marlpipe.training.tracker import GenerationRecord, MemberRecord, NullTracker, Tracker
+from marlpipe.training.tracker import (
+    ChildRecord,
+    GenerationRecord,
+    MemberRecord,
+    NullTracker,
+    Tracker,
+)
 
 OnGeneration = Callable[[int, list[Any], Any], None]
 _EVAL_STREAM = 2**31 - 1  # spawn-key slot of the evaluation seed, far from member positions
@@ -66,7 +73,8 @@ class GenerationResult:
     population: list[Any]
     """The next generation (selected and mutated)."""
     elite: Any
-    """The member selection kept as the best (see ``TournamentSelection.select``)."""
+    """An independent clone of the member selection kept as the best, as it was evaluated (see
+    ``TournamentSelection.select``); training the next population never changes it."""
     elite_fitness: float
     """Its selection fitness."""
     fitnesses: list[float]
@@ -84,6 +92,24 @@ def _last_mutation(agent: Any) -> dict[str, Any] | None:
     mutations = agent.lineage.get("mutations") or []
     born = agent.lineage.get("generation", 0)
     return mutations[-1] if mutations and mutations[-1].get("generation") == born else None
+
+
+def _mutation_count(agent: Any) -> int:
+    return len(agent.lineage.get("mutations") or [])
+
+
+def _child_record(agent: Any, mutations_before: int) -> ChildRecord:
+    """The record of one next-generation member; its mutation is the entry added after selection."""
+    lineage = agent.lineage
+    mutations = lineage.get("mutations") or []
+    return ChildRecord(
+        index=int(agent.index),
+        parent=lineage.get("parent"),
+        generation=int(lineage.get("generation", 0)),
+        elite=bool(lineage.get("elite", False)),
+        mutation=copy.deepcopy(mutations[-1]) if len(mutations) > mutations_before else None,
+        hyperparameters=_hyperparameters(agent),
+    )
 
 
 def run_generation(
@@ -108,8 +134,10 @@ def run_generation(
     Members take turns at ``env`` in population order (see :func:`~marlpipe.training.rollout.
     collect`), all filling the shared ``memory``. Each is then scored on ``eval_env`` over
     ``eval_loop`` episodes of at most ``eval_steps`` steps. Without ``tournament`` the population
-    carries on unselected (the elite is then its fittest member); without ``mutation`` nothing
-    is mutated. ``state`` is advanced in place; epsilon decays once per generation.
+    carries on unselected (the elite is then a clone of its fittest member); without
+    ``mutation`` nothing is mutated. The tracker's record holds the members as they trained
+    (``members``) and the next population as selection and mutation made it (``children``).
+    ``state`` is advanced in place; epsilon decays once per generation.
     """
     started = time.perf_counter()
     population = list(population)
@@ -147,9 +175,14 @@ def run_generation(
     if tournament is not None:
         elite, population = tournament.select(population)
     else:
-        elite = population[best]
+        elite = population[best].clone()  # the member itself trains on; the elite must not
+    mutations_before = [_mutation_count(agent) for agent in population]
     if mutation is not None:
         population = mutation.mutation(population)
+    children = [
+        _child_record(agent, before)
+        for agent, before in zip(population, mutations_before, strict=True)
+    ]
     wall_time = time.perf_counter() - started
     record = GenerationRecord(
         generation=state.generation,
@@ -163,6 +196,7 @@ def run_generation(
             "collect_time": collect_time,
             "collect_env_steps_per_s": sum(r.env_steps for r in rollouts) / max(collect_time, 1e-9),
         },
+        children=children,
     )
     (tracker or NullTracker()).log_generation(record)
     if on_generation is not None:
@@ -194,16 +228,29 @@ def train_multi_agent(
     seed: int | None = None,
     state: LoopState | None = None,
 ) -> tuple[list[Any], list[list[float]]]:
-    """Evolve ``pop`` on the vec env ``env`` until ``max_steps`` env steps or ``target``.
+    """Evolve ``pop`` on the vec env ``env`` until ``max_steps`` env steps in all or ``target``.
 
-    Each generation is one :func:`run_generation`: every member collects ``evo_steps`` env steps
-    into the shared ``memory`` (learning once per ``learn_step`` transitions once the buffer
-    holds a batch), is scored on ``eval_env`` (built from ``env.spec`` as a single ParallelEnv
-    when not given), then ``tournament`` and ``mutation`` make the next generation. Stops early
-    once the elite's selection fitness reaches ``target``. Pass ``state`` (e.g. restored from a
-    checkpoint) to resume; ``seed`` is used only for a fresh state. Image channel order is
-    handled by the agents from the env's spec. Returns ``(population, fitness_history)`` with
-    one list of evaluation scores per generation.
+    Budgets are counted in env transitions (vector steps x env copies), with two scopes:
+
+    * ``evo_steps`` is **per member, per generation**: each member collects at least
+      ``evo_steps`` transitions (rounded up to whole vector steps) before evaluation.
+    * ``max_steps`` is the **total over all members and generations** (``LoopState.env_steps``):
+      a population of P members spends about ``P * evo_steps`` per generation, so the run has
+      about ``max_steps / (P * evo_steps)`` generations. It is checked between generations, so
+      the last one is finished and the total may pass ``max_steps`` by up to one generation.
+
+    Unlike ``max_steps`` in AgileRL's ``train_multi_agent`` (a per-episode step cap, with the
+    budget given as episodes per member), nothing here caps training episodes: they end when
+    the env terminates or truncates them; ``eval_steps`` caps the evaluation episodes.
+
+    Each generation is one :func:`run_generation`: every member collects its ``evo_steps`` into
+    the shared ``memory`` (learning once per ``learn_step`` of its transitions, counted across
+    generations, once the buffer holds a batch), is scored on ``eval_env`` (built from
+    ``env.spec`` as a single ParallelEnv when not given), then ``tournament`` and ``mutation``
+    make the next generation. Stops early once the elite's selection fitness reaches
+    ``target``. Pass ``state`` (e.g. restored from a checkpoint) to resume; ``seed`` is used
+    only for a fresh state. Image channel order is handled by the agents from the env's spec.
+    Returns ``(population, fitness_history)`` with one list of evaluation scores per generation.
     """
     state = state or LoopState.start(seed, eps_start)
     own_eval_env = eval_env is None

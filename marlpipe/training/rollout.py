@@ -34,11 +34,13 @@ class LearnSchedule:
     Transitions are counted over all env copies, so 8 copies with ``learn_step=4`` give two calls
     per vector step, and 8 copies with ``learn_step=3`` give 2, 3, 3, 2, ... calls: the remainder
     carries over instead of being rounded away. Until the buffer holds ``batch_size`` transitions
-    no call is owed, but the remainder below ``learn_step`` still carries over.
+    the calls owed are dropped, but the remainder below ``learn_step`` still carries over.
+    ``credit`` starts from a previous schedule's remainder (see :func:`collect`).
     """
 
-    def __init__(self) -> None:
-        self.credit = 0
+    def __init__(self, credit: int = 0) -> None:
+        self.credit = int(credit)
+        """Transitions counted but not yet turned into a ``learn()`` call."""
 
     def owed(self, transitions: int, learn_step: int, ready: bool) -> int:
         """Add ``transitions`` and return how many ``learn()`` calls are now due."""
@@ -70,11 +72,16 @@ def collect(
     state, terminations as done), and the learning owed so far runs between ``step_async`` and
     ``step_wait`` so that an async env steps in its workers while this process learns. The same
     order is used with a sync env, so both backends give identical results.
+
+    The learn-step remainder lives on the agent (``agent.learn_credit``, 0 when absent): a turn
+    starts from the credit the last one left, so with ``env_steps < learn_step`` a member still
+    learns once every ``learn_step`` of its transitions, counted across turns. Clones and
+    checkpoints carry the credit, so offspring and resumed runs continue the same count.
     """
     num_envs = int(env.num_envs)
     agent_ids = list(env.agent_ids)
     stats = RolloutStats()
-    schedule = LearnSchedule()
+    schedule = LearnSchedule(getattr(agent, "learn_credit", 0))
     obs, infos = env.reset(seed=seed)
     running = np.zeros(num_envs, np.float64)
     owed = 0
@@ -102,6 +109,7 @@ def collect(
         owed = schedule.owed(num_envs, agent.learn_step, len(memory) >= agent.batch_size)
         obs = next_obs
     _learn(agent, memory, owed, stats)
+    agent.learn_credit = schedule.credit
     if hasattr(stats.last_learn_stats, "to_dict"):  # one device sync per turn, not per call
         stats.last_learn_stats = stats.last_learn_stats.to_dict()
     return stats

@@ -29,6 +29,26 @@ class MemberRecord:
 
 
 @dataclass(frozen=True)
+class ChildRecord:
+    """One member of the next population, as selection and mutation made it this generation."""
+
+    index: int
+    """Its population index in the next generation."""
+    parent: int | None
+    """Index of the member it was cloned from (``lineage["parent"]``; without a tournament the
+    population carries on unselected and this stays what it was)."""
+    generation: int
+    """Generation it was born in (``lineage["generation"]``)."""
+    elite: bool
+    """Whether selection placed it as the elite (kept unmutated when mutations protect it)."""
+    mutation: dict[str, Any] | None
+    """The mutation it received this generation: ``kind``, ``where``, ``old``, ``new`` and
+    kind-specific extras (``None`` when no mutation was applied)."""
+    hyperparameters: dict[str, Any]
+    """Its hyperparameters after mutation: what it will train with next."""
+
+
+@dataclass(frozen=True)
 class GenerationRecord:
     """Everything a tracker logs about one generation (train -> evaluate -> select -> mutate)."""
 
@@ -48,6 +68,10 @@ class GenerationRecord:
     """Exploration epsilon used for discrete actions in this generation."""
     extra: dict[str, Any] = field(default_factory=dict)
     """Room for loop-specific figures (e.g. env steps per second)."""
+    children: list[ChildRecord] = field(default_factory=list)
+    """The next population after this generation's selection and mutation, in its order. The
+    same lineage reappears in the next record's ``members``, but only here for the last
+    generation (which has no next record)."""
 
     @property
     def fitnesses(self) -> dict[int, float]:
@@ -86,4 +110,11 @@ class ListTracker:
         self.records.append(record)
 
 
-__all__ = ["GenerationRecord", "ListTracker", "MemberRecord", "NullTracker", "Tracker"]
+__all__ = [
+    "ChildRecord",
+    "GenerationRecord",
+    "ListTracker",
+    "MemberRecord",
+    "NullTracker",
+    "Tracker",
+]
