@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from marlpipe.algos import MADDPG, MATD3, LearnStats
@@ -221,6 +222,33 @@ def test_gumbel_straight_through_forward_one_hot_gradient_soft():
     assert torch.isfinite(logits.grad).all() and logits.grad.abs().sum() > 0
 
 
+def test_gumbel_straight_through_gradient_is_the_soft_samples():
+    logits = torch.randn(64, 4, requires_grad=True)
+    weights = torch.randn(64, 4)
+    sample = gumbel_softmax_straight_through(logits, torch.Generator().manual_seed(0))
+    (sample * weights).sum().backward()
+    # The same Gumbel noise (same seed, same draws), relaxed: softmax(logits + g).
+    uniform = torch.rand(logits.shape, generator=torch.Generator().manual_seed(0))
+    gumbel = -torch.log(-torch.log(uniform.clamp(1e-10, 1.0 - 1e-7)))
+    soft_logits = logits.detach().clone().requires_grad_(True)
+    soft = torch.softmax(soft_logits + gumbel, dim=-1)
+    (soft * weights).sum().backward()
+    torch.testing.assert_close(sample.detach(), F.one_hot(soft.argmax(-1), 4).float())
+    torch.testing.assert_close(logits.grad, soft_logits.grad, rtol=0, atol=1e-7)
+
+
+def test_continuous_exploration_noise_is_independent_per_copy():
+    agent = MATD3(make_spec(), NET, expl_noise=0.3, seed=0)
+    one = random_obs(agent.spec, 1, np.random.default_rng(7))
+    obs = {a: np.repeat(o, 64, axis=0) for a, o in one.items()}  # 64 identical copies
+    greedy = agent.get_action(obs, training=False)[0]
+    noisy = agent.get_action(obs, training=True)[0]
+    for a, low, high in (("a", [-1, 0], [1, 2]), ("b", [0] * 3, [1] * 3)):
+        assert (greedy[a] == greedy[a][0]).all()  # same input, same greedy action
+        assert len(np.unique(noisy[a], axis=0)) == 64  # but each copy draws its own noise
+        assert (noisy[a] >= low).all() and (noisy[a] <= high).all()
+
+
 @pytest.mark.parametrize("discrete", [False, True])
 def test_batched_get_action_equals_row_wise(discrete):
     agent = MATD3(make_spec(discrete), NET, seed=0)
@@ -257,6 +285,33 @@ def test_masking_uses_env_defined_actions_in_both_outputs(discrete):
     np.testing.assert_allclose(env_actions["b"][[0, 2]], free_env["b"][[0, 2]])
     np.testing.assert_allclose(store["b"][1], np.eye(4)[3] if discrete else defined[1])
     np.testing.assert_allclose(store["a"], free_store["a"])
+
+
+@pytest.mark.parametrize(
+    ("defined", "batched"),
+    [(2, True), (np.array([2]), True), (np.zeros((3, 1), int), True), (np.eye(3), True),
+     (np.zeros((3, 4, 1)), True), (np.eye(4)[:2], False), (np.array([1, 2]), False)],
+)  # fmt: skip
+def test_ambiguous_discrete_env_defined_action_shape_is_refused(defined, batched):
+    agent = MATD3(make_spec(discrete=True), NET, seed=0)
+    obs = random_obs(agent.spec, 3 if batched else None, np.random.default_rng(3))
+    mask = np.array([True, False, True]) if batched else False
+    expected = r"\(3,\).*\(3, 4\)" if batched else r"\(\).*\(4,\)"
+    with pytest.raises(ValueError, match=rf"env_defined_actions\['b'\].*{expected}"):
+        agent.get_action(obs, agent_mask={"b": mask}, env_defined_actions={"b": defined})
+
+
+def test_batched_env_defined_one_hot_equals_indices():
+    agent = MATD3(make_spec(discrete=True), NET, seed=0)
+    obs = random_obs(agent.spec, 3, np.random.default_rng(3))
+    mask = {"b": np.array([False, False, True])}
+    indices = np.array([3, 0, 1])
+    by_index, by_one_hot = (
+        agent.get_action(obs, agent_mask=mask, env_defined_actions={"b": d}, training=False)[1]
+        for d in (indices, np.eye(4)[indices])
+    )
+    np.testing.assert_array_equal(by_index["b"], by_one_hot["b"])
+    np.testing.assert_array_equal(by_index["b"][:2], [3, 0])
 
 
 # ------------------------------------------------------------------------------ evolution

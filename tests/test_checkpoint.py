@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import struct
+import zipfile
 
 import numpy as np
 import pytest
@@ -131,3 +133,108 @@ def test_wrong_algorithm_or_spec_is_refused(tmp_path):
         MATD3(make_spec(), NET).load_checkpoint(path)
     with pytest.raises(CheckpointError, match="maddpg.pt.*different env spec"):
         MADDPG(make_spec(discrete=True), NET).load_checkpoint(path)
+
+
+# ------------------------------------------------------------------------- damaged content
+def rewrite(path, edit_metadata=None, edit_state=None) -> None:
+    """Re-save the checkpoint at ``path`` after editing its JSON metadata and/or its state."""
+    raw = torch.load(path, weights_only=True)
+    metadata = json.loads(raw["metadata"])
+    if edit_metadata:
+        edit_metadata(metadata)
+    if edit_state:
+        edit_state(raw["state"])
+    raw["metadata"] = json.dumps(metadata)
+    torch.save(raw, path)
+
+
+def test_flipped_bits_in_a_tensor_member_are_detected(tmp_path):
+    path = tmp_path / "flipped.pt"
+    trained(MATD3).save_checkpoint(path)
+    with zipfile.ZipFile(path) as archive:  # the first storage: actor a's first weights
+        member = next(info for info in archive.infolist() if info.filename.endswith("/data/0"))
+    raw = bytearray(path.read_bytes())
+    # Local header: 30 fixed bytes, then the name and the extra field (lengths at 26 and 28).
+    name_len, extra_len = struct.unpack_from("<HH", raw, member.header_offset + 26)
+    start = member.header_offset + 30 + name_len + extra_len
+    for offset in range(start + 8, start + 12):
+        raw[offset] ^= 0x5A
+    path.write_bytes(bytes(raw))
+    pattern = f"flipped.pt.*{member.filename}.*CRC"
+    with pytest.raises(CheckpointError, match=pattern):
+        MATD3.load(path)
+    with pytest.raises(CheckpointError, match=pattern):
+        MATD3(make_spec(), NET).load_checkpoint(path)
+
+
+def _rename_agent_b(metadata) -> None:
+    spec = metadata["spec"]
+    spec["agent_ids"] = ["a", "c"]
+    for field in ("observations", "actions"):
+        spec[field]["c"] = spec[field].pop("b")
+    metadata["net_configs"]["actors"]["c"] = metadata["net_configs"]["actors"].pop("b")
+
+
+def _as_maddpg(metadata) -> None:
+    metadata["algo"] = "MADDPG"
+    for name in ("policy_freq", "target_noise", "target_noise_clip"):
+        del metadata["hyperparameters"][name]
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda m: m.update(algo="MADDPG"),
+         r"hyperparameters: unknown keys \['policy_freq'.*MADDPG expects"),
+        (_as_maddpg, r"net_configs.critic \(MADDPG\): ensemble_size 4, expected 2"),
+        (lambda m: m["hyperparameters"].update(learning_rate=0.1),
+         r"hyperparameters: unknown keys \['learning_rate'\]; MATD3 expects"),
+        (lambda m: m["net_configs"]["actors"]["a"].update(width=3),
+         r"net_configs.actors.a: EvolvableMLP config has unknown keys \['width'\]"),
+        (lambda m: m["net_configs"].update(actors=list(m["net_configs"]["actors"].values())),
+         r"net_configs.actors: list; expected an object keyed by agents \['a', 'b'\]"),
+        (lambda m: m["net_configs"]["critic"].update(input_dim=99),
+         r"net_configs.critic \(MATD3\): input_dim 99, expected 13"),
+        (_rename_agent_b,
+         r"state: unknown keys \['actor/b', 'actor_target/b'\], "
+         r"missing keys \['actor/c', 'actor_target/c'\] for the agents \['a', 'c'\]"),
+    ],
+)  # fmt: skip
+def test_mismatched_content_names_the_file_and_the_expectation(tmp_path, edit, message):
+    path = tmp_path / "mismatched.pt"
+    trained(MATD3).save_checkpoint(path)
+    rewrite(path, edit)
+    with pytest.raises(CheckpointError, match=f"mismatched.pt.*{message}"):
+        load_agent(path)
+
+
+def test_failed_load_into_an_agent_leaves_it_unchanged(tmp_path):
+    agent = trained(MATD3)
+    before = agent.clone()
+    other = MATD3(make_spec(), {"hidden_sizes": [32, 32]}, lr_actor=5e-4, seed=8)
+    path = tmp_path / "bad_optimizer.pt"
+    other.save_checkpoint(path)
+
+    def drop_a_parameter(state) -> None:  # only the optimiser load (after the nets) fails
+        group = state["actor_optimizer"]["param_groups"][0]
+        group["params"] = group["params"][:-1]
+
+    rewrite(path, edit_state=drop_a_parameter)
+    with pytest.raises(CheckpointError, match="bad_optimizer.pt"):
+        agent.load_checkpoint(path)
+    assert agent.hyperparameters() == before.hyperparameters()
+    assert agent.actors["a"].hidden_sizes == [16, 16]
+    assert agent.metadata() == before.metadata()
+    assert_same_behaviour(agent, before)  # weights, optimiser moments and RNG states alike
+
+
+def test_load_and_clone_leave_the_global_torch_rng_alone(tmp_path):
+    agents = [trained(MATD3), MATD3(make_spec(image=True), {**NET, "cnn": {}}, seed=0)]
+    for agent in agents:
+        path = tmp_path / "agent.pt"
+        agent.save_checkpoint(path)
+        before = torch.get_rng_state()
+        MATD3.load(path)
+        agent.clone()
+        agent.load_checkpoint(path)
+        assert torch.equal(torch.get_rng_state(), before)

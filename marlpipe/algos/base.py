@@ -100,9 +100,12 @@ def build_critic(
     )  # fmt: skip
 
 
-def network_from_config(config: dict[str, Any]) -> nn.Module:
-    """Rebuild an evolvable network (random weights) from its ``config``."""
-    return EvolvableCNN(**config) if "input_shape" in config else EvolvableMLP(**config)
+def network_from_config(
+    config: dict[str, Any], generator: torch.Generator | None = None
+) -> nn.Module:
+    """Rebuild an evolvable network from its ``config`` (random weights from ``generator``)."""
+    cls = EvolvableCNN if "input_shape" in config else EvolvableMLP
+    return cls(**config, generator=generator)
 
 
 def forward_members(critic: EvolvableMLP, x: Tensor, count: int) -> Tensor:
@@ -170,12 +173,14 @@ def masked_choice(
     defined: Any,
     action: ActionSpec,
     batched: bool,
+    agent: str = "agent",
 ) -> np.ndarray:
     """Replace the rows of ``chosen`` whose agent mask is False by the env-defined actions.
 
     ``chosen`` is ``(N,)`` int for discrete or ``(N, dim)`` float for continuous actions.
     ``defined`` is one action (unbatched) or one per env copy; discrete env-defined actions may be
-    indices or one-hot vectors.
+    indices or one-hot vectors: ``(N,)`` or ``(N, n)`` when batched, ``()`` or ``(n,)`` when not.
+    Any other discrete shape is a ValueError naming ``agent`` (it would broadcast silently).
     """
     n = len(chosen)
     keep = np.broadcast_to(np.asarray(mask, bool).reshape(-1), (n,))
@@ -183,8 +188,24 @@ def masked_choice(
         return chosen
     defined = np.asarray(defined)
     if action.discrete:
-        one_hot = defined.ndim == (2 if batched else 1)
-        defined = (defined.argmax(-1) if one_hot else defined).reshape(-1).astype(np.int64)
-        return np.where(keep, chosen, np.broadcast_to(defined, (n,)))
+        return np.where(keep, chosen, _discrete_indices(defined, action.n, n, batched, agent))
     defined = np.broadcast_to(defined.reshape(-1, action.dim), chosen.shape)
     return np.where(keep[:, None], chosen, defined).astype(np.float32)
+
+
+def _discrete_indices(
+    defined: np.ndarray, n_actions: int, n_rows: int, batched: bool, agent: str
+) -> np.ndarray:
+    """Env-defined discrete actions as ``(n_rows,)`` int indices, or a ValueError on a shape that
+    is neither indices nor one-hot (one per env copy when batched)."""
+    lead = (n_rows,) if batched else ()
+    if defined.shape == lead or (not batched and defined.shape == (1,)):
+        return np.broadcast_to(defined.reshape(-1).astype(np.int64), (n_rows,))
+    if defined.shape == (*lead, n_actions):
+        return defined.reshape(n_rows, n_actions).argmax(-1)
+    what = f"one per env copy: indices {lead} or one-hot {(*lead, n_actions)}"
+    if not batched:
+        what = f"an index () or a one-hot vector ({n_actions},)"
+    raise ValueError(
+        f"env_defined_actions[{agent!r}]: shape {defined.shape} is ambiguous; expected {what}"
+    )

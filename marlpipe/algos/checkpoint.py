@@ -8,26 +8,36 @@ Format (a dict written with ``torch.save`` through :func:`marlpipe.io.atomic_wri
                "critic_target": ..., "actor_optimizer": ..., "critic_optimizer": ...,
                "torch_rng": {"state": uint8 tensor}}}
 
-It is read back with ``torch.load(weights_only=True)``; the architecture is rebuilt from the
-network configs in the metadata, so a mutated agent loads without the caller knowing its shape.
+It is read back with ``torch.load(weights_only=True)`` after checking the CRC-32 of every zip
+member (torch itself does not, so flipped bits would load as wrong weights). The architecture is
+rebuilt from the network configs in the metadata, so a mutated agent loads without the caller
+knowing its shape. Loading into an existing agent is all-or-nothing, and no load draws from the
+global torch RNG.
 """
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
+import zipfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from marlpipe.algos.base import network_from_config
+from marlpipe.algos.cnn import EvolvableCNN
+from marlpipe.algos.networks import EvolvableMLP
 from marlpipe.envs.spec import EnvSpec
 from marlpipe.io import atomic_write
 
 FORMAT = "marlpipe-checkpoint"
 VERSION = 1
-EVOLUTION_FIELDS = ("index", "fitness", "steps", "lineage", "learn_counter")
+EVOLUTION_FIELDS = ("index", "fitness", "steps", "lineage", "learn_counter", "learn_credit")
+SHARED_STATE_KEYS = ("critic", "critic_target", "actor_optimizer", "critic_optimizer", "torch_rng")
+LOAD_ERRORS = (KeyError, ValueError, RuntimeError, TypeError, AttributeError, IndexError)
+"""What rebuilding an agent from mismatched content can raise; each becomes a CheckpointError."""
 
 
 class CheckpointError(ValueError):
@@ -74,11 +84,17 @@ def agent_state_dicts(agent: Any) -> dict[str, dict[str, Any]]:
 def load_agent_state(
     agent: Any, metadata: dict[str, Any], state: dict[str, dict[str, Any]]
 ) -> None:
-    """Rebuild the networks from the metadata configs and load every state into ``agent``."""
+    """Rebuild the networks from the metadata configs and load every state into a new ``agent``.
+
+    Not atomic (a failure leaves ``agent`` half-loaded): use it on a freshly built agent only, as
+    ``from_state`` does. The throwaway generator keeps the global torch RNG untouched by the
+    random initialisation that the saved weights overwrite anyway.
+    """
     configs = metadata["net_configs"]
+    scratch = torch.Generator()
 
     def build(config: dict[str, Any], key: str) -> torch.nn.Module:
-        net = network_from_config(config)
+        net = network_from_config(config, scratch)
         net.load_state_dict(state[key])
         return net
 
@@ -98,6 +114,72 @@ def load_agent_state(
     agent.net_config = metadata["net_config"]
 
 
+def adopt_state(agent: Any, metadata: dict[str, Any], state: dict[str, dict[str, Any]]) -> None:
+    """Load into an existing ``agent`` all-or-nothing: build and load a new agent of its class
+    first, and take over its attributes only once that has fully succeeded."""
+    fresh = type(agent).from_state(metadata, state, agent.device)
+    vars(agent).update(vars(fresh))
+
+
+def _network_keys(cls: type) -> tuple[set[str], set[str]]:
+    """(accepted, required) config keys of an evolvable network class, from its constructor."""
+    params = inspect.signature(cls).parameters
+    required = {n for n, p in params.items() if p.default is inspect.Parameter.empty}
+    return set(params) - {"generator"}, required
+
+
+def _key_problems(got: set[str], accepted: set[str], required: set[str]) -> str:
+    """``"unknown keys [...], missing keys [...]"`` (the non-empty parts), or ``""``."""
+    found = {"unknown": sorted(got - accepted), "missing": sorted(required - got)}
+    return ", ".join(f"{what} keys {keys}" for what, keys in found.items() if keys)
+
+
+def _check_network(where: str, config: Any, expected: dict[str, Any]) -> None:
+    """ValueError unless ``config`` fits its network constructor and has the ``expected`` values."""
+    if not isinstance(config, dict):
+        raise ValueError(f"{where}: expected a network config object, got {type(config).__name__}")
+    cls = EvolvableCNN if "input_shape" in config else EvolvableMLP
+    accepted, required = _network_keys(cls)
+    if problems := _key_problems(set(config), accepted, required):
+        hint = f"expected keys among {sorted(accepted)}"
+        raise ValueError(f"{where}: {cls.__name__} config has {problems}; {hint}")
+    for key, value in expected.items():
+        if config.get(key) != value:
+            raise ValueError(f"{where}: {key} {config.get(key)!r}, expected {value!r}")
+
+
+def check_content(cls: type, metadata: dict[str, Any], state: dict[str, Any]) -> None:
+    """ValueError naming the first part of ``(metadata, state)`` that ``cls`` cannot load.
+
+    Checks hyperparameter names against ``cls.HYPERPARAMETERS``, network configs against the
+    network constructors and the spec (dims, critic count), and state keys against the agents.
+    """
+    spec = EnvSpec.from_dict(metadata["spec"])
+    hps, names = metadata["hyperparameters"], set(cls.HYPERPARAMETERS)
+    if not isinstance(hps, dict):
+        raise ValueError(f"hyperparameters: expected an object, got {type(hps).__name__}")
+    if problems := _key_problems(set(hps), names, names):
+        raise ValueError(f"hyperparameters: {problems}; {cls.algo_name} expects {sorted(names)}")
+    configs, ids = metadata["net_configs"], list(spec.agent_ids)
+    actors = configs.get("actors") if isinstance(configs, dict) else None
+    if not isinstance(actors, dict) or sorted(actors) != sorted(ids):
+        got = sorted(actors) if isinstance(actors, dict) else type(actors).__name__
+        raise ValueError(f"net_configs.actors: {got}; expected an object keyed by agents {ids}")
+    for a in ids:
+        obs = spec.observations[a]
+        image = obs.kind == "image"
+        inputs = {"input_shape": list(obs.input_shape)} if image else {"input_dim": obs.flat_dim}
+        expected = {**inputs, "output_dim": spec.actions[a].dim}
+        _check_network(f"net_configs.actors.{a}", actors[a], expected)
+    critic = {"input_dim": spec.critic_input_dim, "output_dim": 1}
+    critic["ensemble_size"] = cls.n_critics * spec.num_agents
+    _check_network(f"net_configs.critic ({cls.algo_name})", configs.get("critic"), critic)
+    wanted = {f"{kind}/{a}" for a in ids for kind in ("actor", "actor_target")}
+    wanted |= set(SHARED_STATE_KEYS)
+    if problems := _key_problems(set(state), wanted, wanted):
+        raise ValueError(f"state: {problems} for the agents {ids}")
+
+
 def save_checkpoint(agent: Any, path: str | os.PathLike) -> Path:
     """Write ``agent`` to ``path`` as one file, atomically."""
     payload = {
@@ -109,6 +191,19 @@ def save_checkpoint(agent: Any, path: str | os.PathLike) -> Path:
     return atomic_write(path, lambda handle: torch.save(payload, handle))
 
 
+def _verify_archive(path: Path) -> None:
+    """CheckpointError unless ``path`` is a zip whose members all match their CRC-32."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            corrupt = archive.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as err:
+        raise CheckpointError(
+            f"{path}: not a readable marlpipe checkpoint (corrupt or truncated?): {err}"
+        ) from None
+    if corrupt is not None:
+        raise CheckpointError(f"{path}: corrupt checkpoint: member {corrupt!r} fails its CRC-32")
+
+
 def read_checkpoint(
     path: str | os.PathLike, device: str | torch.device = "cpu"
 ) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
@@ -116,9 +211,10 @@ def read_checkpoint(
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: checkpoint file not found")
+    _verify_archive(path)
     try:
         payload = torch.load(path, weights_only=True, map_location=device)
-    except Exception as err:  # truncated zip, foreign pickle, ...: all mean "not readable"
+    except Exception as err:  # foreign pickle, bad record, ...: all mean "not readable"
         raise CheckpointError(
             f"{path}: not a readable marlpipe checkpoint (corrupt or truncated?): {err}"
         ) from None
@@ -147,6 +243,17 @@ def _check_algo(path: str | os.PathLike, metadata: dict[str, Any], expected: str
         )
 
 
+def _build(
+    path: str | os.PathLike, cls: type, metadata: dict, state: dict, device: str | torch.device
+) -> Any:
+    """A new ``cls`` agent from checked content; a mismatch is a CheckpointError naming ``path``."""
+    try:
+        check_content(cls, metadata, state)
+        return cls.from_state(metadata, state, device)
+    except LOAD_ERRORS as err:
+        raise CheckpointError(f"{path}: checkpoint content does not fit together ({err})") from None
+
+
 def load_agent(
     path: str | os.PathLike, device: str | torch.device = "cpu", expected: type | None = None
 ) -> Any:
@@ -162,23 +269,25 @@ def load_agent(
         raise CheckpointError(
             f"{path}: unknown algorithm {metadata['algo']!r}, expected one of {list(algorithms)}"
         )
-    try:
-        return algorithms[metadata["algo"]].from_state(metadata, state, device)
-    except (KeyError, ValueError, RuntimeError) as err:
-        raise CheckpointError(f"{path}: checkpoint content does not fit together ({err})") from None
+    return _build(path, algorithms[metadata["algo"]], metadata, state, device)
 
 
 def load_checkpoint_into(agent: Any, path: str | os.PathLike) -> None:
-    """Load ``path`` into an existing agent of the same algorithm and env spec."""
+    """Load ``path`` into an existing agent of the same algorithm and env spec.
+
+    All-or-nothing: on any error ``agent`` is left exactly as it was.
+    """
     metadata, state = read_checkpoint(path, agent.device)
     _check_algo(path, metadata, agent.algo_name)
-    if EnvSpec.from_dict(metadata["spec"]) != agent.spec:
+    try:
+        saved_spec = EnvSpec.from_dict(metadata["spec"])
+    except ValueError as err:
+        raise CheckpointError(f"{path}: malformed env spec in the metadata ({err})") from None
+    if saved_spec != agent.spec:
         raise CheckpointError(
             f"{path}: checkpoint was saved for a different env spec "
-            f"({metadata['spec'].get('env_name')}, agents {metadata['spec'].get('agent_ids')}); "
+            f"({saved_spec.env_name}, agents {list(saved_spec.agent_ids)}); "
             f"expected agents {list(agent.agent_ids)} of {agent.spec.env_name}"
         )
-    try:
-        load_agent_state(agent, metadata, state)
-    except (KeyError, ValueError, RuntimeError) as err:
-        raise CheckpointError(f"{path}: checkpoint content does not fit together ({err})") from None
+    fresh = _build(path, type(agent), metadata, state, agent.device)
+    vars(agent).update(vars(fresh))

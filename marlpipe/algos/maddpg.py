@@ -13,6 +13,14 @@ from marlpipe.envs.spec import EnvSpec
 class MADDPG(MATD3):
     """Per-agent actors with one centralised critic each: MATD3 without twin critics, policy
     delay or target policy smoothing (as SB3's DDPG is TD3 with ``n_critics=1, policy_delay=1``).
+
+    Defaults are tuned for our speaker-listener runs (``../shared/STYLE.md`` speed notes: greedy
+    score about -20 after 200k env steps) and differ from the AgileRL tutorial's MADDPG values
+    in ``../shared/seed/agilerl-multi-agent-training.txt``:
+
+    - ``lr_critic=1e-3`` (reference 0.01): the rate those runs were tuned with.
+    - ``learn_step=100`` (reference 5): learning less often keeps the env-bound loop fast.
+    - ``batch_size=1024`` (as the reference's MADDPG; its MATD3 example uses 32).
     """
 
     algo_name: ClassVar[str] = "MADDPG"
