@@ -1,5 +1,7 @@
 """The shared multi-agent replay buffer: ring storage, sampling, determinism and persistence."""
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -134,6 +136,15 @@ def test_load_errors_name_the_file(tmp_path):
     other.save(tmp_path / "other.npz")
     with pytest.raises(ValueError, match="other.npz.*expected fields"):
         buffer.load(tmp_path / "other.npz")
+
+
+@pytest.mark.parametrize("meta", [{"memory_size": 10}, ["not", "a", "dict"]])
+def test_load_foreign_metadata_names_the_file(tmp_path, meta):
+    foreign = tmp_path / "foreign.npz"
+    np.savez(foreign, __meta__=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8))
+    buffer = MultiAgentReplayBuffer(10, FIELDS, AGENTS)
+    with pytest.raises(ValueError, match="foreign.npz: not a readable replay buffer file"):
+        buffer.load(foreign)
 
 
 def test_memory_is_close_to_raw_float32_bytes():

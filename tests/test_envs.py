@@ -2,8 +2,10 @@
 
 import numpy as np
 import pytest
+from gymnasium import spaces
 
 from marlpipe.envs import (
+    AsyncVecEnv,
     EnvNameError,
     EnvSpec,
     UnsupportedSpaceError,
@@ -12,6 +14,7 @@ from marlpipe.envs import (
     make_vec_env,
     random_actions,
 )
+from marlpipe.envs.vector import batch_masks
 
 SPEAKER_LISTENER = "mpe2.simple_speaker_listener_v4"
 TOY = "marlpipe.envs.toy:match_env"
@@ -79,9 +82,46 @@ def test_spec_json_round_trip(name, kwargs):
     assert again.env_name == name and again.env_kwargs == kwargs
 
 
+class SpacesEnv:
+    """Just what ``EnvSpec.from_env`` reads from a parallel env: agents and their spaces."""
+
+    possible_agents = ["alpha_0"]
+
+    def __init__(self, observation: spaces.Space):
+        self._observation = observation
+
+    def observation_space(self, agent):
+        return self._observation
+
+    def action_space(self, agent):
+        return spaces.Discrete(2)
+
+
 def test_unsupported_space_names_agent_and_space():
     with pytest.raises(UnsupportedSpaceError, match=r"agent 'alpha_0'.*Dict"):
         spec_of(TOY, observation="dict")
+
+
+@pytest.mark.parametrize(
+    "space, shown",
+    [
+        (spaces.Dict({"target": spaces.Discrete(3)}), "Dict"),
+        (spaces.Tuple((spaces.Discrete(3), spaces.Discrete(2))), "Tuple"),
+        (spaces.MultiDiscrete([3, 2]), "MultiDiscrete"),
+        (spaces.Discrete(3, start=1), r"Discrete\(3, start=1\).*start at 0"),
+    ],
+)
+def test_unsupported_observation_space_is_rejected(space, shown):
+    with pytest.raises(UnsupportedSpaceError, match=rf"agent 'alpha_0'.*observation.*{shown}"):
+        EnvSpec.from_env(SpacesEnv(space))
+
+
+def test_env_kwargs_become_json_native_and_round_trip():
+    kwargs = {"sizes": (2, (3, 4)), "scale": np.float32(0.5), "nested": {"ids": (1,)}}
+    spec = EnvSpec.from_env(make_env(TOY), env_name=TOY, env_kwargs=kwargs)
+    assert spec.env_kwargs == {"sizes": [2, [3, 4]], "scale": 0.5, "nested": {"ids": [1]}}
+    assert type(spec.env_kwargs["scale"]) is float
+    assert EnvSpec.from_json(spec.to_json()) == spec
 
 
 @pytest.mark.parametrize(
@@ -93,6 +133,24 @@ def test_unknown_env_name_is_one_clear_line(name):
     message = str(err.value)
     assert "\n" not in message
     assert "package.module" in message and repr(name) in message
+
+
+@pytest.mark.parametrize(
+    "source, reason",
+    [
+        ("raise RuntimeError('bad config\\nsecond line')", "RuntimeError: bad config second line"),
+        ("import marlpipe_no_such_dependency", "No module named 'marlpipe_no_such_dependency'"),
+    ],
+)
+def test_env_module_that_fails_to_import_is_one_clear_line(tmp_path, monkeypatch, source, reason):
+    module = f"marlpipe_broken_env_{len(source)}"
+    (tmp_path / f"{module}.py").write_text(source + "\n")
+    monkeypatch.syspath_prepend(tmp_path)
+    with pytest.raises(EnvNameError) as err:
+        make_env(f"{module}:factory")
+    message = str(err.value)
+    assert "\n" not in message and "unknown environment" not in message
+    assert f"{module!r} exists but failed to import" in message and reason in message
 
 
 def test_copy_seeds_derive_from_one_seed():
@@ -116,7 +174,8 @@ def test_final_observation_matches_single_env_at_truncation(backend):
             actions = random_actions(vec.spec, num_envs, rng)
             actions_log.append(actions)
             obs, rewards, terms, truncs, infos = vec.step(actions)
-            assert infos["_final_obs"].all() == (step == 24)
+            # no copy finishes before the truncation step, and every copy finishes there
+            assert infos["_final_obs"].tolist() == [step == 24] * num_envs
         # MPE episodes end by truncation, never by termination.
         assert all(truncs[a].all() and not terms[a].any() for a in vec.agent_ids)
         final_obs = infos["final_obs"]
@@ -134,6 +193,43 @@ def test_final_observation_matches_single_env_at_truncation(backend):
             np.testing.assert_array_equal(final_obs[agent][i], single_obs[agent])
         # the returned observation is the reset one (the listener's position changes)
         assert not np.array_equal(reset_obs["listener_0"][i], single_obs["listener_0"])
+
+
+@pytest.mark.parametrize("backend", ["sync", "async"])
+def test_termination_stays_separate_from_truncation(backend):
+    num_envs, seed, kwargs = 3, 5, {"terminate_at": 3, "max_cycles": 10}
+    vec = make_vec_env(TOY, num_envs, backend=backend, seed=seed, **kwargs)
+    try:
+        vec.reset()
+        actions = {a: np.zeros(num_envs, np.int64) for a in vec.agent_ids}
+        for step in range(3):
+            obs, _, terms, truncs, infos = vec.step(actions)
+            assert infos["_final_obs"].tolist() == [step == 2] * num_envs
+            assert all(terms[a].tolist() == [step == 2] * num_envs for a in vec.agent_ids)
+            assert not any(truncs[a].any() for a in vec.agent_ids)
+    finally:
+        vec.close()
+    for i, copy_seed in enumerate(copy_seeds(seed, num_envs)):
+        env = make_env(TOY, **kwargs)
+        env.reset(seed=copy_seed)
+        for _ in range(3):
+            single_obs, _, single_terms, single_truncs, _ = env.step({a: 0 for a in env.agents})
+        assert all(single_terms.values()) and not any(single_truncs.values())
+        reset_obs, _ = env.reset()
+        for agent in vec.agent_ids:
+            assert infos["final_obs"][agent][i] == single_obs[agent]
+            assert obs[agent][i] == reset_obs[agent]
+
+
+@pytest.mark.parametrize("backend", ["sync", "async"])
+def test_step_wait_without_step_async_raises(backend):
+    vec = make_vec_env(TOY, 2, backend=backend, seed=0)
+    try:
+        vec.reset()
+        with pytest.raises(RuntimeError, match="without a pending step_async"):
+            vec.step_wait()
+    finally:
+        vec.close()
 
 
 def test_sync_and_async_give_identical_batches():
@@ -183,6 +279,53 @@ def test_agent_masking_is_batched(backend):
         vec.close()
 
 
+@pytest.mark.parametrize("seed, masked", [(1, [True, False]), (6, [False, True])])
+def test_async_masks_when_only_some_copies_report_them(seed, masked):
+    # one copy per worker, so one worker's copies report masking and the other's report none
+    vec = AsyncVecEnv(TOY, 2, seed=seed, num_workers=2, masked_chance=0.5)
+    try:
+        _, infos = vec.reset()
+        assert infos["agent_mask"]["beta_0"].tolist() == [True, True]
+        _, _, _, _, infos = vec.step({a: np.ones(2, np.int64) for a in vec.agent_ids})
+    finally:
+        vec.close()
+    # step 1 of a masked episode: beta_0 does not act and its env-defined action is 0
+    assert infos["agent_mask"]["alpha_0"].tolist() == [True, True]
+    assert infos["agent_mask"]["beta_0"].tolist() == [not m for m in masked]
+    assert infos["env_defined_actions"]["beta_0"].tolist() == [0 if m else -1 for m in masked]
+    assert infos["env_defined_actions"]["alpha_0"].tolist() == [-1, -1]
+
+
+def test_env_defined_actions_without_agent_mask_are_kept():
+    spec = spec_of(TOY, continuous_actions=True, n_symbols=3)
+    infos = batch_masks(spec, [{"env_defined_actions": {"beta_0": [0.0, 1.0, 0.5]}}, {}])
+    assert infos["agent_mask"]["beta_0"].tolist() == [True, True]
+    defined = infos["env_defined_actions"]
+    np.testing.assert_array_equal(defined["beta_0"][0], [0.0, 1.0, 0.5])
+    assert np.isnan(defined["beta_0"][1]).all() and np.isnan(defined["alpha_0"]).all()
+
+
+def test_discrete_env_defined_actions_as_index_or_one_hot():
+    spec = spec_of(TOY, n_symbols=5)
+    raw = [
+        {"beta_0": {"agent_mask": False, "env_defined_actions": np.array([0, 0, 0, 1, 0])}},
+        {"agent_mask": {"beta_0": False}, "env_defined_actions": {"beta_0": 2}},
+        {"agent_mask": {"beta_0": False}, "env_defined_actions": {"beta_0": np.array([4])}},
+        {},
+    ]
+    infos = batch_masks(spec, raw)
+    assert infos["agent_mask"]["beta_0"].tolist() == [False, False, False, True]
+    assert infos["env_defined_actions"]["beta_0"].tolist() == [3, 2, 4, -1]
+    with pytest.raises(ValueError, match="agent 'beta_0'.*one-hot vector of length 5"):
+        batch_masks(spec, [{"env_defined_actions": {"beta_0": [0, 1]}}])
+
+
+def test_masked_agent_without_env_defined_action_is_refused():
+    spec = spec_of(TOY, n_symbols=5)
+    with pytest.raises(ValueError, match="agent 'beta_0' is masked out .* env copy 1"):
+        batch_masks(spec, [{}, {"agent_mask": {"beta_0": False}}])
+
+
 def test_async_close_leaves_no_worker():
     vec = make_vec_env(SPEAKER_LISTENER, 4, backend="async", seed=0)
     procs = list(vec._procs)
@@ -197,3 +340,8 @@ def test_async_worker_error_is_reported():
     with pytest.raises(RuntimeError, match="environment worker failed"):
         vec.step({"alpha_0": np.zeros(2, dtype=np.int64)})  # beta_0's actions are missing
     vec.close()
+
+
+def test_env_kwargs_the_factory_refuses_are_one_clear_line():
+    with pytest.raises(EnvNameError, match=r"refused its keyword arguments \{'bogus': 1\}"):
+        make_env(SPEAKER_LISTENER, bogus=1)

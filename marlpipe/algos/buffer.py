@@ -12,6 +12,9 @@ import torch
 
 from marlpipe.io import atomic_write
 
+_META_KEYS = ("memory_size", "field_names", "agent_ids", "counter", "size", "pos", "rng")
+"""Keys that :meth:`MultiAgentReplayBuffer.save` writes to an archive's ``__meta__``."""
+
 
 class MultiAgentReplayBuffer:
     """Fixed-size ring of transitions, each field stored per agent as one contiguous array.
@@ -141,6 +144,13 @@ class MultiAgentReplayBuffer:
             with np.load(path, allow_pickle=False) as archive:
                 meta = json.loads(bytes(archive["__meta__"]).decode())
                 arrays = {k: archive[k] for k in archive.files if k != "__meta__"}
+            # a foreign .npz may carry a __meta__ of another shape: check it here so that it
+            # gets the same clear error as any other unreadable file
+            missing = [key for key in _META_KEYS if key not in meta]
+            if missing:
+                raise ValueError(f"its metadata lacks {missing}")
+            rng = np.random.default_rng()
+            rng.bit_generator.state = meta["rng"]
         except FileNotFoundError:
             raise FileNotFoundError(f"{path}: replay buffer file not found") from None
         except Exception as err:  # zip/JSON/key errors from a corrupt or foreign file
@@ -161,8 +171,7 @@ class MultiAgentReplayBuffer:
                 store[: len(arr)] = arr
                 self._data[name][agent] = store
         self.counter, self._size, self._pos = meta["counter"], meta["size"], meta["pos"]
-        self.rng = np.random.default_rng()
-        self.rng.bit_generator.state = meta["rng"]
+        self.rng = rng
 
 
 __all__ = ["MultiAgentReplayBuffer"]

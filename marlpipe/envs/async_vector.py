@@ -12,7 +12,7 @@ import numpy as np
 
 from marlpipe.envs.factory import make_env
 from marlpipe.envs.spec import EnvSpec
-from marlpipe.envs.vector import MASK_KEYS, SyncVecEnv, copy_seeds
+from marlpipe.envs.vector import MASK_KEYS, SyncVecEnv, copy_seeds, default_masks
 
 
 def _worker(conn, name, num_envs, seeds, channels_last, env_kwargs) -> None:
@@ -104,7 +104,7 @@ class AsyncVecEnv:
             conn.send(("reset", None if seeds is None else seeds[part]))
         parts = self._gather()
         obs = _concat([p[0] for p in parts])
-        return obs, _concat_infos([p[1] for p in parts])
+        return obs, self._concat_infos([p[1] for p in parts])
 
     def step_async(self, actions: dict[str, np.ndarray]) -> None:
         for conn, part in zip(self._conns, self._slices, strict=True):
@@ -112,14 +112,31 @@ class AsyncVecEnv:
         self._waiting = True
 
     def step_wait(self):
+        if not self._waiting:  # the workers would never answer: fail instead of hanging
+            raise RuntimeError("step_wait() called without a pending step_async()")
         parts = self._gather()
         self._waiting = False
         obs, rew, term, trunc = (_concat([p[k] for p in parts]) for k in range(4))
-        return obs, rew, term, trunc, _concat_infos([p[4] for p in parts])
+        return obs, rew, term, trunc, self._concat_infos([p[4] for p in parts])
 
     def step(self, actions: dict[str, np.ndarray]):
         self.step_async(actions)
         return self.step_wait()
+
+    def _concat_infos(self, parts: list[dict[str, Any]]) -> dict[str, Any]:
+        infos: dict[str, Any] = {}
+        if "final_obs" in parts[0]:
+            infos["final_obs"] = _concat([p["final_obs"] for p in parts])
+            infos["_final_obs"] = np.concatenate([p["_final_obs"] for p in parts])
+        # a worker whose copies report no masking sends none: fill in defaults for its slice
+        if any(MASK_KEYS[0] in p for p in parts):
+            parts = [
+                p if MASK_KEYS[0] in p else default_masks(self.spec, s.stop - s.start)
+                for p, s in zip(parts, self._slices, strict=True)
+            ]
+            for key in MASK_KEYS:
+                infos[key] = _concat([p[key] for p in parts])
+        return infos
 
     def close(self) -> None:
         """Stop every worker; none is left behind even if a worker hangs."""
@@ -143,13 +160,3 @@ class AsyncVecEnv:
 
 def _concat(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
     return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
-
-
-def _concat_infos(parts: list[dict[str, Any]]) -> dict[str, Any]:
-    infos: dict[str, Any] = {}
-    for key in ("final_obs", *MASK_KEYS):
-        if key in parts[0]:
-            infos[key] = _concat([p[key] for p in parts])
-    if "_final_obs" in parts[0]:
-        infos["_final_obs"] = np.concatenate([p["_final_obs"] for p in parts])
-    return infos

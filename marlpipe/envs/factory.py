@@ -21,10 +21,18 @@ def resolve_env_factory(name: str):
         raise EnvNameError(f"environment name {name!r} is empty: {NAMING_HELP}")
     module_name, _, attr = name.partition(":")
     attr = attr or "parallel_env"
+    if not all(part.isidentifier() for part in module_name.split(".")):
+        raise EnvNameError(
+            f"unknown environment {name!r}: {module_name!r} is not a module name; {NAMING_HELP}"
+        )
     try:
         module = importlib.import_module(module_name)
-    except ImportError as err:
+    except ModuleNotFoundError as err:
+        if not _names_module_or_parent(err.name, module_name):  # a dependency is missing
+            raise _import_failed(name, module_name, err) from None
         raise EnvNameError(f"unknown environment {name!r} ({err}): {NAMING_HELP}") from None
+    except Exception as err:  # the module exists but running it failed
+        raise _import_failed(name, module_name, err) from None
     factory = getattr(module, attr, None)
     if not callable(factory):
         raise EnvNameError(
@@ -34,9 +42,29 @@ def resolve_env_factory(name: str):
     return factory
 
 
+def _names_module_or_parent(missing: str | None, module_name: str) -> bool:
+    """Whether the module that was not found is ``module_name`` itself or a package above it."""
+    return missing is not None and (module_name == missing or module_name.startswith(missing + "."))
+
+
+def _import_failed(name: str, module_name: str, err: Exception) -> EnvNameError:
+    reason = " ".join(f"{type(err).__name__}: {err}".split())  # keep the message on one line
+    return EnvNameError(
+        f"environment {name!r}: its module {module_name!r} exists but failed to import ({reason})"
+    )
+
+
 def make_env(name: str, **kwargs: Any):
     """Return a PettingZoo ``ParallelEnv`` built by the factory that ``name`` names."""
-    env = resolve_env_factory(name)(**kwargs)
+    factory = resolve_env_factory(name)
+    try:
+        env = factory(**kwargs)
+    except TypeError as err:
+        if "argument" not in str(err):  # a bug inside the env, not a refused keyword
+            raise
+        raise EnvNameError(
+            f"environment {name!r} refused its keyword arguments {kwargs!r} (env.kwargs): {err}"
+        ) from None
     if not (hasattr(env, "step") and hasattr(env, "reset") and hasattr(env, "possible_agents")):
         raise EnvNameError(
             f"environment {name!r} did not return a PettingZoo ParallelEnv "

@@ -7,6 +7,7 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+import numpy as np
 from gymnasium import spaces
 
 
@@ -90,7 +91,7 @@ class EnvSpec:
             a: _observation_spec(a, env.observation_space(a), channels_last) for a in agent_ids
         }
         actions = {a: _action_spec(a, env.action_space(a)) for a in agent_ids}
-        return cls(agent_ids, observations, actions, env_name, dict(env_kwargs or {}))
+        return cls(agent_ids, observations, actions, env_name, _json_native(env_kwargs or {}))
 
     @property
     def num_agents(self) -> int:
@@ -148,6 +149,18 @@ class EnvSpec:
         return "\n".join(lines)
 
 
+def _json_native(value: Any) -> Any:
+    """``value`` with tuples as lists and numpy values as Python ones, so a spec equals itself
+    after a JSON round trip (and numpy scalars can be written at all)."""
+    if isinstance(value, dict):
+        return {k: _json_native(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_native(v) for v in value]
+    if isinstance(value, (np.generic, np.ndarray)):
+        return value.tolist()
+    return value
+
+
 def _tuples(kind, data: dict[str, Any]):
     """Rebuild a spec dataclass from JSON, turning lists back into tuples."""
     return kind(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
@@ -155,6 +168,11 @@ def _tuples(kind, data: dict[str, Any]):
 
 def _observation_spec(agent: str, space, channels_last: bool) -> ObservationSpec:
     if isinstance(space, spaces.Discrete):
+        if int(space.start) != 0:  # the one-hot encoding takes the raw value as the index
+            raise UnsupportedSpaceError(
+                f"agent {agent!r}: unsupported observation space {space!r}; "
+                "Discrete must start at 0"
+            )
         return ObservationSpec("discrete", (), n=int(space.n))
     if isinstance(space, spaces.Box) and len(space.shape) == 1:
         return ObservationSpec("vector", tuple(int(s) for s in space.shape))

@@ -2,7 +2,8 @@
 
 ``match_env``: each agent sees a target symbol and is rewarded for naming it. Its observation can
 be a Discrete index, a one-hot vector or an [H, W, C] image; it can also ask for agent masking
-(one agent acts only every other step) or expose an unsupported space, for error tests.
+(one agent acts only every other step, in every episode or in a random share of them), end
+episodes by termination before truncation, or expose an unsupported space, for error tests.
 """
 
 from __future__ import annotations
@@ -26,13 +27,20 @@ class MatchEnv(ParallelEnv):
         max_cycles: int = 10,
         masked: bool = False,
         continuous_actions: bool = False,
+        masked_chance: float = 0.0,
+        terminate_at: int | None = None,
     ):
+        """``masked_chance``: when ``masked`` is False, the probability that an episode is
+        masked, drawn at reset from the seeded generator (so vec env copies differ).
+        ``terminate_at``: the step at which every agent terminates (if before ``max_cycles``)."""
         if observation not in ("discrete", "vector", "image", "dict"):
             raise ValueError(
                 f"observation must be discrete, vector, image or dict, got {observation!r}"
             )
         self.observation, self.n_symbols, self.max_cycles = observation, n_symbols, max_cycles
         self.masked, self.continuous_actions = masked, continuous_actions
+        self.masked_chance, self.terminate_at = masked_chance, terminate_at
+        self._masked_episode = masked
         self.possible_agents = ["alpha_0", "beta_0"]
         self.agents: list[str] = []
         self._rng = np.random.default_rng()
@@ -67,7 +75,7 @@ class MatchEnv(ParallelEnv):
 
     def _infos(self) -> dict[str, Any]:
         infos: dict[str, Any] = {a: {} for a in self.agents}
-        if self.masked:
+        if self._masked_episode:
             acting = self._step % 2 == 0
             infos["agent_mask"] = {"alpha_0": True, "beta_0": acting}
             infos["env_defined_actions"] = {"alpha_0": None, "beta_0": 0}
@@ -78,6 +86,9 @@ class MatchEnv(ParallelEnv):
             self._rng = np.random.default_rng(seed)
         self.agents = list(self.possible_agents)
         self._step = 0
+        # drawn only when asked for, so the target sequence of other settings stays as it was
+        if not self.masked and self.masked_chance > 0:
+            self._masked_episode = bool(self._rng.random() < self.masked_chance)
         self._targets = {a: int(self._rng.integers(self.n_symbols)) for a in self.agents}
         return {a: self._observe(a) for a in self.agents}, self._infos()
 
@@ -89,12 +100,13 @@ class MatchEnv(ParallelEnv):
             rewards[agent] = float(chosen == self._targets[agent])
         self._step += 1
         self._targets = {a: int(self._rng.integers(self.n_symbols)) for a in self.agents}
-        truncated = self._step >= self.max_cycles
+        terminated = self.terminate_at is not None and self._step >= self.terminate_at
+        truncated = not terminated and self._step >= self.max_cycles
         observations = {a: self._observe(a) for a in self.agents}
-        terminations = {a: False for a in self.agents}
+        terminations = {a: terminated for a in self.agents}
         truncations = {a: truncated for a in self.agents}
         infos = self._infos()
-        if truncated:
+        if terminated or truncated:
             self.agents = []
         return observations, rewards, terminations, truncations, infos
 

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from marlpipe.envs.factory import make_env
-from marlpipe.envs.spec import EnvSpec
+from marlpipe.envs.spec import ActionSpec, EnvSpec
 
 MASK_KEYS = ("agent_mask", "env_defined_actions")
 
@@ -136,33 +136,76 @@ class SyncVecEnv:
         return self.step_wait()
 
     def _batch_masks(self, raw_infos: list[dict]) -> dict[str, Any]:
-        """Batch ``agent_mask`` / ``env_defined_actions`` when any copy provides them."""
-        if all(
-            mask_info(info, "agent_mask", a) is None for info in raw_infos for a in self.agent_ids
-        ):
-            return {}
-        masks = {a: np.ones(self.num_envs, bool) for a in self.agent_ids}
-        defined = {}
-        for agent in self.agent_ids:
-            act = self.spec.actions[agent]
-            shape = () if act.discrete else act.shape
-            defined[agent] = np.zeros(
-                (self.num_envs, *shape), np.int64 if act.discrete else np.float32
-            )
-        for i, info in enumerate(raw_infos):
-            for agent in self.agent_ids:
-                mask = mask_info(info, "agent_mask", agent)
-                if mask is not None:
-                    masks[agent][i] = bool(mask)
-                action = mask_info(info, "env_defined_actions", agent)
-                if action is not None:
-                    defined[agent][i] = action
-        return {"agent_mask": masks, "env_defined_actions": defined}
+        return batch_masks(self.spec, raw_infos)
 
     def close(self) -> None:
         for env in self.envs:
             env.close()
         self.envs = []
+
+
+def default_masks(spec: EnvSpec, num_envs: int) -> dict[str, dict[str, np.ndarray]]:
+    """Batched masking info for copies that report none: every agent acts (mask True) and has
+    no env-defined action (-1 for discrete, NaN for continuous; only read where a mask is False).
+    """
+    defined = {}
+    for agent in spec.agent_ids:
+        act = spec.actions[agent]
+        if act.discrete:
+            defined[agent] = np.full(num_envs, -1, np.int64)
+        else:
+            defined[agent] = np.full((num_envs, *act.shape), np.nan, np.float32)
+    return {
+        "agent_mask": {a: np.ones(num_envs, bool) for a in spec.agent_ids},
+        "env_defined_actions": defined,
+    }
+
+
+def batch_masks(spec: EnvSpec, raw_infos: list[dict]) -> dict[str, Any]:
+    """Batch ``agent_mask`` / ``env_defined_actions`` of one info per copy.
+
+    Empty when no copy reports either key; otherwise both keys, with :func:`default_masks` for
+    what a copy does not report, so the batch never depends on which copies report masking.
+    """
+    if all(
+        mask_info(info, key, a) is None
+        for info in raw_infos
+        for key in MASK_KEYS
+        for a in spec.agent_ids
+    ):
+        return {}
+    batched = default_masks(spec, len(raw_infos))
+    masks, defined = batched["agent_mask"], batched["env_defined_actions"]
+    for i, info in enumerate(raw_infos):
+        for agent in spec.agent_ids:
+            mask = mask_info(info, "agent_mask", agent)
+            if mask is not None:
+                masks[agent][i] = bool(mask)
+            action = mask_info(info, "env_defined_actions", agent)
+            if action is not None:
+                defined[agent][i] = _defined_action(agent, action, spec.actions[agent])
+            elif mask is not None and not mask:
+                raise ValueError(
+                    f"agent {agent!r} is masked out (agent_mask False) in env copy {i}, but the "
+                    "info gives no env_defined_actions for it: the env must say what it does"
+                )
+    return batched
+
+
+def _defined_action(agent: str, action: Any, spec: ActionSpec) -> Any:
+    """An env-defined action as the batch holds it: discrete ones may come as an index or as a
+    one-hot vector (the reference format) and are stored as the index."""
+    if not spec.discrete:
+        return action
+    value = np.asarray(action)
+    if value.shape == (spec.n,):  # one-hot (with a single action, an index of shape (1,) is too)
+        return int(value.argmax())
+    if value.shape in ((), (1,)):
+        return int(value.reshape(-1)[0])
+    raise ValueError(
+        f"agent {agent!r}: env-defined action {action!r} is neither an index nor a one-hot "
+        f"vector of length {spec.n}"
+    )
 
 
 def _scalar_if_discrete(action):
