@@ -180,21 +180,23 @@ class EvolvableMLP(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         """Evaluate every ensemble member; see the class docstring for the accepted shapes."""
         act, out_act = get_activation(self.activation), get_activation(self.output_activation)
+        # The parameter dicts, not the ParameterLists: indexing and iterating a ParameterList
+        # costs more than the matmuls of a small acting batch. Both keep insertion order.
+        layers = zip(
+            self.weights._parameters.values(), self.biases._parameters.values(), strict=True
+        )
         last = len(self.weights) - 1
-        if self.ensemble_size == 1:
-            lead, h = x.shape[:-1], x.reshape(-1, x.shape[-1])
-            for i, (w, b) in enumerate(zip(self.weights, self.biases, strict=True)):
-                h = torch.addmm(b[0], h, w[0])
-                h = out_act(h) if i == last else act(h)
-            return h.reshape(*lead, self.output_dim)
-        if x.dim() == 2:
+        lead = None
+        if self.ensemble_size == 1:  # one batched matmul per layer, like the ensemble path
+            lead, x = x.shape[:-1], x.reshape(1, -1, x.shape[-1])
+        elif x.dim() == 2:
             x = x.expand(self.ensemble_size, *x.shape)  # a view: no per-member copy of the input
         elif x.dim() != 3 or x.shape[0] != self.ensemble_size:
             raise ValueError(f"expected (B, in) or (E={self.ensemble_size}, B, in), got {x.shape}")
-        for i, (w, b) in enumerate(zip(self.weights, self.biases, strict=True)):
+        for i, (w, b) in enumerate(layers):
             x = torch.baddbmm(b, x, w)
             x = out_act(x) if i == last else act(x)
-        return x
+        return x if lead is None else x.reshape(*lead, self.output_dim)
 
     def _fresh(
         self, input_dim: int, hidden: Sequence[int], gen: Gen, like: Tensor
