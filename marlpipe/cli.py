@@ -16,7 +16,7 @@ from typing import Any
 
 import click
 
-PARAMS_HELP = "Params file (default: ./params.yaml, else the package's default params)."
+PARAMS_HELP = "Params file (default: <root>/params.yaml, else the package's default params)."
 
 
 def _friendly(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -37,9 +37,12 @@ def _friendly(command: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-def _params(path: str | None):
+def _params(path: str | None, root: str = "."):
+    """``--params``, else the project's own ``params.yaml`` (under ``--root``)."""
     from marlpipe.config import load_params
 
+    if path is None and (Path(root) / "params.yaml").is_file():
+        path = str(Path(root) / "params.yaml")
     return load_params(path)
 
 
@@ -69,7 +72,7 @@ def envspec(params_path: str | None, root: str) -> None:
     """Write models/envspec.json for the params' env and print its spec."""
     from marlpipe.pipeline import envspec as stage
 
-    spec = stage.run(_params(params_path), root)
+    spec = stage.run(_params(params_path, root), root)
     click.echo(spec.describe())
 
 
@@ -81,7 +84,7 @@ def init_population(params_path: str | None, root: str) -> None:
     """Create generation 0 of the population (models/initial_population/)."""
     from marlpipe.pipeline import init_population as stage
 
-    population = stage.run(_params(params_path), root)
+    population = stage.run(_params(params_path, root), root)
     click.echo(f"created {len(population)} members in {Path(root) / 'models/initial_population'}")
 
 
@@ -94,7 +97,7 @@ def evolve(params_path: str | None, root: str, fresh: bool) -> None:
     """Evolve the population (resumes after the last completed generation)."""
     from marlpipe.pipeline import evolve as stage
 
-    result = stage.run(_params(params_path), root, resume=not fresh, progress=True)
+    result = stage.run(_params(params_path, root), root, resume=not fresh, progress=True)
     click.echo(
         f"elite: member {result.elite_index}, fitness {result.elite_fitness:.2f} after "
         f"{result.generations} generations"
@@ -115,11 +118,11 @@ def evaluate(params_path: str | None, root: str, render: str | None) -> None:
     """Score the elite on fresh episodes (reports/eval.json) and register it in MLflow."""
     from marlpipe.pipeline import evaluate as stage
 
-    metrics = stage.run(_params(params_path), root, progress=True)
+    metrics = stage.run(_params(params_path, root), root, progress=True)
     click.echo(" ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}"
                         for k, v in metrics.items()))  # fmt: skip
     if render:
-        frames = stage.render_gif(_params(params_path), root, render)
+        frames = stage.render_gif(_params(params_path, root), root, render)
         click.echo(f"wrote {render} ({frames} frames)")
 
 

@@ -43,6 +43,14 @@ def test_envspec_without_params_uses_package_defaults(
     assert spec["env_name"] == "mpe2.simple_speaker_listener_v4"
 
 
+def test_default_params_are_the_projects_own(tmp_path: Path) -> None:
+    (tmp_path / "params.yaml").write_text("env:\n  kwargs:\n    continuous_actions: false\n")
+    code, _, _ = invoke("envspec", "--root", str(tmp_path))  # run from another folder
+    assert code == 0
+    spec = json.loads((tmp_path / "models" / "envspec.json").read_text())
+    assert spec["env_kwargs"] == {"continuous_actions": False}
+
+
 @pytest.mark.parametrize(
     ("content", "expected"),
     [
