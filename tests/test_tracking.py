@@ -41,6 +41,16 @@ def test_default_uri_is_absolute_sqlite(tmp_path: Path, monkeypatch: pytest.Monk
     assert default_tracking_uri(tmp_path) == "http://example:5000"
 
 
+def test_store_follows_dvc_root_out_of_a_temporary_experiment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `dvc exp run --temp` runs stages in .dvc/tmp/exps/...; DVC_ROOT names the real repo.
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.setenv("DVC_ROOT", str(tmp_path))
+    executor = tmp_path / ".dvc" / "tmp" / "exps" / "standalone" / "tmpx"
+    assert default_tracking_uri(executor) == f"sqlite:///{tmp_path.resolve()}/mlflow.db"
+
+
 def test_evolve_and_evaluate_are_logged(
     tmp_path: Path, tiny_params: Params, mlflow_uri: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -20,9 +20,17 @@ from marlpipe.training.tracker import GenerationRecord
 _BATCH = 100  # MLflow accepts at most 100 params (and 1000 metrics) per log_batch call
 
 
+def store_root(root: str | os.PathLike = ".") -> Path:
+    """The folder of the local store (``mlflow.db``, ``mlartifacts/``): DVC's repository root
+    (``$DVC_ROOT``) when a stage runs under DVC, else ``root``. ``dvc exp run --temp`` and queued
+    experiments run their stages in a temporary copy of the repo that is deleted afterwards;
+    their runs belong in the repo's store, next to the others."""
+    return Path(os.environ.get("DVC_ROOT") or root).resolve()
+
+
 def default_tracking_uri(root: str | os.PathLike = ".") -> str:
-    """``$MLFLOW_TRACKING_URI`` if set, else ``sqlite:///<absolute root>/mlflow.db``."""
-    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{Path(root).resolve()}/mlflow.db"
+    """``$MLFLOW_TRACKING_URI`` if set, else ``sqlite:///<store root>/mlflow.db``."""
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{store_root(root)}/mlflow.db"
 
 
 def git_commit(root: str | os.PathLike = ".") -> str | None:
@@ -62,7 +70,7 @@ def experiment_id(client: Any, name: str, root: str | os.PathLike = ".") -> str:
     location = None
     if client.tracking_uri.startswith("sqlite:"):
         # Without a server MLflow would put artefacts under the *current* directory; pin them.
-        location = (Path(root).resolve() / "mlartifacts" / name).as_uri()
+        location = (store_root(root) / "mlartifacts" / name).as_uri()
     return client.create_experiment(name, artifact_location=location)
 
 
