@@ -17,7 +17,6 @@ global torch RNG.
 
 from __future__ import annotations
 
-import inspect
 import json
 import os
 import zipfile
@@ -27,15 +26,13 @@ from typing import Any
 import torch
 
 from marlpipe.algos.base import network_from_config
-from marlpipe.algos.cnn import EvolvableCNN
-from marlpipe.algos.networks import EvolvableMLP
+from marlpipe.algos.checkpoint_checks import check_content
 from marlpipe.envs.spec import EnvSpec
 from marlpipe.io import atomic_write
 
 FORMAT = "marlpipe-checkpoint"
 VERSION = 1
 EVOLUTION_FIELDS = ("index", "fitness", "steps", "lineage", "learn_counter", "learn_credit")
-SHARED_STATE_KEYS = ("critic", "critic_target", "actor_optimizer", "critic_optimizer", "torch_rng")
 LOAD_ERRORS = (KeyError, ValueError, RuntimeError, TypeError, AttributeError, IndexError)
 """What rebuilding an agent from mismatched content can raise; each becomes a CheckpointError."""
 
@@ -119,65 +116,6 @@ def adopt_state(agent: Any, metadata: dict[str, Any], state: dict[str, dict[str,
     first, and take over its attributes only once that has fully succeeded."""
     fresh = type(agent).from_state(metadata, state, agent.device)
     vars(agent).update(vars(fresh))
-
-
-def _network_keys(cls: type) -> tuple[set[str], set[str]]:
-    """(accepted, required) config keys of an evolvable network class, from its constructor."""
-    params = inspect.signature(cls).parameters
-    required = {n for n, p in params.items() if p.default is inspect.Parameter.empty}
-    return set(params) - {"generator"}, required
-
-
-def _key_problems(got: set[str], accepted: set[str], required: set[str]) -> str:
-    """``"unknown keys [...], missing keys [...]"`` (the non-empty parts), or ``""``."""
-    found = {"unknown": sorted(got - accepted), "missing": sorted(required - got)}
-    return ", ".join(f"{what} keys {keys}" for what, keys in found.items() if keys)
-
-
-def _check_network(where: str, config: Any, expected: dict[str, Any]) -> None:
-    """ValueError unless ``config`` fits its network constructor and has the ``expected`` values."""
-    if not isinstance(config, dict):
-        raise ValueError(f"{where}: expected a network config object, got {type(config).__name__}")
-    cls = EvolvableCNN if "input_shape" in config else EvolvableMLP
-    accepted, required = _network_keys(cls)
-    if problems := _key_problems(set(config), accepted, required):
-        hint = f"expected keys among {sorted(accepted)}"
-        raise ValueError(f"{where}: {cls.__name__} config has {problems}; {hint}")
-    for key, value in expected.items():
-        if config.get(key) != value:
-            raise ValueError(f"{where}: {key} {config.get(key)!r}, expected {value!r}")
-
-
-def check_content(cls: type, metadata: dict[str, Any], state: dict[str, Any]) -> None:
-    """ValueError naming the first part of ``(metadata, state)`` that ``cls`` cannot load.
-
-    Checks hyperparameter names against ``cls.HYPERPARAMETERS``, network configs against the
-    network constructors and the spec (dims, critic count), and state keys against the agents.
-    """
-    spec = EnvSpec.from_dict(metadata["spec"])
-    hps, names = metadata["hyperparameters"], set(cls.HYPERPARAMETERS)
-    if not isinstance(hps, dict):
-        raise ValueError(f"hyperparameters: expected an object, got {type(hps).__name__}")
-    if problems := _key_problems(set(hps), names, names):
-        raise ValueError(f"hyperparameters: {problems}; {cls.algo_name} expects {sorted(names)}")
-    configs, ids = metadata["net_configs"], list(spec.agent_ids)
-    actors = configs.get("actors") if isinstance(configs, dict) else None
-    if not isinstance(actors, dict) or sorted(actors) != sorted(ids):
-        got = sorted(actors) if isinstance(actors, dict) else type(actors).__name__
-        raise ValueError(f"net_configs.actors: {got}; expected an object keyed by agents {ids}")
-    for a in ids:
-        obs = spec.observations[a]
-        image = obs.kind == "image"
-        inputs = {"input_shape": list(obs.input_shape)} if image else {"input_dim": obs.flat_dim}
-        expected = {**inputs, "output_dim": spec.actions[a].dim}
-        _check_network(f"net_configs.actors.{a}", actors[a], expected)
-    critic = {"input_dim": spec.critic_input_dim, "output_dim": 1}
-    critic["ensemble_size"] = cls.n_critics * spec.num_agents
-    _check_network(f"net_configs.critic ({cls.algo_name})", configs.get("critic"), critic)
-    wanted = {f"{kind}/{a}" for a in ids for kind in ("actor", "actor_target")}
-    wanted |= set(SHARED_STATE_KEYS)
-    if problems := _key_problems(set(state), wanted, wanted):
-        raise ValueError(f"state: {problems} for the agents {ids}")
 
 
 def save_checkpoint(agent: Any, path: str | os.PathLike) -> Path:
