@@ -1,8 +1,9 @@
 """Training: experience collection, fitness evaluation, one generation, the evolution loop."""
 
 from marlpipe.training.evaluate import evaluate_population, greedy_score
-from marlpipe.training.loop import GenerationResult, LoopState, run_generation, train_multi_agent
+from marlpipe.training.loop import GenerationResult, run_generation, train_multi_agent
 from marlpipe.training.rollout import LearnSchedule, RolloutStats, collect
+from marlpipe.training.state import LoopState
 from marlpipe.training.tracker import (
     ChildRecord,
     GenerationRecord,

@@ -12,7 +12,7 @@ from __future__ import annotations
 import copy
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -21,6 +21,7 @@ from tqdm.auto import tqdm
 from marlpipe.evolution.population import recent_fitness
 from marlpipe.training.evaluate import evaluate_population
 from marlpipe.training.rollout import RolloutStats, collect
+from marlpipe.training.state import LoopState
 from marlpipe.training.tracker import (
     ChildRecord,
     GenerationRecord,
@@ -31,39 +32,6 @@ from marlpipe.training.tracker import (
 
 OnGeneration = Callable[[int, list[Any], Any], None]
 _EVAL_STREAM = 2**31 - 1  # spawn-key slot of the evaluation seed, far from member positions
-
-
-@dataclass
-class LoopState:
-    """The loop's own state between generations (JSON-able via :meth:`to_dict`)."""
-
-    entropy: int
-    """Root entropy of every env-reset seed the loop derives."""
-    generation: int = 0
-    """Generations finished."""
-    env_steps: int = 0
-    """Env transitions collected, all members together."""
-    epsilon: float = 1.0
-    """Current exploration epsilon for discrete actions."""
-
-    @classmethod
-    def start(cls, seed: int | None, epsilon: float = 1.0) -> LoopState:
-        """A fresh state; ``seed=None`` draws fresh entropy (kept, so resuming still replays)."""
-        return cls(entropy=int(np.random.SeedSequence(seed).entropy), epsilon=float(epsilon))
-
-    def seed_for(self, *key: int) -> int:
-        """A 32-bit seed for this generation and ``key``, independent of every other one."""
-        sequence = np.random.SeedSequence(self.entropy, spawn_key=(self.generation, *key))
-        return int(sequence.generate_state(1)[0])
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain dict for a JSON checkpoint."""
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> LoopState:
-        """Inverse of :meth:`to_dict`."""
-        return cls(**data)
 
 
 @dataclass
