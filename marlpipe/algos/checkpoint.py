@@ -17,9 +17,11 @@ global torch RNG.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -112,8 +114,9 @@ def load_agent_state(
 
 
 def adopt_state(agent: Any, metadata: dict[str, Any], state: dict[str, dict[str, Any]]) -> None:
-    """Load into an existing ``agent`` all-or-nothing: build and load a new agent of its class
-    first, and take over its attributes only once that has fully succeeded."""
+    """Load into an existing ``agent`` all-or-nothing: check the content, build and load a new
+    agent of its class first, and take over its attributes only once that has fully succeeded."""
+    check_content(type(agent), metadata, state)
     fresh = type(agent).from_state(metadata, state, agent.device)
     vars(agent).update(vars(fresh))
 
@@ -181,13 +184,11 @@ def _check_algo(path: str | os.PathLike, metadata: dict[str, Any], expected: str
         )
 
 
-def _build(
-    path: str | os.PathLike, cls: type, metadata: dict, state: dict, device: str | torch.device
-) -> Any:
-    """A new ``cls`` agent from checked content; a mismatch is a CheckpointError naming ``path``."""
+@contextlib.contextmanager
+def _content_errors(path: str | os.PathLike) -> Iterator[None]:
+    """Turn what mismatched content raises while an agent is built into a CheckpointError."""
     try:
-        check_content(cls, metadata, state)
-        return cls.from_state(metadata, state, device)
+        yield
     except LOAD_ERRORS as err:
         raise CheckpointError(f"{path}: checkpoint content does not fit together ({err})") from None
 
@@ -207,7 +208,10 @@ def load_agent(
         raise CheckpointError(
             f"{path}: unknown algorithm {metadata['algo']!r}, expected one of {list(algorithms)}"
         )
-    return _build(path, algorithms[metadata["algo"]], metadata, state, device)
+    cls = algorithms[metadata["algo"]]
+    with _content_errors(path):
+        check_content(cls, metadata, state)
+        return cls.from_state(metadata, state, device)
 
 
 def load_checkpoint_into(agent: Any, path: str | os.PathLike) -> None:
@@ -227,5 +231,5 @@ def load_checkpoint_into(agent: Any, path: str | os.PathLike) -> None:
             f"({saved_spec.env_name}, agents {list(saved_spec.agent_ids)}); "
             f"expected agents {list(agent.agent_ids)} of {agent.spec.env_name}"
         )
-    fresh = _build(path, type(agent), metadata, state, agent.device)
-    vars(agent).update(vars(fresh))
+    with _content_errors(path):
+        adopt_state(agent, metadata, state)

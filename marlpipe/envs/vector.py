@@ -83,7 +83,7 @@ class SyncVecEnv:
                     obs[agent][i] = o[agent]
             raw_infos.append(info)
         self._obs = obs
-        return {a: v.copy() for a, v in obs.items()}, self._batch_masks(raw_infos)
+        return {a: v.copy() for a, v in obs.items()}, batch_masks(self.spec, raw_infos)
 
     def step_async(self, actions: dict[str, np.ndarray]) -> None:
         self._actions = actions
@@ -125,7 +125,7 @@ class SyncVecEnv:
                     obs[agent][i] = final_obs[agent][i]
             raw_infos.append(info)
         self._obs = obs
-        infos = self._batch_masks(raw_infos)
+        infos = batch_masks(self.spec, raw_infos)
         infos["final_obs"] = final_obs
         infos["_final_obs"] = finished
         return {a: v.copy() for a, v in obs.items()}, rewards, terms, truncs, infos
@@ -134,9 +134,6 @@ class SyncVecEnv:
         """Step every copy with row i of each agent's action array; see the module doc."""
         self.step_async(actions)
         return self.step_wait()
-
-    def _batch_masks(self, raw_infos: list[dict]) -> dict[str, Any]:
-        return batch_masks(self.spec, raw_infos)
 
     def close(self) -> None:
         for env in self.envs:

@@ -36,7 +36,6 @@ def make_offspring(parent: Any, index: int, generation: int, elite: bool = False
         child.reseed(int(parent.np_rng.integers(2**63)))
     child.fitness = list(parent.fitness)
     child.steps = int(parent.steps)
-    child.learn_credit = int(getattr(parent, "learn_credit", 0))
     child.lineage = {
         "parent": int(parent.index),
         "generation": int(generation),
