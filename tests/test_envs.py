@@ -335,11 +335,61 @@ def test_async_close_leaves_no_worker():
 
 
 def test_async_worker_error_is_reported():
-    vec = make_vec_env(TOY, 2, backend="async", seed=0)
+    vec = make_vec_env(TOY, 2, backend="async", seed=0, fail_at=2)
     vec.reset()
-    with pytest.raises(RuntimeError, match="environment worker failed"):
-        vec.step({"alpha_0": np.zeros(2, dtype=np.int64)})  # beta_0's actions are missing
+    actions = {a: np.zeros(2, dtype=np.int64) for a in vec.agent_ids}
+    vec.step(actions)
+    with pytest.raises(RuntimeError, match="(?s)environment worker failed.*failing at step 2"):
+        vec.step(actions)
+    assert not vec._procs  # closed: no worker left behind
     vec.close()
+
+
+@pytest.mark.parametrize(
+    "actions, message",
+    [
+        ({"alpha_0": np.zeros(2, np.int64)}, "no entry for agent 'beta_0'"),
+        ({"alpha_0": np.zeros(2, np.int64), "beta_0": np.zeros(3, np.int64)},
+         r"actions\['beta_0'\]: expected shape \(2,\) .*got \(3,\)"),
+    ],
+)  # fmt: skip
+def test_async_bad_actions_are_named_and_the_env_still_steps(actions, message):
+    vec = make_vec_env(TOY, 2, backend="async", seed=0)
+    try:
+        vec.reset()
+        with pytest.raises(ValueError, match=message):
+            vec.step(actions)
+        _, rewards, *_ = vec.step({a: np.zeros(2, np.int64) for a in vec.agent_ids})
+        assert rewards["beta_0"].shape == (2,)
+    finally:
+        vec.close()
+
+
+def test_async_worker_killed_is_reported():
+    vec = make_vec_env(TOY, 2, backend="async", seed=0, num_workers=1)
+    vec.reset()
+    vec._procs[0].kill()
+    vec._procs[0].join()
+    with pytest.raises(RuntimeError, match="exited unexpectedly"):
+        vec.step({a: np.zeros(2, dtype=np.int64) for a in vec.agent_ids})
+    vec.close()
+
+
+def test_async_copies_images_and_discrete_observations_exactly():
+    for observation in ("image", "discrete"):
+        batches = []
+        for backend in ("sync", "async"):
+            vec = make_vec_env(TOY, 3, backend=backend, seed=4, observation=observation)
+            try:
+                obs, _ = vec.reset()
+                nxt, *_ = vec.step({a: np.ones(3, np.int64) for a in vec.agent_ids})
+            finally:
+                vec.close()
+            batches.append((obs, nxt))
+        for sync_obs, async_obs in zip(*batches, strict=True):
+            for agent, value in sync_obs.items():
+                assert async_obs[agent].dtype == value.dtype
+                np.testing.assert_array_equal(async_obs[agent], value)
 
 
 def test_env_kwargs_the_factory_refuses_are_one_clear_line():

@@ -3,7 +3,8 @@
 ``match_env``: each agent sees a target symbol and is rewarded for naming it. Its observation can
 be a Discrete index, a one-hot vector or an [H, W, C] image; it can also ask for agent masking
 (one agent acts only every other step, in every episode or in a random share of them), end
-episodes by termination before truncation, or expose an unsupported space, for error tests.
+episodes by termination before truncation, or, for error tests, expose an unsupported space or
+raise in ``step``.
 """
 
 from __future__ import annotations
@@ -29,10 +30,12 @@ class MatchEnv(ParallelEnv):
         continuous_actions: bool = False,
         masked_chance: float = 0.0,
         terminate_at: int | None = None,
+        fail_at: int | None = None,
     ):
         """``masked_chance``: when ``masked`` is False, the probability that an episode is
         masked, drawn at reset from the seeded generator (so vec env copies differ).
-        ``terminate_at``: the step at which every agent terminates (if before ``max_cycles``)."""
+        ``terminate_at``: the step at which every agent terminates (if before ``max_cycles``).
+        ``fail_at``: the step at which ``step`` raises a RuntimeError."""
         if observation not in ("discrete", "vector", "image", "dict"):
             raise ValueError(
                 f"observation must be discrete, vector, image or dict, got {observation!r}"
@@ -40,6 +43,7 @@ class MatchEnv(ParallelEnv):
         self.observation, self.n_symbols, self.max_cycles = observation, n_symbols, max_cycles
         self.masked, self.continuous_actions = masked, continuous_actions
         self.masked_chance, self.terminate_at = masked_chance, terminate_at
+        self.fail_at = fail_at
         self._masked_episode = masked
         self.possible_agents = ["alpha_0", "beta_0"]
         self.agents: list[str] = []
@@ -93,6 +97,8 @@ class MatchEnv(ParallelEnv):
         return {a: self._observe(a) for a in self.agents}, self._infos()
 
     def step(self, actions: dict[str, Any]):
+        if self.fail_at is not None and self._step + 1 >= self.fail_at:
+            raise RuntimeError(f"match_env: failing at step {self._step + 1} (fail_at)")
         rewards = {}
         for agent in self.agents:
             action = actions[agent]

@@ -27,6 +27,20 @@ def copy_seeds(seed: int | None, num_envs: int) -> list[int | None]:
     return [int(child.generate_state(1)[0]) for child in children]
 
 
+def observation_dtype(env: Any, spec: EnvSpec, agent: str) -> np.dtype:
+    """dtype of an agent's batched observations: int64 indices for Discrete, else the space's."""
+    if spec.observations[agent].kind == "discrete":
+        return np.dtype(np.int64)
+    return np.dtype(env.observation_space(agent).dtype)
+
+
+def action_dtype(env: Any, spec: EnvSpec, agent: str) -> np.dtype:
+    """dtype of an agent's batched actions: int64 indices for Discrete, else the Box's."""
+    if spec.actions[agent].discrete:
+        return np.dtype(np.int64)
+    return np.dtype(env.action_space(agent).dtype)
+
+
 def random_actions(spec: EnvSpec, num_envs: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
     """Uniformly random batched actions for every agent, drawn in bulk."""
     actions = {}
@@ -60,12 +74,14 @@ class SyncVecEnv:
         self.agent_ids = self.spec.agent_ids
         self._seeds = seeds if seeds is not None else copy_seeds(seed, num_envs)
         self._actions: dict[str, np.ndarray] | None = None
+        self._obs_dtypes = {
+            a: observation_dtype(self.envs[0], self.spec, a) for a in self.spec.agent_ids
+        }
         self._obs = {a: self._empty_obs(a) for a in self.agent_ids}
 
     def _empty_obs(self, agent: str) -> np.ndarray:
-        obs = self.spec.observations[agent]
-        dtype = np.int64 if obs.kind == "discrete" else self.envs[0].observation_space(agent).dtype
-        return np.zeros((self.num_envs, *obs.shape), dtype=dtype)
+        shape = (self.num_envs, *self.spec.observations[agent].shape)
+        return np.zeros(shape, dtype=self._obs_dtypes[agent])
 
     def reset(
         self, seed: int | None = None, *, seeds: list[int | None] | None = None

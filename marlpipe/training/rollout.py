@@ -69,9 +69,11 @@ def collect(
     The env is reset (with ``seed``) at the start of the turn so a turn depends only on the
     agent, the buffer and the seed: a run resumed between generations replays exactly. Per vector
     step there is one batched ``get_action``, one buffer save (``infos["final_obs"]`` as next
-    state, terminations as done), and the learning owed so far runs between ``step_async`` and
-    ``step_wait`` so that an async env steps in its workers while this process learns. The same
-    order is used with a sync env, so both backends give identical results.
+    state, terminations as done) and the learning then owed. The save and the learning of step
+    ``t`` run between ``step_async`` and ``step_wait`` of step ``t + 1``, so that an async env
+    steps in its workers meanwhile; they still come after the action of step ``t + 1`` and
+    before the save of step ``t + 1``, as in a plain loop. The same order is used with a sync
+    env, so both backends give identical results.
 
     The learn-step remainder lives on the agent (``agent.learn_credit``, 0 when absent): a turn
     starts from the credit the last one left, so with ``env_steps < learn_step`` a member still
@@ -84,7 +86,23 @@ def collect(
     schedule = LearnSchedule(getattr(agent, "learn_credit", 0))
     obs, infos = env.reset(seed=seed)
     running = np.zeros(num_envs, np.float64)
-    owed = 0
+
+    def store(transition: tuple) -> int:
+        """Save one vector step's transitions and return the learn calls now due."""
+        last_obs, actions, (_next_obs, rewards, terminations, _truncations, step_infos) = transition
+        memory.save_to_memory(
+            last_obs, actions, rewards, step_infos["final_obs"], terminations, is_vectorised=True
+        )
+        running[:] += sum(np.asarray(rewards[a], np.float64) for a in agent_ids)
+        finished = np.asarray(step_infos["_final_obs"], bool)
+        if finished.any():
+            stats.episode_returns.extend(running[finished].tolist())
+            running[finished] = 0.0
+        agent.steps += num_envs
+        stats.env_steps += num_envs
+        return schedule.owed(num_envs, agent.learn_step, len(memory) >= agent.batch_size)
+
+    pending = None  # the last vector step, stored while the env takes the next one
     for _ in range(math.ceil(int(env_steps) / num_envs)):
         to_store, for_env = agent.get_action(
             obs,
@@ -94,21 +112,12 @@ def collect(
             training=True,
         )
         env.step_async(for_env)
-        _learn(agent, memory, owed, stats)
-        next_obs, rewards, terminations, _truncations, infos = env.step_wait()
-        memory.save_to_memory(
-            obs, to_store, rewards, infos["final_obs"], terminations, is_vectorised=True
-        )
-        running += sum(np.asarray(rewards[a], np.float64) for a in agent_ids)
-        finished = np.asarray(infos["_final_obs"], bool)
-        if finished.any():
-            stats.episode_returns.extend(running[finished].tolist())
-            running[finished] = 0.0
-        agent.steps += num_envs
-        stats.env_steps += num_envs
-        owed = schedule.owed(num_envs, agent.learn_step, len(memory) >= agent.batch_size)
-        obs = next_obs
-    _learn(agent, memory, owed, stats)
+        if pending is not None:
+            _learn(agent, memory, store(pending), stats)
+        result = env.step_wait()
+        pending, obs, infos = (obs, to_store, result), result[0], result[4]
+    if pending is not None:
+        _learn(agent, memory, store(pending), stats)
     agent.learn_credit = schedule.credit
     if hasattr(stats.last_learn_stats, "to_dict"):  # one device sync per turn, not per call
         stats.last_learn_stats = stats.last_learn_stats.to_dict()
