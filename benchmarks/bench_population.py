@@ -3,11 +3,11 @@
 Prints, from one run on this machine:
 
 1. the raw env's step rate with bulk-drawn random actions (8 copies stepped in this process, the
-   sync backend: the env's own speed), measured before and after the population run, whose mean
-   is the reference; with ``--backend async`` also the async backend's raw rate;
+   sync backend: the env's own speed), measured right before and after every generation, whose
+   mean is that generation's reference; with ``--backend async`` also the async backend's;
 2. the population loop's collection rate (4 MATD3 members, 8 copies, batch 128, learn_step 100:
    acting, env stepping, storing and learning; target >= 70 % of the raw rate), and its overall
-   rate including evaluation, selection and mutation;
+   rate including evaluation, selection and mutation: medians over the generations;
 3. the wall time until the elite's greedy score over 10 fresh episodes reaches ``--score``
    (target: under 3 minutes on 2 cores), with ``--batch-size``/``--learn-step`` (default 128
    and 10: at learn_step 100 each member gets too few updates). The check is not counted.
@@ -41,18 +41,24 @@ def vec_env(args, backend: str | None = None):
     )
 
 
-def raw_env_rate(args, backend: str, vector_steps: int = 2000) -> float:
-    """Env steps per second of the vec env alone, actions drawn in bulk."""
-    env, num_envs = vec_env(args, backend), args.num_envs
-    rng = np.random.default_rng(0)
-    actions = [random_actions(env.spec, num_envs, rng) for _ in range(vector_steps)]
-    env.reset(seed=0)
-    started = time.perf_counter()
-    for action in actions:
-        env.step(action)
-    elapsed = time.perf_counter() - started
-    env.close()
-    return vector_steps * num_envs / elapsed
+class RawEnvRate:
+    """Times a vec env alone, stepping it with actions drawn in bulk beforehand."""
+
+    def __init__(self, args, backend: str, vector_steps: int = 2000):
+        self.env, self.vector_steps = vec_env(args, backend), vector_steps
+        rng = np.random.default_rng(0)
+        self.actions = [random_actions(self.env.spec, args.num_envs, rng) for _ in range(64)]
+        self.env.reset(seed=0)
+
+    def __call__(self) -> float:
+        """Env steps per second over ``vector_steps`` vector steps."""
+        started = time.perf_counter()
+        for step in range(self.vector_steps):
+            self.env.step(self.actions[step % len(self.actions)])
+        return self.vector_steps * self.env.num_envs / (time.perf_counter() - started)
+
+    def close(self) -> None:
+        self.env.close()
 
 
 def population(args, batch_size: int, learn_step: int):
@@ -69,32 +75,44 @@ def population(args, batch_size: int, learn_step: int):
 
 
 def throughput(args) -> None:
-    """Collection and overall rates at batch 128, learn_step 100, against the raw env rate."""
-    before = raw_env_rate(args, "sync")
-    print(f"raw env (sync, {args.num_envs} copies, random actions): {before:,.0f} steps/s")
+    """Collection and overall rates at batch 128, learn_step 100, against the raw env rate.
+
+    The machine may be shared, and its speed drifts over seconds: the raw rate is measured right
+    before and right after every generation, and each generation's rates are compared with the
+    mean of those two. The figure is the median over generations (the range is printed too).
+    """
     if args.backend == "async":
-        raw_async = raw_env_rate(args, "async")
-        print(f"raw env (async, {args.workers or 'default'} worker(s)): {raw_async:,.0f} steps/s")
+        raw_async = RawEnvRate(args, "async")
+        print(f"raw env (async, {args.workers or 'default'} worker(s)): {raw_async():,.0f} steps/s")
+        raw_async.close()
+    raw = RawEnvRate(args, "sync", vector_steps=300)
     env, pop, memory, tournament, mutation = population(args, 128, 100)
     eval_env = make_env(ENV, continuous_actions=True)
     state, tracker = LoopState.start(args.seed), ListTracker()
+    references = []
     while state.env_steps < args.throughput_steps:
+        before = raw()
         pop = run_generation(
             env, pop, memory, state, evo_steps=args.evo_steps, eval_env=eval_env, eval_loop=3,
             tournament=tournament, mutation=mutation, tracker=tracker,
         ).population  # fmt: skip
+        references.append((before + raw()) / 2)
     env.close()
-    collect_time = sum(r.extra["collect_time"] for r in tracker.records)
-    wall = sum(r.wall_time for r in tracker.records)
-    rate, overall = state.env_steps / collect_time, state.env_steps / wall
-    # The machine may be shared: measure the raw rate again; the reference is the mean of both.
-    after = raw_env_rate(args, "sync")
-    raw = (before + after) / 2
-    print(f"raw env (sync) again after the population run: {after:,.0f} steps/s")
-    print(f"population collection ({args.backend}, batch 128, learn_step 100): {rate:,.0f} env "
-          f"steps/s ({100 * rate / raw:.0f} % of the raw sync rate {raw:,.0f})")  # fmt: skip
-    print(f"  including evaluation/selection/mutation: {overall:,.0f} env steps/s "
-          f"({100 * overall / raw:.0f} %)")  # fmt: skip
+    raw.close()
+    collect = [r.extra["collect_env_steps_per_s"] for r in tracker.records]
+    steps = np.diff([0] + [r.env_steps for r in tracker.records])  # each generation's own
+    overall = [n / r.wall_time for n, r in zip(steps, tracker.records, strict=True)]
+    collect_ratios = [c / ref for c, ref in zip(collect, references, strict=True)]
+    overall_ratios = [o / ref for o, ref in zip(overall, references, strict=True)]
+    print(f"raw env (sync, {args.num_envs} copies, random actions), per generation: "
+          f"median {np.median(references):,.0f} steps/s "
+          f"({min(references):,.0f} to {max(references):,.0f})")  # fmt: skip
+    print(f"population collection ({args.backend}, batch 128, learn_step 100): median "
+          f"{np.median(collect):,.0f} env steps/s; {100 * np.median(collect_ratios):.0f} % of the "
+          f"raw rate (per generation {100 * min(collect_ratios):.0f} to "
+          f"{100 * max(collect_ratios):.0f} %, {len(collect)} generations)")  # fmt: skip
+    print(f"  including evaluation/selection/mutation: median {np.median(overall):,.0f} env "
+          f"steps/s; {100 * np.median(overall_ratios):.0f} % of the raw rate")  # fmt: skip
 
 
 def time_to_score(args) -> None:
@@ -142,7 +160,7 @@ def main() -> None:
     parser.add_argument("--num-envs", type=int, default=8)
     parser.add_argument("--population", type=int, default=4)
     parser.add_argument("--evo-steps", type=int, default=3000)
-    parser.add_argument("--throughput-steps", type=int, default=48_000)
+    parser.add_argument("--throughput-steps", type=int, default=96_000)
     parser.add_argument("--batch-size", type=int, default=128, help="time-to-score run")
     parser.add_argument("--learn-step", type=int, default=10, help="time-to-score run")
     parser.add_argument("--max-steps", type=int, default=1_000_000)

@@ -83,14 +83,14 @@ _STEP, _RESET, _CLOSE = 1, 2, 3
 _DONE, _DONE_WITH_PAYLOAD, _FAILED = 0, 1, 2
 # How long each side polls its semaphore before it blocks. A blocked process costs a wake-up of
 # tens of microseconds (far more on virtual machines) on every step; polling for about one env
-# step costs nothing while this process has a core to itself.
+# step costs nothing while this process has a core to itself (only then do the sides poll).
 _POLL_SECONDS = 0.002
 
 
-def _acquire(semaphore: Any, alive: Callable[[], bool]) -> bool:
-    """Take ``semaphore``, polling for :data:`_POLL_SECONDS` before blocking; ``False`` once
-    ``alive()`` says the other side is gone."""
-    deadline = time.perf_counter() + _POLL_SECONDS
+def _acquire(semaphore: Any, poll: bool, alive: Callable[[], bool]) -> bool:
+    """Take ``semaphore``, first polling for :data:`_POLL_SECONDS` if ``poll``, then blocking;
+    ``False`` once ``alive()`` says the other side is gone."""
+    deadline = time.perf_counter() + (_POLL_SECONDS if poll else 0.0)
     while time.perf_counter() < deadline:
         if semaphore.acquire(False):
             return True
@@ -100,14 +100,14 @@ def _acquire(semaphore: Any, alive: Callable[[], bool]) -> bool:
     return True
 
 
-def _worker(conn, go, done, control, name, part, seeds, channels_last, env_kwargs, layout, block):
+def _worker(conn, go, done, control, poll, name, part, seeds, channels_last, env_kwargs, *data):
     parent = os.getppid()
     try:
         vec = SyncVecEnv(
             name, part.stop - part.start, channels_last=channels_last, seeds=seeds, **env_kwargs
         )
         words = np.frombuffer(control, dtype=np.int64)
-        arrays = {key: value[part] for key, value in shared_arrays(layout, block).items()}
+        arrays = {key: value[part] for key, value in shared_arrays(*data).items()}
         agents = vec.agent_ids
         actions = {a: arrays[f"action/{a}"] for a in agents}
     except BaseException:
@@ -115,7 +115,7 @@ def _worker(conn, go, done, control, name, part, seeds, channels_last, env_kwarg
         conn.close()
         return
     conn.send(("ok", None))
-    while _acquire(go, lambda: os.getppid() == parent):
+    while _acquire(go, poll, lambda: os.getppid() == parent):
         command, payload = int(words[0]), None
         try:
             if command == _STEP:
@@ -155,8 +155,8 @@ class AsyncVecEnv:
     identical to the sync backend with the same seed. Actions are written to shared memory as
     the action space's dtype (int64 indices for Discrete). ``num_workers`` defaults to one per
     CPU core but one (the core this process acts and learns on), at least one and at most one
-    per copy. Workers and this process poll for each other's signal for a moment before they
-    block (see :data:`_POLL_SECONDS`), so do not start more workers than there are free cores.
+    per copy. When every process has a core of its own, workers and this process poll for each
+    other's signal for a moment before they block (see :data:`_POLL_SECONDS`).
     """
 
     def __init__(
@@ -178,8 +178,9 @@ class AsyncVecEnv:
         layout = step_layout(probe, self.spec, num_envs)
         probe.close()
         self.agent_ids = self.spec.agent_ids
-        num_workers = num_workers or (os.cpu_count() or 2) - 1
-        num_workers = max(1, min(num_envs, num_workers))
+        cores = os.cpu_count() or 1
+        num_workers = max(1, min(num_envs, num_workers or cores - 1))
+        self._poll = num_workers + 1 <= cores
         seeds = copy_seeds(seed, num_envs)
         bounds = np.linspace(0, num_envs, num_workers + 1).astype(int)
         self._slices = [slice(lo, hi) for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)]
@@ -190,8 +191,11 @@ class AsyncVecEnv:
         for part in self._slices:
             parent, child = ctx.Pipe()
             go, done, control = ctx.Semaphore(0), ctx.Semaphore(0), ctx.RawArray("q", 2)
-            args = (child, go, done, control, name, part, seeds[part], channels_last, env_kwargs)
-            proc = ctx.Process(target=_worker, args=(*args, layout, block), daemon=True)
+            signals = (child, go, done, control, self._poll)
+            env_args = (name, part, seeds[part], channels_last, env_kwargs)
+            proc = ctx.Process(
+                target=_worker, args=(*signals, *env_args, layout, block), daemon=True
+            )
             proc.start()
             child.close()
             self._conns.append(parent)
@@ -225,7 +229,7 @@ class AsyncVecEnv:
         for conn, proc, (_go, done, words) in zip(
             self._conns, self._procs, self._workers, strict=True
         ):
-            if not _acquire(done, proc.is_alive):
+            if not _acquire(done, self._poll, proc.is_alive):
                 errors.append("the worker process exited unexpectedly")
                 continue
             status = int(words[1])
