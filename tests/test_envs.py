@@ -326,6 +326,25 @@ def test_masked_agent_without_env_defined_action_is_refused():
         batch_masks(spec, [{}, {"agent_mask": {"beta_0": False}}])
 
 
+@pytest.mark.parametrize("cores, workers, expected_workers, poll", [
+    (2, None, 1, True),  # default: a core for this process, the other for one worker
+    (8, None, 4, True),  # at most one worker per copy
+    (1, None, 1, False),  # one core: the worker and this process must not poll against each other
+    (2, 2, 2, False),  # more processes than cores: block at once
+])  # fmt: skip
+def test_async_workers_and_polling_follow_the_cores(
+    monkeypatch, cores, workers, expected_workers, poll
+):
+    monkeypatch.setattr("marlpipe.envs.async_vector.os.cpu_count", lambda: cores)
+    vec = AsyncVecEnv(TOY, 4, seed=0, num_workers=workers)
+    try:
+        assert (len(vec._procs), vec._poll) == (expected_workers, poll)
+        _, rewards, *_ = vec.step({a: np.zeros(4, np.int64) for a in vec.agent_ids})
+        assert rewards["alpha_0"].shape == (4,)
+    finally:
+        vec.close()
+
+
 def test_async_close_leaves_no_worker():
     vec = make_vec_env(SPEAKER_LISTENER, 4, backend="async", seed=0)
     procs = list(vec._procs)

@@ -305,6 +305,45 @@ def test_resume_between_generations_replays_exactly(tmp_path):
     assert_same_population(resumed.population, straight.population)
 
 
+@pytest.mark.parametrize("backend", ["sync", "async"])
+def test_collect_has_the_effects_of_a_plain_loop(backend):
+    """collect() saves and learns from step t while the env takes step t+1; the result must be
+    that of a plain loop: act, learn what is owed, step, save."""
+    env = make_vec_env(SL, 4, backend=backend, seed=0, continuous_actions=True)
+    try:
+        agents = [
+            create_population("MATD3", env.spec, {"hidden_sizes": [16]},
+                              {"batch_size": 32, "learn_step": 12}, 1, seed=0)[0]
+            for _ in range(2)
+        ]  # fmt: skip
+        memories = [MultiAgentReplayBuffer(1000, FIELDS, env.agent_ids, seed=0) for _ in agents]
+        stats = collect(agents[0], env, memories[0], env_steps=200, seed=1)
+
+        agent, memory, schedule, owed = agents[1], memories[1], LearnSchedule(), 0
+        obs, _ = env.reset(seed=1)
+        for _ in range(200 // 4):
+            to_store, for_env = agent.get_action(obs, 0.0, training=True)
+            for _ in range(owed):
+                agent.learn(memory.sample(agent.batch_size))
+            next_obs, rewards, terms, _, infos = env.step(for_env)
+            memory.save_to_memory(obs, to_store, rewards, infos["final_obs"], terms,
+                                  is_vectorised=True)  # fmt: skip
+            owed = schedule.owed(4, agent.learn_step, len(memory) >= agent.batch_size)
+            obs = next_obs
+        for _ in range(owed):
+            agent.learn(memory.sample(agent.batch_size))
+    finally:
+        env.close()
+    assert stats.learn_calls == agents[1].learn_counter == 14
+    assert agents[0].learn_credit == schedule.credit
+    agents[1].steps, agents[1].learn_credit = 200, schedule.credit  # collect() keeps these
+    assert_same_state(state_of(agents[0]), state_of(agents[1]))
+    for field in FIELDS:
+        for agent_id in env.agent_ids:
+            np.testing.assert_array_equal(memories[0]._data[field][agent_id],
+                                          memories[1]._data[field][agent_id])  # fmt: skip
+
+
 def test_async_backend_matches_sync():
     results = []
     for backend in ("sync", "async"):

@@ -34,7 +34,10 @@ class EnvConfig:
     num_envs: int = option(8, ge=1)
     """Env copies stepped together while training."""
     backend: str = option("sync", choices=("sync", "async"))
-    """"sync": copies stepped in this process; "async": in a worker subprocess."""
+    """"sync": copies stepped in this process; "async": in worker subprocesses (one per core but
+    one) that share the batches with this process through shared memory, so the env steps while
+    this process stores and learns. Both give identical results; async pays off when learning
+    is light (small batches), sync when one learn call takes many env steps' time."""
     channels_last: bool = False
     """Image observations arrive [H, W, C] and are moved channels-first for the networks."""
 
