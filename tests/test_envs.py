@@ -251,6 +251,70 @@ def test_sync_and_async_give_identical_batches():
             np.testing.assert_array_equal(a[agent], b[agent])
 
 
+@pytest.mark.parametrize("backend", ["sync", "async"])
+def test_parts_of_the_copies_step_like_all_of_them(backend):
+    """Two pending steps of disjoint copies come back in order and equal one full step."""
+    results = []
+    for split in (False, True):
+        vec = make_vec_env(SPEAKER_LISTENER, 5, backend=backend, seed=3, continuous_actions=True)
+        try:
+            rng = np.random.default_rng(1)
+            vec.reset()
+            trace = []
+            for _ in range(30):  # past the end of the first episodes (25 steps)
+                actions = random_actions(vec.spec, 5, rng)
+                if not split:
+                    trace.append(vec.step(actions))
+                    continue
+                vec.step_async({a: v[3:] for a, v in actions.items()}, slice(3, 5))
+                vec.step_async({a: v[:3] for a, v in actions.items()}, slice(0, 3))
+                late, early = vec.step_wait(), vec.step_wait()
+                assert late[1]["speaker_0"].shape == (2,) and early[1]["speaker_0"].shape == (3,)
+                trace.append(tuple(_join(a, b) for a, b in zip(early, late, strict=True)))
+        finally:
+            vec.close()
+        results.append(trace)
+    for full, parts in zip(*results, strict=True):
+        for got, expected in zip(parts, full, strict=True):
+            _assert_same(got, expected)
+
+
+def _join(first, second):
+    if isinstance(first, dict):
+        return {k: _join(first[k], second[k]) for k in first}
+    return np.concatenate([first, second])
+
+
+def _assert_same(got, expected):
+    if isinstance(expected, dict):
+        assert got.keys() == expected.keys()
+        for key in expected:
+            _assert_same(got[key], expected[key])
+    else:
+        np.testing.assert_array_equal(got, expected)
+
+
+@pytest.mark.parametrize("backend", ["sync", "async"])
+def test_overlapping_pending_steps_and_reset_while_pending_are_refused(backend):
+    vec = make_vec_env(TOY, 4, backend=backend, seed=0)
+    try:
+        vec.reset()
+        actions = {a: np.zeros(2, np.int64) for a in vec.agent_ids}
+        vec.step_async(actions, slice(0, 2))
+        with pytest.raises(RuntimeError, match="copies 1:3 are still stepping"):
+            vec.step_async(actions, slice(1, 3))
+        with pytest.raises(RuntimeError, match="reset.* while steps are pending"):
+            vec.reset()
+        with pytest.raises(ValueError, match="non-empty slice of the 4 copies"):
+            vec.step_async(actions, slice(2, 2))
+        vec.step_async(actions, slice(2, 4))
+        assert vec.step_wait()[1]["alpha_0"].shape == (2,)
+        assert vec.step_wait()[1]["alpha_0"].shape == (2,)
+        vec.reset()
+    finally:
+        vec.close()
+
+
 def test_batched_shapes_and_dtypes():
     vec = make_vec_env(TOY, 5, seed=0, observation="discrete")
     obs, _ = vec.reset()

@@ -24,6 +24,7 @@ from marlpipe.training import (
     run_generation,
     train_multi_agent,
 )
+from marlpipe.training.rollout import PARTS, split_copies
 
 SL = "mpe2.simple_speaker_listener_v4"
 FIELDS = ["state", "action", "reward", "next_state", "done"]
@@ -122,11 +123,15 @@ def test_agent_mask_reaches_get_action():
     memory = MultiAgentReplayBuffer(100, FIELDS, env.agent_ids, seed=0)
     agent = CountingAgent(env.spec, learn_step=1000, batch_size=10_000)
     collect(agent, env, memory, env_steps=6, seed=0)
-    masks = [m for m, _ in agent.seen]
-    assert all(m is not None for m in masks)
-    assert masks[0]["beta_0"].all() and not masks[1]["beta_0"].any()
-    assert agent.seen[1][1]["beta_0"].shape == (3,)
     env.close()
+    parts = split_copies(3, PARTS)  # one get_action per part of the copies and vector step
+    assert len(agent.seen) == 2 * len(parts)
+    for call, (mask, defined) in enumerate(agent.seen):
+        step, rows = divmod(call, len(parts))
+        size = parts[rows].stop - parts[rows].start
+        assert mask["beta_0"].shape == defined["beta_0"].shape == (size,)
+        # beta_0 acts on even steps of an episode only
+        assert mask["beta_0"].all() if step == 0 else not mask["beta_0"].any()
 
 
 def tiny_setup(seed: int = 0, num_envs: int = 4, population_size: int = 2):
@@ -305,10 +310,11 @@ def test_resume_between_generations_replays_exactly(tmp_path):
     assert_same_population(resumed.population, straight.population)
 
 
-@pytest.mark.parametrize("backend", ["sync", "async"])
-def test_collect_has_the_effects_of_a_plain_loop(backend):
-    """collect() saves and learns from step t while the env takes step t+1; the result must be
-    that of a plain loop: act, learn what is owed, step, save."""
+@pytest.mark.parametrize("backend, parts", [("sync", 1), ("sync", 2), ("async", 2), ("async", 3)])
+def test_collect_has_the_effects_of_a_plain_loop(backend, parts):
+    """collect() acts for the parts of the copies in turn and saves and learns from step t while
+    the env takes step t+1; the result must be that of a plain loop: act (part by part, as one
+    batch), learn what is owed, step, save."""
     env = make_vec_env(SL, 4, backend=backend, seed=0, continuous_actions=True)
     try:
         agents = [
@@ -317,12 +323,17 @@ def test_collect_has_the_effects_of_a_plain_loop(backend):
             for _ in range(2)
         ]  # fmt: skip
         memories = [MultiAgentReplayBuffer(1000, FIELDS, env.agent_ids, seed=0) for _ in agents]
-        stats = collect(agents[0], env, memories[0], env_steps=200, seed=1)
+        stats = collect(agents[0], env, memories[0], env_steps=200, seed=1, parts=parts)
 
         agent, memory, schedule, owed = agents[1], memories[1], LearnSchedule(), 0
         obs, _ = env.reset(seed=1)
         for _ in range(200 // 4):
-            to_store, for_env = agent.get_action(obs, 0.0, training=True)
+            acted = [agent.get_action({a: v[rows] for a, v in obs.items()}, 0.0, training=True)
+                     for rows in split_copies(4, parts)]  # fmt: skip
+            to_store, for_env = (
+                {a: np.concatenate([part[k][a] for part in acted]) for a in env.agent_ids}
+                for k in (0, 1)
+            )
             for _ in range(owed):
                 agent.learn(memory.sample(agent.batch_size))
             next_obs, rewards, terms, _, infos = env.step(for_env)
@@ -335,7 +346,6 @@ def test_collect_has_the_effects_of_a_plain_loop(backend):
     finally:
         env.close()
     assert stats.learn_calls == agents[1].learn_counter == 14
-    assert agents[0].learn_credit == schedule.credit
     agents[1].steps, agents[1].learn_credit = 200, schedule.credit  # collect() keeps these
     assert_same_state(state_of(agents[0]), state_of(agents[1]))
     for field in FIELDS:

@@ -23,6 +23,7 @@ from marlpipe.envs.vector import (
     MASK_KEYS,
     SyncVecEnv,
     action_dtype,
+    copies_slice,
     copy_seeds,
     default_masks,
     observation_dtype,
@@ -78,7 +79,11 @@ def _mask_infos(infos: dict[str, Any]) -> dict[str, Any] | None:
     return {k: infos[k] for k in MASK_KEYS if k in infos} or None
 
 
-# A worker's control word (command) and status word, beside the data in shared memory.
+# Each worker reads its commands, in order, from a ring of slots in shared memory: one row
+# (command, first copy, end copy, status) per slot; a semaphore counts the commands sent and
+# another the commands done. The ring has a slot more than the worker has copies: room for every
+# step of disjoint copies that may be pending, plus a close.
+_COMMAND, _LO, _HI, _STATUS = range(4)
 _STEP, _RESET, _CLOSE = 1, 2, 3
 _DONE, _DONE_WITH_PAYLOAD, _FAILED = 0, 1, 2
 # How long each side polls its semaphore before it blocks. A blocked process costs a wake-up of
@@ -100,52 +105,92 @@ def _acquire(semaphore: Any, poll: bool, alive: Callable[[], bool]) -> bool:
     return True
 
 
-def _worker(conn, go, done, control, poll, name, part, seeds, channels_last, env_kwargs, *data):
+def _worker(conn, go, done, control, poll, part, env_args, data) -> None:
+    """Step the copies ``part`` (``env_args``: name, seeds, channels_last, env kwargs) on the
+    commands in the ring ``control``, with the arrays laid over ``data`` (layout, block)."""
     parent = os.getppid()
     try:
+        name, seeds, channels_last, env_kwargs = env_args
         vec = SyncVecEnv(
             name, part.stop - part.start, channels_last=channels_last, seeds=seeds, **env_kwargs
         )
-        words = np.frombuffer(control, dtype=np.int64)
-        arrays = {key: value[part] for key, value in shared_arrays(*data).items()}
+        ring = np.frombuffer(control, dtype=np.int64).reshape(-1, 4)
+        arrays = shared_arrays(*data)
         agents = vec.agent_ids
-        actions = {a: arrays[f"action/{a}"] for a in agents}
     except BaseException:
         conn.send(("error", traceback.format_exc()))
         conn.close()
         return
     conn.send(("ok", None))
+    received = 0
     while _acquire(go, poll, lambda: os.getppid() == parent):
-        command, payload = int(words[0]), None
+        slot = ring[received % len(ring)]
+        received += 1
+        command, rows, payload = int(slot[_COMMAND]), slice(int(slot[_LO]), int(slot[_HI])), None
         try:
             if command == _STEP:
-                obs, rewards, terms, truncs, infos = vec.step(actions)
+                local = slice(rows.start - part.start, rows.stop - part.start)
+                vec.step_async({a: arrays[f"action/{a}"][rows] for a in agents}, local)
+                obs, rewards, terms, truncs, infos = vec.step_wait()
                 for a in agents:
-                    arrays[f"obs/{a}"][...] = obs[a]
-                    arrays[f"final_obs/{a}"][...] = infos["final_obs"][a]
-                    arrays[f"reward/{a}"][...] = rewards[a]
-                    arrays[f"term/{a}"][...] = terms[a]
-                    arrays[f"trunc/{a}"][...] = truncs[a]
-                arrays["finished"][...] = infos["_final_obs"]
+                    arrays[f"obs/{a}"][rows] = obs[a]
+                    arrays[f"final_obs/{a}"][rows] = infos["final_obs"][a]
+                    arrays[f"reward/{a}"][rows] = rewards[a]
+                    arrays[f"term/{a}"][rows] = terms[a]
+                    arrays[f"trunc/{a}"][rows] = truncs[a]
+                arrays["finished"][rows] = infos["_final_obs"]
                 payload = _mask_infos(infos)
             elif command == _RESET:
                 obs, infos = vec.reset(seeds=conn.recv())
                 for a in agents:
-                    arrays[f"obs/{a}"][...] = obs[a]
+                    arrays[f"obs/{a}"][part] = obs[a]
                 payload = _mask_infos(infos)
             elif command == _CLOSE:
                 vec.close()
-                words[1] = _DONE
+                slot[_STATUS] = _DONE
                 done.release()
                 break
-            words[1] = _DONE if payload is None else _DONE_WITH_PAYLOAD
+            slot[_STATUS] = _DONE if payload is None else _DONE_WITH_PAYLOAD
         except BaseException:
-            payload, words[1] = traceback.format_exc(), _FAILED
+            payload, slot[_STATUS] = traceback.format_exc(), _FAILED
         done.release()
         # sent after the release: the parent reads it only then, so no pipe buffer can fill up
         if payload is not None:
             conn.send(payload)
     conn.close()
+
+
+class _Worker:
+    """This process's end of one worker: its copies, process, pipe, semaphores and ring."""
+
+    def __init__(self, ctx, copies: slice, poll: bool, env_args: tuple, data: tuple):
+        self.copies, self.poll = copies, poll
+        self.conn, child = ctx.Pipe()
+        self.go, self.done = ctx.Semaphore(0), ctx.Semaphore(0)
+        control = ctx.RawArray("q", 4 * (copies.stop - copies.start + 1))
+        self.ring = np.frombuffer(control, dtype=np.int64).reshape(-1, 4)
+        self.sent = self.answered = 0
+        self.proc = ctx.Process(
+            target=_worker,
+            args=(child, self.go, self.done, control, poll, copies, env_args, data),
+            daemon=True,
+        )
+        self.proc.start()
+        child.close()
+
+    def send(self, command: int, rows: slice | None = None) -> None:
+        rows = rows or self.copies
+        self.ring[self.sent % len(self.ring)] = (command, rows.start, rows.stop, 0)
+        self.sent += 1
+        self.go.release()
+
+    def answer(self) -> tuple[int, Any]:
+        """``(status, payload)`` of the oldest command not yet answered."""
+        if not _acquire(self.done, self.poll, self.proc.is_alive):
+            return _FAILED, "the worker process exited unexpectedly"
+        status = int(self.ring[self.answered % len(self.ring), _STATUS])
+        self.answered += 1
+        return status, (self.conn.recv() if status != _DONE else None)
 
 
 class AsyncVecEnv:
@@ -155,8 +200,10 @@ class AsyncVecEnv:
     identical to the sync backend with the same seed. Actions are written to shared memory as
     the action space's dtype (int64 indices for Discrete). ``num_workers`` defaults to one per
     CPU core but one (the core this process acts and learns on), at least one and at most one
-    per copy. When every process has a core of its own, workers and this process poll for each
-    other's signal for a moment before they block (see :data:`_POLL_SECONDS`).
+    per copy. Steps of disjoint runs of copies may be pending together (see
+    :class:`SyncVecEnv`); a worker steps them in the order they were started. Workers and this
+    process poll for each other's signal for a moment before they block when every process has
+    a core of its own (see :data:`_POLL_SECONDS`).
     """
 
     def __init__(
@@ -182,34 +229,28 @@ class AsyncVecEnv:
         num_workers = max(1, min(num_envs, num_workers or cores - 1))
         self._poll = num_workers + 1 <= cores
         seeds = copy_seeds(seed, num_envs)
-        bounds = np.linspace(0, num_envs, num_workers + 1).astype(int)
-        self._slices = [slice(lo, hi) for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)]
+        bounds = [int(b) for b in np.linspace(0, num_envs, num_workers + 1).astype(int)]
         ctx = mp.get_context("spawn")
         block = ctx.RawArray("B", block_size(layout))
         self._arrays = shared_arrays(layout, block)
-        self._conns, self._procs, self._workers = [], [], []
-        for part in self._slices:
-            parent, child = ctx.Pipe()
-            go, done, control = ctx.Semaphore(0), ctx.Semaphore(0), ctx.RawArray("q", 2)
-            signals = (child, go, done, control, self._poll)
-            env_args = (name, part, seeds[part], channels_last, env_kwargs)
-            proc = ctx.Process(
-                target=_worker, args=(*signals, *env_args, layout, block), daemon=True
-            )
-            proc.start()
-            child.close()
-            self._conns.append(parent)
-            self._procs.append(proc)
-            self._workers.append((go, done, np.frombuffer(control, dtype=np.int64)))
+        self._pending: list[tuple[slice, list[_Worker]]] = []
+        self._workers: list[_Worker] = []
+        for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
+            env_args = (name, seeds[lo:hi], channels_last, env_kwargs)
+            worker = _Worker(ctx, slice(lo, hi), self._poll, env_args, (layout, block))
+            self._workers.append(worker)
         self._started()
-        self._waiting = False
+
+    @property
+    def _procs(self) -> list:
+        return [w.proc for w in self._workers]
 
     def _started(self) -> None:
         """Wait until every worker has built its envs; raise the first worker's error, if any."""
         errors = []
-        for conn in self._conns:
+        for worker in self._workers:
             try:
-                status, payload = conn.recv()
+                status, payload = worker.conn.recv()
             except EOFError:
                 status, payload = "error", "the worker process exited unexpectedly"
             if status == "error":
@@ -218,45 +259,43 @@ class AsyncVecEnv:
             self.close()
             raise RuntimeError("an environment worker failed:\n" + errors[0])
 
-    def _command(self, command: int) -> None:
-        for go, _done, words in self._workers:
-            words[0] = command
-            go.release()
-
-    def _gather(self) -> list[dict[str, Any] | None]:
-        """Wait for every worker's answer: its masking info (``None`` when it has none)."""
-        results, errors = [], []
-        for conn, proc, (_go, done, words) in zip(
-            self._conns, self._procs, self._workers, strict=True
-        ):
-            if not _acquire(done, self._poll, proc.is_alive):
-                errors.append("the worker process exited unexpectedly")
-                continue
-            status = int(words[1])
-            payload = conn.recv() if status != _DONE else None
-            (errors if status == _FAILED else results).append(payload)
+    def _answers(self, workers: list[_Worker]) -> list[dict[str, Any] | None]:
+        """Each worker's answer to its oldest command: its masking info (``None``: none)."""
+        answers, errors = [], []
+        for worker in workers:
+            status, payload = worker.answer()
+            (errors if status == _FAILED else answers).append(payload)
         if errors:
             self.close()
             raise RuntimeError("an environment worker failed:\n" + errors[0])
-        return results
+        return answers
 
-    def _batch(self, kind: str) -> dict[str, np.ndarray]:
-        """A copy (the shared block is overwritten by the next step) of one field per agent."""
-        return {a: self._arrays[f"{kind}/{a}"].copy() for a in self.agent_ids}
+    def _rows(self, kind: str, rows: slice) -> dict[str, np.ndarray]:
+        """A copy (the shared block is overwritten by later steps) of one field's rows."""
+        return {a: self._arrays[f"{kind}/{a}"][rows].copy() for a in self.agent_ids}
+
+    def _involved(self, rows: slice) -> list[_Worker]:
+        return [
+            w for w in self._workers if w.copies.start < rows.stop and rows.start < w.copies.stop
+        ]
 
     def reset(self, seed: int | None = None):
+        if self._pending:
+            raise RuntimeError("reset() called while steps are pending: call step_wait() first")
         seeds = copy_seeds(seed, self.num_envs) if seed is not None else None
-        for conn, part in zip(self._conns, self._slices, strict=True):
-            conn.send(None if seeds is None else seeds[part])
-        self._command(_RESET)
-        infos = self._concat_infos(self._gather())  # the workers have written once they answer
-        return self._batch("obs"), infos
+        for worker in self._workers:
+            worker.conn.send(None if seeds is None else seeds[worker.copies])
+            worker.send(_RESET)
+        # the workers have written once they answer
+        infos = self._concat_infos(self._answers(self._workers), self._workers)
+        return self._rows("obs", slice(0, self.num_envs)), infos
 
-    def step_async(self, actions: dict[str, np.ndarray]) -> None:
-        if self._waiting:
-            raise RuntimeError("step_async() called while a step is pending: call step_wait()")
+    def step_async(self, actions: dict[str, np.ndarray], copies: slice | None = None) -> None:
+        """Start stepping ``copies`` (default: all), with row i of each agent's actions for the
+        i-th copy among them."""
+        rows = copies_slice(copies, self.num_envs, [p for p, _ in self._pending])
         for agent in self.agent_ids:
-            target = self._arrays[f"action/{agent}"]
+            target = self._arrays[f"action/{agent}"][rows]
             if agent not in actions:
                 raise ValueError(f"actions: no entry for agent {agent!r}")
             value = np.asarray(actions[agent])
@@ -266,55 +305,64 @@ class AsyncVecEnv:
                     f"got {value.shape}"
                 )
             np.copyto(target, value, casting="unsafe")
-        self._command(_STEP)
-        self._waiting = True
+        workers = self._involved(rows)
+        for worker in workers:
+            lo, hi = max(rows.start, worker.copies.start), min(rows.stop, worker.copies.stop)
+            worker.send(_STEP, slice(lo, hi))
+        self._pending.append((rows, workers))
 
     def step_wait(self):
-        if not self._waiting:  # the workers would never answer: fail instead of hanging
+        """Results of the oldest pending step (its copies only)."""
+        if not self._pending:  # the workers would never answer: fail instead of hanging
             raise RuntimeError("step_wait() called without a pending step_async()")
-        self._waiting = False
-        infos = self._concat_infos(self._gather())  # the workers have written once they answer
-        infos["final_obs"] = self._batch("final_obs")
-        infos["_final_obs"] = self._arrays["finished"].copy()
-        return (
-            self._batch("obs"),
-            self._batch("reward"),
-            self._batch("term"),
-            self._batch("trunc"),
-            infos,
-        )
+        rows, workers = self._pending.pop(0)
+        # the workers have written once they answer
+        infos = self._concat_infos(self._answers(workers), workers, rows)
+        infos["final_obs"] = self._rows("final_obs", rows)
+        infos["_final_obs"] = self._arrays["finished"][rows].copy()
+        obs, rewards = self._rows("obs", rows), self._rows("reward", rows)
+        return obs, rewards, self._rows("term", rows), self._rows("trunc", rows), infos
 
     def step(self, actions: dict[str, np.ndarray]):
         self.step_async(actions)
         return self.step_wait()
 
-    def _concat_infos(self, parts: list[dict[str, Any] | None]) -> dict[str, Any]:
-        """Masking info of every worker as one batch; a worker whose copies report none sent
-        ``None``, and its slice gets the defaults."""
-        if all(p is None for p in parts):
+    def _concat_infos(
+        self,
+        answers: list[dict[str, Any] | None],
+        workers: list[_Worker],
+        rows: slice | None = None,
+    ) -> dict[str, Any]:
+        """Masking info of the workers' rows as one batch; a worker whose copies report none
+        answered ``None``, and its rows get the defaults."""
+        if all(p is None for p in answers):
             return {}
-        parts = [
-            p if p is not None else default_masks(self.spec, s.stop - s.start)
-            for p, s in zip(parts, self._slices, strict=True)
+        rows = rows or slice(0, self.num_envs)
+        answers = [
+            p
+            if p is not None
+            else default_masks(
+                self.spec, min(rows.stop, w.copies.stop) - max(rows.start, w.copies.start)
+            )
+            for p, w in zip(answers, workers, strict=True)
         ]
         return {
-            key: {a: np.concatenate([p[key][a] for p in parts]) for a in self.agent_ids}
+            key: {a: np.concatenate([p[key][a] for p in answers]) for a in self.agent_ids}
             for key in MASK_KEYS
         }
 
     def close(self) -> None:
         """Stop every worker; none is left behind even if a worker hangs."""
-        for go, _done, words in getattr(self, "_workers", []):
-            words[0] = _CLOSE
-            go.release()
-        for proc in getattr(self, "_procs", []):
-            proc.join(timeout=5)
-            if proc.is_alive():
-                proc.terminate()
-                proc.join(timeout=5)
-        for conn in getattr(self, "_conns", []):
-            conn.close()
-        self._conns, self._procs, self._workers = [], [], []
+        workers = getattr(self, "_workers", [])
+        for worker in workers:
+            worker.send(_CLOSE)
+        for worker in workers:
+            worker.proc.join(timeout=5)
+            if worker.proc.is_alive():
+                worker.proc.terminate()
+                worker.proc.join(timeout=5)
+            worker.conn.close()
+        self._workers, self._pending = [], []
 
     def __del__(self):
         self.close()

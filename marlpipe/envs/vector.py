@@ -54,8 +54,28 @@ def random_actions(spec: EnvSpec, num_envs: int, rng: np.random.Generator) -> di
     return actions
 
 
+def copies_slice(copies: slice | None, num_envs: int, pending: list[slice]) -> slice:
+    """``copies`` (``None``: all of them) as ``slice(lo, hi)``, checked to be a non-empty run of
+    the ``num_envs`` copies that shares none with a step still ``pending``."""
+    lo, hi, stride = (copies or slice(None)).indices(num_envs)
+    if stride != 1 or hi <= lo:
+        raise ValueError(f"copies must be a non-empty slice of the {num_envs} copies, got {copies}")
+    for other in pending:
+        if lo < other.stop and other.start < hi:
+            raise RuntimeError(
+                f"copies {lo}:{hi} are still stepping ({other.start}:{other.stop} is pending): "
+                "call step_wait() first"
+            )
+    return slice(lo, hi)
+
+
 class SyncVecEnv:
-    """N copies of one environment stepped in turn in this process."""
+    """N copies of one environment stepped in turn in this process.
+
+    ``step_async(actions, copies)`` may start steps of disjoint runs of copies before the first
+    ``step_wait()``, which returns the results in the order the steps were started. Here a copy
+    steps only in ``step_wait``; the async backend steps them meanwhile.
+    """
 
     def __init__(
         self,
@@ -73,24 +93,24 @@ class SyncVecEnv:
         self.spec = EnvSpec.from_env(self.envs[0], channels_last, name, env_kwargs)
         self.agent_ids = self.spec.agent_ids
         self._seeds = seeds if seeds is not None else copy_seeds(seed, num_envs)
-        self._actions: dict[str, np.ndarray] | None = None
+        self._pending: list[tuple[slice, dict[str, np.ndarray]]] = []
         self._obs_dtypes = {
             a: observation_dtype(self.envs[0], self.spec, a) for a in self.spec.agent_ids
         }
-        self._obs = {a: self._empty_obs(a) for a in self.agent_ids}
 
-    def _empty_obs(self, agent: str) -> np.ndarray:
-        shape = (self.num_envs, *self.spec.observations[agent].shape)
-        return np.zeros(shape, dtype=self._obs_dtypes[agent])
+    def _empty_obs(self, agent: str, n: int) -> np.ndarray:
+        return np.zeros((n, *self.spec.observations[agent].shape), dtype=self._obs_dtypes[agent])
 
     def reset(
         self, seed: int | None = None, *, seeds: list[int | None] | None = None
     ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         """Reset every copy (with its derived seed on the first reset or when ``seed`` is given)."""
+        if self._pending:
+            raise RuntimeError("reset() called while steps are pending: call step_wait() first")
         if seeds is None:
             seeds = copy_seeds(seed, self.num_envs) if seed is not None else self._seeds
         self._seeds = [None] * self.num_envs
-        obs = {a: self._empty_obs(a) for a in self.agent_ids}
+        obs = {a: self._empty_obs(a, self.num_envs) for a in self.agent_ids}
         raw_infos = []
         for i, env in enumerate(self.envs):
             o, info = env.reset(seed=seeds[i])
@@ -98,25 +118,28 @@ class SyncVecEnv:
                 if agent in o:
                     obs[agent][i] = o[agent]
             raw_infos.append(info)
-        self._obs = obs
-        return {a: v.copy() for a, v in obs.items()}, batch_masks(self.spec, raw_infos)
+        return obs, batch_masks(self.spec, raw_infos)
 
-    def step_async(self, actions: dict[str, np.ndarray]) -> None:
-        self._actions = actions
+    def step_async(self, actions: dict[str, np.ndarray], copies: slice | None = None) -> None:
+        """Start stepping ``copies`` (default: all), with row i of each agent's actions for the
+        i-th copy among them."""
+        part = copies_slice(copies, self.num_envs, [p for p, _ in self._pending])
+        self._pending.append((part, actions))
 
     def step_wait(self):
-        actions, self._actions = self._actions, None
-        if actions is None:
+        """Results of the oldest pending step, for its copies only; see the module doc."""
+        if not self._pending:
             raise RuntimeError("step_wait() called without a pending step_async()")
-        n, agents = self.num_envs, self.agent_ids
-        obs = {a: self._empty_obs(a) for a in agents}
+        part, actions = self._pending.pop(0)
+        n, agents = part.stop - part.start, self.agent_ids
+        obs = {a: self._empty_obs(a, n) for a in agents}
         rewards = {a: np.zeros(n, np.float32) for a in agents}
         terms = {a: np.zeros(n, bool) for a in agents}
         truncs = {a: np.zeros(n, bool) for a in agents}
-        final_obs = {a: self._empty_obs(a) for a in agents}
+        final_obs = {a: self._empty_obs(a, n) for a in agents}
         finished = np.zeros(n, bool)
         raw_infos = []
-        for i, env in enumerate(self.envs):
+        for i, env in enumerate(self.envs[part]):
             live = env.agents
             act = {a: _scalar_if_discrete(actions[a][i]) for a in live}
             o, r, te, tr, info = env.step(act)
@@ -140,11 +163,10 @@ class SyncVecEnv:
                 elif not done:
                     obs[agent][i] = final_obs[agent][i]
             raw_infos.append(info)
-        self._obs = obs
         infos = batch_masks(self.spec, raw_infos)
         infos["final_obs"] = final_obs
         infos["_final_obs"] = finished
-        return {a: v.copy() for a, v in obs.items()}, rewards, terms, truncs, infos
+        return obs, rewards, terms, truncs, infos
 
     def step(self, actions: dict[str, np.ndarray]):
         """Step every copy with row i of each agent's action array; see the module doc."""
@@ -155,6 +177,7 @@ class SyncVecEnv:
         for env in self.envs:
             env.close()
         self.envs = []
+        self._pending = []
 
 
 def default_masks(spec: EnvSpec, num_envs: int) -> dict[str, dict[str, np.ndarray]]:

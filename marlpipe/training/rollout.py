@@ -55,6 +55,33 @@ def _learn(agent: Any, memory: Any, calls: int, stats: RolloutStats) -> None:
         stats.last_learn_stats = result
 
 
+PARTS = 2
+"""Runs of env copies that :func:`collect` acts for and steps in turn (see there)."""
+
+
+def split_copies(num_envs: int, parts: int) -> list[slice]:
+    """``num_envs`` copies as ``min(parts, num_envs)`` contiguous runs of near-equal size."""
+    bounds = np.linspace(0, num_envs, max(1, min(int(parts), num_envs)) + 1).astype(int)
+    return [slice(int(lo), int(hi)) for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)]
+
+
+def _take(batch: Any, rows: slice) -> Any:
+    """``rows`` of every array in a (nested) dict of per-copy arrays."""
+    if isinstance(batch, dict):
+        return {key: _take(value, rows) for key, value in batch.items()}
+    return batch[rows]
+
+
+@dataclass
+class _VectorStep:
+    """One vector step, part by part: the observations acted on, the actions to store, and what
+    the env gave back."""
+
+    obs: list[dict[str, np.ndarray]] = field(default_factory=list)
+    actions: list[dict[str, np.ndarray]] = field(default_factory=list)
+    results: list[tuple | None] = field(default_factory=list)
+
+
 def collect(
     agent: Any,
     env: Any,
@@ -63,17 +90,23 @@ def collect(
     *,
     epsilon: float = 0.0,
     seed: int | None = None,
+    parts: int = PARTS,
 ) -> RolloutStats:
     """Let ``agent`` step ``env`` for at least ``env_steps`` transitions, learning as it goes.
 
     The env is reset (with ``seed``) at the start of the turn so a turn depends only on the
-    agent, the buffer and the seed: a run resumed between generations replays exactly. Per vector
-    step there is one batched ``get_action``, one buffer save (``infos["final_obs"]`` as next
-    state, terminations as done) and the learning then owed. The save and the learning of step
-    ``t`` run between ``step_async`` and ``step_wait`` of step ``t + 1``, so that an async env
-    steps in its workers meanwhile; they still come after the action of step ``t + 1`` and
-    before the save of step ``t + 1``, as in a plain loop. The same order is used with a sync
-    env, so both backends give identical results.
+    agent, the buffer and the seed: a run resumed between generations replays exactly.
+
+    The copies are split into ``parts`` runs (:func:`split_copies`) that are acted for and
+    stepped in turn: per vector step and part, one batched ``get_action`` and a ``step_async``
+    of that part's copies, so that an async env steps one part while this process acts for the
+    next. Once every part of step ``t + 1`` is on its way, step ``t`` is saved to ``memory``
+    (``infos["final_obs"]`` as next state, terminations as done; the parts in copy order, as
+    one batch would be) and the learning then owed runs, while the env steps. The effects are
+    those of a plain loop: every action of step ``t + 1`` comes before the learning owed after
+    step ``t``, which comes before any action of step ``t + 2``. A sync env follows the same
+    order, so both backends give identical results; ``parts`` does change them (the acting
+    batches, and the order exploration noise is drawn in).
 
     The learn-step remainder lives on the agent (``agent.learn_credit``, 0 when absent): a turn
     starts from the credit the last one left, so with ``env_steps < learn_step`` a member still
@@ -82,46 +115,68 @@ def collect(
     """
     num_envs = int(env.num_envs)
     agent_ids = list(env.agent_ids)
+    copies = split_copies(num_envs, parts)
     stats = RolloutStats()
     schedule = LearnSchedule(getattr(agent, "learn_credit", 0))
     obs, infos = env.reset(seed=seed)
+    ready = [(_take(obs, rows), _take(infos, rows)) for rows in copies]  # what each part acts on
     running = np.zeros(num_envs, np.float64)
 
-    def store(transition: tuple) -> int:
+    def store(step: _VectorStep) -> int:
         """Save one vector step's transitions and return the learn calls now due."""
-        last_obs, actions, (_next_obs, rewards, terminations, _truncations, step_infos) = transition
-        memory.save_to_memory(
-            last_obs, actions, rewards, step_infos["final_obs"], terminations, is_vectorised=True
-        )
-        running[:] += sum(np.asarray(rewards[a], np.float64) for a in agent_ids)
-        finished = np.asarray(step_infos["_final_obs"], bool)
-        if finished.any():
-            stats.episode_returns.extend(running[finished].tolist())
-            running[finished] = 0.0
+        for rows, part_obs, actions, result in zip(
+            copies, step.obs, step.actions, step.results, strict=True
+        ):
+            _next_obs, rewards, terminations, _truncations, step_infos = result
+            memory.save_to_memory(
+                part_obs, actions, rewards, step_infos["final_obs"], terminations,
+                is_vectorised=True,
+            )  # fmt: skip
+            returns = running[rows]  # a view: updated in place
+            returns += sum(np.asarray(rewards[a], np.float64) for a in agent_ids)
+            finished = np.asarray(step_infos["_final_obs"], bool)
+            if finished.any():
+                stats.episode_returns.extend(returns[finished].tolist())
+                returns[finished] = 0.0
         agent.steps += num_envs
         stats.env_steps += num_envs
         return schedule.owed(num_envs, agent.learn_step, len(memory) >= agent.batch_size)
 
-    pending = None  # the last vector step, stored while the env takes the next one
-    for _ in range(math.ceil(int(env_steps) / num_envs)):
-        to_store, for_env = agent.get_action(
-            obs,
-            epsilon,
-            infos.get("agent_mask"),
-            infos.get("env_defined_actions"),
-            training=True,
-        )
-        env.step_async(for_env)
-        if pending is not None:
-            _learn(agent, memory, store(pending), stats)
+    def finish(step: _VectorStep, part: int) -> None:
+        """Wait for ``part`` of ``step`` (the oldest step pending) and keep what it gave."""
         result = env.step_wait()
-        pending, obs, infos = (obs, to_store, result), result[0], result[4]
-    if pending is not None:
-        _learn(agent, memory, store(pending), stats)
+        step.results[part] = result
+        ready[part] = (result[0], result[4])
+
+    last: _VectorStep | None = None
+    for _ in range(math.ceil(int(env_steps) / num_envs)):
+        step = _VectorStep(results=[None] * len(copies))
+        for part, rows in enumerate(copies):
+            if part > 0 and last is not None:
+                finish(last, part)
+            part_obs, part_infos = ready[part]
+            to_store, for_env = agent.get_action(
+                part_obs,
+                epsilon,
+                part_infos.get("agent_mask"),
+                part_infos.get("env_defined_actions"),
+                training=True,
+            )
+            env.step_async(for_env, rows)
+            step.obs.append(part_obs)
+            step.actions.append(to_store)
+        if last is not None:
+            _learn(agent, memory, store(last), stats)
+        finish(step, 0)
+        last = step
+    if last is not None:
+        for part in range(1, len(copies)):
+            finish(last, part)
+        _learn(agent, memory, store(last), stats)
     agent.learn_credit = schedule.credit
     if hasattr(stats.last_learn_stats, "to_dict"):  # one device sync per turn, not per call
         stats.last_learn_stats = stats.last_learn_stats.to_dict()
     return stats
 
 
-__all__ = ["LearnSchedule", "RolloutStats", "collect"]
+__all__ = ["PARTS", "LearnSchedule", "RolloutStats", "collect", "split_copies"]
