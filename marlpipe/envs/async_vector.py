@@ -10,187 +10,23 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
-import time
-import traceback
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
+from marlpipe.envs.async_worker import (
+    CLOSE,
+    FAILED,
+    RESET,
+    STEP,
+    Worker,
+    block_size,
+    shared_arrays,
+    step_layout,
+)
 from marlpipe.envs.factory import make_env
 from marlpipe.envs.spec import EnvSpec
-from marlpipe.envs.vector import (
-    MASK_KEYS,
-    SyncVecEnv,
-    action_dtype,
-    copies_slice,
-    copy_seeds,
-    default_masks,
-    observation_dtype,
-)
-
-_ALIGN = 64  # bytes: every array starts on its own cache line
-
-Layout = list[tuple[str, tuple[int, ...], str]]
-
-
-def step_layout(env: Any, spec: EnvSpec, num_envs: int) -> Layout:
-    """``(name, shape, dtype)`` of every array one vector step exchanges, for all copies."""
-    layout: Layout = []
-    for agent in spec.agent_ids:
-        obs_shape = (num_envs, *spec.observations[agent].shape)
-        obs_dtype = observation_dtype(env, spec, agent).str
-        act = spec.actions[agent]
-        act_shape = (num_envs,) if act.discrete else (num_envs, *act.shape)
-        layout += [
-            (f"obs/{agent}", obs_shape, obs_dtype),
-            (f"final_obs/{agent}", obs_shape, obs_dtype),
-            (f"action/{agent}", act_shape, action_dtype(env, spec, agent).str),
-            (f"reward/{agent}", (num_envs,), np.dtype(np.float32).str),
-            (f"term/{agent}", (num_envs,), np.dtype(bool).str),
-            (f"trunc/{agent}", (num_envs,), np.dtype(bool).str),
-        ]
-    layout.append(("finished", (num_envs,), np.dtype(bool).str))
-    return layout
-
-
-def shared_arrays(layout: Layout, block: Any) -> dict[str, np.ndarray]:
-    """Numpy views of ``block`` (a ``RawArray`` of :func:`block_size` bytes), one per entry."""
-    base = np.frombuffer(block, dtype=np.uint8)
-    arrays, offset = {}, 0
-    for name, shape, dtype in layout:
-        size = int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize
-        arrays[name] = base[offset : offset + size].view(dtype).reshape(shape)
-        offset += -(-size // _ALIGN) * _ALIGN
-    return arrays
-
-
-def block_size(layout: Layout) -> int:
-    """Bytes of shared memory that :func:`shared_arrays` lays ``layout`` over."""
-    total = 0
-    for _, shape, dtype in layout:
-        size = int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize
-        total += -(-size // _ALIGN) * _ALIGN
-    return max(1, total)
-
-
-def _mask_infos(infos: dict[str, Any]) -> dict[str, Any] | None:
-    """What of a step's infos goes over the pipe: the masking keys, if the copies report any."""
-    return {k: infos[k] for k in MASK_KEYS if k in infos} or None
-
-
-# Each worker reads its commands, in order, from a ring of slots in shared memory: one row
-# (command, first copy, end copy, status) per slot; a semaphore counts the commands sent and
-# another the commands done. The ring has a slot more than the worker has copies: room for every
-# step of disjoint copies that may be pending, plus a close.
-_COMMAND, _LO, _HI, _STATUS = range(4)
-_STEP, _RESET, _CLOSE = 1, 2, 3
-_DONE, _DONE_WITH_PAYLOAD, _FAILED = 0, 1, 2
-# How long each side polls its semaphore before it blocks. A blocked process costs a wake-up of
-# tens of microseconds (far more on virtual machines) on every step; polling for about one env
-# step costs nothing while this process has a core to itself (only then do the sides poll).
-_POLL_SECONDS = 0.002
-
-
-def _acquire(semaphore: Any, poll: bool, alive: Callable[[], bool]) -> bool:
-    """Take ``semaphore``, first polling for :data:`_POLL_SECONDS` if ``poll``, then blocking;
-    ``False`` once ``alive()`` says the other side is gone."""
-    deadline = time.perf_counter() + (_POLL_SECONDS if poll else 0.0)
-    while time.perf_counter() < deadline:
-        if semaphore.acquire(False):
-            return True
-    while not semaphore.acquire(timeout=0.5):
-        if not alive():
-            return semaphore.acquire(False)
-    return True
-
-
-def _worker(conn, go, done, control, poll, part, env_args, data) -> None:
-    """Step the copies ``part`` (``env_args``: name, seeds, channels_last, env kwargs) on the
-    commands in the ring ``control``, with the arrays laid over ``data`` (layout, block)."""
-    parent = os.getppid()
-    try:
-        name, seeds, channels_last, env_kwargs = env_args
-        vec = SyncVecEnv(
-            name, part.stop - part.start, channels_last=channels_last, seeds=seeds, **env_kwargs
-        )
-        ring = np.frombuffer(control, dtype=np.int64).reshape(-1, 4)
-        arrays = shared_arrays(*data)
-        agents = vec.agent_ids
-    except BaseException:
-        conn.send(("error", traceback.format_exc()))
-        conn.close()
-        return
-    conn.send(("ok", None))
-    received = 0
-    while _acquire(go, poll, lambda: os.getppid() == parent):
-        slot = ring[received % len(ring)]
-        received += 1
-        command, rows, payload = int(slot[_COMMAND]), slice(int(slot[_LO]), int(slot[_HI])), None
-        try:
-            if command == _STEP:
-                local = slice(rows.start - part.start, rows.stop - part.start)
-                vec.step_async({a: arrays[f"action/{a}"][rows] for a in agents}, local)
-                obs, rewards, terms, truncs, infos = vec.step_wait()
-                for a in agents:
-                    arrays[f"obs/{a}"][rows] = obs[a]
-                    arrays[f"final_obs/{a}"][rows] = infos["final_obs"][a]
-                    arrays[f"reward/{a}"][rows] = rewards[a]
-                    arrays[f"term/{a}"][rows] = terms[a]
-                    arrays[f"trunc/{a}"][rows] = truncs[a]
-                arrays["finished"][rows] = infos["_final_obs"]
-                payload = _mask_infos(infos)
-            elif command == _RESET:
-                obs, infos = vec.reset(seeds=conn.recv())
-                for a in agents:
-                    arrays[f"obs/{a}"][part] = obs[a]
-                payload = _mask_infos(infos)
-            elif command == _CLOSE:
-                vec.close()
-                slot[_STATUS] = _DONE
-                done.release()
-                break
-            slot[_STATUS] = _DONE if payload is None else _DONE_WITH_PAYLOAD
-        except BaseException:
-            payload, slot[_STATUS] = traceback.format_exc(), _FAILED
-        done.release()
-        # sent after the release: the parent reads it only then, so no pipe buffer can fill up
-        if payload is not None:
-            conn.send(payload)
-    conn.close()
-
-
-class _Worker:
-    """This process's end of one worker: its copies, process, pipe, semaphores and ring."""
-
-    def __init__(self, ctx, copies: slice, poll: bool, env_args: tuple, data: tuple):
-        self.copies, self.poll = copies, poll
-        self.conn, child = ctx.Pipe()
-        self.go, self.done = ctx.Semaphore(0), ctx.Semaphore(0)
-        control = ctx.RawArray("q", 4 * (copies.stop - copies.start + 1))
-        self.ring = np.frombuffer(control, dtype=np.int64).reshape(-1, 4)
-        self.sent = self.answered = 0
-        self.proc = ctx.Process(
-            target=_worker,
-            args=(child, self.go, self.done, control, poll, copies, env_args, data),
-            daemon=True,
-        )
-        self.proc.start()
-        child.close()
-
-    def send(self, command: int, rows: slice | None = None) -> None:
-        rows = rows or self.copies
-        self.ring[self.sent % len(self.ring)] = (command, rows.start, rows.stop, 0)
-        self.sent += 1
-        self.go.release()
-
-    def answer(self) -> tuple[int, Any]:
-        """``(status, payload)`` of the oldest command not yet answered."""
-        if not _acquire(self.done, self.poll, self.proc.is_alive):
-            return _FAILED, "the worker process exited unexpectedly"
-        status = int(self.ring[self.answered % len(self.ring), _STATUS])
-        self.answered += 1
-        return status, (self.conn.recv() if status != _DONE else None)
+from marlpipe.envs.vector import MASK_KEYS, copies_slice, copy_seeds, default_masks
 
 
 class AsyncVecEnv:
@@ -203,7 +39,7 @@ class AsyncVecEnv:
     per copy. Steps of disjoint runs of copies may be pending together (see
     :class:`SyncVecEnv`); a worker steps them in the order they were started. Workers and this
     process poll for each other's signal for a moment before they block when every process has
-    a core of its own (see :data:`_POLL_SECONDS`).
+    a core of its own (see ``async_worker._POLL_SECONDS``).
     """
 
     def __init__(
@@ -233,11 +69,11 @@ class AsyncVecEnv:
         ctx = mp.get_context("spawn")
         block = ctx.RawArray("B", block_size(layout))
         self._arrays = shared_arrays(layout, block)
-        self._pending: list[tuple[slice, list[_Worker]]] = []
-        self._workers: list[_Worker] = []
+        self._pending: list[tuple[slice, list[Worker]]] = []
+        self._workers: list[Worker] = []
         for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
             env_args = (name, seeds[lo:hi], channels_last, env_kwargs)
-            worker = _Worker(ctx, slice(lo, hi), self._poll, env_args, (layout, block))
+            worker = Worker(ctx, slice(lo, hi), self._poll, env_args, (layout, block))
             self._workers.append(worker)
         self._started()
 
@@ -259,12 +95,12 @@ class AsyncVecEnv:
             self.close()
             raise RuntimeError("an environment worker failed:\n" + errors[0])
 
-    def _answers(self, workers: list[_Worker]) -> list[dict[str, Any] | None]:
+    def _answers(self, workers: list[Worker]) -> list[dict[str, Any] | None]:
         """Each worker's answer to its oldest command: its masking info (``None``: none)."""
         answers, errors = [], []
         for worker in workers:
             status, payload = worker.answer()
-            (errors if status == _FAILED else answers).append(payload)
+            (errors if status == FAILED else answers).append(payload)
         if errors:
             self.close()
             raise RuntimeError("an environment worker failed:\n" + errors[0])
@@ -274,7 +110,7 @@ class AsyncVecEnv:
         """A copy (the shared block is overwritten by later steps) of one field's rows."""
         return {a: self._arrays[f"{kind}/{a}"][rows].copy() for a in self.agent_ids}
 
-    def _involved(self, rows: slice) -> list[_Worker]:
+    def _involved(self, rows: slice) -> list[Worker]:
         return [
             w for w in self._workers if w.copies.start < rows.stop and rows.start < w.copies.stop
         ]
@@ -285,7 +121,7 @@ class AsyncVecEnv:
         seeds = copy_seeds(seed, self.num_envs) if seed is not None else None
         for worker in self._workers:
             worker.conn.send(None if seeds is None else seeds[worker.copies])
-            worker.send(_RESET)
+            worker.send(RESET)
         # the workers have written once they answer
         infos = self._concat_infos(self._answers(self._workers), self._workers)
         return self._rows("obs", slice(0, self.num_envs)), infos
@@ -308,7 +144,7 @@ class AsyncVecEnv:
         workers = self._involved(rows)
         for worker in workers:
             lo, hi = max(rows.start, worker.copies.start), min(rows.stop, worker.copies.stop)
-            worker.send(_STEP, slice(lo, hi))
+            worker.send(STEP, slice(lo, hi))
         self._pending.append((rows, workers))
 
     def step_wait(self):
@@ -330,7 +166,7 @@ class AsyncVecEnv:
     def _concat_infos(
         self,
         answers: list[dict[str, Any] | None],
-        workers: list[_Worker],
+        workers: list[Worker],
         rows: slice | None = None,
     ) -> dict[str, Any]:
         """Masking info of the workers' rows as one batch; a worker whose copies report none
@@ -355,7 +191,7 @@ class AsyncVecEnv:
         """Stop every worker; none is left behind even if a worker hangs."""
         workers = getattr(self, "_workers", [])
         for worker in workers:
-            worker.send(_CLOSE)
+            worker.send(CLOSE)
         for worker in workers:
             worker.proc.join(timeout=5)
             if worker.proc.is_alive():
