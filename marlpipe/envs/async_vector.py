@@ -69,7 +69,7 @@ class AsyncVecEnv:
         ctx = mp.get_context("spawn")
         block = ctx.RawArray("B", block_size(layout))
         self._arrays = shared_arrays(layout, block)
-        self._pending: list[tuple[slice, list[Worker]]] = []
+        self._pending: list[tuple[slice, list[tuple[Worker, slice]]]] = []
         self._workers: list[Worker] = []
         for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
             env_args = (name, seeds[lo:hi], channels_last, env_kwargs)
@@ -95,10 +95,10 @@ class AsyncVecEnv:
             self.close()
             raise RuntimeError("an environment worker failed:\n" + errors[0])
 
-    def _answers(self, workers: list[Worker]) -> list[dict[str, Any] | None]:
+    def _answers(self, shares: list[tuple[Worker, slice]]) -> list[dict[str, Any] | None]:
         """Each worker's answer to its oldest command: its masking info (``None``: none)."""
         answers, errors = [], []
-        for worker in workers:
+        for worker, _ in shares:
             status, payload = worker.answer()
             (errors if status == FAILED else answers).append(payload)
         if errors:
@@ -110,20 +110,24 @@ class AsyncVecEnv:
         """A copy (the shared block is overwritten by later steps) of one field's rows."""
         return {a: self._arrays[f"{kind}/{a}"][rows].copy() for a in self.agent_ids}
 
-    def _involved(self, rows: slice) -> list[Worker]:
+    def _shares(self, rows: slice) -> list[tuple[Worker, slice]]:
+        """The workers that hold some of ``rows``, each with its share of them."""
         return [
-            w for w in self._workers if w.copies.start < rows.stop and rows.start < w.copies.stop
+            (w, slice(max(rows.start, w.copies.start), min(rows.stop, w.copies.stop)))
+            for w in self._workers
+            if w.copies.start < rows.stop and rows.start < w.copies.stop
         ]
 
     def reset(self, seed: int | None = None):
         if self._pending:
             raise RuntimeError("reset() called while steps are pending: call step_wait() first")
         seeds = copy_seeds(seed, self.num_envs) if seed is not None else None
-        for worker in self._workers:
-            worker.conn.send(None if seeds is None else seeds[worker.copies])
-            worker.send(RESET)
+        shares = self._shares(slice(0, self.num_envs))
+        for worker, share in shares:
+            worker.conn.send(None if seeds is None else seeds[share])
+            worker.send(RESET, share)
         # the workers have written once they answer
-        infos = self._concat_infos(self._answers(self._workers), self._workers)
+        infos = self._concat_infos(self._answers(shares), shares)
         return self._rows("obs", slice(0, self.num_envs)), infos
 
     def step_async(self, actions: dict[str, np.ndarray], copies: slice | None = None) -> None:
@@ -141,19 +145,18 @@ class AsyncVecEnv:
                     f"got {value.shape}"
                 )
             np.copyto(target, value, casting="unsafe")
-        workers = self._involved(rows)
-        for worker in workers:
-            lo, hi = max(rows.start, worker.copies.start), min(rows.stop, worker.copies.stop)
-            worker.send(STEP, slice(lo, hi))
-        self._pending.append((rows, workers))
+        shares = self._shares(rows)
+        for worker, share in shares:
+            worker.send(STEP, share)
+        self._pending.append((rows, shares))
 
     def step_wait(self):
         """Results of the oldest pending step (its copies only)."""
         if not self._pending:  # the workers would never answer: fail instead of hanging
             raise RuntimeError("step_wait() called without a pending step_async()")
-        rows, workers = self._pending.pop(0)
+        rows, shares = self._pending.pop(0)
         # the workers have written once they answer
-        infos = self._concat_infos(self._answers(workers), workers, rows)
+        infos = self._concat_infos(self._answers(shares), shares)
         infos["final_obs"] = self._rows("final_obs", rows)
         infos["_final_obs"] = self._arrays["finished"][rows].copy()
         obs, rewards = self._rows("obs", rows), self._rows("reward", rows)
@@ -164,23 +167,15 @@ class AsyncVecEnv:
         return self.step_wait()
 
     def _concat_infos(
-        self,
-        answers: list[dict[str, Any] | None],
-        workers: list[Worker],
-        rows: slice | None = None,
+        self, answers: list[dict[str, Any] | None], shares: list[tuple[Worker, slice]]
     ) -> dict[str, Any]:
-        """Masking info of the workers' rows as one batch; a worker whose copies report none
-        answered ``None``, and its rows get the defaults."""
+        """Masking info of the workers' shares as one batch; a worker whose copies report none
+        answered ``None``, and its share gets the defaults."""
         if all(p is None for p in answers):
             return {}
-        rows = rows or slice(0, self.num_envs)
         answers = [
-            p
-            if p is not None
-            else default_masks(
-                self.spec, min(rows.stop, w.copies.stop) - max(rows.start, w.copies.start)
-            )
-            for p, w in zip(answers, workers, strict=True)
+            p if p is not None else default_masks(self.spec, share.stop - share.start)
+            for p, (_, share) in zip(answers, shares, strict=True)
         ]
         return {
             key: {a: np.concatenate([p[key][a] for p in answers]) for a in self.agent_ids}

@@ -136,10 +136,8 @@ def _worker(conn, go, done, control, poll, part, env_args, data) -> None:
                 for a in agents:
                     arrays[f"obs/{a}"][part] = obs[a]
                 payload = _mask_infos(infos)
-            elif command == CLOSE:
+            elif command == CLOSE:  # nobody waits for an answer
                 vec.close()
-                slot[_STATUS] = _DONE
-                done.release()
                 break
             slot[_STATUS] = _DONE if payload is None else _DONE_WITH_PAYLOAD
         except BaseException:
@@ -170,6 +168,7 @@ class Worker:
         child.close()
 
     def send(self, command: int, rows: slice | None = None) -> None:
+        """Queue ``command`` for ``rows`` (default: all this worker's copies)."""
         rows = rows or self.copies
         self.ring[self.sent % len(self.ring)] = (command, rows.start, rows.stop, 0)
         self.sent += 1
