@@ -11,7 +11,7 @@ __version__ = "0.1.0"
 _LAZY = {
     "EnvSpec": "marlpipe.envs.spec",
     "make_env": "marlpipe.envs.factory",
-    "make_vec_env": "marlpipe.envs.vector",
+    "make_vec_env": "marlpipe.envs.make_vec",
     "MultiAgentReplayBuffer": "marlpipe.algos.buffer",
     "MATD3": "marlpipe.algos.matd3",
     "MADDPG": "marlpipe.algos.maddpg",

@@ -14,7 +14,7 @@ from marlpipe.envs import (
     make_vec_env,
     random_actions,
 )
-from marlpipe.envs.vector import batch_masks
+from marlpipe.envs.batching import batch_masks
 
 SPEAKER_LISTENER = "mpe2.simple_speaker_listener_v4"
 TOY = "marlpipe.envs.toy:match_env"

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from marlpipe.envs.vector import mask_info
+from marlpipe.envs.batching import mask_info
 
 
 def evaluate(agent: Any, env: Any, max_steps: int = 25, loop: int = 3) -> float:

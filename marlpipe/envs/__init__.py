@@ -1,9 +1,11 @@
 """Environments: names -> PettingZoo parallel envs, their spec, and vectorised copies."""
 
 from marlpipe.envs.async_vector import AsyncVecEnv
+from marlpipe.envs.batching import copy_seeds
 from marlpipe.envs.factory import EnvNameError, make_env
+from marlpipe.envs.make_vec import make_vec_env
 from marlpipe.envs.spec import ActionSpec, EnvSpec, ObservationSpec, UnsupportedSpaceError
-from marlpipe.envs.vector import SyncVecEnv, copy_seeds, make_vec_env, random_actions
+from marlpipe.envs.vector import SyncVecEnv, random_actions
 
 __all__ = [
     "ActionSpec",

@@ -1,4 +1,4 @@
-"""The ``"async"`` backend of :func:`~marlpipe.envs.vector.make_vec_env`: env copies in worker
+"""The ``"async"`` backend of :func:`~marlpipe.envs.make_vec.make_vec_env`: env copies in worker
 subprocesses (spawned), each worker stepping a :class:`~marlpipe.envs.vector.SyncVecEnv` slice.
 
 Actions, observations, rewards and done flags travel through one shared-memory block that the
@@ -24,9 +24,9 @@ from marlpipe.envs.async_worker import (
     shared_arrays,
     step_layout,
 )
+from marlpipe.envs.batching import MASK_KEYS, copies_slice, copy_seeds, default_masks
 from marlpipe.envs.factory import make_env
 from marlpipe.envs.spec import EnvSpec
-from marlpipe.envs.vector import MASK_KEYS, copies_slice, copy_seeds, default_masks
 
 
 class AsyncVecEnv:

@@ -13,8 +13,9 @@ from typing import Any
 
 import numpy as np
 
+from marlpipe.envs.batching import MASK_KEYS, action_dtype, observation_dtype
 from marlpipe.envs.spec import EnvSpec
-from marlpipe.envs.vector import MASK_KEYS, SyncVecEnv, action_dtype, observation_dtype
+from marlpipe.envs.vector import SyncVecEnv
 
 _ALIGN = 64  # bytes: every array starts on its own cache line
 

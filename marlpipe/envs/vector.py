@@ -13,32 +13,9 @@ from typing import Any
 
 import numpy as np
 
+from marlpipe.envs.batching import batch_masks, copies_slice, copy_seeds, observation_dtype
 from marlpipe.envs.factory import make_env
-from marlpipe.envs.spec import ActionSpec, EnvSpec
-
-MASK_KEYS = ("agent_mask", "env_defined_actions")
-
-
-def copy_seeds(seed: int | None, num_envs: int) -> list[int | None]:
-    """Independent reset seeds for ``num_envs`` copies, all derived from the one ``seed``."""
-    if seed is None:
-        return [None] * num_envs
-    children = np.random.SeedSequence(seed).spawn(num_envs)
-    return [int(child.generate_state(1)[0]) for child in children]
-
-
-def observation_dtype(env: Any, spec: EnvSpec, agent: str) -> np.dtype:
-    """dtype of an agent's batched observations: int64 indices for Discrete, else the space's."""
-    if spec.observations[agent].kind == "discrete":
-        return np.dtype(np.int64)
-    return np.dtype(env.observation_space(agent).dtype)
-
-
-def action_dtype(env: Any, spec: EnvSpec, agent: str) -> np.dtype:
-    """dtype of an agent's batched actions: int64 indices for Discrete, else the Box's."""
-    if spec.actions[agent].discrete:
-        return np.dtype(np.int64)
-    return np.dtype(env.action_space(agent).dtype)
+from marlpipe.envs.spec import EnvSpec
 
 
 def random_actions(spec: EnvSpec, num_envs: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
@@ -52,21 +29,6 @@ def random_actions(spec: EnvSpec, num_envs: int, rng: np.random.Generator) -> di
             low, high = np.asarray(act.low, np.float32), np.asarray(act.high, np.float32)
             actions[agent] = rng.uniform(low, high, size=(num_envs, *act.shape)).astype(np.float32)
     return actions
-
-
-def copies_slice(copies: slice | None, num_envs: int, pending: list[slice]) -> slice:
-    """``copies`` (``None``: all of them) as ``slice(lo, hi)``, checked to be a non-empty run of
-    the ``num_envs`` copies that shares none with a step still ``pending``."""
-    lo, hi, stride = (copies or slice(None)).indices(num_envs)
-    if stride != 1 or hi <= lo:
-        raise ValueError(f"copies must be a non-empty slice of the {num_envs} copies, got {copies}")
-    for other in pending:
-        if lo < other.stop and other.start < hi:
-            raise RuntimeError(
-                f"copies {lo}:{hi} are still stepping ({other.start}:{other.stop} is pending): "
-                "call step_wait() first"
-            )
-    return slice(lo, hi)
 
 
 class SyncVecEnv:
@@ -180,98 +142,5 @@ class SyncVecEnv:
         self._pending = []
 
 
-def default_masks(spec: EnvSpec, num_envs: int) -> dict[str, dict[str, np.ndarray]]:
-    """Batched masking info for copies that report none: every agent acts (mask True) and has
-    no env-defined action (-1 for discrete, NaN for continuous; only read where a mask is False).
-    """
-    defined = {}
-    for agent in spec.agent_ids:
-        act = spec.actions[agent]
-        if act.discrete:
-            defined[agent] = np.full(num_envs, -1, np.int64)
-        else:
-            defined[agent] = np.full((num_envs, *act.shape), np.nan, np.float32)
-    return {
-        "agent_mask": {a: np.ones(num_envs, bool) for a in spec.agent_ids},
-        "env_defined_actions": defined,
-    }
-
-
-def batch_masks(spec: EnvSpec, raw_infos: list[dict]) -> dict[str, Any]:
-    """Batch ``agent_mask`` / ``env_defined_actions`` of one info per copy.
-
-    Empty when no copy reports either key; otherwise both keys, with :func:`default_masks` for
-    what a copy does not report, so the batch never depends on which copies report masking.
-    """
-    if all(
-        mask_info(info, key, a) is None
-        for info in raw_infos
-        for key in MASK_KEYS
-        for a in spec.agent_ids
-    ):
-        return {}
-    batched = default_masks(spec, len(raw_infos))
-    masks, defined = batched["agent_mask"], batched["env_defined_actions"]
-    for i, info in enumerate(raw_infos):
-        for agent in spec.agent_ids:
-            mask = mask_info(info, "agent_mask", agent)
-            if mask is not None:
-                masks[agent][i] = bool(mask)
-            action = mask_info(info, "env_defined_actions", agent)
-            if action is not None:
-                defined[agent][i] = _defined_action(agent, action, spec.actions[agent])
-            elif mask is not None and not mask:
-                raise ValueError(
-                    f"agent {agent!r} is masked out (agent_mask False) in env copy {i}, but the "
-                    "info gives no env_defined_actions for it: the env must say what it does"
-                )
-    return batched
-
-
-def _defined_action(agent: str, action: Any, spec: ActionSpec) -> Any:
-    """An env-defined action as the batch holds it: discrete ones may come as an index or as a
-    one-hot vector (the reference format) and are stored as the index."""
-    if not spec.discrete:
-        return action
-    value = np.asarray(action)
-    if value.shape == (spec.n,):  # one-hot (with a single action, an index of shape (1,) is too)
-        return int(value.argmax())
-    if value.shape in ((), (1,)):
-        return int(value.reshape(-1)[0])
-    raise ValueError(
-        f"agent {agent!r}: env-defined action {action!r} is neither an index nor a one-hot "
-        f"vector of length {spec.n}"
-    )
-
-
 def _scalar_if_discrete(action):
     return int(action) if np.ndim(action) == 0 else action
-
-
-def mask_info(info: dict, key: str, agent: str):
-    """Masking info sits at the top level of ``info`` (keyed by agent) or in each agent's info."""
-    top = info.get(key)
-    if isinstance(top, dict) and agent in top:
-        return top[agent]
-    per_agent = info.get(agent)
-    if isinstance(per_agent, dict):
-        return per_agent.get(key)
-    return None
-
-
-def make_vec_env(
-    name: str,
-    num_envs: int,
-    backend: str = "sync",
-    seed: int | None = None,
-    channels_last: bool = False,
-    **env_kwargs: Any,
-):
-    """Return ``num_envs`` copies of environment ``name`` batched per agent (see module doc)."""
-    if backend == "sync":
-        return SyncVecEnv(name, num_envs, seed=seed, channels_last=channels_last, **env_kwargs)
-    if backend == "async":
-        from marlpipe.envs.async_vector import AsyncVecEnv
-
-        return AsyncVecEnv(name, num_envs, seed=seed, channels_last=channels_last, **env_kwargs)
-    raise ValueError(f'backend must be "sync" or "async", got {backend!r}')
