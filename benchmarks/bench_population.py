@@ -24,9 +24,11 @@ import numpy as np
 import torch
 
 from marlpipe.algos.buffer import MultiAgentReplayBuffer
+from marlpipe.algos.episodes import greedy_score
+from marlpipe.config import EvolutionConfig, MutationConfig, TournamentConfig
 from marlpipe.envs import make_env, make_vec_env, random_actions
 from marlpipe.evolution import Mutations, TournamentSelection, create_population
-from marlpipe.training import ListTracker, LoopState, greedy_score, run_generation
+from marlpipe.training import ListTracker, LoopState, run_generation
 
 ENV = "mpe2.simple_speaker_listener_v4"
 FIELDS = ["state", "action", "reward", "next_state", "done"]
@@ -69,8 +71,8 @@ def population(args, batch_size: int, learn_step: int):
         {"batch_size": batch_size, "learn_step": learn_step}, args.population, seed=args.seed,
     )  # fmt: skip
     memory = MultiAgentReplayBuffer(1_000_000, FIELDS, env.agent_ids, seed=args.seed)
-    tournament = TournamentSelection(2, True, args.population, eval_loop=1, seed=args.seed)
-    mutation = Mutations(0.4, 0.2, 0.2, 0.2, 0.0, 0.2, rand_seed=args.seed)
+    tournament = TournamentSelection(TournamentConfig(), args.population, seed=args.seed)
+    mutation = Mutations(MutationConfig(), seed=args.seed)
     return env, pop, memory, tournament, mutation
 
 
@@ -87,14 +89,15 @@ def throughput(args) -> None:
         raw_async.close()
     raw = RawEnvRate(args, "sync", vector_steps=300)
     env, pop, memory, tournament, mutation = population(args, 128, 100)
+    evolution = EvolutionConfig(steps_per_generation=args.evo_steps, eval_episodes=3)
     eval_env = make_env(ENV, continuous_actions=True)
     state, tracker = LoopState.start(args.seed), ListTracker()
     references = []
     while state.env_steps < args.throughput_steps:
         before = raw()
         pop = run_generation(
-            env, pop, memory, state, evo_steps=args.evo_steps, eval_env=eval_env, eval_loop=3,
-            tournament=tournament, mutation=mutation, tracker=tracker,
+            env, pop, memory, state, evolution, eval_env=eval_env, tournament=tournament,
+            mutation=mutation, tracker=tracker,
         ).population  # fmt: skip
         references.append((before + raw()) / 2)
     env.close()
@@ -118,6 +121,7 @@ def throughput(args) -> None:
 def time_to_score(args) -> None:
     """Wall time until the elite's greedy score over 10 fresh episodes reaches ``--score``."""
     env, pop, memory, tournament, mutation = population(args, args.batch_size, args.learn_step)
+    evolution = EvolutionConfig(steps_per_generation=args.evo_steps, eval_episodes=3)
     eval_env = make_env(ENV, continuous_actions=True)
     check_env = make_env(ENV, continuous_actions=True)
     state, tracker = LoopState.start(args.seed), ListTracker()
@@ -126,8 +130,8 @@ def time_to_score(args) -> None:
     while state.env_steps < args.max_steps and training_time < args.max_seconds:
         started = time.perf_counter()
         result = run_generation(
-            env, pop, memory, state, evo_steps=args.evo_steps, eval_env=eval_env, eval_loop=3,
-            tournament=tournament, mutation=mutation, tracker=tracker,
+            env, pop, memory, state, evolution, eval_env=eval_env, tournament=tournament,
+            mutation=mutation, tracker=tracker,
         )  # fmt: skip
         training_time += time.perf_counter() - started
         pop = result.population

@@ -51,10 +51,13 @@ def main(
     memory = MultiAgentReplayBuffer(
         1_000_000, ["state", "action", "reward", "next_state", "done"], env.agent_ids, seed=seed
     )
-    tournament = TournamentSelection(
-        tournament_size=2, elitism=True, population_size=population_size, eval_loop=1, seed=seed
-    )
-    mutations = Mutations(
+    # The AgileRL-style keyword constructors; TournamentSelection(TournamentConfig(...), ...) and
+    # Mutations(MutationConfig(...), seed) take the params.yaml groups instead.
+    tournament = TournamentSelection.from_keywords(
+        tournament_size=2, elitism=True, population_size=population_size, eval_loop=1,
+        rand_seed=seed,
+    )  # fmt: skip
+    mutations = Mutations.from_keywords(
         no_mutation=0.2, architecture=0.2, new_layer_prob=0.2, parameters=0.2, activation=0.0,
         rl_hp=0.2, mutation_sd=0.1, rand_seed=seed,
     )  # fmt: skip

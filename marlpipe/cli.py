@@ -8,7 +8,6 @@ set ``MARLPIPE_DEBUG=1`` to see the traceback instead.
 from __future__ import annotations
 
 import functools
-import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -20,19 +19,13 @@ PARAMS_HELP = "Params file (default: <root>/params.yaml, else the package's defa
 
 
 def _friendly(command: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn user errors raised by ``command`` into one line on stderr and exit status 2."""
+    """Report user errors raised by ``command`` as one line and exit 2 (see ``run_stage``)."""
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from marlpipe.pipeline.errors import one_line, user_error_types
+        from marlpipe.pipeline.errors import run_stage
 
-        try:
-            return command(*args, **kwargs)
-        except Exception as err:
-            if os.environ.get("MARLPIPE_DEBUG") or not isinstance(err, user_error_types()):
-                raise
-            click.echo(f"marlpipe: error: {one_line(err)}", err=True)
-            sys.exit(2)
+        return run_stage(lambda: command(*args, **kwargs), "marlpipe")
 
     return wrapper
 
@@ -118,7 +111,7 @@ def evaluate(params_path: str | None, root: str, render: str | None) -> None:
     """Score the elite on fresh episodes (reports/eval.json) and register it in MLflow."""
     from marlpipe.pipeline import evaluate as stage
 
-    metrics = stage.run(_params(params_path, root), root, progress=True)
+    metrics = stage.run(_params(params_path, root), root)
     click.echo(" ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}"
                         for k, v in metrics.items()))  # fmt: skip
     if render:

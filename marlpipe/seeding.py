@@ -2,18 +2,15 @@
 
 Streams are keyed by name rather than by spawn order, so adding a new consumer never shifts the
 numbers that existing consumers draw (a run stays reproducible across code changes that add
-streams).
+streams). The pipeline draws "population", "buffer", "envs", "training", "tournament" and
+"mutation" from ``params.yaml``'s ``seed``.
 """
 
 from __future__ import annotations
 
-import random
 import zlib
 
 import numpy as np
-
-STREAMS = ("population", "buffer", "envs", "training", "tournament", "mutation", "evaluate")
-"""The names the pipeline draws from; any other name is allowed too."""
 
 
 def stream(seed: int, name: str) -> np.random.SeedSequence:
@@ -27,18 +24,4 @@ def derive_seed(seed: int, name: str) -> int:
     return int(stream(seed, name).generate_state(1, np.uint32)[0] >> 1)
 
 
-def rng(seed: int, name: str) -> np.random.Generator:
-    """A numpy ``Generator`` for stream ``name``."""
-    return np.random.default_rng(stream(seed, name))
-
-
-def seed_global(seed: int) -> None:
-    """Seed Python's, numpy's and torch's global generators (for libraries that use them)."""
-    import torch
-
-    random.seed(derive_seed(seed, "python"))
-    np.random.seed(derive_seed(seed, "numpy-global"))
-    torch.manual_seed(derive_seed(seed, "torch-global"))
-
-
-__all__ = ["STREAMS", "derive_seed", "rng", "seed_global", "stream"]
+__all__ = ["derive_seed", "stream"]

@@ -7,7 +7,7 @@ from marlpipe.pipeline.errors import run_stage
 
 def main() -> None:
     """Score the elite on fresh greedy episodes."""
-    metrics = evaluate.run(load_params("params.yaml"), ".", progress=True)
+    metrics = evaluate.run(load_params("params.yaml"), ".")
     print(f"evaluate: score {metrics['score']:.2f} over {metrics['episodes']} episodes")
 
 

@@ -13,6 +13,8 @@ import torch
 
 from marlpipe.algos.buffer import MultiAgentReplayBuffer
 from marlpipe.algos.checkpoint import load_agent
+from marlpipe.algos.episodes import greedy_score
+from marlpipe.config import ConfigError, EvolutionConfig
 from marlpipe.envs import make_env, make_vec_env, random_actions
 from marlpipe.evolution import Mutations, TournamentSelection, create_population
 from marlpipe.training import (
@@ -20,7 +22,7 @@ from marlpipe.training import (
     ListTracker,
     LoopState,
     collect,
-    greedy_score,
+    evolve,
     run_generation,
     train_multi_agent,
 )
@@ -140,19 +142,32 @@ def tiny_setup(seed: int = 0, num_envs: int = 4, population_size: int = 2):
     hp = {"batch_size": 32, "learn_step": 30}  # 100 steps a turn leave a credit of 10
     pop = create_population("MATD3", env.spec, {"hidden_sizes": [16]}, hp, population_size, seed)
     memory = MultiAgentReplayBuffer(5000, FIELDS, env.agent_ids, seed=seed)
-    tournament = TournamentSelection(2, True, population_size, eval_loop=1, seed=seed)
-    mutation = Mutations(0.2, 0.2, 0.5, 0.2, 0.2, 0.2, rand_seed=seed)
+    tournament = TournamentSelection.from_keywords(
+        2, True, population_size, eval_loop=1, rand_seed=seed
+    )
+    mutation = Mutations.from_keywords(
+        no_mutation=0.2,
+        architecture=0.2,
+        new_layer_prob=0.5,
+        parameters=0.2,
+        activation=0.2,
+        rl_hp=0.2,
+        rand_seed=seed,
+    )
     return env, eval_env, pop, memory, tournament, mutation
 
 
-def test_run_generation_reports_and_calls_back():
+def evolution(**values) -> EvolutionConfig:
+    return EvolutionConfig(**{"steps_per_generation": 100, "eval_episodes": 1, **values})
+
+
+def test_run_generation_reports():
     env, eval_env, pop, memory, tournament, mutation = tiny_setup()
-    tracker, calls = ListTracker(), []
+    tracker = ListTracker()
     state = LoopState.start(0)
     result = run_generation(
-        env, pop, memory, state, evo_steps=100, eval_env=eval_env, eval_loop=2,
+        env, pop, memory, state, evolution(eval_episodes=2), eval_env=eval_env,
         tournament=tournament, mutation=mutation, tracker=tracker,
-        on_generation=lambda g, p, e: calls.append((g, [a.index for a in p], e.index)),
     )  # fmt: skip
     record = tracker.records[0]
     assert record.generation == 0 and state.generation == 1
@@ -164,7 +179,8 @@ def test_run_generation_reports_and_calls_back():
     assert all(m.parent is None and m.mutation is None for m in record.members)
     assert record.members[0].hyperparameters["batch_size"] == 32
     assert all(m.learn_calls > 0 for m in record.members)
-    assert calls == [(0, [2, 3], 2)] and result.elite.lineage["parent"] == record.elite_index
+    assert [a.index for a in result.population] == [2, 3]
+    assert result.elite.index == 2 and result.elite.lineage["parent"] == record.elite_index
     # This generation's selection and mutation are in its own record.
     children = record.children
     assert [c.index for c in children] == [a.index for a in result.population] == [2, 3]
@@ -180,7 +196,7 @@ def test_run_generation_reports_and_calls_back():
     json.dumps(record.to_dict())
     # The next generation's record names each member's parent and mutation: the same lineage.
     run_generation(
-        env, result.population, memory, state, evo_steps=100, eval_env=eval_env,
+        env, result.population, memory, state, evolution(), eval_env=eval_env,
         tournament=tournament, mutation=mutation, tracker=tracker,
     )  # fmt: skip
     second = tracker.records[1]
@@ -194,8 +210,9 @@ def test_run_generation_without_selection_or_mutation():
     env, eval_env, pop, memory, _, _ = tiny_setup()
     tracker = ListTracker()
     result = run_generation(
-        env, pop, memory, LoopState.start(0), evo_steps=40, eval_env=eval_env, tracker=tracker
-    )
+        env, pop, memory, LoopState.start(0), evolution(steps_per_generation=40),
+        eval_env=eval_env, tracker=tracker,
+    )  # fmt: skip
     record = tracker.records[0]
     assert result.population == pop  # carried on unselected, the same objects
     assert [c.index for c in record.children] == [m.index for m in record.members] == [0, 1]
@@ -275,12 +292,74 @@ def test_target_stops_early_and_default_eval_env():
     env.close()
 
 
+def test_evolve_calls_back_after_each_generation_with_the_advanced_state():
+    env, eval_env, pop, memory, tournament, mutation = tiny_setup()
+    calls = []
+    result = evolve(
+        env, pop, memory, evolution(generations=2), tournament=tournament, mutation=mutation,
+        seed=0, eval_env=eval_env, progress=False,
+        on_generation=lambda r, s: calls.append(
+            (r.record.generation, s.generation, s.env_steps, [a.index for a in r.population])
+        ),
+    )  # fmt: skip
+    assert calls == [(0, 1, 200, [2, 3]), (1, 2, 400, [4, 5])]
+    assert [a.index for a in result.population] == [4, 5] and len(result.history) == 2
+    assert result.last.record.generation == 1
+    env.close()
+
+
+def test_train_multi_agent_counts_its_budget_in_env_steps():
+    """max_steps is the total over members and generations: 2 members x 100 steps a generation
+    reach 450 in three generations (the last one passes it)."""
+    env, eval_env, pop, memory, tournament, mutation = tiny_setup()
+    tracker = ListTracker()
+    _, history = train_multi_agent(
+        env, pop, memory, max_steps=450, evo_steps=100, eval_env=eval_env,
+        tournament=tournament, mutation=mutation, tracker=tracker, progress=False, seed=0,
+    )  # fmt: skip
+    assert len(history) == 3 and tracker.records[-1].env_steps == 600
+    env.close()
+
+
+def test_train_multi_agent_takes_the_seed_names_and_validates_them():
+    """eval_loop (episodes to play) and the tournament's eval_loop (scores to average) are two
+    settings with one AgileRL name each; both pass in one call and each lands where it belongs."""
+    env, eval_env, pop, memory, _, mutation = tiny_setup(population_size=2)
+    tournament = TournamentSelection.from_keywords(2, True, 2, eval_loop=3, rand_seed=0)
+    assert tournament.config.eval_last == 3
+    tracker = ListTracker()
+    train_multi_agent(
+        env, pop, memory, max_steps=200, evo_steps=100, eval_loop=2, eval_env=eval_env,
+        tournament=tournament, mutation=mutation, tracker=tracker, progress=False, seed=0,
+    )  # fmt: skip
+    member = tracker.records[0].members[0]
+    assert member.selection_fitness == member.fitness  # one score so far: the mean of the last 3
+    with pytest.raises(ConfigError, match=r"train_multi_agent: eval_episodes: expected"):
+        train_multi_agent(env, pop, memory, max_steps=200, evo_steps=100, eval_loop=0,
+                          eval_env=eval_env, progress=False, seed=0)  # fmt: skip
+    env.close()
+
+
+def test_train_multi_agent_without_seed_repeats_with_a_seeded_population():
+    """The README's package example seeds the env, population, buffer, tournament and
+    mutations but not the loop: the loop's seed is read from the members' streams."""
+    runs = []
+    for _ in range(2):
+        env, eval_env, pop, memory, tournament, mutation = tiny_setup(seed=7)
+        runs.append(train_multi_agent(
+            env, pop, memory, max_steps=200, evo_steps=100, eval_env=eval_env,
+            tournament=tournament, mutation=mutation, progress=False,
+        )[1])  # fmt: skip
+        env.close()
+    assert runs[0] == runs[1]
+
+
 def test_resume_between_generations_replays_exactly(tmp_path):
-    kwargs = {"evo_steps": 100, "eval_loop": 1}
+    config = evolution()
     env, eval_env, pop, memory, tournament, mutation = tiny_setup(5)
     state = LoopState.start(5)
-    pop = run_generation(env, pop, memory, state, eval_env=eval_env, tournament=tournament,
-                         mutation=mutation, **kwargs).population  # fmt: skip
+    pop = run_generation(env, pop, memory, state, config, eval_env=eval_env,
+                         tournament=tournament, mutation=mutation).population  # fmt: skip
     # Checkpoint everything the next generation depends on, as a pipeline would.
     assert all(agent.learn_credit == 10 for agent in pop)  # inherited from the parents
     for agent in pop:
@@ -289,8 +368,8 @@ def test_resume_between_generations_replays_exactly(tmp_path):
     memory.save(tmp_path / "memory.npz")
     saved = json.dumps({"loop": state.to_dict(), "tournament": tournament.state_dict(),
                         "mutation": mutation.state_dict()})  # fmt: skip
-    straight = run_generation(env, pop, memory, state, eval_env=eval_env, tournament=tournament,
-                              mutation=mutation, **kwargs)  # fmt: skip
+    straight = run_generation(env, pop, memory, state, config, eval_env=eval_env,
+                              tournament=tournament, mutation=mutation)  # fmt: skip
     env.close()
 
     env, eval_env, _, memory, tournament, mutation = tiny_setup(5)
@@ -301,9 +380,9 @@ def test_resume_between_generations_replays_exactly(tmp_path):
     saved = json.loads(saved)
     tournament.load_state_dict(saved["tournament"])
     mutation.load_state_dict(saved["mutation"])
-    resumed = run_generation(env, restored, memory, LoopState.from_dict(saved["loop"]),
-                             eval_env=eval_env, tournament=tournament, mutation=mutation,
-                             **kwargs)  # fmt: skip
+    resumed = run_generation(env, restored, memory, LoopState.from_dict(saved["loop"]), config,
+                             eval_env=eval_env, tournament=tournament,
+                             mutation=mutation)  # fmt: skip
     env.close()
     assert resumed.fitnesses == straight.fitnesses
     assert [a.lineage for a in resumed.population] == [a.lineage for a in straight.population]
@@ -411,8 +490,12 @@ def test_population_learns_speaker_listener():
     memory = MultiAgentReplayBuffer(200_000, FIELDS, env.agent_ids, seed=1)
     pop, history = train_multi_agent(
         env, pop, memory, max_steps=72_000, evo_steps=3000, eval_loop=5, eval_env=eval_env,
-        tournament=TournamentSelection(2, True, 4, eval_loop=1, seed=1),
-        mutation=Mutations(0.4, 0.2, 0.2, 0.2, 0.0, 0.2, rand_seed=1),
+        tournament=TournamentSelection.from_keywords(2, True, 4, eval_loop=1, rand_seed=1),
+        mutation=Mutations.from_keywords(
+            no_mutation=0.4, architecture=0.2, new_layer_prob=0.2, parameters=0.2,
+            activation=0.0, rl_hp=0.2, rand_seed=1, min_batch_size=8, max_batch_size=1024,
+            min_learn_step=1, max_learn_step=500,
+        ),
         progress=False, seed=1,
     )  # fmt: skip
     random_score = np.mean(

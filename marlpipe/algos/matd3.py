@@ -30,7 +30,7 @@ from marlpipe.algos.base import (
     normalise_net_config,
     preprocess_observation,
 )
-from marlpipe.algos.evaluation import evaluate
+from marlpipe.algos.episodes import run_episodes
 from marlpipe.envs.spec import EnvSpec
 
 
@@ -325,8 +325,17 @@ class MATD3:
 
     # --------------------------------------------------------------------------- evaluation
     def test(self, env: Any, max_steps: int = 25, loop: int = 3) -> float:
-        """Mean over ``loop`` greedy episodes of the return summed over agents (see evolution)."""
-        return evaluate(self, env, max_steps, loop)
+        """Mean over ``loop`` greedy episodes of the return summed over agents.
+
+        The AgileRL-style convenience over :func:`~marlpipe.algos.episodes.run_episodes`: like
+        AgileRL's ``test``, it also appends the score to ``fitness`` and keeps the per-agent
+        means in ``last_test_returns``. A vec env is reset here, so give it one kept for tests.
+        """
+        returns = run_episodes(self, env, loop, max_steps)
+        self.last_test_returns = dict(zip(self.agent_ids, returns.mean(0).tolist(), strict=True))
+        score = float(returns.sum(1).mean())
+        self.fitness.append(score)
+        return score
 
     # ---------------------------------------------------------------------------- evolution
     def hyperparameters(self) -> dict[str, Any]:

@@ -1,5 +1,6 @@
 """Run parameters: the validated dataclasses of ``params.yaml``, read and written."""
 
+from marlpipe.config.files import dump_params, load_params, with_overrides
 from marlpipe.config.params import (
     DEFAULT_PARAMS_NAME,
     EnvConfig,
@@ -13,10 +14,8 @@ from marlpipe.config.params import (
     PopulationConfig,
     TournamentConfig,
     TrackingConfig,
-    dump_params,
-    load_params,
     params_from_dict,
-    with_overrides,
+    validated,
 )
 from marlpipe.config.validation import ConfigError
 
@@ -37,5 +36,6 @@ __all__ = [
     "dump_params",
     "load_params",
     "params_from_dict",
+    "validated",
     "with_overrides",
 ]

@@ -10,15 +10,18 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from marlpipe.config.validation import ConfigError, build_dataclass, option
+from marlpipe.config.rules import (
+    check_evolution,
+    check_mutation,
+    check_net_config,
+    check_params,
+)
+from marlpipe.config.validation import build_dataclass, option
+from marlpipe.registry import ACTIVATIONS, ALGORITHMS
 
 DEFAULT_PARAMS_NAME = "params.yaml"
-# Kept here (not imported from marlpipe.algos) so that loading params never imports torch;
-# tests/test_config.py checks them against the names the networks and mutations accept.
-ACTIVATIONS = ("ReLU", "ELU", "GELU", "Tanh", "LeakyReLU", "Sigmoid", "Softplus", "Identity")
 RL_HYPERPARAMETERS = ("lr_actor", "lr_critic", "batch_size", "learn_step")
 DEVICE_PATTERN = r"cpu|cuda(:[0-9]+)?|mps"
 
@@ -190,7 +193,7 @@ class EvolutionConfig:
     epsilon_end: float = option(0.1, ge=0.0, le=1.0)
     """Floor of the random-action probability."""
     epsilon_decay: float = option(0.995, gt=0.0, le=1.0)
-    """Multiplicative epsilon decay per generation step."""
+    """Multiplicative epsilon decay, applied once per generation (after it trains)."""
 
 
 @dataclass(frozen=True)
@@ -223,7 +226,7 @@ class Params:
 
     seed: int = option(0, ge=0)
     """Root seed; every random stream of the run is derived from it."""
-    algorithm: str = option("MATD3", choices=("MATD3", "MADDPG"))
+    algorithm: str = option("MATD3", choices=tuple(ALGORITHMS))
     """Learning algorithm of every member."""
     env: EnvConfig = option(factory=EnvConfig)
     net_config: NetConfig = option(factory=NetConfig)
@@ -242,127 +245,18 @@ class Params:
 
 def params_from_dict(data: Any, source: str = "params") -> Params:
     """Validate a nested mapping into :class:`Params`; errors start with ``source``."""
-    return _cross_check(build_dataclass(Params, {} if data is None else data, source, ""), source)
+    return check_params(build_dataclass(Params, {} if data is None else data, source, ""), source)
 
 
-def load_params(path: str | Path | None = None) -> Params:
-    """Read and validate ``path`` (default: ./params.yaml, else the package defaults)."""
-    import yaml
-
-    if path is None:
-        if not Path(DEFAULT_PARAMS_NAME).is_file():
-            return Params()
-        path = DEFAULT_PARAMS_NAME
-    path = Path(path)
-    try:
-        data = yaml.load(path.read_text(), Loader=_unique_key_loader())
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: file not found") from None
-    except yaml.MarkedYAMLError as err:
-        mark = err.problem_mark
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise ConfigError(f"{path}: not valid YAML ({err.problem}{where})") from None
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{path}: not valid YAML ({' '.join(str(err).split())})") from None
-    return params_from_dict(data, str(path))
+T = TypeVar("T")
 
 
-def _unique_key_loader() -> type:
-    import yaml
-
-    class UniqueKeyLoader(yaml.SafeLoader):
-        """SafeLoader that refuses a key given twice in one mapping (YAML would keep the last)."""
-
-        def construct_mapping(self, node: Any, deep: bool = False) -> Any:
-            seen: set[Any] = set()
-            for key_node, _ in node.value:
-                key = self.construct_object(key_node, deep=True)
-                if key in seen:
-                    raise yaml.constructor.ConstructorError(
-                        None, None, f"duplicate key {key!r}", key_node.start_mark
-                    )
-                seen.add(key)
-            return super().construct_mapping(node, deep)
-
-    return UniqueKeyLoader
-
-
-def dump_params(params: Params) -> str:
-    """``params`` as complete YAML (every key, floats with a dot) that loads back equal."""
-    import yaml
-
-    class Dumper(yaml.SafeDumper):
-        """Block mappings (one key a line, easy to edit and diff), inline lists."""
-
-    Dumper.add_representer(
-        list, lambda d, v: d.represent_sequence("tag:yaml.org,2002:seq", v, flow_style=True)
-    )
-    return yaml.dump(params.to_dict(), Dumper=Dumper, sort_keys=False, default_flow_style=False)
-
-
-def with_overrides(params: Params, overrides: dict[str, Any], source: str = "overrides") -> Params:
-    """A copy of ``params`` with nested ``overrides`` merged in, validated like a file."""
-
-    def merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
-        out = dict(base)
-        for key, value in extra.items():
-            if isinstance(value, dict) and isinstance(out.get(key), dict) and key != "kwargs":
-                out[key] = merge(out[key], value)
-            else:
-                out[key] = value
-        return out
-
-    return params_from_dict(merge(params.to_dict(), overrides), source)
-
-
-def _cross_check(params: Params, source: str) -> Params:
-    """Rules between keys: lower bounds under upper bounds, some mutation weight positive."""
-    pairs = [
-        ("net_config.min_hidden_layers", "net_config.max_hidden_layers"),
-        ("net_config.min_nodes", "net_config.max_nodes"),
-        ("mutation.bounds.min_lr", "mutation.bounds.max_lr"),
-        ("mutation.bounds.min_batch_size", "mutation.bounds.max_batch_size"),
-        ("mutation.bounds.min_learn_step", "mutation.bounds.max_learn_step"),
-        ("evolution.epsilon_end", "evolution.epsilon_start"),
-    ]
-    for low_key, high_key in pairs:
-        low, high = _get(params, low_key), _get(params, high_key)
-        if low > high:
-            raise ConfigError(
-                f"{source}: {low_key}: expected a value <= {high_key} ({high!r}), got {low!r}"
-            )
-    net = params.net_config
-    for key in ("hidden_sizes", "critic_hidden_sizes"):
-        sizes = getattr(net, key)
-        if sizes is None:
-            continue
-        if not net.min_hidden_layers <= len(sizes) <= net.max_hidden_layers:
-            raise ConfigError(
-                f"{source}: net_config.{key}: expected between net_config.min_hidden_layers "
-                f"({net.min_hidden_layers}) and net_config.max_hidden_layers "
-                f"({net.max_hidden_layers}) layers, got {len(sizes)}"
-            )
-        for i, width in enumerate(sizes):
-            if not net.min_nodes <= width <= net.max_nodes:
-                raise ConfigError(
-                    f"{source}: net_config.{key}[{i}]: expected a width between "
-                    f"net_config.min_nodes ({net.min_nodes}) and net_config.max_nodes "
-                    f"({net.max_nodes}), got {width}"
-                )
-    mutation = params.mutation
-    weights = (mutation.no_mutation, mutation.architecture, mutation.parameters,
-               mutation.activation, mutation.rl_hp)  # fmt: skip
-    if sum(weights) <= 0:
-        raise ConfigError(f"{source}: mutation.no_mutation: expected some mutation weight > 0")
-    if params.tournament.size > params.population.size and params.population.size > 1:
-        raise ConfigError(
-            f"{source}: tournament.size: expected an integer <= population.size "
-            f"({params.population.size}), got {params.tournament.size!r}"
-        )
-    return params
-
-
-def _get(obj: Any, dotted: str) -> Any:
-    for part in dotted.split("."):
-        obj = getattr(obj, part)
-    return obj
+def validated(cls: type[T], values: dict[str, Any], source: str, prefix: str = "") -> T:
+    """Group ``cls`` built from ``values`` with its types, ranges and rules checked (the same
+    checks a params file gets); errors start with ``source`` and the key path ``prefix``."""
+    rules = {NetConfig: check_net_config, MutationConfig: check_mutation,
+             EvolutionConfig: check_evolution}  # fmt: skip
+    config = build_dataclass(cls, values, source, prefix)
+    if cls in rules:
+        rules[cls](config, source, prefix)
+    return config

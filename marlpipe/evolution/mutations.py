@@ -2,7 +2,7 @@
 
 Every random choice (the kind, layer or nodes, which hyperparameter, the factor, the new
 activation, the seed of the parameter noise) comes from the :class:`Mutations` generator
-(``rand_seed``, saved by :meth:`Mutations.state_dict`), never from the member's own streams or the
+(its ``seed``, saved by :meth:`Mutations.state_dict`), never from the member's own streams or the
 global RNG, so a run mutates identically whatever the members did before.
 
 Kinds (probabilities normalised to sum to one):
@@ -28,6 +28,7 @@ AgileRL does. Either way each member gets exactly one record (``kind="none"`` wi
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -35,6 +36,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from marlpipe.config.params import MutationBounds, MutationConfig, validated
 from marlpipe.evolution.tournament import generator_state, set_generator_state
 
 KINDS: tuple[str, ...] = ("none", "architecture", "parameters", "activation", "rl_hp")
@@ -81,65 +83,37 @@ def current_activation(agent: Any) -> str | None:
 
 
 class Mutations:
-    """Apply one randomly chosen mutation to each member of a population (see the module doc)."""
+    """Apply one randomly chosen mutation to each member of a population (see the module doc).
 
-    def __init__(
-        self,
-        no_mutation: float,
-        architecture: float,
-        new_layer_prob: float,
-        parameters: float,
-        activation: float,
-        rl_hp: float,
-        rl_hp_selection: Sequence[str] = ("lr_actor", "lr_critic", "batch_size", "learn_step"),
-        mutation_sd: float = 0.1,
-        activation_selection: Sequence[str] = ("ReLU", "ELU", "GELU"),
-        min_lr: float = 1e-4,
-        max_lr: float = 1e-2,
-        min_batch_size: int = 8,
-        max_batch_size: int = 1024,
-        min_learn_step: int = 1,
-        max_learn_step: int = 500,
-        rand_seed: int | None = None,
-        device: str = "cpu",
-        protect_elite: bool = True,
-    ):
-        probs = np.array([no_mutation, architecture, parameters, activation, rl_hp], np.float64)
-        if (probs < 0).any() or probs.sum() <= 0:
-            raise ValueError(f"mutation probabilities must be >= 0 and not all zero, got {probs}")
-        if not 0.0 <= new_layer_prob <= 1.0:
-            raise ValueError(f"new_layer_prob must be in [0, 1], got {new_layer_prob}")
-        unknown = sorted(set(rl_hp_selection) - set(RL_HP_BOUNDS_KEYS))
-        if unknown:
-            raise ValueError(
-                f"rl_hp_selection: unknown hyperparameters {unknown}; "
-                f"choose from {sorted(RL_HP_BOUNDS_KEYS)}"
-            )
-        if rl_hp > 0 and not rl_hp_selection:
-            raise ValueError("rl_hp > 0 needs at least one name in rl_hp_selection")
-        if activation > 0 and len(activation_selection) < 2:
-            raise ValueError("activation > 0 needs at least two names in activation_selection")
+    ``config`` (trusted as validated: ``params.yaml``, or :meth:`from_keywords`) gives the
+    weights of each kind, their strength and the hyperparameter bounds; ``seed`` seeds this
+    object's own generator.
+    """
+
+    def __init__(self, config: MutationConfig, seed: int | None = None):
+        self.config = config
+        weights = [config.no_mutation, config.architecture, config.parameters,
+                   config.activation, config.rl_hp]  # fmt: skip
+        probs = np.array(weights, np.float64)
         self.probabilities = probs / probs.sum()
-        self.new_layer_prob = float(new_layer_prob)
-        self.rl_hp_selection = tuple(rl_hp_selection)
-        self.mutation_sd = float(mutation_sd)
-        self.activation_selection = tuple(activation_selection)
-        self.bounds: dict[str, tuple[float, float]] = {
-            "lr": (float(min_lr), float(max_lr)),
-            "batch_size": (int(min_batch_size), int(max_batch_size)),
-            "learn_step": (int(min_learn_step), int(max_learn_step)),
-        }
-        for name, (low, high) in self.bounds.items():
-            if not 0 < low <= high:
-                raise ValueError(f"{name} bounds need 0 < min <= max, got {low}, {high}")
-        self.device = device
-        self.protect_elite = bool(protect_elite)
-        self.rng = np.random.default_rng(rand_seed)
+        self.rng = np.random.default_rng(seed)
+
+    @classmethod
+    def from_keywords(cls, *, rand_seed: int | None = None, **keywords: Any) -> Mutations:
+        """The AgileRL-style constructor: ``MutationConfig``'s field names as keywords (bounds
+        flat, e.g. ``min_lr=1e-4``), defaults from ``MutationConfig``, validated like a params
+        file; ``rand_seed`` seeds the generator."""
+        bound_names = {f.name for f in dataclasses.fields(MutationBounds)}
+        bounds = {k: keywords.pop(k) for k in list(keywords) if k in bound_names}
+        values = {k: list(v) if isinstance(v, tuple) else v for k, v in keywords.items()}
+        values["bounds"] = bounds
+        config = validated(MutationConfig, values, "Mutations.from_keywords", "mutation.")
+        return cls(config, rand_seed)
 
     def mutation(self, population: Sequence[Any]) -> list[Any]:
         """Mutate every member in place (one record each in ``lineage["mutations"]``)."""
         for agent in population:
-            if self.protect_elite and agent.lineage.get("elite"):
+            if self.config.protect_elite and agent.lineage.get("elite"):
                 record = {"kind": "none", "where": None, "old": None, "new": None}
                 record["reason"] = "elite"
             else:
@@ -165,7 +139,7 @@ class Mutations:
 
     def architecture_mutation(self, agent: Any) -> dict[str, Any]:
         """A new layer (probability ``new_layer_prob``) or new nodes, via the agent."""
-        method = "add_layer" if self.rng.random() < self.new_layer_prob else "add_nodes"
+        method = "add_layer" if self.rng.random() < self.config.new_layer_prob else "add_nodes"
         record = dict(agent.mutate_architecture(method, self.rng))
         record["kind"] = "architecture"
         record.setdefault("method", method)
@@ -181,20 +155,20 @@ class Mutations:
         with torch.no_grad():
             for weight in weights:
                 noise = torch.randn(weight.shape, generator=noise_gen, dtype=weight.dtype)
-                weight.add_(noise.to(weight.device) * weight.abs() * self.mutation_sd)
+                weight.add_(noise.to(weight.device) * weight.abs() * self.config.mutation_sd)
         new_norm = float(torch.sqrt(sum((w.detach() ** 2).sum() for w in weights)))
         return {
             "kind": "parameters",
             "where": "actors",
             "old": {"weight_norm": old_norm},
             "new": {"weight_norm": new_norm},
-            "sd": self.mutation_sd,
+            "sd": self.config.mutation_sd,
         }
 
     def activation_mutation(self, agent: Any) -> dict[str, Any]:
         """Switch every network to a different activation from ``activation_selection``."""
         current = current_activation(agent)
-        options = [name for name in self.activation_selection if name != current]
+        options = [name for name in self.config.activation_selection if name != current]
         choice = options[int(self.rng.integers(len(options)))]
         record = dict(agent.mutate_architecture("change_activation", self.rng, name=choice))
         record["kind"] = "activation"
@@ -204,9 +178,12 @@ class Mutations:
 
     def rl_hp_mutation(self, agent: Any) -> dict[str, Any]:
         """Scale one learning hyperparameter by 0.8 or 1.2 within its bounds."""
-        name = self.rl_hp_selection[int(self.rng.integers(len(self.rl_hp_selection)))]
+        selection = self.config.rl_hp_selection
+        name = selection[int(self.rng.integers(len(selection)))]
         factor = FACTORS[int(self.rng.integers(len(FACTORS)))]
-        low, high = self.bounds[RL_HP_BOUNDS_KEYS[name]]
+        bound = RL_HP_BOUNDS_KEYS[name]
+        low = getattr(self.config.bounds, f"min_{bound}")
+        high = getattr(self.config.bounds, f"max_{bound}")
         old = getattr(agent, name)
         if name in INTEGER_HPS:
             new = int(round(old * factor))

@@ -7,6 +7,8 @@ from typing import Any
 
 import numpy as np
 
+from marlpipe.config.params import TournamentConfig, validated
+from marlpipe.config.rules import check_selection
 from marlpipe.evolution.population import population_fitness
 
 
@@ -46,45 +48,45 @@ def make_offspring(parent: Any, index: int, generation: int, elite: bool = False
 
 
 class TournamentSelection:
-    """Pick the next generation: the elite (when ``elitism``) plus tournament winners.
+    """Pick the next generation: the elite (when ``config.elitism``) plus tournament winners.
 
-    A member's fitness is the mean of its last ``eval_loop`` evaluations. Each tournament draws
-    ``tournament_size`` distinct members at random from this selection's own generator and the
-    fittest wins (ties go to the earlier position). Every member of the new population is a fresh
-    clone with a new index, ``lineage["parent"]`` set to the index it was cloned from and
-    ``lineage["generation"]`` one past the population's newest generation.
+    A member's fitness is the mean of its last ``config.eval_last`` evaluations. Each tournament
+    draws ``config.size`` distinct members at random from this selection's own generator
+    (seeded by ``seed``) and the fittest wins (ties go to the earlier position). Every member of
+    the new population is a fresh clone with a new index, ``lineage["parent"]`` set to the index
+    it was cloned from and ``lineage["generation"]`` one past the population's newest generation.
+    ``config`` is trusted as validated (``params.yaml``, or :meth:`from_keywords`).
     """
 
-    def __init__(
-        self,
+    def __init__(self, config: TournamentConfig, population_size: int, seed: int | None = None):
+        self.config = config
+        self.population_size = int(population_size)
+        self.rng = np.random.default_rng(seed)
+
+    @classmethod
+    def from_keywords(
+        cls,
         tournament_size: int,
         elitism: bool,
         population_size: int,
-        eval_loop: int,
-        seed: int | None = None,
-    ):
-        if int(population_size) < 1:
-            raise ValueError(f"population_size must be at least 1, got {population_size}")
-        if not 1 <= int(tournament_size) <= int(population_size):
-            raise ValueError(
-                f"tournament_size must be in [1, population_size={population_size}], "
-                f"got {tournament_size}"
-            )
-        if int(eval_loop) < 1:
-            raise ValueError(f"eval_loop must be at least 1, got {eval_loop}")
-        self.tournament_size = int(tournament_size)
-        self.elitism = bool(elitism)
-        self.population_size = int(population_size)
-        self.eval_loop = int(eval_loop)
-        self.rng = np.random.default_rng(seed)
+        eval_loop: int = 1,
+        rand_seed: int | None = None,
+    ) -> TournamentSelection:
+        """The AgileRL-style constructor: its names mapped onto ``TournamentConfig``
+        (``tournament_size`` -> ``size``, ``eval_loop`` -> ``eval_last``) and validated."""
+        source = "TournamentSelection.from_keywords"
+        values = {"size": tournament_size, "elitism": elitism, "eval_last": eval_loop}
+        config = validated(TournamentConfig, values, source, "tournament.")
+        check_selection(config, population_size, source)
+        return cls(config, population_size, rand_seed)
 
     def fitness(self, population: Sequence[Any]) -> list[float]:
-        """The fitness selection uses for each member: the mean of its last ``eval_loop`` scores."""
-        return population_fitness(population, self.eval_loop)
+        """The fitness selection uses for each member: the mean of its last ``eval_last`` scores."""
+        return population_fitness(population, self.config.eval_last)
 
     def tournament(self, fitness: Sequence[float]) -> int:
         """Position of the winner of one tournament over ``fitness``."""
-        size = min(self.tournament_size, len(fitness))
+        size = min(self.config.size, len(fitness))
         contenders = np.sort(self.rng.choice(len(fitness), size=size, replace=False))
         scores = np.asarray(fitness, dtype=np.float64)[contenders]
         return int(contenders[int(np.argmax(scores))])
@@ -105,7 +107,7 @@ class TournamentSelection:
         next_index = max(int(agent.index) for agent in population) + 1
         generation = max(int(agent.lineage.get("generation", 0)) for agent in population) + 1
         new_population: list[Any] = []
-        if self.elitism:
+        if self.config.elitism:
             new_population.append(make_offspring(population[best], next_index, generation, True))
             next_index += 1
         while len(new_population) < self.population_size:
@@ -115,7 +117,7 @@ class TournamentSelection:
         # clone() deep-copies weights, optimiser and RNG states and the evolution fields
         # (index, fitness, steps, lineage, learn credit), so training or mutating the new
         # population later never reaches the returned elite.
-        source = new_population[0] if self.elitism else population[best]
+        source = new_population[0] if self.config.elitism else population[best]
         return source.clone(index=int(source.index)), new_population
 
     def state_dict(self) -> dict[str, Any]:

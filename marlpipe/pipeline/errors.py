@@ -42,13 +42,14 @@ def one_line(err: BaseException) -> str:
     return line
 
 
-def run_stage(main: Callable[[], Any], name: str = "marlpipe") -> None:
-    """Call ``main``; on a user error print ``<name>: error: <one line>`` and exit with 2.
+def run_stage(main: Callable[[], Any], name: str = "marlpipe") -> Any:
+    """Call ``main`` and return what it returns; on a user error print ``<name>: error: <one
+    line>`` and exit with 2. ``MARLPIPE_DEBUG=1`` shows the full traceback instead.
 
-    ``MARLPIPE_DEBUG=1`` shows the full traceback instead.
+    The DVC stage scripts and every ``marlpipe`` CLI command report errors through this.
     """
     try:
-        main()
+        return main()
     except Exception as err:
         if os.environ.get("MARLPIPE_DEBUG") or not isinstance(err, user_error_types()):
             raise

@@ -21,38 +21,37 @@ def load_elite(root: str | Path = ".", device: str = "cpu") -> tuple[Any, dict[s
     return load_agent(directory / ELITE_FILE, device=device), read_json(directory / ELITE_CARD)
 
 
-def episode_scores(agent: Any, params: Params, progress: bool = False) -> tuple[list[float], Any]:
+def episode_scores(agent: Any, params: Params) -> tuple[list[float], dict[str, float]]:
     """Greedy summed-over-agents return of each of ``params.evaluate.episodes`` episodes.
 
     The env is seeded once with ``evaluate.seed`` (never used in training), so every run of the
     stage faces the same episodes. Returns the scores and the per-agent mean returns.
     """
-    from tqdm.auto import trange
-
+    from marlpipe.algos.episodes import run_episodes
     from marlpipe.envs import make_env
 
     cfg = params.evaluate
     env = make_env(agent.spec.env_name, **agent.spec.env_kwargs)
-    history = list(agent.fitness)
-    scores, per_agent = [], {a: 0.0 for a in agent.agent_ids}
     try:
-        env.reset(seed=cfg.seed)
-        for _ in trange(cfg.episodes, desc="evaluate", unit="ep", disable=not progress):
-            scores.append(float(agent.test(env, max_steps=cfg.max_steps, loop=1)))
-            for a, value in agent.last_test_returns.items():
-                per_agent[a] += value / cfg.episodes
+        returns = run_episodes(agent, env, cfg.episodes, cfg.max_steps, seed=cfg.seed)
     finally:
         env.close()
-        agent.fitness = history
+    scores = [float(row.sum()) for row in returns]
+    per_agent = {}
+    for column, agent_id in enumerate(agent.agent_ids):
+        total = 0.0  # summed in episode order, as the reports have always been computed
+        for value in returns[:, column]:
+            total += float(value) / cfg.episodes
+        per_agent[agent_id] = total
     return scores, per_agent
 
 
-def run(params: Params, root: str | Path = ".", progress: bool = False) -> dict[str, Any]:
+def run(params: Params, root: str | Path = ".") -> dict[str, Any]:
     """Write ``reports/eval.json`` for the elite; log it to MLflow and register the model."""
     set_torch_threads(params.population.torch_threads)
     root = Path(root)
     agent, card = load_elite(root, params.population.device)
-    scores, per_agent = episode_scores(agent, params, progress)
+    scores, per_agent = episode_scores(agent, params)
     metrics: dict[str, Any] = {
         "score": statistics.fmean(scores),
         "score_std": statistics.pstdev(scores),
@@ -83,38 +82,21 @@ def registered_model_name(params: Params, env_name: str | None) -> str:
 
 
 def _track(params: Params, root: Path, metrics: dict[str, Any], card: dict[str, Any]) -> int:
-    from mlflow.tracking import MlflowClient
+    from marlpipe.tracking import MlflowTracker
 
-    from marlpipe.tracking.mlflow_tracker import (
-        default_tracking_uri,
-        experiment_id,
-        log_batch,
-        run_tags,
-    )
-
-    client = MlflowClient(tracking_uri=default_tracking_uri(root))
-    exp = experiment_id(client, params.tracking.experiment, root)
-    tags = {"mlflow.runName": "evaluate", **run_tags(root)}
     evolve_run_id = _evolve_run_id(root)
-    if evolve_run_id:
-        tags["evolve_run_id"] = evolve_run_id
-    run = client.create_run(exp, tags=tags)
-    run_id = run.info.run_id
-    log_batch(client, run_id, metrics=metrics, params=_flat_evaluate(params))
-    client.log_artifacts(run_id, str(Paths(root).elite), "elite")
+    tracker = MlflowTracker(
+        params.tracking.experiment, root=root, run_name="evaluate",
+        params=_flat_evaluate(params),
+        tags={"evolve_run_id": evolve_run_id} if evolve_run_id else None,
+    )  # fmt: skip
+    tracker.start()
+    tracker.log_metrics(metrics)
+    tracker.log_artifacts(Paths(root).elite, "elite")
     name = registered_model_name(params, card.get("env", {}).get("name"))
-    from mlflow.exceptions import MlflowException
-
-    try:
-        client.create_registered_model(name)
-    except MlflowException:
-        pass  # already registered: add a version below
-    source = f"{run.info.artifact_uri}/elite"
-    version = client.create_model_version(
-        name, source, run_id=run_id, tags={"score": metrics["score"]}
-    )
-    client.set_terminated(run_id)
-    return int(version.version)
+    version = tracker.register_model(name, "elite", tags={"score": metrics["score"]})
+    tracker.finish("FINISHED")
+    return int(version)
 
 
 def _evolve_run_id(root: Path) -> str | None:
@@ -136,31 +118,29 @@ def _flat_evaluate(params: Params) -> dict[str, Any]:
 
 
 def render_gif(params: Params, root: str | Path, path: str | Path, fps: int = 10) -> int:
-    """Record the elite playing one greedy episode to a GIF; return the number of frames."""
+    """Record the elite playing one greedy episode to a GIF; return the number of frames.
+
+    The episode is the evaluation's first (same seed, same runner, agent masks honoured).
+    """
     from PIL import Image
 
+    from marlpipe.algos.episodes import run_episodes
     from marlpipe.envs import make_env
+    from marlpipe.io import atomic_write
 
     agent, _ = load_elite(root, params.population.device)
     env = make_env(agent.spec.env_name, render_mode="rgb_array", **agent.spec.env_kwargs)
-    frames = []
+    frames: list[Any] = []
     try:
-        obs, info = env.reset(seed=params.evaluate.seed)
-        frames.append(env.render())
-        for _ in range(params.evaluate.max_steps):
-            _, actions = agent.get_action(obs, training=False)
-            live = set(env.agents)
-            obs, _, terms, truncs, info = env.step({a: v for a, v in actions.items() if a in live})
-            frames.append(env.render())
-            if not env.agents or all(terms.get(a) or truncs.get(a) for a in terms):
-                break
+        cfg = params.evaluate
+        run_episodes(
+            agent, env, 1, cfg.max_steps, seed=cfg.seed, on_step=lambda e: frames.append(e.render())
+        )
     finally:
         env.close()
     images = [Image.fromarray(frame) for frame in frames if frame is not None]
     if not images:
         raise RuntimeError(f"{agent.spec.env_name} returned no frames in rgb_array mode")
-    from marlpipe.io import atomic_write
-
     atomic_write(
         path,
         lambda f: images[0].save(

@@ -60,20 +60,10 @@ def history_row(record: Any) -> dict[str, Any]:
 def _selection(params: Params) -> tuple[Any, Any]:
     from marlpipe.evolution import Mutations, TournamentSelection
 
-    t, m = params.tournament, params.mutation
     tournament = TournamentSelection(
-        tournament_size=t.size, elitism=t.elitism, population_size=params.population.size,
-        eval_loop=t.eval_last, seed=derive_seed(params.seed, "tournament"),
-    )  # fmt: skip
-    mutation = Mutations(
-        no_mutation=m.no_mutation, architecture=m.architecture, new_layer_prob=m.new_layer_prob,
-        parameters=m.parameters, activation=m.activation, rl_hp=m.rl_hp,
-        rl_hp_selection=m.rl_hp_selection, mutation_sd=m.mutation_sd,
-        activation_selection=m.activation_selection, **vars(m.bounds),
-        rand_seed=derive_seed(params.seed, "mutation"), device=params.population.device,
-        protect_elite=m.protect_elite,
-    )  # fmt: skip
-    return tournament, mutation
+        params.tournament, params.population.size, derive_seed(params.seed, "tournament")
+    )
+    return tournament, Mutations(params.mutation, derive_seed(params.seed, "mutation"))
 
 
 def _tracker(params: Params, root: Path, run_id: str | None) -> Any:
@@ -100,11 +90,9 @@ def run(
     ``on_generation(generation, result)`` is called after each generation's checkpoint is
     written (tests raise from it to simulate a kill).
     """
-    from tqdm.auto import tqdm
-
     from marlpipe.algos.buffer import MultiAgentReplayBuffer
     from marlpipe.envs import make_env, make_vec_env
-    from marlpipe.training import LoopState, NullTracker, run_generation
+    from marlpipe.training import LoopState, NullTracker, evolve
 
     set_torch_threads(params.population.torch_threads)
     root, paths = Path(root), Paths(Path(root))
@@ -131,10 +119,18 @@ def run(
     if tracker is None:
         enabled = params.tracking.enabled
         tracker = _tracker(params, root, saved.mlflow_run_id) if enabled else NullTracker()
-    if hasattr(tracker, "start"):
-        saved.mlflow_run_id = tracker.start()
-    if hasattr(tracker, "discard_generations_from"):
-        tracker.discard_generations_from(loop.generation)
+    saved.mlflow_run_id = tracker.start()
+    tracker.discard_generations_from(loop.generation)
+
+    def checkpoint(result: Any, state: LoopState) -> None:
+        """Keep the finished generation in ``runs/evolve/checkpoint`` before the next starts."""
+        saved.population, saved.elite = result.population, result.elite
+        saved.elite_fitness = result.elite_fitness
+        saved.loop, saved.history = state.to_dict(), [*saved.history, history_row(result.record)]
+        saved.tournament, saved.mutation = tournament.state_dict(), mutation.state_dict()
+        checkpoints.save(checkpoint_dir, saved, memory, params)
+        if on_generation is not None:
+            on_generation(result.record.generation, result)
 
     env = make_vec_env(
         spec.env_name, params.env.num_envs, backend=params.env.backend,
@@ -142,44 +138,28 @@ def run(
         **spec.env_kwargs,
     )  # fmt: skip
     eval_env = make_env(spec.env_name, **spec.env_kwargs)
-    bar = tqdm(
-        total=evo.generations, initial=min(loop.generation, evo.generations), unit="gen",
-        desc="evolve", disable=not progress, dynamic_ncols=True,
-    )  # fmt: skip
     status = "FAILED"
     try:
-        while loop.generation < evo.generations and not _reached(evo.target, saved):
-            result = run_generation(
-                env, saved.population, memory, loop, evo_steps=evo.steps_per_generation,
-                eval_env=eval_env, eval_loop=evo.eval_episodes, eval_steps=evo.eval_max_steps,
-                tournament=tournament, mutation=mutation, eps_end=evo.epsilon_end,
-                eps_decay=evo.epsilon_decay, tracker=tracker,
+        if not _reached(evo.target, saved):
+            evolve(
+                env, saved.population, memory, evo, tournament=tournament, mutation=mutation,
+                state=loop, eval_env=eval_env, tracker=tracker, on_generation=checkpoint,
+                progress=progress,
             )  # fmt: skip
-            saved.population, saved.elite = result.population, result.elite
-            saved.elite_fitness = result.elite_fitness
-            saved.loop, saved.history = loop.to_dict(), [*saved.history, history_row(result.record)]
-            saved.tournament, saved.mutation = tournament.state_dict(), mutation.state_dict()
-            checkpoints.save(checkpoint_dir, saved, memory, params)
-            bar.update(1)
-            bar.set_postfix(elite=f"{result.elite_fitness:.2f}", steps=loop.env_steps)
-            if on_generation is not None:
-                on_generation(result.record.generation, result)
         status = "FINISHED"
     except KeyboardInterrupt:
         status = "KILLED"
         raise
     finally:
-        bar.close()
         env.close()
         eval_env.close()
-        if status != "FINISHED" and hasattr(tracker, "finish"):
+        if status != "FINISHED":
             tracker.finish(status)
     if saved.elite is None:
         raise RuntimeError("evolve finished without running a generation (generations < 1?)")
     _write_outputs(paths, params, saved, loop)
-    if hasattr(tracker, "log_artifacts"):
-        tracker.log_artifacts(paths.elite, "elite")
-        tracker.finish("FINISHED")
+    tracker.log_artifacts(paths.elite, "elite")
+    tracker.finish("FINISHED")
     return EvolveResult(
         int(saved.elite.index), float(saved.elite_fitness), int(loop.generation),
         saved.history, saved.mlflow_run_id,

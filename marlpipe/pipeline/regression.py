@@ -63,7 +63,7 @@ def run_pipeline(params_path: str | Path, workdir: str | Path, progress: bool = 
     envspec.run(params, workdir)
     init_population.run(params, workdir)
     evolve.run(params, workdir, resume=False, progress=progress, tracker=NullTracker())
-    return float(evaluate.run(params, workdir, progress=progress)["score"])
+    return float(evaluate.run(params, workdir)["score"])
 
 
 def run(

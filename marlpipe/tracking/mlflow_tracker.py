@@ -221,9 +221,27 @@ class MlflowTracker:
         client.set_terminated(child.info.run_id)
         log_batch(client, self.run_id, metrics=summary, step=gen)
 
+    def log_metrics(self, metrics: dict[str, float]) -> None:
+        """Log run-level metrics (e.g. the evaluation's scores) on the run."""
+        log_batch(self.client, self.run_id, metrics=metrics)
+
     def log_artifacts(self, local_dir: str | os.PathLike, artifact_path: str) -> None:
-        """Upload a directory (e.g. the elite checkpoint) to the parent run."""
+        """Upload a directory (e.g. the elite checkpoint) to the run."""
         self.client.log_artifacts(self.run_id, str(local_dir), artifact_path)
+
+    def register_model(
+        self, name: str, artifact_path: str, tags: dict[str, Any] | None = None
+    ) -> int | None:
+        """Register the run's ``artifact_path`` as a new version of ``name``; return it."""
+        from mlflow.exceptions import MlflowException
+
+        try:
+            self.client.create_registered_model(name)
+        except MlflowException:
+            pass  # already registered: add a version below
+        source = f"{self.client.get_run(self.run_id).info.artifact_uri}/{artifact_path}"
+        version = self.client.create_model_version(name, source, run_id=self.run_id, tags=tags)
+        return int(version.version)
 
     def finish(self, status: str = "FINISHED") -> None:
         """Close the parent run (``FINISHED``, ``FAILED`` or ``KILLED``)."""

@@ -1,7 +1,12 @@
-"""Training: experience collection, fitness evaluation, one generation, the evolution loop."""
+"""Training: experience collection, one generation, the evolution loop and its records."""
 
-from marlpipe.training.evaluate import evaluate_population, greedy_score
-from marlpipe.training.loop import GenerationResult, run_generation, train_multi_agent
+from marlpipe.training.loop import (
+    EvolutionResult,
+    GenerationResult,
+    evolve,
+    run_generation,
+    train_multi_agent,
+)
 from marlpipe.training.rollout import LearnSchedule, RolloutStats, collect
 from marlpipe.training.state import LoopState
 from marlpipe.training.tracker import (
@@ -15,6 +20,7 @@ from marlpipe.training.tracker import (
 
 __all__ = [
     "ChildRecord",
+    "EvolutionResult",
     "GenerationRecord",
     "GenerationResult",
     "LearnSchedule",
@@ -25,8 +31,7 @@ __all__ = [
     "RolloutStats",
     "Tracker",
     "collect",
-    "evaluate_population",
-    "greedy_score",
+    "evolve",
     "run_generation",
     "train_multi_agent",
 ]

@@ -1,15 +1,19 @@
-"""The evolutionary training loop: generations of train -> evaluate -> select -> mutate.
+"""The evolution loop: generations of train -> evaluate -> select -> mutate.
 
-:func:`run_generation` does one generation and is what a pipeline calls when it checkpoints
-between generations; :func:`train_multi_agent` repeats it until the env-step budget is spent or
-the elite reaches a target. Everything a generation does is fixed by the population, the buffer,
-the selection and mutation generators and a :class:`LoopState`, so saving those four and
-resuming replays the run exactly.
+:func:`evolve` is the one loop. It repeats :func:`run_generation` for ``evolution.generations``
+generations or until the elite reaches ``evolution.target``, and hands every finished
+generation to ``on_generation`` (the pipeline checkpoints and tracks there).
+:func:`train_multi_agent` is the AgileRL-style convenience over it: the seed's keyword names and
+a budget in env steps. Everything a generation does is fixed by the population, the buffer, the
+selection and mutation generators and a :class:`LoopState`, so saving those and resuming
+replays the run exactly.
 """
 
 from __future__ import annotations
 
-import copy
+import hashlib
+import json
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -18,20 +22,24 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
+from marlpipe.config.params import EvolutionConfig, validated
+from marlpipe.evolution.fitness import evaluate_population
 from marlpipe.evolution.population import recent_fitness
-from marlpipe.training.evaluate import evaluate_population
 from marlpipe.training.rollout import RolloutStats, collect
 from marlpipe.training.state import LoopState
 from marlpipe.training.tracker import (
-    ChildRecord,
     GenerationRecord,
     MemberRecord,
     NullTracker,
     Tracker,
+    birth_mutation,
+    child_record,
+    hyperparameters_of,
+    mutation_count,
 )
 
-OnGeneration = Callable[[int, list[Any], Any], None]
-_EVAL_STREAM = 2**31 - 1  # spawn-key slot of the evaluation seed, far from member positions
+EVAL_STREAM = 2**31 - 1
+"""Spawn-key slot of the evaluation seed, far from the member positions."""
 
 
 @dataclass
@@ -51,33 +59,9 @@ class GenerationResult:
     """What the tracker received."""
 
 
-def _hyperparameters(agent: Any) -> dict[str, Any]:
-    hps = agent.hyperparameters() if hasattr(agent, "hyperparameters") else {}
-    return {k: (v.item() if hasattr(v, "item") else v) for k, v in hps.items()}
-
-
-def _last_mutation(agent: Any) -> dict[str, Any] | None:
-    mutations = agent.lineage.get("mutations") or []
-    born = agent.lineage.get("generation", 0)
-    return mutations[-1] if mutations and mutations[-1].get("generation") == born else None
-
-
-def _mutation_count(agent: Any) -> int:
-    return len(agent.lineage.get("mutations") or [])
-
-
-def _child_record(agent: Any, mutations_before: int) -> ChildRecord:
-    """The record of one next-generation member; its mutation is the entry added after selection."""
-    lineage = agent.lineage
-    mutations = lineage.get("mutations") or []
-    return ChildRecord(
-        index=int(agent.index),
-        parent=lineage.get("parent"),
-        generation=int(lineage.get("generation", 0)),
-        elite=bool(lineage.get("elite", False)),
-        mutation=copy.deepcopy(mutations[-1]) if len(mutations) > mutations_before else None,
-        hyperparameters=_hyperparameters(agent),
-    )
+OnGeneration = Callable[[GenerationResult, LoopState], None]
+"""Called after every generation with its result and the loop state already advanced past it
+(what a checkpoint must hold to resume with the next generation)."""
 
 
 def run_generation(
@@ -85,45 +69,40 @@ def run_generation(
     population: Sequence[Any],
     memory: Any,
     state: LoopState,
+    evolution: EvolutionConfig,
     *,
-    evo_steps: int,
     eval_env: Any,
-    eval_loop: int = 1,
-    eval_steps: int = 25,
     tournament: Any = None,
     mutation: Any = None,
-    eps_end: float = 0.1,
-    eps_decay: float = 0.995,
     tracker: Tracker | None = None,
-    on_generation: OnGeneration | None = None,
 ) -> GenerationResult:
-    """Train each member for ``evo_steps`` env steps, evaluate all, then select and mutate.
+    """Train each member for ``evolution.steps_per_generation`` env steps, evaluate, select, mutate.
 
     Members take turns at ``env`` in population order (see :func:`~marlpipe.training.rollout.
     collect`), all filling the shared ``memory``. Each is then scored on ``eval_env`` over
-    ``eval_loop`` episodes of at most ``eval_steps`` steps. Without ``tournament`` the population
-    carries on unselected (the elite is then a clone of its fittest member); without
-    ``mutation`` nothing is mutated. The tracker's record holds the members as they trained
-    (``members``) and the next population as selection and mutation made it (``children``).
-    ``state`` is advanced in place; epsilon decays once per generation.
+    ``evolution.eval_episodes`` episodes of at most ``evolution.eval_max_steps`` steps. Without
+    ``tournament`` the population carries on unselected (the elite is then a clone of its
+    fittest member); without ``mutation`` nothing is mutated. The tracker's record holds the
+    members as they trained (``members``) and the next population as selection and mutation
+    made it (``children``). ``state`` is advanced in place; epsilon decays once per generation.
     """
     started = time.perf_counter()
     population = list(population)
-    hyperparameters = [_hyperparameters(agent) for agent in population]
+    hyperparameters = [hyperparameters_of(agent) for agent in population]
     rollouts: list[RolloutStats] = []
-    collect_started = time.perf_counter()
     for position, agent in enumerate(population):
         stats = collect(
-            agent, env, memory, evo_steps, epsilon=state.epsilon, seed=state.seed_for(position)
-        )
+            agent, env, memory, evolution.steps_per_generation, epsilon=state.epsilon,
+            seed=state.seed_for(position),
+        )  # fmt: skip
         state.env_steps += stats.env_steps
         rollouts.append(stats)
-    collect_time = time.perf_counter() - collect_started
+    collect_time = time.perf_counter() - started
     fitnesses = evaluate_population(
-        population, eval_env, eval_loop=eval_loop, max_steps=eval_steps,
-        seed=state.seed_for(_EVAL_STREAM),
+        population, eval_env, episodes=evolution.eval_episodes,
+        max_steps=evolution.eval_max_steps, seed=state.seed_for(EVAL_STREAM),
     )  # fmt: skip
-    last = tournament.eval_loop if tournament is not None else 1
+    last = tournament.config.eval_last if tournament is not None else 1
     selection = [recent_fitness(agent, last) for agent in population]
     members = [
         MemberRecord(
@@ -131,7 +110,7 @@ def run_generation(
             fitness=fitnesses[i],
             selection_fitness=selection[i],
             parent=agent.lineage.get("parent"),
-            mutation=_last_mutation(agent),
+            mutation=birth_mutation(agent),
             hyperparameters=hyperparameters[i],
             train_return=rollouts[i].mean_return,
             learn_calls=rollouts[i].learn_calls,
@@ -144,21 +123,20 @@ def run_generation(
         elite, population = tournament.select(population)
     else:
         elite = population[best].clone()  # the member itself trains on; the elite must not
-    mutations_before = [_mutation_count(agent) for agent in population]
+    mutations_before = [mutation_count(agent) for agent in population]
     if mutation is not None:
         population = mutation.mutation(population)
     children = [
-        _child_record(agent, before)
+        child_record(agent, before)
         for agent, before in zip(population, mutations_before, strict=True)
     ]
-    wall_time = time.perf_counter() - started
     record = GenerationRecord(
         generation=state.generation,
         env_steps=state.env_steps,
         members=members,
         elite_index=elite_index,
         elite_fitness=elite_fitness,
-        wall_time=wall_time,
+        wall_time=time.perf_counter() - started,
         epsilon=state.epsilon,
         extra={
             "collect_time": collect_time,
@@ -167,11 +145,90 @@ def run_generation(
         children=children,
     )
     (tracker or NullTracker()).log_generation(record)
-    if on_generation is not None:
-        on_generation(state.generation, population, elite)
     state.generation += 1
-    state.epsilon = max(eps_end, state.epsilon * eps_decay)
+    state.epsilon = max(evolution.epsilon_end, state.epsilon * evolution.epsilon_decay)
     return GenerationResult(population, elite, elite_fitness, fitnesses, record)
+
+
+@dataclass
+class EvolutionResult:
+    """What :func:`evolve` hands back."""
+
+    population: list[Any]
+    """The population as the last generation left it (selected and mutated)."""
+    history: list[list[float]]
+    """Every generation's evaluation scores, one list per generation run by this call."""
+    last: GenerationResult | None
+    """The last generation's result (its elite and record); ``None`` when none ran."""
+
+
+def evolve(
+    env: Any,
+    population: Sequence[Any],
+    memory: Any,
+    evolution: EvolutionConfig,
+    *,
+    tournament: Any = None,
+    mutation: Any = None,
+    state: LoopState | None = None,
+    seed: int | None = None,
+    eval_env: Any = None,
+    tracker: Tracker | None = None,
+    on_generation: OnGeneration | None = None,
+    progress: bool = True,
+) -> EvolutionResult:
+    """Evolve ``population`` on the vec env ``env`` for ``evolution.generations`` generations.
+
+    Each generation is one :func:`run_generation`; the loop stops early once the elite's
+    selection fitness reaches ``evolution.target``. Pass ``state`` (e.g. restored from a
+    checkpoint) to resume: generations already in it count. A fresh state is seeded from
+    ``seed``; without one, from the members' own random streams (read, not drawn from), so a
+    seeded population makes a repeatable run. ``eval_env`` defaults to a single ParallelEnv
+    built from ``env.spec``. ``on_generation(result, state)`` runs after every generation.
+    """
+    if state is None:
+        state = LoopState.start(_loop_seed(population) if seed is None else seed,
+                                evolution.epsilon_start)  # fmt: skip
+    own_eval_env = eval_env is None
+    if own_eval_env:
+        from marlpipe.envs.factory import make_env  # only needed when the caller gave none
+
+        eval_env = make_env(env.spec.env_name, **env.spec.env_kwargs)
+    population, history, last = list(population), [], None
+    total = evolution.generations
+    bar = tqdm(
+        total=total, initial=min(state.generation, total), unit="gen", desc="evolve",
+        disable=None if progress else True, dynamic_ncols=True,
+    )  # fmt: skip
+    try:
+        while state.generation < total:
+            last = run_generation(
+                env, population, memory, state, evolution, eval_env=eval_env,
+                tournament=tournament, mutation=mutation, tracker=tracker,
+            )  # fmt: skip
+            population = last.population
+            history.append(last.fitnesses)
+            bar.update(1)
+            bar.set_postfix(elite=f"{last.elite_fitness:.2f}", steps=state.env_steps)
+            if on_generation is not None:
+                on_generation(last, state)
+            if evolution.target is not None and last.elite_fitness >= evolution.target:
+                break
+    finally:
+        bar.close()
+        if own_eval_env:
+            eval_env.close()
+    return EvolutionResult(population, history, last)
+
+
+def _loop_seed(population: Sequence[Any]) -> int | None:
+    """A seed read from the members' numpy generator states (``None`` if they have none)."""
+    try:
+        states = [agent.np_rng.bit_generator.state for agent in population]
+    except AttributeError:
+        return None
+    digest = hashlib.sha256(json.dumps(states, sort_keys=True).encode()).digest()
+    return int.from_bytes(digest[:8], "little")
 
 
 def train_multi_agent(
@@ -196,62 +253,46 @@ def train_multi_agent(
     seed: int | None = None,
     state: LoopState | None = None,
 ) -> tuple[list[Any], list[list[float]]]:
-    """Evolve ``pop`` on the vec env ``env`` until ``max_steps`` env steps in all or ``target``.
+    """The AgileRL-style entry point: :func:`evolve` with the seed's keyword names.
 
-    Budgets are counted in env transitions (vector steps x env copies), with two scopes:
+    The names map onto :class:`~marlpipe.config.EvolutionConfig` (``evo_steps`` ->
+    ``steps_per_generation``, ``eval_loop`` -> ``eval_episodes``, ``eval_steps`` ->
+    ``eval_max_steps``, ``eps_*`` -> ``epsilon_*``) and are validated like a params file.
+    Budgets are counted in env transitions (vector steps x env copies):
 
-    * ``evo_steps`` is **per member, per generation**: each member collects at least
-      ``evo_steps`` transitions (rounded up to whole vector steps) before evaluation.
-    * ``max_steps`` is the **total over all members and generations** (``LoopState.env_steps``):
-      a population of P members spends about ``P * evo_steps`` per generation, so the run has
-      about ``max_steps / (P * evo_steps)`` generations. It is checked between generations, so
-      the last one is finished and the total may pass ``max_steps`` by up to one generation.
+    * ``evo_steps`` is **per member, per generation**, rounded up to whole vector steps;
+    * ``max_steps`` is the **total over all members and generations**: the run has as many
+      generations as it takes to reach it (the last one may pass it).
 
-    Unlike ``max_steps`` in AgileRL's ``train_multi_agent`` (a per-episode step cap, with the
-    budget given as episodes per member), nothing here caps training episodes: they end when
-    the env terminates or truncates them; ``eval_steps`` caps the evaluation episodes.
-
-    Each generation is one :func:`run_generation`: every member collects its ``evo_steps`` into
-    the shared ``memory`` (learning once per ``learn_step`` of its transitions, counted across
-    generations, once the buffer holds a batch), is scored on ``eval_env`` (built from
-    ``env.spec`` as a single ParallelEnv when not given), then ``tournament`` and ``mutation``
-    make the next generation. Stops early once the elite's selection fitness reaches
-    ``target``. Pass ``state`` (e.g. restored from a checkpoint) to resume; ``seed`` is used
-    only for a fresh state. Image channel order is handled by the agents from the env's spec.
-    Returns ``(population, fitness_history)`` with one list of evaluation scores per generation.
+    Unlike ``max_steps`` in AgileRL's ``train_multi_agent`` (a per-episode step cap), nothing
+    here caps training episodes: they end when the env ends them. Seeds: see :func:`evolve`
+    (a seeded population and env make the run repeatable without ``seed``). Returns
+    ``(population, fitness_history)`` with one list of evaluation scores per generation.
     """
-    state = state or LoopState.start(seed, eps_start)
-    own_eval_env = eval_env is None
-    if own_eval_env:
-        from marlpipe.envs.factory import make_env  # only needed when the caller gave none
-
-        eval_env = make_env(env.spec.env_name, **env.spec.env_kwargs)
-    population, history = list(pop), []
-    bar = tqdm(
-        total=int(max_steps), initial=min(state.env_steps, int(max_steps)), unit="step",
-        desc="evolving", disable=None if progress else True, dynamic_ncols=True,
+    state = state or LoopState.start(_loop_seed(pop) if seed is None else seed, eps_start)
+    per_generation = len(pop) * math.ceil(int(evo_steps) / env.num_envs) * env.num_envs
+    to_go = math.ceil(max(0, int(max_steps) - state.env_steps) / max(per_generation, 1))
+    if to_go == 0:
+        return list(pop), []
+    values = {
+        "generations": state.generation + to_go, "steps_per_generation": evo_steps,
+        "eval_episodes": eval_loop, "eval_max_steps": eval_steps, "target": target,
+        "epsilon_start": eps_start, "epsilon_end": eps_end, "epsilon_decay": eps_decay,
+    }  # fmt: skip
+    evolution = validated(EvolutionConfig, values, "train_multi_agent", "")
+    result = evolve(
+        env, pop, memory, evolution, tournament=tournament, mutation=mutation, state=state,
+        eval_env=eval_env, tracker=tracker, on_generation=on_generation, progress=progress,
     )  # fmt: skip
-    try:
-        while state.env_steps < max_steps:
-            before = state.env_steps
-            result = run_generation(
-                env, population, memory, state,
-                evo_steps=evo_steps, eval_env=eval_env, eval_loop=eval_loop,
-                eval_steps=eval_steps, tournament=tournament, mutation=mutation,
-                eps_end=eps_end, eps_decay=eps_decay, tracker=tracker,
-                on_generation=on_generation,
-            )  # fmt: skip
-            population = result.population
-            history.append(result.fitnesses)
-            bar.update(min(state.env_steps, int(max_steps)) - min(before, int(max_steps)))
-            bar.set_postfix(gen=state.generation, elite=f"{result.elite_fitness:.2f}")
-            if target is not None and result.elite_fitness >= target:
-                break
-    finally:
-        bar.close()
-        if own_eval_env:
-            eval_env.close()
-    return population, history
+    return result.population, result.history
 
 
-__all__ = ["GenerationResult", "LoopState", "OnGeneration", "run_generation", "train_multi_agent"]
+__all__ = [
+    "EVAL_STREAM",
+    "EvolutionResult",
+    "GenerationResult",
+    "OnGeneration",
+    "evolve",
+    "run_generation",
+    "train_multi_agent",
+]

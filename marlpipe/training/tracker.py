@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import os
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -82,25 +84,108 @@ class GenerationRecord:
         """Plain JSON-able dict."""
         return asdict(self)
 
+def hyperparameters_of(agent: Any) -> dict[str, Any]:
+    """The agent's current hyperparameters as plain Python values."""
+    hps = agent.hyperparameters() if hasattr(agent, "hyperparameters") else {}
+    return {k: (v.item() if hasattr(v, "item") else v) for k, v in hps.items()}
+
+
+def mutation_count(agent: Any) -> int:
+    """How many mutation entries the agent's lineage holds."""
+    return len(agent.lineage.get("mutations") or [])
+
+
+def birth_mutation(agent: Any) -> dict[str, Any] | None:
+    """The mutation the agent received in the generation it was born (``None``: none)."""
+    mutations = agent.lineage.get("mutations") or []
+    born = agent.lineage.get("generation", 0)
+    return mutations[-1] if mutations and mutations[-1].get("generation") == born else None
+
+
+def child_record(agent: Any, mutations_before: int) -> ChildRecord:
+    """The record of one next-generation member; its mutation is the entry added after selection."""
+    lineage = agent.lineage
+    mutations = lineage.get("mutations") or []
+    return ChildRecord(
+        index=int(agent.index),
+        parent=lineage.get("parent"),
+        generation=int(lineage.get("generation", 0)),
+        elite=bool(lineage.get("elite", False)),
+        mutation=copy.deepcopy(mutations[-1]) if len(mutations) > mutations_before else None,
+        hyperparameters=hyperparameters_of(agent),
+    )
+
 
 @runtime_checkable
 class Tracker(Protocol):
-    """Receives one :class:`GenerationRecord` per generation (e.g. an MLflow child run)."""
+    """Where a run is recorded: what the evolve and evaluate stages tell their tracker.
+
+    One tracker is one run: ``start`` opens it, the ``log_*`` calls fill it, ``finish`` closes
+    it. :class:`NullTracker` drops everything; ``marlpipe.tracking.MlflowTracker`` writes MLflow.
+    """
+
+    def start(self) -> str | None:
+        """Open (or, when resuming, reopen) the run; return its id (``None``: not recorded)."""
+        ...
+
+    def discard_generations_from(self, generation: int) -> None:
+        """Forget generations from ``generation`` on (logged, then lost to a kill)."""
+        ...
 
     def log_generation(self, record: GenerationRecord) -> None:
         """Record one finished generation."""
         ...
 
+    def log_metrics(self, metrics: dict[str, float]) -> None:
+        """Record run-level figures (e.g. the evaluation's scores)."""
+        ...
+
+    def log_artifacts(self, local_dir: str | os.PathLike, artifact_path: str) -> None:
+        """Store the files of ``local_dir`` with the run under ``artifact_path``."""
+        ...
+
+    def register_model(
+        self, name: str, artifact_path: str, tags: dict[str, Any] | None = None
+    ) -> int | None:
+        """Register the run's ``artifact_path`` as a new version of model ``name``."""
+        ...
+
+    def finish(self, status: str = "FINISHED") -> None:
+        """Close the run as ``FINISHED``, ``FAILED`` or ``KILLED``."""
+        ...
+
 
 class NullTracker:
-    """A tracker that drops everything (the default, and handy in tests)."""
+    """A tracker that records nothing (the default, and handy in tests)."""
+
+    def start(self) -> str | None:
+        """No run: ``None``."""
+        return None
+
+    def discard_generations_from(self, generation: int) -> None:
+        """Nothing to forget."""
 
     def log_generation(self, record: GenerationRecord) -> None:
         """Ignore ``record``."""
 
+    def log_metrics(self, metrics: dict[str, float]) -> None:
+        """Ignore ``metrics``."""
 
-class ListTracker:
-    """A tracker that keeps every record in ``records`` (tests, notebooks)."""
+    def log_artifacts(self, local_dir: str | os.PathLike, artifact_path: str) -> None:
+        """Ignore the files."""
+
+    def register_model(
+        self, name: str, artifact_path: str, tags: dict[str, Any] | None = None
+    ) -> int | None:
+        """No registry: ``None``."""
+        return None
+
+    def finish(self, status: str = "FINISHED") -> None:
+        """Nothing to close."""
+
+
+class ListTracker(NullTracker):
+    """A tracker that keeps every generation record in ``records`` (tests, notebooks)."""
 
     def __init__(self) -> None:
         self.records: list[GenerationRecord] = []
@@ -112,6 +197,10 @@ class ListTracker:
 
 __all__ = [
     "ChildRecord",
+    "birth_mutation",
+    "child_record",
+    "hyperparameters_of",
+    "mutation_count",
     "GenerationRecord",
     "ListTracker",
     "MemberRecord",

@@ -1,35 +1,56 @@
-"""Greedy evaluation of a multi-agent algorithm on a ParallelEnv or a vec env (``agent.test``)."""
+"""The one episode runner: greedy episodes of an agent, with no side effects on the agent.
+
+Fitness evaluation (:mod:`marlpipe.evolution.fitness`), the evaluate stage, rendering and the
+AgileRL-style ``agent.test()`` all play their episodes through :func:`run_episodes`.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from marlpipe.envs.batching import mask_info
 
+OnStep = Callable[[Any], None]
 
-def evaluate(agent: Any, env: Any, max_steps: int = 25, loop: int = 3) -> float:
-    """Greedy episodes on a PettingZoo ParallelEnv or a vec env; see ``MATD3.test``.
 
-    Records the mean summed return in ``agent.fitness`` and per-agent means in
-    ``agent.last_test_returns``. A vec env is reset here, so give it one kept for evaluation.
+def run_episodes(
+    agent: Any,
+    env: Any,
+    episodes: int,
+    max_steps: int = 25,
+    seed: int | None = None,
+    on_step: OnStep | None = None,
+) -> np.ndarray:
+    """Returns of ``episodes`` greedy episodes, shape ``(episodes, num_agents)`` (agent_ids order).
+
+    ``env`` is a PettingZoo ParallelEnv or a vec env. With ``seed`` the env is seeded first
+    (``env.reset(seed=seed)``), so the same seed always plays the same episodes; every episode
+    then starts from a fresh ``reset()``. Each episode ends when the env ends it or after
+    ``max_steps`` steps. Agent masks and env-defined actions from the env's ``info`` are
+    honoured. ``on_step(env)`` (a ParallelEnv only, e.g. to grab frames) is called after every
+    reset and step. Nothing of the agent changes: its fitness history is the evolution layer's.
     """
+    if seed is not None:
+        env.reset(seed=seed)
     if hasattr(env, "num_envs"):
-        returns = _vector_episodes(agent, env, max_steps, loop)
-    else:
-        returns = _single_episodes(agent, env, max_steps, loop)
-    agent.last_test_returns = dict(zip(agent.agent_ids, returns.mean(0).tolist(), strict=True))
-    score = float(returns.sum(1).mean())
-    agent.fitness.append(score)
-    return score
+        if on_step is not None:
+            raise ValueError("run_episodes: on_step needs a single ParallelEnv, not a vec env")
+        return _vector_episodes(agent, env, max_steps, int(episodes))
+    return _single_episodes(agent, env, max_steps, int(episodes), on_step)
 
 
-def _single_episodes(agent: Any, env: Any, max_steps: int, loop: int) -> np.ndarray:
+def _single_episodes(
+    agent: Any, env: Any, max_steps: int, loop: int, on_step: OnStep | None
+) -> np.ndarray:
     ids = agent.agent_ids
     returns = np.zeros((loop, len(ids)))
     for episode in range(loop):
         obs, info = env.reset()
+        if on_step is not None:
+            on_step(env)
         for _ in range(max_steps):
             masks = {a: m for a in ids if (m := mask_info(info, "agent_mask", a)) is not None}
             defined = {a: mask_info(info, "env_defined_actions", a) for a in masks}
@@ -40,6 +61,8 @@ def _single_episodes(agent: Any, env: Any, max_steps: int, loop: int) -> np.ndar
             actions = {a: int(v) if np.ndim(v) == 0 else v for a, v in actions.items() if a in live}
             obs, rewards, terms, truncs, info = env.step(actions)
             returns[episode] += [rewards.get(a, 0.0) for a in ids]
+            if on_step is not None:
+                on_step(env)
             if not env.agents or all(terms.get(a, False) or truncs.get(a, False) for a in rewards):
                 break
     return returns
@@ -78,3 +101,13 @@ def _vector_episodes(agent: Any, env: Any, max_steps: int, loop: int) -> np.ndar
                     active[i] = False
             ep_return[ended], ep_len[ended] = 0.0, 0
     return np.stack(episodes)
+
+
+def greedy_score(
+    agent: Any, env: Any, episodes: int = 10, max_steps: int = 25, seed: int | None = None
+) -> float:
+    """Mean over ``episodes`` greedy episodes of the return summed over agents (no side effects)."""
+    return float(run_episodes(agent, env, episodes, max_steps, seed).sum(1).mean())
+
+
+__all__ = ["OnStep", "greedy_score", "run_episodes"]

@@ -1,0 +1,103 @@
+"""Rules between keys of ``params.yaml`` groups.
+
+Each rule lives here once. :func:`marlpipe.config.params.params_from_dict` applies them to a
+whole params file and :func:`marlpipe.config.params.validated` to one group built from keyword
+arguments (the seed-style constructors of ``TournamentSelection`` and ``Mutations`` use it).
+Components trust a config that passed through either and do not check it again.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from marlpipe.config.validation import ConfigError
+
+
+def _ordered(low: Any, high: Any, low_key: str, high_key: str, source: str) -> None:
+    if low > high:
+        raise ConfigError(
+            f"{source}: {low_key}: expected a value <= {high_key} ({high!r}), got {low!r}"
+        )
+
+
+def check_net_config(net: Any, source: str, prefix: str = "net_config.") -> None:
+    """Bounds in order, and the initial layer count and widths within them."""
+    _ordered(net.min_hidden_layers, net.max_hidden_layers,
+             f"{prefix}min_hidden_layers", f"{prefix}max_hidden_layers", source)  # fmt: skip
+    _ordered(net.min_nodes, net.max_nodes, f"{prefix}min_nodes", f"{prefix}max_nodes", source)
+    for key in ("hidden_sizes", "critic_hidden_sizes"):
+        sizes = getattr(net, key)
+        if sizes is None:
+            continue
+        if not net.min_hidden_layers <= len(sizes) <= net.max_hidden_layers:
+            raise ConfigError(
+                f"{source}: {prefix}{key}: expected between {prefix}min_hidden_layers "
+                f"({net.min_hidden_layers}) and {prefix}max_hidden_layers "
+                f"({net.max_hidden_layers}) layers, got {len(sizes)}"
+            )
+        for i, width in enumerate(sizes):
+            if not net.min_nodes <= width <= net.max_nodes:
+                raise ConfigError(
+                    f"{source}: {prefix}{key}[{i}]: expected a width between "
+                    f"{prefix}min_nodes ({net.min_nodes}) and {prefix}max_nodes "
+                    f"({net.max_nodes}), got {width}"
+                )
+
+
+def check_mutation(mutation: Any, source: str, prefix: str = "mutation.") -> None:
+    """Bounds in order, some mutation weight positive, an activation mutation has a choice."""
+    bounds = mutation.bounds
+    for name in ("lr", "batch_size", "learn_step"):
+        _ordered(getattr(bounds, f"min_{name}"), getattr(bounds, f"max_{name}"),
+                 f"{prefix}bounds.min_{name}", f"{prefix}bounds.max_{name}", source)  # fmt: skip
+    weights = (mutation.no_mutation, mutation.architecture, mutation.parameters,
+               mutation.activation, mutation.rl_hp)  # fmt: skip
+    if sum(weights) <= 0:
+        raise ConfigError(f"{source}: {prefix}no_mutation: expected some mutation weight > 0")
+    if mutation.activation > 0 and len(set(mutation.activation_selection)) < 2:
+        raise ConfigError(
+            f"{source}: {prefix}activation_selection: expected at least two activations when "
+            f"{prefix}activation > 0, got {mutation.activation_selection!r}"
+        )
+
+
+def check_evolution(evolution: Any, source: str, prefix: str = "evolution.") -> None:
+    """Epsilon ends at or below where it starts."""
+    _ordered(evolution.epsilon_end, evolution.epsilon_start,
+             f"{prefix}epsilon_end", f"{prefix}epsilon_start", source)  # fmt: skip
+
+
+def check_selection(tournament: Any, population_size: int, source: str) -> None:
+    """A tournament draws ``tournament.size`` distinct members, so the population needs as many.
+
+    A population of one is named as the culprit (``tournament.size`` is at least 2).
+    """
+    if tournament.size <= population_size:
+        return
+    if population_size < 2:
+        raise ConfigError(
+            f"{source}: population.size: expected an integer >= tournament.size "
+            f"({tournament.size}), got {population_size!r}"
+        )
+    raise ConfigError(
+        f"{source}: tournament.size: expected an integer <= population.size "
+        f"({population_size}), got {tournament.size!r}"
+    )
+
+
+def check_params(params: Any, source: str) -> Any:
+    """Every rule between keys of a whole params file; returns ``params``."""
+    check_net_config(params.net_config, source)
+    check_mutation(params.mutation, source)
+    check_evolution(params.evolution, source)
+    check_selection(params.tournament, params.population.size, source)
+    return params
+
+
+__all__ = [
+    "check_evolution",
+    "check_mutation",
+    "check_net_config",
+    "check_params",
+    "check_selection",
+]
