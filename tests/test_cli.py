@@ -57,6 +57,7 @@ def test_default_params_are_the_projects_own(tmp_path: Path) -> None:
         ("tournament:\n  size: x\n", "tournament.size: expected an integer >= 2, got 'x'"),
         ("env:\n  name: nosuchpkg.env_v0\n", "unknown environment 'nosuchpkg.env_v0'"),
         ("evaluate:\n  episodes: 3\n  colour: red\n", "evaluate.colour: unknown key"),
+        ("population:\n  size: 1\n", "population.size: expected an integer >= tournament.size"),
     ],
 )
 def test_user_errors_are_one_line(tmp_path: Path, content: str, expected: str) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from marlpipe.algos import MATD3
+from marlpipe.algos import load_agent
 from marlpipe.config import Params, dump_params, with_overrides
 from marlpipe.pipeline import envspec, evaluate, evolve, init_population, resume
 from marlpipe.pipeline.paths import Paths, atomic_dir
@@ -45,20 +45,32 @@ def assert_same_weights(a: Path, b: Path) -> None:
         assert torch.equal(left[key], right[key]), key
 
 
-def test_stages_write_loadable_outputs(tmp_path: Path, tiny_params: Params) -> None:
-    prepare(tmp_path, tiny_params)
-    result = evolve.run(tiny_params, tmp_path)
+@pytest.mark.parametrize(
+    ("algorithm", "continuous"),
+    [("MATD3", True), ("MATD3", False), ("MADDPG", True), ("MADDPG", False)],
+)
+def test_stages_write_loadable_outputs(
+    tmp_path: Path, tiny_params: Params, algorithm: str, continuous: bool
+) -> None:
+    params = with_overrides(tiny_params, {
+        "algorithm": algorithm, "env": {"kwargs": {"continuous_actions": continuous}},
+    })  # fmt: skip
+    prepare(tmp_path, params)
+    result = evolve.run(params, tmp_path)
     paths = Paths(tmp_path)
     assert result.generations == 2
     assert len(json.loads(paths.fitness_report.read_text())) == 2
     members = json.loads((paths.population / "population.json").read_text())["members"]
-    assert len(members) == tiny_params.population.size
-    elite = MATD3.load(paths.elite / "elite.pt")
+    assert len(members) == params.population.size
+    elite = load_agent(paths.elite / "elite.pt")
+    assert type(elite).__name__ == algorithm
+    assert elite.spec.actions[elite.agent_ids[0]].discrete is not continuous
     card = json.loads((paths.elite / "elite.json").read_text())
+    assert card["algorithm"] == algorithm
     assert card["fitness"] == pytest.approx(result.elite_fitness)
     assert card["hyperparameters"]["batch_size"] == elite.batch_size
     assert "parent" in card["lineage"]
-    metrics = evaluate.run(tiny_params, tmp_path)
+    metrics = evaluate.run(params, tmp_path)
     assert metrics["episodes"] == 3
     assert json.loads(paths.eval_report.read_text())["score"] == pytest.approx(metrics["score"])
     # no temporary files or directories left behind by the atomic writes

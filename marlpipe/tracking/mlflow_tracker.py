@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from marlpipe.training.tracker import GenerationRecord
+from marlpipe.training.tracker import GenerationRecord, Tracker
 
 _BATCH = 100  # MLflow accepts at most 100 params (and 1000 metrics) per log_batch call
 
@@ -101,7 +101,7 @@ def _chunks(items: list[Any]) -> Iterable[list[Any]]:
     return (items[i : i + _BATCH] for i in range(0, len(items), _BATCH))
 
 
-class MlflowTracker:
+class MlflowTracker(Tracker):
     """A :class:`~marlpipe.training.tracker.Tracker` writing one MLflow child run per generation.
 
     ``start()`` opens (or, given ``parent_run_id`` that still exists, reopens) the parent run and

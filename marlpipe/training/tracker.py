@@ -121,67 +121,38 @@ class Tracker(Protocol):
     """Where a run is recorded: what the evolve and evaluate stages tell their tracker.
 
     One tracker is one run: ``start`` opens it, the ``log_*`` calls fill it, ``finish`` closes
-    it. :class:`NullTracker` drops everything; ``marlpipe.tracking.MlflowTracker`` writes MLflow.
+    it. The methods here record nothing; a tracker subclasses this and overrides what it keeps
+    (:class:`ListTracker` the generation records, ``marlpipe.tracking.MlflowTracker`` all).
     """
 
     def start(self) -> str | None:
         """Open (or, when resuming, reopen) the run; return its id (``None``: not recorded)."""
-        ...
+        return None
 
     def discard_generations_from(self, generation: int) -> None:
         """Forget generations from ``generation`` on (logged, then lost to a kill)."""
-        ...
 
     def log_generation(self, record: GenerationRecord) -> None:
         """Record one finished generation."""
-        ...
 
     def log_metrics(self, metrics: dict[str, float]) -> None:
         """Record run-level figures (e.g. the evaluation's scores)."""
-        ...
 
     def log_artifacts(self, local_dir: str | os.PathLike, artifact_path: str) -> None:
         """Store the files of ``local_dir`` with the run under ``artifact_path``."""
-        ...
 
     def register_model(
         self, name: str, artifact_path: str, tags: dict[str, Any] | None = None
     ) -> int | None:
         """Register the run's ``artifact_path`` as a new version of model ``name``."""
-        ...
+        return None
 
     def finish(self, status: str = "FINISHED") -> None:
         """Close the run as ``FINISHED``, ``FAILED`` or ``KILLED``."""
-        ...
 
 
-class NullTracker:
+class NullTracker(Tracker):
     """A tracker that records nothing (the default, and handy in tests)."""
-
-    def start(self) -> str | None:
-        """No run: ``None``."""
-        return None
-
-    def discard_generations_from(self, generation: int) -> None:
-        """Nothing to forget."""
-
-    def log_generation(self, record: GenerationRecord) -> None:
-        """Ignore ``record``."""
-
-    def log_metrics(self, metrics: dict[str, float]) -> None:
-        """Ignore ``metrics``."""
-
-    def log_artifacts(self, local_dir: str | os.PathLike, artifact_path: str) -> None:
-        """Ignore the files."""
-
-    def register_model(
-        self, name: str, artifact_path: str, tags: dict[str, Any] | None = None
-    ) -> int | None:
-        """No registry: ``None``."""
-        return None
-
-    def finish(self, status: str = "FINISHED") -> None:
-        """Nothing to close."""
 
 
 class ListTracker(NullTracker):
