@@ -11,7 +11,14 @@ import pytest
 import torch
 from test_algos import make_spec, random_batch, random_obs
 
-from marlpipe.algos import MADDPG, MATD3, CheckpointError, load_agent
+from marlpipe.algos import (
+    MADDPG,
+    MATD3,
+    CheckpointError,
+    load_agent,
+    load_population,
+    save_population,
+)
 from marlpipe.algos import checkpoint as checkpoint_module
 
 NET = {"hidden_sizes": [16, 16]}
@@ -81,6 +88,34 @@ def test_load_checkpoint_into_existing_agent_rebuilds_architecture(tmp_path):
 def test_generic_load_agent_picks_the_class(tmp_path):
     trained(MADDPG).save_checkpoint(tmp_path / "m.pt")
     assert type(load_agent(tmp_path / "m.pt")) is MADDPG
+
+
+def test_population_round_trip_keeps_order_and_indices(tmp_path):
+    population = [trained(MATD3), MATD3(make_spec(), NET, seed=4, index=7)]
+    save_population(population, tmp_path / "population")
+    index = json.loads((tmp_path / "population" / checkpoint_module.INDEX_FILE).read_text())
+    assert index == {"members": [{"file": "member_00.pt", "index": 2},
+                                 {"file": "member_01.pt", "index": 7}]}  # fmt: skip
+    loaded = load_population(tmp_path / "population")
+    assert [agent.index for agent in loaded] == [2, 7]
+    for saved, back in zip(population, loaded, strict=True):
+        assert_same_behaviour(saved, back)
+
+
+def test_checkpoint_loads_with_its_own_network_bounds(tmp_path):
+    """A net_config without bounds (left to the networks' defaults when it was saved) loads even
+    if today's defaults would refuse its networks: the saved network configs carry the bounds."""
+    path = tmp_path / "wide.pt"
+    MATD3(make_spec(), {"hidden_sizes": [300], "max_nodes": 512}, seed=0).save_checkpoint(path)
+    rewrite(path, lambda m: m["net_config"].pop("max_nodes"))
+    loaded = MATD3.load(path)
+    assert loaded.actors["a"].hidden_sizes == [300] and "max_nodes" not in loaded.net_config
+
+
+def test_load_state_refuses_another_spec():
+    agent, other = trained(MATD3), MATD3(make_spec(discrete=True), NET, seed=0)
+    with pytest.raises(ValueError, match="different env spec"):
+        other.load_state(agent.metadata(), agent.state_dicts())
 
 
 def test_file_format_and_weights_only(tmp_path, monkeypatch):

@@ -72,11 +72,12 @@ def test_list_items_and_choices() -> None:
 
 
 def test_names_the_code_accepts() -> None:
-    from marlpipe.algos.networks import ACTIVATION_NAMES
-    from marlpipe.config.params import ACTIVATIONS, RL_HYPERPARAMETERS
+    from marlpipe.algos.evolvable import get_activation
+    from marlpipe.config.params import RL_HYPERPARAMETERS
     from marlpipe.evolution.mutations import RL_HP_BOUNDS_KEYS
+    from marlpipe.registry import ACTIVATIONS
 
-    assert set(ACTIVATIONS) == set(ACTIVATION_NAMES)
+    assert all(callable(get_activation(name)) for name in ACTIVATIONS)
     assert set(RL_HYPERPARAMETERS) == set(RL_HP_BOUNDS_KEYS)
     assert "net_config.activation: expected one of 'ReLU'" in error(
         {"net_config": {"activation": "Relu"}}

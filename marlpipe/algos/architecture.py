@@ -9,10 +9,10 @@ import torch
 
 from marlpipe.algos.cnn import EvolvableCNN
 from marlpipe.algos.networks import EvolvableMLP
+from marlpipe.registry import ACTIVATIONS
 
 MLP_METHODS = ("add_layer", "remove_layer", "add_nodes", "remove_nodes", "change_activation")
 CNN_METHODS = ("add_conv_layer", "remove_conv_layer", "add_channels", "remove_channels")
-ACTIVATION_CHOICES = ("ReLU", "ELU", "GELU", "Tanh", "LeakyReLU")
 
 
 def mutate_architecture(agent: Any, method: str, rng: np.random.Generator, **kwargs: Any) -> dict:
@@ -43,7 +43,7 @@ def mutate_architecture(agent: Any, method: str, rng: np.random.Generator, **kwa
         args["layer"] = int(rng.integers(depth)) if args["layer"] is None else args["layer"]
         args["num"] = kwargs.get("num") or int(rng.choice(EvolvableCNN.CHANNEL_CHOICES))
     elif method == "change_activation":
-        choices = [a for a in ACTIVATION_CHOICES if a != agent.critic.activation]
+        choices = [a for a in ACTIVATIONS if a != agent.critic.activation]
         args["name"] = kwargs.get("name") or str(rng.choice(choices))
     seed = int(rng.integers(2**62))
     where, old, new = [], {}, {}

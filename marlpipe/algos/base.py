@@ -1,4 +1,5 @@
-"""Parts shared by MADDPG and MATD3: network building, observation and action handling, stats.
+"""Parts shared by MADDPG and MATD3: net configs and actors, observation and action handling,
+stats (the stacked critics are in ``critics.py``).
 
 Nothing here holds training state; :class:`marlpipe.algos.matd3.MATD3` owns the networks and the
 update, and :class:`marlpipe.algos.maddpg.MADDPG` is its one-critic special case.
@@ -6,6 +7,8 @@ update, and :class:`marlpipe.algos.maddpg.MADDPG` is its one-critic special case
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,12 +18,20 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from marlpipe.algos.cnn import EvolvableCNN
-from marlpipe.algos.networks import EvolvableMLP, get_activation
+from marlpipe.algos.evolvable import get_activation
+from marlpipe.algos.networks import EvolvableMLP
+from marlpipe.config.params import NetConfig
 from marlpipe.envs.spec import ActionSpec, EnvSpec, ObservationSpec
+from marlpipe.registry import AlgorithmInfo
 
-DEFAULT_NET_CONFIG: dict[str, Any] = {"hidden_sizes": [64, 64], "activation": "ReLU"}
+_DEFAULTS = NetConfig()
+DEFAULT_NET_CONFIG: dict[str, Any] = {
+    "hidden_sizes": list(_DEFAULTS.hidden_sizes), "activation": _DEFAULTS.activation,
+}  # fmt: skip
+"""What every agent's ``net_config`` holds at least (bounds left out take the networks' own
+defaults, which are ``NetConfig``'s too)."""
 BOUND_KEYS = ("min_hidden_layers", "max_hidden_layers", "min_nodes", "max_nodes")
-NET_CONFIG_KEYS = ("hidden_sizes", "critic_hidden_sizes", "activation", "cnn", *BOUND_KEYS)
+NET_CONFIG_KEYS = (*(f.name for f in dataclasses.fields(NetConfig)), "cnn")
 DEFAULT_CNN: dict[str, Any] = {"channel_sizes": [16], "kernel_sizes": [3], "stride_sizes": [1]}
 
 
@@ -46,8 +57,12 @@ class LearnStats:
         return dict(zip(names, torch.stack(values).tolist(), strict=True))
 
 
-def normalise_net_config(net_config: dict[str, Any] | None) -> dict[str, Any]:
-    """Fill defaults into a user ``net_config`` and reject unknown keys by name."""
+def normalise_net_config(net_config: NetConfig | Mapping[str, Any] | None) -> dict[str, Any]:
+    """The agent's ``net_config`` dict (as checkpoints store it): defaults filled in, unknown
+    keys refused by name. A :class:`NetConfig` gives its fields (null ones left to the defaults);
+    a plain mapping may also hold ``cnn`` (conv layers of image actors, see ``EvolvableCNN``)."""
+    if isinstance(net_config, NetConfig):
+        net_config = {k: v for k, v in dataclasses.asdict(net_config).items() if v is not None}
     config = {**DEFAULT_NET_CONFIG, **(net_config or {})}
     unknown = sorted(set(config) - set(NET_CONFIG_KEYS))
     if unknown:
@@ -60,6 +75,14 @@ def normalise_net_config(net_config: dict[str, Any] | None) -> dict[str, Any]:
     ]
     get_activation(config["activation"])
     return config
+
+
+def check_supported(info: AlgorithmInfo, spec: EnvSpec) -> None:
+    """ValueError naming the agent whose action kind ``info``'s algorithm does not support."""
+    for agent in spec.agent_ids:
+        kind = "discrete" if spec.actions[agent].discrete else "continuous"
+        if not getattr(info, kind):
+            raise ValueError(f"{info.name} does not support {kind} actions (agent {agent!r})")
 
 
 def build_actor(
@@ -86,42 +109,12 @@ def build_actor(
     )
 
 
-def build_critic(
-    spec: EnvSpec, net_config: dict[str, Any], n_critics: int, generator: torch.Generator | None
-) -> EvolvableMLP:
-    """All centralised critics in one ensemble: member ``k * num_agents + i`` is agent i's k-th.
-
-    Each member maps all agents' flattened observations and actions (agent_ids order) to one Q.
-    """
-    bounds = {k: net_config[k] for k in BOUND_KEYS if k in net_config}
-    return EvolvableMLP(
-        spec.critic_input_dim, 1, net_config["critic_hidden_sizes"], net_config["activation"],
-        ensemble_size=n_critics * spec.num_agents, generator=generator, **bounds,
-    )  # fmt: skip
-
-
 def network_from_config(
     config: dict[str, Any], generator: torch.Generator | None = None
 ) -> nn.Module:
     """Rebuild an evolvable network from its ``config`` (random weights from ``generator``)."""
     cls = EvolvableCNN if "input_shape" in config else EvolvableMLP
     return cls(**config, generator=generator)
-
-
-def forward_members(critic: EvolvableMLP, x: Tensor, count: int) -> Tensor:
-    """Run ``x`` of shape ``(count, B, in)`` through the first ``count`` ensemble members only.
-
-    Uses the ensemble's documented layout (``weights.i`` is ``(E, in, out)``); slicing keeps it one
-    batched matmul per layer, e.g. Q1 of every agent for the actor loss without touching Q2.
-    """
-    if count == critic.ensemble_size:
-        return critic(x)
-    act, out_act = get_activation(critic.activation), get_activation(critic.output_activation)
-    last = len(critic.weights) - 1
-    for i, (w, b) in enumerate(zip(critic.weights, critic.biases, strict=True)):
-        x = torch.baddbmm(b[:count], x, w[:count])
-        x = out_act(x) if i == last else act(x)
-    return x
 
 
 def preprocess_observation(obs: Tensor, spec: ObservationSpec) -> Tensor:

@@ -13,6 +13,11 @@ member (torch itself does not, so flipped bits would load as wrong weights). The
 rebuilt from the network configs in the metadata, so a mutated agent loads without the caller
 knowing its shape. Loading into an existing agent is all-or-nothing, and no load draws from the
 global torch RNG.
+
+This module handles the file (format, integrity, errors naming the file); the agent says what
+its state is and rebuilds itself from it (``metadata()``, ``state_dicts()``, ``from_state()``,
+``load_state()``, see ``agent_state.py``), and the class of a saved agent comes from
+:mod:`marlpipe.registry`. A population is one checkpoint per member plus an index file.
 """
 
 from __future__ import annotations
@@ -27,14 +32,15 @@ from typing import Any
 
 import torch
 
-from marlpipe.algos.base import network_from_config
 from marlpipe.algos.checkpoint_checks import check_content
 from marlpipe.envs.spec import EnvSpec
-from marlpipe.io import atomic_write
+from marlpipe.io import atomic_dir, atomic_write, read_json, write_json
+from marlpipe.registry import ALGORITHMS, algorithm_class
 
 FORMAT = "marlpipe-checkpoint"
 VERSION = 1
-EVOLUTION_FIELDS = ("index", "fitness", "steps", "lineage", "learn_counter", "learn_credit")
+INDEX_FILE = "population.json"
+"""The index of a saved population: ``{"members": [{"file": ..., "index": ...}, ...]}``."""
 LOAD_ERRORS = (KeyError, ValueError, RuntimeError, TypeError, AttributeError, IndexError)
 """What rebuilding an agent from mismatched content can raise; each becomes a CheckpointError."""
 
@@ -43,91 +49,13 @@ class CheckpointError(ValueError):
     """A checkpoint file is missing, unreadable, or not what the caller expected."""
 
 
-def _algorithms() -> dict[str, type]:
-    from marlpipe.algos.maddpg import MADDPG
-    from marlpipe.algos.matd3 import MATD3
-
-    return {cls.algo_name: cls for cls in (MATD3, MADDPG)}
-
-
-def agent_metadata(agent: Any) -> dict[str, Any]:
-    """JSON-able metadata of an agent (see the module docstring)."""
-    return {
-        "algo": agent.algo_name,
-        "spec": agent.spec.to_dict(),
-        "net_config": agent.net_config,
-        "net_configs": {
-            "actors": {a: agent.actors[a].config for a in agent.agent_ids},
-            "critic": agent.critic.config,
-        },
-        "hyperparameters": agent.hyperparameters(),
-        **{name: getattr(agent, name) for name in EVOLUTION_FIELDS},
-        "np_rng": agent.np_rng.bit_generator.state,
-    }
-
-
-def agent_state_dicts(agent: Any) -> dict[str, dict[str, Any]]:
-    """Every tensor state of an agent by name (live references, not copies)."""
-    state: dict[str, dict[str, Any]] = {}
-    for a in agent.agent_ids:
-        state[f"actor/{a}"] = agent.actors[a].state_dict()
-        state[f"actor_target/{a}"] = agent.actor_targets[a].state_dict()
-    state["critic"] = agent.critic.state_dict()
-    state["critic_target"] = agent.critic_target.state_dict()
-    state["actor_optimizer"] = agent.actor_optimizer.state_dict()
-    state["critic_optimizer"] = agent.critic_optimizer.state_dict()
-    state["torch_rng"] = {"state": agent.torch_rng.get_state()}
-    return state
-
-
-def load_agent_state(
-    agent: Any, metadata: dict[str, Any], state: dict[str, dict[str, Any]]
-) -> None:
-    """Rebuild the networks from the metadata configs and load every state into a new ``agent``.
-
-    Not atomic (a failure leaves ``agent`` half-loaded): use it on a freshly built agent only, as
-    ``from_state`` does. The throwaway generator keeps the global torch RNG untouched by the
-    random initialisation that the saved weights overwrite anyway.
-    """
-    configs = metadata["net_configs"]
-    scratch = torch.Generator()
-
-    def build(config: dict[str, Any], key: str) -> torch.nn.Module:
-        net = network_from_config(config, scratch)
-        net.load_state_dict(state[key])
-        return net
-
-    ids = agent.agent_ids
-    actors = {a: build(configs["actors"][a], f"actor/{a}") for a in ids}
-    targets = {a: build(configs["actors"][a], f"actor_target/{a}") for a in ids}
-    critic = build(configs["critic"], "critic")
-    agent.set_networks(actors, critic, targets, build(configs["critic"], "critic_target"))
-    agent.actor_optimizer.load_state_dict(state["actor_optimizer"])
-    agent.critic_optimizer.load_state_dict(state["critic_optimizer"])
-    agent.torch_rng.set_state(state["torch_rng"]["state"].cpu())
-    agent.np_rng.bit_generator.state = metadata["np_rng"]
-    for name, value in metadata["hyperparameters"].items():
-        setattr(agent, name, value)
-    for name in EVOLUTION_FIELDS:
-        setattr(agent, name, metadata[name])
-    agent.net_config = metadata["net_config"]
-
-
-def adopt_state(agent: Any, metadata: dict[str, Any], state: dict[str, dict[str, Any]]) -> None:
-    """Load into an existing ``agent`` all-or-nothing: check the content, build and load a new
-    agent of its class first, and take over its attributes only once that has fully succeeded."""
-    check_content(type(agent), metadata, state)
-    fresh = type(agent).from_state(metadata, state, agent.device)
-    vars(agent).update(vars(fresh))
-
-
 def save_checkpoint(agent: Any, path: str | os.PathLike) -> Path:
     """Write ``agent`` to ``path`` as one file, atomically."""
     payload = {
         "format": FORMAT,
         "version": VERSION,
-        "metadata": json.dumps(agent_metadata(agent)),
-        "state": agent_state_dicts(agent),
+        "metadata": json.dumps(agent.metadata()),
+        "state": agent.state_dicts(),
     }
     return atomic_write(path, lambda handle: torch.save(payload, handle))
 
@@ -201,14 +129,13 @@ def load_agent(
     With ``expected`` (e.g. ``MATD3``), a checkpoint of another algorithm is a CheckpointError.
     """
     metadata, state = read_checkpoint(path, device)
-    algorithms = _algorithms()
     if expected is not None:
         _check_algo(path, metadata, expected.algo_name)
-    if metadata["algo"] not in algorithms:
+    if metadata["algo"] not in ALGORITHMS:
         raise CheckpointError(
-            f"{path}: unknown algorithm {metadata['algo']!r}, expected one of {list(algorithms)}"
+            f"{path}: unknown algorithm {metadata['algo']!r}, expected one of {list(ALGORITHMS)}"
         )
-    cls = algorithms[metadata["algo"]]
+    cls = algorithm_class(metadata["algo"])
     with _content_errors(path):
         check_content(cls, metadata, state)
         return cls.from_state(metadata, state, device)
@@ -232,4 +159,22 @@ def load_checkpoint_into(agent: Any, path: str | os.PathLike) -> None:
             f"expected agents {list(agent.agent_ids)} of {agent.spec.env_name}"
         )
     with _content_errors(path):
-        adopt_state(agent, metadata, state)
+        agent.load_state(metadata, state)
+
+
+def save_population(population: list[Any], directory: str | os.PathLike) -> None:
+    """Replace ``directory`` with one checkpoint per member plus an index file, atomically."""
+    with atomic_dir(directory) as tmp:
+        files = []
+        for position, agent in enumerate(population):
+            name = f"member_{position:02d}.pt"
+            save_checkpoint(agent, tmp / name)
+            files.append({"file": name, "index": int(agent.index)})
+        write_json(tmp / INDEX_FILE, {"members": files})
+
+
+def load_population(directory: str | os.PathLike, device: str = "cpu") -> list[Any]:
+    """Load every member saved by :func:`save_population`, in population order."""
+    directory = Path(directory)
+    index = read_json(directory / INDEX_FILE)
+    return [load_agent(directory / entry["file"], device=device) for entry in index["members"]]

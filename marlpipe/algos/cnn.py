@@ -9,16 +9,17 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from marlpipe.algos.networks import (
-    EvolvableMLP,
+from marlpipe.algos.evolvable import (
+    DEFAULT_BOUNDS,
     Gen,
-    _check_range,
-    _copy_overlap,
-    _new_widths,
-    _skipped,
-    _uniform,
+    check_range,
+    copy_overlap,
     get_activation,
+    plan_width_change,
+    skipped,
+    uniform_init,
 )
+from marlpipe.algos.networks import EvolvableMLP
 
 
 class EvolvableCNN(nn.Module):
@@ -47,10 +48,10 @@ class EvolvableCNN(nn.Module):
         max_conv_layers: int = 4,
         min_channels: int = 8,
         max_channels: int = 256,
-        min_hidden_layers: int = 1,
-        max_hidden_layers: int = 4,
-        min_nodes: int = 16,
-        max_nodes: int = 512,
+        min_hidden_layers: int = DEFAULT_BOUNDS.min_hidden_layers,
+        max_hidden_layers: int = DEFAULT_BOUNDS.max_hidden_layers,
+        min_nodes: int = DEFAULT_BOUNDS.min_nodes,
+        max_nodes: int = DEFAULT_BOUNDS.max_nodes,
         padding_sizes: Sequence[int] | None = None,
         generator: Gen = None,
     ) -> None:
@@ -61,9 +62,9 @@ class EvolvableCNN(nn.Module):
         padding_sizes = [0] * n if padding_sizes is None else padding_sizes
         if not len(kernel_sizes) == len(stride_sizes) == len(padding_sizes) == n:
             raise ValueError("channel, kernel, stride and padding sizes must have equal lengths")
-        _check_range("number of conv layers", n, max(min_conv_layers, 1), max_conv_layers)
+        check_range("number of conv layers", n, max(min_conv_layers, 1), max_conv_layers)
         for c in channel_sizes:
-            _check_range("channels", c, min_channels, max_channels)
+            check_range("channels", c, min_channels, max_channels)
         self.input_shape = [int(s) for s in input_shape]
         # One [channels, kernel, stride, padding] list per conv layer, so they change together.
         self.conv_specs = [
@@ -145,8 +146,8 @@ class EvolvableCNN(nn.Module):
                 nn.Conv2d, in_c, out_c, k, stride=s, padding=p, device=like.device, dtype=like.dtype
             )
             with torch.no_grad():
-                conv.weight.copy_(_uniform(conv.weight.shape, in_c * k * k, gen, like))
-                conv.bias.copy_(_uniform(conv.bias.shape, in_c * k * k, gen, like))
+                conv.weight.copy_(uniform_init(conv.weight.shape, in_c * k * k, gen, like))
+                conv.bias.copy_(uniform_init(conv.bias.shape, in_c * k * k, gen, like))
             convs.append(conv)
             in_c = out_c
         return convs
@@ -156,8 +157,8 @@ class EvolvableCNN(nn.Module):
         ref = self.convs[0].weight
         convs = self._make_convs(gen, ref)
         for old, new in zip(self.convs, convs, strict=False):  # by index: extra layers are new
-            _copy_overlap(new.weight, old.weight)
-            _copy_overlap(new.bias, old.bias)
+            copy_overlap(new.weight, old.weight)
+            copy_overlap(new.bias, old.bias)
         self.convs = convs.requires_grad_(ref.requires_grad)
         flat = self._flat_dim()
         if flat != self.head.input_dim:
@@ -167,7 +168,7 @@ class EvolvableCNN(nn.Module):
         """Append a 3x3/stride-1/padding-1 conv layer: spatial size and head stay unchanged."""
         old = self.channel_sizes
         if len(old) >= self.max_conv_layers:
-            return _skipped("add_conv_layer", f"max_conv_layers={self.max_conv_layers} reached")
+            return skipped("add_conv_layer", f"max_conv_layers={self.max_conv_layers} reached")
         self.conv_specs.append([old[-1], 3, 1, 1])
         self._rebuild_convs(generator)
         return {"op": "add_conv_layer", "old": old, "new": self.channel_sizes}
@@ -176,7 +177,7 @@ class EvolvableCNN(nn.Module):
         """Drop the last conv layer; the head's first layer keeps its overlapping slice."""
         old = self.channel_sizes
         if len(old) <= max(self.min_conv_layers, 1):
-            return _skipped("remove_conv_layer", f"min_conv_layers={self.min_conv_layers} reached")
+            return skipped("remove_conv_layer", f"min_conv_layers={self.min_conv_layers} reached")
         self.conv_specs.pop()
         self._rebuild_convs(generator)
         return {"op": "remove_conv_layer", "old": old, "new": self.channel_sizes}
@@ -197,7 +198,7 @@ class EvolvableCNN(nn.Module):
         self, op: str, layer: int | None, num: int | None, gen: Gen
     ) -> dict[str, Any]:
         bounds = (self.min_channels, self.max_channels)
-        new, report = _new_widths(
+        new, report = plan_width_change(
             op, "channels", self.channel_sizes, layer, num, self.CHANNEL_CHOICES, bounds, gen
         )
         if new is not None:

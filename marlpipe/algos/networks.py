@@ -17,108 +17,22 @@ A mutation that would break a bound changes nothing and returns ``{"op": "none",
 from __future__ import annotations
 
 import copy
-import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
-Gen = torch.Generator | None
-
-
-def _identity(x: Tensor) -> Tensor:
-    return x
-
-
-# Plain functions rather than modules: activations stay out of the state_dict and can be
-# swapped by name without touching any parameter.
-_ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {
-    "ReLU": F.relu,
-    "ELU": F.elu,
-    "GELU": F.gelu,
-    "Tanh": torch.tanh,
-    "LeakyReLU": F.leaky_relu,
-    "Sigmoid": torch.sigmoid,
-    "Softplus": F.softplus,
-    "Identity": _identity,
-}
-ACTIVATION_NAMES: tuple[str, ...] = tuple(_ACTIVATIONS)
-
-
-def get_activation(name: str | None) -> Callable[[Tensor], Tensor]:
-    """Return the activation function called ``name`` (``None`` means identity)."""
-    if name is None:
-        return _identity
-    if name not in _ACTIVATIONS:
-        raise ValueError(f"Unknown activation {name!r}; choose one of {list(ACTIVATION_NAMES)}")
-    return _ACTIVATIONS[name]
-
-
-def _gen_device(gen: Gen) -> torch.device:
-    # torch draws with a generator only on that generator's own device.
-    return gen.device if gen is not None else torch.device("cpu")
-
-
-def _uniform(shape: Sequence[int], fan_in: int, gen: Gen, like: Tensor) -> Tensor:
-    """Draw ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))`` and return it on ``like``'s device/dtype."""
-    bound = 1.0 / math.sqrt(fan_in)
-    # Draw on the generator's device and move afterwards: a CPU generator then gives the same
-    # numbers whether the network lives on CPU or GPU.
-    t = torch.empty(tuple(shape), dtype=like.dtype, device=_gen_device(gen))
-    return t.uniform_(-bound, bound, generator=gen).to(like.device)
-
-
-def _copy_overlap(dst: Tensor, src: Tensor) -> None:
-    """Copy the leading overlapping block of ``src`` into ``dst`` (any rank, same ndim)."""
-    idx = tuple(slice(0, min(a, b)) for a, b in zip(dst.shape, src.shape, strict=True))
-    with torch.no_grad():
-        dst[idx].copy_(src[idx])
-
-
-def _randint(high: int, gen: Gen) -> int:
-    return int(torch.randint(high, (1,), generator=gen, device=_gen_device(gen)))
-
-
-def _skipped(requested: str, reason: str) -> dict[str, Any]:
-    return {"op": "none", "requested": requested, "reason": reason}
-
-
-def _check_range(name: str, value: int, low: int, high: int) -> None:
-    if not low <= value <= high:
-        raise ValueError(f"{name}={value} outside the bounds [{low}, {high}]")
-
-
-def _new_widths(
-    op: str,
-    unit: str,
-    sizes: list[int],
-    layer: int | None,
-    num: int | None,
-    choices: Sequence[int],
-    bounds: tuple[int, int],
-    gen: Gen,
-) -> tuple[list[int] | None, dict[str, Any]]:
-    """Plan a width mutation of ``sizes[layer]``; return ``(new_sizes or None, report)``.
-
-    Shared by node (MLP) and channel (CNN) mutations. Missing ``layer``/``num`` are drawn from
-    ``gen`` in that fixed order so the generator stream is reproducible.
-    """
-    if layer is None:
-        layer = _randint(len(sizes), gen)
-    if not 0 <= layer < len(sizes):
-        raise IndexError(f"layer {layer} out of range for {len(sizes)} layers")
-    if num is None:
-        num = choices[_randint(len(choices), gen)]
-    if num <= 0:
-        raise ValueError(f"number of units must be positive, got {num}")
-    target = sizes[layer] + num if op.startswith("add") else sizes[layer] - num
-    size = min(max(target, bounds[0]), bounds[1])  # clip to the bounds rather than refuse
-    if size == sizes[layer]:
-        return None, _skipped(op, f"layer {layer} already at its bound ({size})")
-    new = [*sizes[:layer], size, *sizes[layer + 1 :]]
-    return new, {"op": op, "layer": layer, unit: abs(size - sizes[layer]), "old": sizes, "new": new}
+from marlpipe.algos.evolvable import (
+    DEFAULT_BOUNDS,
+    Gen,
+    check_range,
+    copy_overlap,
+    get_activation,
+    plan_width_change,
+    skipped,
+    uniform_init,
+)
 
 
 class EvolvableMLP(nn.Module):
@@ -139,19 +53,19 @@ class EvolvableMLP(nn.Module):
         activation: str = "ReLU",
         output_activation: str | None = None,
         ensemble_size: int = 1,
-        min_hidden_layers: int = 1,
-        max_hidden_layers: int = 4,
-        min_nodes: int = 16,
-        max_nodes: int = 512,
+        min_hidden_layers: int = DEFAULT_BOUNDS.min_hidden_layers,
+        max_hidden_layers: int = DEFAULT_BOUNDS.max_hidden_layers,
+        min_nodes: int = DEFAULT_BOUNDS.min_nodes,
+        max_nodes: int = DEFAULT_BOUNDS.max_nodes,
         generator: Gen = None,
     ) -> None:
         super().__init__()
         hidden = [int(h) for h in hidden_sizes]
         if min(input_dim, output_dim, ensemble_size, min_hidden_layers, min_nodes) < 1:
             raise ValueError("dimensions, ensemble_size and lower bounds must be >= 1")
-        _check_range("number of hidden layers", len(hidden), min_hidden_layers, max_hidden_layers)
+        check_range("number of hidden layers", len(hidden), min_hidden_layers, max_hidden_layers)
         for h in hidden:
-            _check_range("hidden size", h, min_nodes, max_nodes)
+            check_range("hidden size", h, min_nodes, max_nodes)
         for name in (activation, output_activation):
             get_activation(name)  # fail fast on a typo, not at the first forward
         self.input_dim, self.output_dim, self.ensemble_size = input_dim, output_dim, ensemble_size
@@ -205,8 +119,8 @@ class EvolvableMLP(nn.Module):
         sizes, e = [input_dim, *hidden, self.output_dim], self.ensemble_size
         ws, bs = nn.ParameterList(), nn.ParameterList()
         for fan_in, fan_out in zip(sizes[:-1], sizes[1:], strict=True):
-            ws.append(nn.Parameter(_uniform((e, fan_in, fan_out), fan_in, gen, like)))
-            bs.append(nn.Parameter(_uniform((e, 1, fan_out), fan_in, gen, like)))
+            ws.append(nn.Parameter(uniform_init((e, fan_in, fan_out), fan_in, gen, like)))
+            bs.append(nn.Parameter(uniform_init((e, 1, fan_out), fan_in, gen, like)))
         return ws, bs
 
     def _resize(self, hidden: Sequence[int], input_dim: int | None = None, gen: Gen = None) -> None:
@@ -224,7 +138,7 @@ class EvolvableMLP(nn.Module):
         """Append a hidden layer as wide as the current last one (freshly initialised)."""
         old = list(self.hidden_sizes)
         if len(old) >= self.max_hidden_layers:
-            return _skipped("add_layer", f"max_hidden_layers={self.max_hidden_layers} reached")
+            return skipped("add_layer", f"max_hidden_layers={self.max_hidden_layers} reached")
         self._resize([*old, old[-1]], gen=generator)
         return {"op": "add_layer", "old": old, "new": list(self.hidden_sizes)}
 
@@ -232,7 +146,7 @@ class EvolvableMLP(nn.Module):
         """Drop the last hidden layer; the output layer keeps its overlapping input slice."""
         old = list(self.hidden_sizes)
         if len(old) <= self.min_hidden_layers:
-            return _skipped("remove_layer", f"min_hidden_layers={self.min_hidden_layers} reached")
+            return skipped("remove_layer", f"min_hidden_layers={self.min_hidden_layers} reached")
         self._resize(old[:-1], gen=generator)
         return {"op": "remove_layer", "old": old, "new": list(self.hidden_sizes)}
 
@@ -252,7 +166,7 @@ class EvolvableMLP(nn.Module):
         self, op: str, layer: int | None, num: int | None, gen: Gen
     ) -> dict[str, Any]:
         bounds = (self.min_nodes, self.max_nodes)
-        new, report = _new_widths(
+        new, report = plan_width_change(
             op, "nodes", list(self.hidden_sizes), layer, num, self.NODE_CHOICES, bounds, gen
         )
         if new is not None:
@@ -291,11 +205,5 @@ def _transfer(
     pairs = [(i, i) for i in range(min(len(src_w), len(dst_w)) - 1)]
     pairs.append((len(src_w) - 1, len(dst_w) - 1))
     for s, d in pairs:
-        _copy_overlap(dst_w[d], src_w[s])
-        _copy_overlap(dst_b[d], src_b[s])
-
-
-def preserve_parameters(old: EvolvableMLP, new: EvolvableMLP) -> EvolvableMLP:
-    """Copy every overlapping parameter slice of ``old`` into ``new`` in place; return ``new``."""
-    _transfer(old.weights, old.biases, new.weights, new.biases)
-    return new
+        copy_overlap(dst_w[d], src_w[s])
+        copy_overlap(dst_b[d], src_b[s])

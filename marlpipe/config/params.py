@@ -90,10 +90,6 @@ class InitHP:
     target_noise_clip: float | None = option(0.5, ge=0.0)
     """MATD3 target smoothing noise clip (ignored by MADDPG)."""
 
-    def to_kwargs(self) -> dict[str, Any]:
-        """Agent constructor keywords; null entries are left to the algorithm's defaults."""
-        return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
-
 
 @dataclass(frozen=True)
 class PopulationConfig:

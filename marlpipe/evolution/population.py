@@ -2,32 +2,15 @@
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Mapping, Sequence
-from importlib import import_module
 from typing import Any
 
 import numpy as np
 
+from marlpipe.algos.hyperparameters import as_init_hp
+from marlpipe.config.params import InitHP, NetConfig
 from marlpipe.envs.spec import EnvSpec
-
-ALGORITHMS: dict[str, str] = {
-    "MATD3": "marlpipe.algos.matd3",
-    "MADDPG": "marlpipe.algos.maddpg",
-}
-
-# Keys an AgileRL-style INIT_HP carries that configure the run, not one agent: accepted, ignored.
-RUN_LEVEL_KEYS = frozenset(
-    {"algo", "population_size", "memory_size", "channels_last", "n_agents", "agent_ids"}
-)
-
-
-def algorithm_class(algo: str) -> type:
-    """The agent class registered under ``algo`` ("MATD3" or "MADDPG", any case)."""
-    name = str(algo).upper()
-    if name not in ALGORITHMS:
-        raise ValueError(f"algo must be one of {sorted(ALGORITHMS)}, got {algo!r}")
-    return getattr(import_module(ALGORITHMS[name]), name)
+from marlpipe.registry import algorithm_class
 
 
 def member_seeds(seed: int | None, population_size: int) -> list[int]:
@@ -36,59 +19,32 @@ def member_seeds(seed: int | None, population_size: int) -> list[int]:
     return [int(child.generate_state(1)[0]) for child in children]
 
 
-def agent_kwargs(cls: type, init_hp: Mapping[str, Any] | None) -> dict[str, Any]:
-    """Map ``init_hp`` (snake_case, or AgileRL's UPPER_CASE) onto ``cls``'s keyword arguments.
-
-    Run-level keys (population size, memory size, ...) are ignored; any other key the algorithm
-    does not take is an error that names it, so a typo never silently falls back to a default.
-    """
-    accepted = set(inspect.signature(cls).parameters) - {"spec", "net_config", "seed", "index"}
-    kwargs, unknown = {}, []
-    for key, value in (init_hp or {}).items():
-        name = key.lower()
-        if name in accepted:
-            kwargs[name] = value
-        elif name not in RUN_LEVEL_KEYS:
-            unknown.append(key)
-    if unknown:
-        raise ValueError(
-            f"init_hp: unknown keys {sorted(unknown)} for {cls.__name__}; "
-            f"expected some of {sorted(accepted)}"
-        )
-    return kwargs
-
-
 def create_population(
     algo: str,
     env_spec: EnvSpec,
-    net_config: Mapping[str, Any] | None,
-    init_hp: Mapping[str, Any] | None,
+    net_config: NetConfig | Mapping[str, Any] | None,
+    init_hp: InitHP | Mapping[str, Any] | None,
     population_size: int,
     seed: int | None,
     device: str = "cpu",
 ) -> list[Any]:
-    """Build ``population_size`` agents of ``algo`` with indices ``0..n-1``.
+    """Build ``population_size`` agents of ``algo`` (a :data:`marlpipe.registry.ALGORITHMS`
+    name, any case) with indices ``0..n-1``.
 
-    Each member gets its own seed derived from ``seed`` (``np.random.SeedSequence.spawn``), an
-    empty fitness history, ``steps == 0``, ``learn_credit == 0`` (transitions not yet turned into
-    a ``learn()`` call, see :func:`marlpipe.training.rollout.collect`) and the lineage
+    ``net_config`` and ``init_hp`` are the config dataclasses; for the AgileRL-style API they
+    may also be plain mappings (``init_hp`` with snake_case or UPPER_CASE keys, see
+    :func:`marlpipe.algos.hyperparameters.as_init_hp`). Each member gets its own seed derived
+    from ``seed`` (``np.random.SeedSequence.spawn``), an empty fitness history, ``steps == 0``,
+    ``learn_credit == 0`` (transitions not yet turned into a ``learn()`` call, see
+    :func:`marlpipe.training.rollout.collect`) and the lineage
     ``{"parent": None, "generation": 0, "mutations": []}``.
     """
     if int(population_size) < 1:
         raise ValueError(f"population_size must be at least 1, got {population_size}")
-    cls = algorithm_class(algo)
-    kwargs = agent_kwargs(cls, init_hp)
-    kwargs.pop("device", None)
+    cls, hp = algorithm_class(algo), as_init_hp(init_hp)
     population = []
     for index, member_seed in enumerate(member_seeds(seed, int(population_size))):
-        agent = cls(
-            env_spec,
-            dict(net_config) if net_config is not None else None,
-            device=device,
-            seed=member_seed,
-            index=index,
-            **kwargs,
-        )
+        agent = cls(env_spec, net_config, hp, device=device, seed=member_seed, index=index)
         agent.fitness = []
         agent.steps = 0
         agent.learn_credit = 0
@@ -109,8 +65,6 @@ def population_fitness(population: Sequence[Any], last: int) -> list[float]:
 
 
 __all__ = [
-    "ALGORITHMS",
-    "agent_kwargs",
     "algorithm_class",
     "create_population",
     "member_seeds",

@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from marlpipe.algos.checkpoint import load_population, save_population
 from marlpipe.config import Params
 from marlpipe.io import file_sha256, write_json
 from marlpipe.pipeline import envspec
 from marlpipe.pipeline import resume as checkpoints
-from marlpipe.pipeline.init_population import load_population, save_population
 from marlpipe.pipeline.paths import ELITE_CARD, ELITE_FILE, Paths, atomic_dir, set_torch_threads
 from marlpipe.seeding import derive_seed
 

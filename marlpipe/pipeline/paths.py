@@ -1,20 +1,16 @@
-"""Where each stage's artefacts live, and atomic replacement of whole directories."""
+"""Where each stage's artefacts live, and recovery of an interrupted directory swap."""
 
 from __future__ import annotations
 
-import contextlib
 import os
-import shutil
-import tempfile
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from marlpipe.io import current_umask
+from marlpipe.io import atomic_dir
 
 ELITE_FILE = "elite.pt"
 ELITE_CARD = "elite.json"
-INDEX_FILE = "population.json"
+__all__ = ["ELITE_CARD", "ELITE_FILE", "Paths", "atomic_dir", "recover_dir", "set_torch_threads"]
 
 
 @dataclass(frozen=True)
@@ -64,30 +60,6 @@ class Paths:
         must not change from one run of the same params to the next; ``evaluate`` depends on it,
         so a new evolve run (a fresh clone's, say) is always evaluated and registered."""
         return self.evolve_run / "mlflow_run.json"
-
-
-@contextlib.contextmanager
-def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary sibling directory; on success it replaces ``path`` as a whole.
-
-    A crash inside the block leaves ``path`` as it was. The swap is two renames (old aside, new
-    in), so the only window without ``path`` is between them, and the old copy is still on disk.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
-    os.chmod(tmp, 0o777 & ~current_umask())  # mkdtemp makes it 0700; a plain mkdir wouldn't
-    try:
-        yield tmp
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    old = path.with_name(f".{path.name}.old")
-    shutil.rmtree(old, ignore_errors=True)
-    if path.exists():
-        os.replace(path, old)
-    os.replace(tmp, path)
-    shutil.rmtree(old, ignore_errors=True)
 
 
 def set_torch_threads(threads: int) -> None:

@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from marlpipe.algos.checkpoint import load_population, save_population
 from marlpipe.config import Params
 from marlpipe.io import read_json, write_json
-from marlpipe.pipeline.init_population import load_population, save_population
 from marlpipe.pipeline.paths import atomic_dir, recover_dir
 
 STATE_FILE = "state.json"

@@ -1,0 +1,152 @@
+"""The agents' public state interface: describe, copy, save and restore a whole agent.
+
+:class:`AgentStateMixin` is part of every agent class (``MATD3`` and so ``MADDPG``): the agent
+says what its state is (:meth:`~AgentStateMixin.metadata`, :meth:`~AgentStateMixin.state_dicts`)
+and how to rebuild from it (:meth:`~AgentStateMixin.from_state`,
+:meth:`~AgentStateMixin.load_state`); ``checkpoint.py`` only turns that into one file and back.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+from typing import Any
+
+import torch
+
+from marlpipe.algos import checkpoint
+from marlpipe.algos.base import BOUND_KEYS, network_from_config
+from marlpipe.algos.checkpoint_checks import check_content
+from marlpipe.envs.spec import EnvSpec
+
+EVOLUTION_FIELDS = ("index", "fitness", "steps", "lineage", "learn_counter", "learn_credit")
+"""Attributes the evolution layer and the training loop keep on an agent (saved alike)."""
+
+
+class AgentStateMixin:
+    """State of an agent with per-agent ``actors`` (and ``actor_targets``), one stacked
+    ``critic`` (and ``critic_target``), two optimisers and two random streams."""
+
+    def metadata(self) -> dict[str, Any]:
+        """JSON-able description: algorithm, spec, architectures, hyperparameters, evolution
+        data and the numpy RNG state."""
+        return {
+            "algo": self.algo_name,
+            "spec": self.spec.to_dict(),
+            "net_config": self.net_config,
+            "net_configs": {
+                "actors": {a: self.actors[a].config for a in self.agent_ids},
+                "critic": self.critic.config,
+            },
+            "hyperparameters": self.hyperparameters(),
+            **{name: getattr(self, name) for name in EVOLUTION_FIELDS},
+            "np_rng": self.np_rng.bit_generator.state,
+        }
+
+    def state_dicts(self) -> dict[str, dict[str, Any]]:
+        """Every tensor state by name: networks, targets, optimisers, torch RNG (live
+        references, not copies)."""
+        state: dict[str, dict[str, Any]] = {}
+        for a in self.agent_ids:
+            state[f"actor/{a}"] = self.actors[a].state_dict()
+            state[f"actor_target/{a}"] = self.actor_targets[a].state_dict()
+        state["critic"] = self.critic.state_dict()
+        state["critic_target"] = self.critic_target.state_dict()
+        state["actor_optimizer"] = self.actor_optimizer.state_dict()
+        state["critic_optimizer"] = self.critic_optimizer.state_dict()
+        state["torch_rng"] = {"state": self.torch_rng.get_state()}
+        return state
+
+    @classmethod
+    def from_state(
+        cls, metadata: dict[str, Any], state: dict[str, dict[str, Any]], device: str | torch.device
+    ) -> Any:
+        """A new agent built from :meth:`metadata` and :meth:`state_dicts` output (unchecked:
+        :func:`~marlpipe.algos.checkpoint_checks.check_content` first for foreign input)."""
+        spec = EnvSpec.from_dict(metadata["spec"])
+        # Built with the saved networks' bounds (a checkpoint whose net_config left them to the
+        # networks' defaults of its day still loads); _restore puts back the net_config itself.
+        critic = metadata["net_configs"]["critic"]
+        net_config = {**metadata["net_config"], **{k: critic[k] for k in BOUND_KEYS if k in critic}}
+        agent = cls(spec, net_config, device=device, **metadata["hyperparameters"])
+        agent._restore(metadata, state)
+        return agent
+
+    def _restore(self, metadata: dict[str, Any], state: dict[str, dict[str, Any]]) -> None:
+        """Rebuild the networks from the metadata configs and load every state.
+
+        Not atomic (a failure leaves the agent half-loaded): only ``from_state`` calls it, on
+        an agent it has just built. The throwaway generator keeps the global torch RNG
+        untouched by the random initialisation that the saved weights overwrite anyway.
+        """
+        configs = metadata["net_configs"]
+        scratch = torch.Generator()
+
+        def build(config: dict[str, Any], key: str) -> torch.nn.Module:
+            net = network_from_config(config, scratch)
+            net.load_state_dict(state[key])
+            return net
+
+        ids = self.agent_ids
+        actors = {a: build(configs["actors"][a], f"actor/{a}") for a in ids}
+        targets = {a: build(configs["actors"][a], f"actor_target/{a}") for a in ids}
+        critic = build(configs["critic"], "critic")
+        self.set_networks(actors, critic, targets, build(configs["critic"], "critic_target"))
+        self.actor_optimizer.load_state_dict(state["actor_optimizer"])
+        self.critic_optimizer.load_state_dict(state["critic_optimizer"])
+        self.torch_rng.set_state(state["torch_rng"]["state"].cpu())
+        self.np_rng.bit_generator.state = metadata["np_rng"]
+        for name, value in metadata["hyperparameters"].items():
+            setattr(self, name, value)
+        for name in EVOLUTION_FIELDS:
+            setattr(self, name, metadata[name])
+        self.net_config = metadata["net_config"]
+
+    def load_state(self, metadata: dict[str, Any], state: dict[str, dict[str, Any]]) -> None:
+        """Restore architectures, weights, optimisers, RNGs and evolution data (same spec).
+
+        All-or-nothing: the content is checked and a new agent is built and loaded first; this
+        one takes over its state only once that has fully succeeded.
+        """
+        check_content(type(self), metadata, state)
+        saved = EnvSpec.from_dict(metadata["spec"])
+        if saved != self.spec:
+            raise ValueError(
+                f"spec: saved for a different env spec ({saved.env_name}, agents "
+                f"{list(saved.agent_ids)}); expected agents {list(self.agent_ids)} of "
+                f"{self.spec.env_name}"
+            )
+        self._take_over(type(self).from_state(metadata, state, self.device))
+
+    def _take_over(self, other: Any) -> None:
+        """Adopt everything ``metadata`` and ``state_dicts`` describe from ``other`` (same class
+        and spec, so everything derived from the spec is equal already)."""
+        self.set_networks(other.actors, other.critic, other.actor_targets, other.critic_target)
+        self.actor_optimizer, self.critic_optimizer = other.actor_optimizer, other.critic_optimizer
+        self.np_rng, self.torch_rng = other.np_rng, other.torch_rng
+        self.net_config = other.net_config
+        for name in (*self.HYPERPARAMETERS, *EVOLUTION_FIELDS):
+            setattr(self, name, getattr(other, name))
+
+    def clone(self, index: int | None = None) -> Any:
+        """Fully independent copy: networks, targets, optimiser and RNG states, evolution data."""
+        metadata = json.loads(json.dumps(self.metadata()))  # as a checkpoint would carry it
+        twin = type(self).from_state(metadata, copy.deepcopy(self.state_dicts()), self.device)
+        if index is not None:
+            twin.index = int(index)
+        return twin
+
+    # AgileRL-style file API over checkpoint.py.
+    def save_checkpoint(self, path: str | os.PathLike) -> None:
+        """Write one self-describing checkpoint file atomically (see ``checkpoint.py``)."""
+        checkpoint.save_checkpoint(self, path)
+
+    def load_checkpoint(self, path: str | os.PathLike) -> None:
+        """Load a checkpoint of the same algorithm and spec into this agent (all-or-nothing)."""
+        checkpoint.load_checkpoint_into(self, path)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, device: str | torch.device = "cpu") -> Any:
+        """Rebuild an agent of this class from a checkpoint, whatever its architecture."""
+        return checkpoint.load_agent(path, device=device, expected=cls)
