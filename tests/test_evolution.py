@@ -375,3 +375,24 @@ def test_mutations_are_reproducible_and_resumable(spec):
     )
     resumed.load_state_dict(state)
     same(mutated(original), mutated(resumed))
+
+
+def test_seed_style_constructors_take_the_config_defaults():
+    """Every default lives in the config dataclasses; the AgileRL-style conveniences read them."""
+    import inspect
+
+    from marlpipe.config import EvolutionConfig, MutationBounds, MutationConfig
+    from marlpipe.training import train_multi_agent
+
+    weights = {"no_mutation": 0.4, "architecture": 0.2, "parameters": 0.2, "rl_hp": 0.2}
+    assert Mutations.from_keywords(**weights).config == MutationConfig(**weights)
+    assert Mutations.from_keywords(**weights).config.bounds == MutationBounds()
+    tournament = TournamentSelection.from_keywords(2, True, 4)
+    assert tournament.config == TournamentConfig()
+    defaults = EvolutionConfig()
+    signature = inspect.signature(train_multi_agent).parameters
+    names = {"eval_loop": "eval_episodes", "eval_steps": "eval_max_steps",
+             "eps_start": "epsilon_start", "eps_end": "epsilon_end",
+             "eps_decay": "epsilon_decay", "target": "target"}  # fmt: skip
+    for keyword, field in names.items():
+        assert signature[keyword].default == getattr(defaults, field), keyword

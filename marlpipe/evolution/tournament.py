@@ -69,7 +69,7 @@ class TournamentSelection:
         tournament_size: int,
         elitism: bool,
         population_size: int,
-        eval_loop: int = 1,
+        eval_loop: int = TournamentConfig.eval_last,
         rand_seed: int | None = None,
     ) -> TournamentSelection:
         """The AgileRL-style constructor: its names mapped onto ``TournamentConfig``

@@ -231,6 +231,10 @@ def _loop_seed(population: Sequence[Any]) -> int | None:
     return int.from_bytes(digest[:8], "little")
 
 
+_DEFAULTS = EvolutionConfig()
+"""Where :func:`train_multi_agent`'s defaults come from: the config's, never repeated."""
+
+
 def train_multi_agent(
     env: Any,
     pop: Sequence[Any],
@@ -238,15 +242,15 @@ def train_multi_agent(
     *,
     max_steps: int,
     evo_steps: int,
-    eval_loop: int = 1,
+    eval_loop: int = _DEFAULTS.eval_episodes,
     eval_env: Any = None,
-    eval_steps: int = 25,
+    eval_steps: int = _DEFAULTS.eval_max_steps,
     target: float | None = None,
     tournament: Any = None,
     mutation: Any = None,
-    eps_start: float = 1.0,
-    eps_end: float = 0.1,
-    eps_decay: float = 0.995,
+    eps_start: float = _DEFAULTS.epsilon_start,
+    eps_end: float = _DEFAULTS.epsilon_end,
+    eps_decay: float = _DEFAULTS.epsilon_decay,
     tracker: Tracker | None = None,
     progress: bool = True,
     on_generation: OnGeneration | None = None,
@@ -257,7 +261,8 @@ def train_multi_agent(
 
     The names map onto :class:`~marlpipe.config.EvolutionConfig` (``evo_steps`` ->
     ``steps_per_generation``, ``eval_loop`` -> ``eval_episodes``, ``eval_steps`` ->
-    ``eval_max_steps``, ``eps_*`` -> ``epsilon_*``) and are validated like a params file.
+    ``eval_max_steps``, ``eps_*`` -> ``epsilon_*``), take its defaults and are validated like a
+    params file.
     Budgets are counted in env transitions (vector steps x env copies):
 
     * ``evo_steps`` is **per member, per generation**, rounded up to whole vector steps;
