@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from marlpipe.config import ConfigError, TournamentConfig
+from marlpipe.config import ConfigError, MutationConfig, TournamentConfig
 from marlpipe.envs import make_env
 from marlpipe.envs.spec import EnvSpec
 from marlpipe.evolution import KINDS, Mutations, TournamentSelection, create_population
@@ -25,6 +25,12 @@ def spec() -> EnvSpec:
     spec = EnvSpec.from_env(env, env_name=SL, env_kwargs={"continuous_actions": True})
     env.close()
     return spec
+
+
+EVERY_KIND = MutationConfig(
+    no_mutation=0.2, architecture=0.2, new_layer_prob=0.5, parameters=0.2, activation=0.2, rl_hp=0.2
+)
+"""Every mutation kind equally likely."""
 
 
 def tiny_population(spec: EnvSpec, size: int = 4, seed: int = 0, algo: str = "MATD3"):
@@ -307,15 +313,7 @@ def test_rl_hp_mutation_stays_in_bounds_and_rebuilds_optimisers(spec):
 def test_every_kind_occurs_once_per_member_and_elite_is_protected(spec):
     pop = with_fitness(tiny_population(spec), [0.0, 1.0, 2.0, 3.0])
     selector = TournamentSelection.from_keywords(2, True, 4, eval_loop=1, rand_seed=0)
-    mutations = Mutations.from_keywords(
-        no_mutation=0.2,
-        architecture=0.2,
-        new_layer_prob=0.5,
-        parameters=0.2,
-        activation=0.2,
-        rl_hp=0.2,
-        rand_seed=0,
-    )
+    mutations = Mutations(EVERY_KIND, 0)
     kinds = Counter()
     for generation in range(1, 9):
         elite, pop = selector.select(pop)
@@ -341,38 +339,13 @@ def test_mutations_are_reproducible_and_resumable(spec):
             assert a.lineage == b.lineage and a.hyperparameters() == b.hyperparameters()
             assert all(torch.equal(x, y) for x, y in zip(all_params(a), all_params(b), strict=True))
 
-    original = Mutations.from_keywords(
-        no_mutation=0.2,
-        architecture=0.2,
-        new_layer_prob=0.5,
-        parameters=0.2,
-        activation=0.2,
-        rl_hp=0.2,
-        rand_seed=7,
-    )
+    original = Mutations(EVERY_KIND, 7)
     same(
         mutated(original),
-        mutated(
-            Mutations.from_keywords(
-                no_mutation=0.2,
-                architecture=0.2,
-                new_layer_prob=0.5,
-                parameters=0.2,
-                activation=0.2,
-                rl_hp=0.2,
-                rand_seed=7,
-            )
-        ),
+        mutated(Mutations(EVERY_KIND, 7)),
     )
     state = json.loads(json.dumps(original.state_dict()))
-    resumed = Mutations.from_keywords(
-        no_mutation=0.2,
-        architecture=0.2,
-        new_layer_prob=0.5,
-        parameters=0.2,
-        activation=0.2,
-        rl_hp=0.2,
-    )
+    resumed = Mutations(EVERY_KIND, None)
     resumed.load_state_dict(state)
     same(mutated(original), mutated(resumed))
 

@@ -14,7 +14,7 @@ import torch
 from marlpipe.algos.buffer import MultiAgentReplayBuffer
 from marlpipe.algos.checkpoint import load_agent
 from marlpipe.algos.episodes import greedy_score
-from marlpipe.config import ConfigError, EvolutionConfig
+from marlpipe.config import ConfigError, EvolutionConfig, MutationConfig
 from marlpipe.envs import make_env, make_vec_env, random_actions
 from marlpipe.evolution import Mutations, TournamentSelection, create_population
 from marlpipe.training import (
@@ -30,6 +30,12 @@ from marlpipe.training.rollout import PARTS, split_copies
 
 SL = "mpe2.simple_speaker_listener_v4"
 FIELDS = ["state", "action", "reward", "next_state", "done"]
+
+
+EVERY_KIND = MutationConfig(
+    no_mutation=0.2, architecture=0.2, new_layer_prob=0.5, parameters=0.2, activation=0.2, rl_hp=0.2
+)
+"""Every mutation kind equally likely."""
 
 
 class CountingAgent:
@@ -145,15 +151,7 @@ def tiny_setup(seed: int = 0, num_envs: int = 4, population_size: int = 2):
     tournament = TournamentSelection.from_keywords(
         2, True, population_size, eval_loop=1, rand_seed=seed
     )
-    mutation = Mutations.from_keywords(
-        no_mutation=0.2,
-        architecture=0.2,
-        new_layer_prob=0.5,
-        parameters=0.2,
-        activation=0.2,
-        rl_hp=0.2,
-        rand_seed=seed,
-    )
+    mutation = Mutations(EVERY_KIND, seed)
     return env, eval_env, pop, memory, tournament, mutation
 
 
