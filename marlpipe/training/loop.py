@@ -175,7 +175,7 @@ def evolve(
     eval_env: Any = None,
     tracker: Tracker | None = None,
     on_generation: OnGeneration | None = None,
-    progress: bool = True,
+    progress: bool | None = None,
 ) -> EvolutionResult:
     """Evolve ``population`` on the vec env ``env`` for ``evolution.generations`` generations.
 
@@ -185,6 +185,7 @@ def evolve(
     ``seed``; without one, from the members' own random streams (read, not drawn from), so a
     seeded population makes a repeatable run. ``eval_env`` defaults to a single ParallelEnv
     built from ``env.spec``. ``on_generation(result, state)`` runs after every generation.
+    ``progress``: a bar per generation always (True), never (False), or on a terminal (None).
     """
     if state is None:
         state = LoopState.start(_loop_seed(population) if seed is None else seed,
@@ -198,7 +199,7 @@ def evolve(
     total = evolution.generations
     bar = tqdm(
         total=total, initial=min(state.generation, total), unit="gen", desc="evolve",
-        disable=None if progress else True, dynamic_ncols=True,
+        disable=None if progress is None else not progress, dynamic_ncols=True,
     )  # fmt: skip
     try:
         while state.generation < total:
@@ -287,7 +288,8 @@ def train_multi_agent(
     evolution = validated(EvolutionConfig, values, "train_multi_agent", "")
     result = evolve(
         env, pop, memory, evolution, tournament=tournament, mutation=mutation, state=state,
-        eval_env=eval_env, tracker=tracker, on_generation=on_generation, progress=progress,
+        eval_env=eval_env, tracker=tracker, on_generation=on_generation,
+        progress=None if progress else False,
     )  # fmt: skip
     return result.population, result.history
 
