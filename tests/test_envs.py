@@ -153,6 +153,26 @@ def test_env_module_that_fails_to_import_is_one_clear_line(tmp_path, monkeypatch
     assert f"{module!r} exists but failed to import" in message and reason in message
 
 
+@pytest.mark.parametrize("backend", ["sync", "async"])
+def test_aec_factory_is_converted_to_a_parallel_env(backend):
+    """A factory returning an AEC env ("module:env") steps exactly like the module's
+    parallel_env(): PettingZoo's aec_to_parallel converts it when it is built."""
+    aec, parallel = "mpe2.simple_spread_v3:env", "mpe2.simple_spread_v3"
+    assert EnvSpec.from_env(make_env(aec), False, "x", {}) == EnvSpec.from_env(
+        make_env(parallel), False, "x", {}
+    )
+    envs = [make_vec_env(name, 2, backend=backend, seed=3) for name in (aec, parallel)]
+    try:
+        first = [env.reset(seed=3)[0] for env in envs]
+        actions = random_actions(envs[1].spec, 2, np.random.default_rng(0))
+        after = [env.step(actions) for env in envs]
+        for a, b in ((first[0], first[1]), (after[0][0], after[1][0]), (after[0][1], after[1][1])):
+            assert all(np.array_equal(a[k], b[k]) for k in b)
+    finally:
+        for env in envs:
+            env.close()
+
+
 def test_copy_seeds_derive_from_one_seed():
     seeds = copy_seeds(7, 4)
     assert seeds == copy_seeds(7, 4)

@@ -55,7 +55,13 @@ def _import_failed(name: str, module_name: str, err: Exception) -> EnvNameError:
 
 
 def make_env(name: str, **kwargs: Any):
-    """Return a PettingZoo ``ParallelEnv`` built by the factory that ``name`` names."""
+    """Return a PettingZoo ``ParallelEnv`` built by the factory that ``name`` names.
+
+    A factory that returns an AEC env is converted with PettingZoo's ``aec_to_parallel``.
+    """
+    from pettingzoo.utils.conversions import aec_to_parallel  # light once an env module ran
+    from pettingzoo.utils.env import AECEnv
+
     factory = resolve_env_factory(name)
     try:
         env = factory(**kwargs)
@@ -65,6 +71,18 @@ def make_env(name: str, **kwargs: Any):
         raise EnvNameError(
             f"environment {name!r} refused its keyword arguments {kwargs!r} (env.kwargs): {err}"
         ) from None
+    if isinstance(env, AECEnv):
+        # A turn-based (AEC) env, e.g. "mpe2.simple_spread_v3:env": PettingZoo's own converter
+        # makes it the parallel env the rest of marlpipe steps (every agent acts each step).
+        try:
+            env = aec_to_parallel(env)
+        except Exception as err:
+            env.close()
+            reason = " ".join(f"{type(err).__name__}: {err}".split())
+            raise EnvNameError(
+                f"environment {name!r} is a PettingZoo AEC env that cannot be converted to a "
+                f"parallel env ({reason}); name its parallel_env() factory instead"
+            ) from None
     if not (hasattr(env, "step") and hasattr(env, "reset") and hasattr(env, "possible_agents")):
         raise EnvNameError(
             f"environment {name!r} did not return a PettingZoo ParallelEnv "
