@@ -104,7 +104,7 @@ def evolve(params_path: str | None, root: str, fresh: bool) -> None:
     "--render",
     type=click.Path(dir_okay=False),
     default=None,
-    help="Also record the elite playing one episode to this GIF file.",
+    help="Also record the elite playing one episode to this GIF file (see `marlpipe render`).",
 )
 @_friendly
 def evaluate(params_path: str | None, root: str, render: str | None) -> None:
@@ -117,6 +117,24 @@ def evaluate(params_path: str | None, root: str, render: str | None) -> None:
     if render:
         frames = stage.render_gif(_params(params_path, root), root, render)
         click.echo(f"wrote {render} ({frames} frames)")
+
+
+@cli.command()
+@click.argument("output", type=click.Path(dir_okay=False))
+@params_option
+@root_option
+@click.option("--fps", default=10, show_default=True, help="Frames per second of the GIF.")
+@_friendly
+def render(output: str, params_path: str | None, root: str, fps: int) -> None:
+    """Record the elite playing one greedy episode to the GIF file OUTPUT.
+
+    The episode is the evaluation's first (evaluate.seed, evaluate.max_steps, agent masks
+    honoured). Nothing else happens: no evaluation, no MLflow run, no new model version.
+    """
+    from marlpipe.pipeline import evaluate as stage
+
+    frames = stage.render_gif(_params(params_path, root), root, output, fps=fps)
+    click.echo(f"wrote {output} ({frames} frames)")
 
 
 @cli.command("check-regression")

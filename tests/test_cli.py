@@ -89,3 +89,10 @@ def test_tiny_chain_with_render(tmp_path: Path, tiny_params_file: Path) -> None:
     assert code == 0 and "score=" in out
     assert gif.read_bytes()[:6] in (b"GIF87a", b"GIF89a")
     assert json.loads((tmp_path / "reports" / "eval.json").read_text())["episodes"] == 3
+    # render only renders: the same episode again, and no evaluation is written
+    (tmp_path / "reports" / "eval.json").unlink()
+    again = tmp_path / "again.gif"
+    code, out, _ = invoke("render", str(again), *common)
+    assert code == 0 and "frames" in out
+    assert again.read_bytes() == gif.read_bytes()
+    assert not (tmp_path / "reports" / "eval.json").exists()

@@ -94,6 +94,8 @@ def test_evolve_and_evaluate_are_logged(
     assert len(runs) == 1
     assert runs[0].data.tags["evolve_run_id"] == result.mlflow_run_id
     assert runs[0].data.metrics["score"] == pytest.approx(metrics["score"])
+    gifs = [a.path for a in client.list_artifacts(runs[0].info.run_id, "render")]
+    assert gifs == ["render/elite.gif"]
     name = evaluate.registered_model_name(params, params.env.name)
     assert name == "marlpipe-simple_speaker_listener_v4-matd3"
     versions = client.search_model_versions(f"name='{name}'")

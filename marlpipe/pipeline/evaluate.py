@@ -93,10 +93,29 @@ def _track(params: Params, root: Path, metrics: dict[str, Any], card: dict[str, 
     tracker.start()
     tracker.log_metrics(metrics)
     tracker.log_artifacts(Paths(root).elite, "elite")
+    _log_gif(tracker, params, root)
     name = registered_model_name(params, card.get("env", {}).get("name"))
     version = tracker.register_model(name, "elite", tags={"score": metrics["score"]})
     tracker.finish("FINISHED")
     return int(version)
+
+
+def _log_gif(tracker: Any, params: Params, root: Path) -> None:
+    """Log the elite playing the evaluation's first episode as ``render/elite.gif``.
+
+    A GIF is a bonus: an env that cannot render says why on stderr and the stage goes on.
+    """
+    import sys
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            render_gif(params, root, Path(tmp) / "elite.gif")
+        except Exception as err:  # no rgb_array mode, no pygame, ...: nothing to log
+            reason = " ".join(f"{type(err).__name__}: {err}".split())
+            print(f"evaluate: no GIF logged to MLflow ({reason})", file=sys.stderr)
+            return
+        tracker.log_artifacts(tmp, "render")
 
 
 def _evolve_run_id(root: Path) -> str | None:
