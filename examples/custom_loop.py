@@ -21,6 +21,7 @@ import numpy as np
 from marlpipe.algos.buffer import MultiAgentReplayBuffer
 from marlpipe.envs import make_env, make_vec_env
 from marlpipe.evolution import Mutations, TournamentSelection, create_population
+from marlpipe.training.rollout import EpsilonSchedule
 
 ENV_NAME = "mpe2.simple_speaker_listener_v4"
 NET_CONFIG = {"hidden_sizes": [64, 64], "activation": "ReLU"}
@@ -61,7 +62,8 @@ def main(
         no_mutation=0.2, architecture=0.2, new_layer_prob=0.2, parameters=0.2, activation=0.0,
         rl_hp=0.2, mutation_sd=0.1, rand_seed=seed,
     )  # fmt: skip
-    epsilon, eps_end, eps_decay = 1.0, 0.1, 0.995  # used by discrete-action agents only
+    # Discrete-action exploration that follows each member's own transitions (agent.steps).
+    epsilon = EpsilonSchedule(start=1.0, end=0.1, decay=0.9999)
 
     history: list[list[float]] = []
     total = 0
@@ -74,7 +76,10 @@ def main(
             for _ in range(vector_steps):
                 # Agent masking: env-defined actions replace masked agents' choices.
                 to_store, for_env = agent.get_action(
-                    obs, epsilon, info.get("agent_mask"), info.get("env_defined_actions")
+                    obs,
+                    epsilon(agent.steps),
+                    info.get("agent_mask"),
+                    info.get("env_defined_actions"),
                 )
                 next_obs, reward, termination, _truncation, info = env.step(for_env)
                 # Store the true final observation of finished copies, and terminations only:
@@ -91,7 +96,6 @@ def main(
                 if len(memory) >= agent.batch_size:
                     for _ in range(calls):
                         agent.learn(memory.sample(agent.batch_size))
-        epsilon = max(eps_end, epsilon * eps_decay)
 
         fitnesses = [agent.test(eval_env, max_steps=25, loop=eval_episodes) for agent in pop]
         history.append(fitnesses)

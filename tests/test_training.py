@@ -26,7 +26,7 @@ from marlpipe.training import (
     run_generation,
     train_multi_agent,
 )
-from marlpipe.training.rollout import PARTS, split_copies
+from marlpipe.training.rollout import PARTS, EpsilonSchedule, split_copies
 
 SL = "mpe2.simple_speaker_listener_v4"
 FIELDS = ["state", "action", "reward", "next_state", "done"]
@@ -43,11 +43,12 @@ class CountingAgent:
 
     def __init__(self, spec, learn_step: int, batch_size: int):
         self.spec, self.learn_step, self.batch_size = spec, learn_step, batch_size
-        self.steps, self.learn_calls, self.seen = 0, 0, []
+        self.steps, self.learn_calls, self.seen, self.epsilons = 0, 0, [], []
         self.rng = np.random.default_rng(0)
 
     def get_action(self, obs, epsilon=0.0, agent_mask=None, env_defined_actions=None, **_):
         self.seen.append((agent_mask, env_defined_actions))
+        self.epsilons.append(epsilon)
         n = len(next(iter(obs.values())))
         actions = random_actions(self.spec, n, self.rng)
         return actions, actions
@@ -64,6 +65,37 @@ class RecordingMemory(MultiAgentReplayBuffer):
     def save_to_memory(self, *values, is_vectorised=False):
         self.saved.append(values)
         super().save_to_memory(*values, is_vectorised=is_vectorised)
+
+
+def test_epsilon_schedule_reaches_its_end_as_documented():
+    """The config's defaults reach epsilon_end after the 23,025 transitions that params.yaml,
+    config/params.py and the schedule's docstring state, and stay there."""
+    schedule = EpsilonSchedule.from_config(EvolutionConfig())
+    assert schedule.transitions_to_end() == 23_025
+    assert schedule(0) == 1.0 and schedule(23_024) > 0.1 and schedule(23_025) == 0.1
+    assert schedule(10**9) == 0.1
+    repo = Path(__file__).resolve().parents[1]
+    for doc in ("params.yaml", "marlpipe/config/params.py", "marlpipe/training/rollout.py"):
+        assert "23,025" in (repo / doc).read_text(), doc
+    assert EpsilonSchedule(0.5, 0.5, 0.9).transitions_to_end() == 0
+
+
+def test_collect_decays_epsilon_with_the_members_own_transitions():
+    """Each vector step acts with the epsilon of the member's transitions so far (both parts of
+    a step alike), whether or not earlier steps were saved yet."""
+    env = make_vec_env(SL, 4, seed=0, continuous_actions=False)
+    memory = MultiAgentReplayBuffer(1000, FIELDS, env.agent_ids, seed=0)
+    agent = CountingAgent(env.spec, learn_step=10**6, batch_size=10**6)
+    schedule = EpsilonSchedule(1.0, 0.1, 0.9)
+    agent.steps = 8  # inherited experience counts
+    stats = collect(agent, env, memory, 40, epsilon=schedule, seed=0)
+    per_step = [schedule(8 + 4 * k) for k in range(10)]
+    assert agent.epsilons == [e for e in per_step for _ in range(PARTS)]
+    assert stats.epsilon == per_step[-1] and agent.steps == 48
+    agent.epsilons.clear()
+    collect(agent, env, memory, 8, epsilon=0.3, seed=0)  # a constant stays constant
+    assert agent.epsilons == [0.3] * (2 * PARTS)
+    env.close()
 
 
 def test_learn_schedule_carries_the_remainder():

@@ -107,7 +107,7 @@ def run(
     saved = checkpoints.load(checkpoint_dir, memory, params) if resume else None
     if saved is None:
         shutil.rmtree(checkpoint_dir, ignore_errors=True)
-        start = LoopState.start(derive_seed(params.seed, "training"), evo.epsilon_start)
+        start = LoopState.start(derive_seed(params.seed, "training"))
         saved = checkpoints.EvolveState(
             population=load_population(paths.initial_population, device), elite=None,
             elite_fitness=-math.inf, loop=start.to_dict(), tournament=tournament.state_dict(),

@@ -1,8 +1,8 @@
 """The evolve stage's per-generation checkpoint, from which a killed run continues exactly.
 
 ``runs/evolve/checkpoint/`` (outside DVC outputs) holds, after each completed generation, the
-population, the elite, the shared replay buffer, and ``state.json`` with the loop's counters and
-epsilon, the selection and mutation generators, the fitness history and the MLflow parent run.
+population, the elite, the shared replay buffer, and ``state.json`` with the loop's counters,
+the selection and mutation generators, the fitness history and the MLflow parent run.
 It is replaced as a whole (:func:`~marlpipe.pipeline.paths.atomic_dir`), so a kill at any moment
 leaves either the previous generation's checkpoint or the new one, never a mix.
 """
@@ -70,7 +70,7 @@ class EvolveState:
     elite_fitness: float
     """Its selection fitness."""
     loop: dict[str, Any]
-    """``LoopState.to_dict()``: generation counter, env steps, epsilon, seed entropy."""
+    """``LoopState.to_dict()``: generation counter, env steps, seed entropy."""
     tournament: dict[str, Any]
     """``TournamentSelection.state_dict()``."""
     mutation: dict[str, Any]

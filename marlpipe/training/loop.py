@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 from marlpipe.config.params import EvolutionConfig, validated
 from marlpipe.evolution.fitness import evaluate_population
 from marlpipe.evolution.population import recent_fitness
-from marlpipe.training.rollout import RolloutStats, collect
+from marlpipe.training.rollout import EpsilonSchedule, RolloutStats, collect
 from marlpipe.training.state import LoopState
 from marlpipe.training.tracker import (
     GenerationRecord,
@@ -84,15 +84,17 @@ def run_generation(
     ``tournament`` the population carries on unselected (the elite is then a clone of its
     fittest member); without ``mutation`` nothing is mutated. The tracker's record holds the
     members as they trained (``members``) and the next population as selection and mutation
-    made it (``children``). ``state`` is advanced in place; epsilon decays once per generation.
+    made it (``children``). ``state`` is advanced in place. Discrete exploration follows each
+    member's own experience (:class:`~marlpipe.training.rollout.EpsilonSchedule`).
     """
     started = time.perf_counter()
     population = list(population)
     hyperparameters = [hyperparameters_of(agent) for agent in population]
     rollouts: list[RolloutStats] = []
+    epsilon = EpsilonSchedule.from_config(evolution)
     for position, agent in enumerate(population):
         stats = collect(
-            agent, env, memory, evolution.steps_per_generation, epsilon=state.epsilon,
+            agent, env, memory, evolution.steps_per_generation, epsilon=epsilon,
             seed=state.seed_for(position),
         )  # fmt: skip
         state.env_steps += stats.env_steps
@@ -137,7 +139,7 @@ def run_generation(
         elite_index=elite_index,
         elite_fitness=elite_fitness,
         wall_time=time.perf_counter() - started,
-        epsilon=state.epsilon,
+        epsilon=float(np.mean([r.epsilon for r in rollouts])),
         extra={
             "collect_time": collect_time,
             "collect_env_steps_per_s": sum(r.env_steps for r in rollouts) / max(collect_time, 1e-9),
@@ -146,7 +148,6 @@ def run_generation(
     )
     (tracker or NullTracker()).log_generation(record)
     state.generation += 1
-    state.epsilon = max(evolution.epsilon_end, state.epsilon * evolution.epsilon_decay)
     return GenerationResult(population, elite, elite_fitness, fitnesses, record)
 
 
@@ -188,8 +189,7 @@ def evolve(
     ``progress``: a bar per generation always (True), never (False), or on a terminal (None).
     """
     if state is None:
-        state = LoopState.start(_loop_seed(population) if seed is None else seed,
-                                evolution.epsilon_start)  # fmt: skip
+        state = LoopState.start(_loop_seed(population) if seed is None else seed)
     own_eval_env = eval_env is None
     if own_eval_env:
         from marlpipe.envs.factory import make_env  # only needed when the caller gave none
@@ -275,7 +275,7 @@ def train_multi_agent(
     (a seeded population and env make the run repeatable without ``seed``). Returns
     ``(population, fitness_history)`` with one list of evaluation scores per generation.
     """
-    state = state or LoopState.start(_loop_seed(pop) if seed is None else seed, eps_start)
+    state = state or LoopState.start(_loop_seed(pop) if seed is None else seed)
     per_generation = len(pop) * math.ceil(int(evo_steps) / env.num_envs) * env.num_envs
     to_go = math.ceil(max(0, int(max_steps) - state.env_steps) / max(per_generation, 1))
     if to_go == 0:

@@ -21,6 +21,8 @@ class RolloutStats:
     """Summed-over-agents return of every episode that finished during the turn."""
     last_learn_stats: dict[str, float] | None = None
     """Losses of the last ``learn()`` call, if any."""
+    epsilon: float = 0.0
+    """Exploration epsilon of the turn's last vector step (discrete actions)."""
 
     @property
     def mean_return(self) -> float | None:
@@ -46,6 +48,40 @@ class LearnSchedule:
         """Add ``transitions`` and return how many ``learn()`` calls are now due."""
         calls, self.credit = divmod(self.credit + int(transitions), max(1, int(learn_step)))
         return calls if ready else 0
+
+
+@dataclass(frozen=True)
+class EpsilonSchedule:
+    """Epsilon-greedy exploration (discrete actions) that follows a member's own experience.
+
+    After ``n`` transitions of a member (``agent.steps``, which offspring inherit), epsilon is
+    ``max(end, start * decay ** n)``: with the config's defaults (1.0, 0.1, 0.9999) it reaches
+    0.1 after 23,025 transitions, a little more than one generation of the default run.
+    """
+
+    start: float
+    """Epsilon of a member that has collected nothing yet."""
+    end: float
+    """The floor it decays to."""
+    decay: float
+    """Multiplicative decay per transition the member collects."""
+
+    @classmethod
+    def from_config(cls, evolution: Any) -> EpsilonSchedule:
+        """The schedule of an ``EvolutionConfig`` (``epsilon_start``, ``_end``, ``_decay``)."""
+        return cls(evolution.epsilon_start, evolution.epsilon_end, evolution.epsilon_decay)
+
+    def __call__(self, transitions: int) -> float:
+        """Epsilon after ``transitions`` of the member's own transitions."""
+        return max(self.end, self.start * self.decay ** int(transitions))
+
+    def transitions_to_end(self) -> int:
+        """How many transitions it takes to reach ``end``."""
+        if self.start <= self.end:
+            return 0
+        if self.decay >= 1.0:
+            raise ValueError("an epsilon decay of 1.0 never reaches epsilon_end")
+        return math.ceil(math.log(self.end / self.start) / math.log(self.decay))
 
 
 def _learn(agent: Any, memory: Any, calls: int, stats: RolloutStats) -> None:
@@ -88,7 +124,7 @@ def collect(
     memory: Any,
     env_steps: int,
     *,
-    epsilon: float = 0.0,
+    epsilon: float | EpsilonSchedule = 0.0,
     seed: int | None = None,
     parts: int = PARTS,
 ) -> RolloutStats:
@@ -107,6 +143,10 @@ def collect(
     step ``t``, which comes before any action of step ``t + 2``. A sync env follows the same
     order, so both backends give identical results; ``parts`` does change them (the acting
     batches, and the order exploration noise is drawn in).
+
+    ``epsilon`` (discrete actions) is a constant or an :class:`EpsilonSchedule`, evaluated before
+    each vector step at the member's transitions so far (``agent.steps`` as a plain loop would
+    have counted them), so it decays as the member collects.
 
     The learn-step remainder lives on the agent (``agent.learn_credit``, 0 when absent): a turn
     starts from the credit the last one left, so with ``env_steps < learn_step`` a member still
@@ -148,16 +188,19 @@ def collect(
         step.results[part] = result
         ready[part] = (result[0], result[4])
 
+    schedule_epsilon = epsilon if callable(epsilon) else (lambda _steps: float(epsilon))
+    first_step = int(agent.steps)
     last: _VectorStep | None = None
-    for _ in range(math.ceil(int(env_steps) / num_envs)):
+    for vector_step in range(math.ceil(int(env_steps) / num_envs)):
         step = _VectorStep(results=[None] * len(copies))
+        stats.epsilon = schedule_epsilon(first_step + vector_step * num_envs)
         for part, rows in enumerate(copies):
             if part > 0 and last is not None:
                 finish(last, part)
             part_obs, part_infos = ready[part]
             to_store, for_env = agent.get_action(
                 part_obs,
-                epsilon,
+                stats.epsilon,
                 part_infos.get("agent_mask"),
                 part_infos.get("env_defined_actions"),
                 training=True,
@@ -179,4 +222,4 @@ def collect(
     return stats
 
 
-__all__ = ["PARTS", "LearnSchedule", "RolloutStats", "collect", "split_copies"]
+__all__ = ["PARTS", "EpsilonSchedule", "LearnSchedule", "RolloutStats", "collect", "split_copies"]

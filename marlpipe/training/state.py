@@ -18,13 +18,11 @@ class LoopState:
     """Generations finished."""
     env_steps: int = 0
     """Env transitions collected, all members together."""
-    epsilon: float = 1.0
-    """Current exploration epsilon for discrete actions."""
 
     @classmethod
-    def start(cls, seed: int | None, epsilon: float = 1.0) -> LoopState:
+    def start(cls, seed: int | None) -> LoopState:
         """A fresh state; ``seed=None`` draws fresh entropy (kept, so resuming still replays)."""
-        return cls(entropy=int(np.random.SeedSequence(seed).entropy), epsilon=float(epsilon))
+        return cls(entropy=int(np.random.SeedSequence(seed).entropy))
 
     def seed_for(self, *key: int) -> int:
         """A 32-bit seed for this generation and ``key``, independent of every other one."""

@@ -67,7 +67,7 @@ class GenerationRecord:
     wall_time: float
     """Seconds this generation took."""
     epsilon: float = 0.0
-    """Exploration epsilon used for discrete actions in this generation."""
+    """Mean over members of the exploration epsilon (discrete actions) each ended its turn with."""
     extra: dict[str, Any] = field(default_factory=dict)
     """Room for loop-specific figures (e.g. env steps per second)."""
     children: list[ChildRecord] = field(default_factory=list)
