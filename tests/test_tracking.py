@@ -67,6 +67,14 @@ def test_evolve_and_evaluate_are_logged(
     assert parent.info.status == "FINISHED"
     assert parent.data.tags["dvc_exp_name"] == "exp-test"
     assert parent.data.params["population.size"] == "2"
+    # The UI opens on training runs; the runs say who ran what.
+    assert exp.tags["mlflow.experimentKind"] == "custom_model_development"
+    assert parent.data.tags["mlflow.user"] and parent.data.tags["mlflow.source.name"]
+    # Curves on the parent, one point per generation: every member's fitness, the summary and
+    # the elite's hyperparameters; an index is no quantity to plot.
+    for name in ("member_0.fitness", "member_1.fitness", "min_fitness", "elite.batch_size"):
+        assert [m.step for m in client.get_metric_history(parent.info.run_id, name)] == [0, 1]
+    assert "elite_index" not in parent.data.metrics
     children = client.search_runs(
         [exp.experiment_id], f"tags.mlflow.parentRunId = '{result.mlflow_run_id}'"
     )
@@ -94,6 +102,9 @@ def test_evolve_and_evaluate_are_logged(
     assert len(runs) == 1
     assert runs[0].data.tags["evolve_run_id"] == result.mlflow_run_id
     assert runs[0].data.metrics["score"] == pytest.approx(metrics["score"])
+    assert runs[0].data.tags["mlflow.parentRunId"] == result.mlflow_run_id  # nested under it
+    evolved = client.get_run(result.mlflow_run_id)  # sortable by the elite's evaluated score
+    assert evolved.data.metrics["eval.score"] == pytest.approx(metrics["score"])
     gifs = [a.path for a in client.list_artifacts(runs[0].info.run_id, "render")]
     assert gifs == ["render/elite.gif"]
     name = evaluate.registered_model_name(params, params.env.name)

@@ -85,13 +85,17 @@ def _track(params: Params, root: Path, metrics: dict[str, Any], card: dict[str, 
     from marlpipe.tracking import MlflowTracker
 
     evolve_run_id = _evolve_run_id(root)
+    # Nested under the evolve run that made this elite, whose row also gets the scores
+    # (eval.*), so the runs table sorts evolve runs by their elite's evaluated score.
+    link = {"evolve_run_id": evolve_run_id, "mlflow.parentRunId": evolve_run_id}
     tracker = MlflowTracker(
         params.tracking.experiment, root=root, run_name="evaluate",
-        params=_flat_evaluate(params),
-        tags={"evolve_run_id": evolve_run_id} if evolve_run_id else None,
+        params=_flat_evaluate(params), tags=link if evolve_run_id else None,
     )  # fmt: skip
     tracker.start()
     tracker.log_metrics(metrics)
+    if evolve_run_id:
+        tracker.log_metrics_to(evolve_run_id, {f"eval.{k}": v for k, v in metrics.items()})
     tracker.log_artifacts(Paths(root).elite, "elite")
     _log_gif(tracker, params, root)
     name = registered_model_name(params, card.get("env", {}).get("name"))

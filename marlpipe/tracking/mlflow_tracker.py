@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from marlpipe.tracking.provenance import run_tags
 from marlpipe.training.tracker import GenerationRecord, Tracker
 
 _BATCH = 100  # MLflow accepts at most 100 params (and 1000 metrics) per log_batch call
@@ -31,17 +31,6 @@ def store_root(root: str | os.PathLike = ".") -> Path:
 def default_tracking_uri(root: str | os.PathLike = ".") -> str:
     """``$MLFLOW_TRACKING_URI`` if set, else ``sqlite:///<store root>/mlflow.db``."""
     return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{store_root(root)}/mlflow.db"
-
-
-def git_commit(root: str | os.PathLike = ".") -> str | None:
-    """The checked-out commit of the repository holding ``root`` (``None`` outside git)."""
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip() or None if out.returncode == 0 else None
 
 
 def flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
@@ -62,16 +51,23 @@ def _client(tracking_uri: str):
     return MlflowClient(tracking_uri=tracking_uri)
 
 
+EXPERIMENT_KIND = ("mlflow.experimentKind", "custom_model_development")
+"""Tells the MLflow UI these are training runs: it opens on the runs table, not GenAI views."""
+
+
 def experiment_id(client: Any, name: str, root: str | os.PathLike = ".") -> str:
-    """Id of experiment ``name``, created on first use (artefacts under ``<root>/mlartifacts``)."""
+    """Id of experiment ``name``, created on first use (artefacts under ``<root>/mlartifacts``)
+    and marked as model development unless it already says what kind it is."""
     found = client.get_experiment_by_name(name)
     if found is not None:
+        if EXPERIMENT_KIND[0] not in found.tags:
+            client.set_experiment_tag(found.experiment_id, *EXPERIMENT_KIND)
         return found.experiment_id
     location = None
     if client.tracking_uri.startswith("sqlite:"):
         # Without a server MLflow would put artefacts under the *current* directory; pin them.
         location = (store_root(root) / "mlartifacts" / name).as_uri()
-    return client.create_experiment(name, artifact_location=location)
+    return client.create_experiment(name, artifact_location=location, tags=dict([EXPERIMENT_KIND]))
 
 
 def log_batch(
@@ -109,8 +105,9 @@ class MlflowTracker(Tracker):
     member's fitness, index, parent and mutation, the elite's index, fitness and hyperparameters
     and the env steps, then the generation's outcome: every child's index, parent, elite flag,
     mutation (kind, where, old -> new) and hyperparameters, so the last generation's mutations
-    are logged too. The parent gets the summary (and counts of each mutation kind) as step-wise
-    metrics for curves.
+    are logged too. The parent gets step-wise metrics (step = generation) for curves: the
+    fitness summary (elite, min, mean, max), every member's fitness, the elite's numeric
+    hyperparameters and the counts of each mutation kind.
     """
 
     def __init__(
@@ -182,14 +179,15 @@ class MlflowTracker(Tracker):
         fitness = [m.fitness for m in record.members]
         summary = {
             "elite_fitness": record.elite_fitness,
-            "elite_index": record.elite_index,
             "mean_fitness": sum(fitness) / len(fitness),
             "max_fitness": max(fitness),
+            "min_fitness": min(fitness),
             "env_steps": record.env_steps,
             "wall_time": record.wall_time,
             "epsilon": record.epsilon,
+            **{f"member_{pos}.fitness": value for pos, value in enumerate(fitness)},
         }
-        metrics = dict(summary)
+        metrics = {**summary, "elite_index": record.elite_index}
         params: dict[str, Any] = {"generation": gen}
         elite = next((m for m in record.members if m.index == record.elite_index), None)
         for pos, member in enumerate(record.members):
@@ -214,6 +212,13 @@ class MlflowTracker(Tracker):
         metrics.update(summary)
         if elite is not None:
             params.update(flatten(elite.hyperparameters, "elite."))
+            summary.update(
+                {
+                    f"elite.{name}": value
+                    for name, value in elite.hyperparameters.items()
+                    if isinstance(value, int | float) and not isinstance(value, bool)
+                }
+            )
         for key, value in record.extra.items():
             if isinstance(value, (int, float)):
                 metrics[f"extra.{key}"] = value
@@ -224,6 +229,14 @@ class MlflowTracker(Tracker):
     def log_metrics(self, metrics: dict[str, float]) -> None:
         """Log run-level metrics (e.g. the evaluation's scores) on the run."""
         log_batch(self.client, self.run_id, metrics=metrics)
+
+    def log_metrics_to(self, run_id: str, metrics: dict[str, float]) -> bool:
+        """Log ``metrics`` on another run of this store (e.g. the evolve run an evaluation
+        scores); ``False`` when that run is not in this store."""
+        if not _run_exists(self.client, run_id):
+            return False
+        log_batch(self.client, run_id, metrics=metrics)
+        return True
 
     def log_artifacts(self, local_dir: str | os.PathLike, artifact_path: str) -> None:
         """Upload a directory (e.g. the elite checkpoint) to the run."""
@@ -247,18 +260,6 @@ class MlflowTracker(Tracker):
         """Close the parent run (``FINISHED``, ``FAILED`` or ``KILLED``)."""
         if self.run_id is not None:
             self.client.set_terminated(self.run_id, status=status)
-
-
-def run_tags(root: str | os.PathLike = ".") -> dict[str, str]:
-    """Provenance tags: git commit, and the DVC experiment name under ``dvc exp run``."""
-    tags = {}
-    commit = git_commit(root)
-    if commit:
-        tags["git_commit"] = commit
-        tags["mlflow.source.git.commit"] = commit
-    if os.environ.get("DVC_EXP_NAME"):
-        tags["dvc_exp_name"] = os.environ["DVC_EXP_NAME"]
-    return tags
 
 
 def _run_exists(client: Any, run_id: str) -> bool:
