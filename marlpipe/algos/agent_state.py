@@ -17,7 +17,7 @@ import torch
 
 from marlpipe.algos import checkpoint
 from marlpipe.algos.base import BOUND_KEYS, network_from_config
-from marlpipe.algos.checkpoint_checks import check_content
+from marlpipe.algos.checkpoint_checks import SpecMismatchError, check_content
 from marlpipe.envs.spec import EnvSpec
 
 EVOLUTION_FIELDS = ("index", "fitness", "steps", "lineage", "learn_counter", "learn_credit")
@@ -112,8 +112,8 @@ class AgentStateMixin:
         check_content(type(self), metadata, state)
         saved = EnvSpec.from_dict(metadata["spec"])
         if saved != self.spec:
-            raise ValueError(
-                f"spec: saved for a different env spec ({saved.env_name}, agents "
+            raise SpecMismatchError(
+                f"checkpoint was saved for a different env spec ({saved.env_name}, agents "
                 f"{list(saved.agent_ids)}); expected agents {list(self.agent_ids)} of "
                 f"{self.spec.env_name}"
             )

@@ -32,8 +32,7 @@ from typing import Any
 
 import torch
 
-from marlpipe.algos.checkpoint_checks import check_content
-from marlpipe.envs.spec import EnvSpec
+from marlpipe.algos.checkpoint_checks import SpecMismatchError, check_content
 from marlpipe.io import atomic_dir, atomic_write, read_json, write_json
 from marlpipe.registry import ALGORITHMS, algorithm_class
 
@@ -117,6 +116,8 @@ def _content_errors(path: str | os.PathLike) -> Iterator[None]:
     """Turn what mismatched content raises while an agent is built into a CheckpointError."""
     try:
         yield
+    except SpecMismatchError as err:
+        raise CheckpointError(f"{path}: {err}") from None
     except LOAD_ERRORS as err:
         raise CheckpointError(f"{path}: checkpoint content does not fit together ({err})") from None
 
@@ -148,18 +149,8 @@ def load_checkpoint_into(agent: Any, path: str | os.PathLike) -> None:
     """
     metadata, state = read_checkpoint(path, agent.device)
     _check_algo(path, metadata, agent.algo_name)
-    try:
-        saved_spec = EnvSpec.from_dict(metadata["spec"])
-    except ValueError as err:
-        raise CheckpointError(f"{path}: malformed env spec in the metadata ({err})") from None
-    if saved_spec != agent.spec:
-        raise CheckpointError(
-            f"{path}: checkpoint was saved for a different env spec "
-            f"({saved_spec.env_name}, agents {list(saved_spec.agent_ids)}); "
-            f"expected agents {list(agent.agent_ids)} of {agent.spec.env_name}"
-        )
     with _content_errors(path):
-        agent.load_state(metadata, state)
+        agent.load_state(metadata, state)  # checks the content and the spec itself
 
 
 def save_population(population: list[Any], directory: str | os.PathLike) -> None:

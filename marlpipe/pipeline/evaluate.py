@@ -64,7 +64,7 @@ def run(params: Params, root: str | Path = ".") -> dict[str, Any]:
     }
     metrics.update({f"return_{a}": v for a, v in per_agent.items()})
     if params.tracking.enabled:
-        version = _track(params, root, metrics, card)
+        version = _track(params, root, metrics, card, agent)
         metrics_out = {**metrics, "registered_version": version}
     else:
         metrics_out = metrics
@@ -81,7 +81,9 @@ def registered_model_name(params: Params, env_name: str | None) -> str:
     return f"marlpipe-{short}-{params.algorithm.lower()}"
 
 
-def _track(params: Params, root: Path, metrics: dict[str, Any], card: dict[str, Any]) -> int:
+def _track(
+    params: Params, root: Path, metrics: dict[str, Any], card: dict[str, Any], agent: Any
+) -> int:
     from marlpipe.tracking import MlflowTracker
 
     evolve_run_id = _evolve_run_id(root)
@@ -97,14 +99,14 @@ def _track(params: Params, root: Path, metrics: dict[str, Any], card: dict[str, 
     if evolve_run_id:
         tracker.log_metrics_to(evolve_run_id, {f"eval.{k}": v for k, v in metrics.items()})
     tracker.log_artifacts(Paths(root).elite, "elite")
-    _log_gif(tracker, params, root)
+    _log_gif(tracker, params, root, agent)
     name = registered_model_name(params, card.get("env", {}).get("name"))
     version = tracker.register_model(name, "elite", tags={"score": metrics["score"]})
     tracker.finish("FINISHED")
     return int(version)
 
 
-def _log_gif(tracker: Any, params: Params, root: Path) -> None:
+def _log_gif(tracker: Any, params: Params, root: Path, agent: Any) -> None:
     """Log the elite playing the evaluation's first episode as ``render/elite.gif``.
 
     A GIF is a bonus: an env that cannot render says why on stderr and the stage goes on.
@@ -114,7 +116,7 @@ def _log_gif(tracker: Any, params: Params, root: Path) -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         try:
-            render_gif(params, root, Path(tmp) / "elite.gif")
+            render_gif(params, root, Path(tmp) / "elite.gif", agent=agent)
         except Exception as err:  # no rgb_array mode, no pygame, ...: nothing to log
             reason = " ".join(f"{type(err).__name__}: {err}".split())
             print(f"evaluate: no GIF logged to MLflow ({reason})", file=sys.stderr)
@@ -140,10 +142,13 @@ def _flat_evaluate(params: Params) -> dict[str, Any]:
     return {f"evaluate.{k}": v for k, v in vars(params.evaluate).items()}
 
 
-def render_gif(params: Params, root: str | Path, path: str | Path, fps: int = 10) -> int:
+def render_gif(
+    params: Params, root: str | Path, path: str | Path, fps: int = 10, agent: Any = None
+) -> int:
     """Record the elite playing one greedy episode to a GIF; return the number of frames.
 
     The episode is the evaluation's first (same seed, same runner, agent masks honoured).
+    ``agent`` is the elite when the caller has it loaded already (else read from ``root``).
     """
     from PIL import Image
 
@@ -151,7 +156,8 @@ def render_gif(params: Params, root: str | Path, path: str | Path, fps: int = 10
     from marlpipe.envs import make_env
     from marlpipe.io import atomic_write
 
-    agent, _ = load_elite(root, params.population.device)
+    if agent is None:
+        agent, _ = load_elite(root, params.population.device)
     env = make_env(agent.spec.env_name, render_mode="rgb_array", **agent.spec.env_kwargs)
     frames: list[Any] = []
     try:
