@@ -60,9 +60,29 @@ def test_out_of_range_names_key_path() -> None:
     )
 
 
-def test_float_without_dot_gets_a_hint() -> None:
+def test_quoted_number_gets_a_hint() -> None:
     message = error({"init_hp": {"lr_actor": "1e-3"}})
-    assert "init_hp.lr_actor" in message and "1.0e-3" in message
+    assert "init_hp.lr_actor" in message and "without quotes" in message
+
+
+def test_yaml_1_2_floats_as_dvc_writes_them(tmp_path: Path) -> None:
+    # DVC reads params.yaml as YAML 1.2, where 1e-3 is a float; `dvc exp run -S` writes such.
+    path = tmp_path / "p.yaml"
+    path.write_text(
+        "init_hp:\n  lr_actor: 1e-3\n  lr_critic: 2E-3\n  tau: 5.0e-3\n  gamma: .95e0\n"
+        "evolution:\n  target: -1.5e1\n"
+    )
+    params = load_params(path)
+    assert params.init_hp.lr_actor == 0.001 and params.init_hp.lr_critic == 0.002
+    assert params.init_hp.tau == 0.005 and params.init_hp.gamma == 0.95
+    assert params.evolution.target == -15.0
+    # Every other check still holds: an exponent float is no integer, a string stays a string.
+    path.write_text("init_hp:\n  batch_size: 1e3\n")
+    with pytest.raises(ConfigError, match="init_hp.batch_size: expected an integer"):
+        load_params(path)
+    path.write_text("init_hp:\n  lr_actor: 1e-3x\n")
+    with pytest.raises(ConfigError, match="init_hp.lr_actor"):
+        load_params(path)
 
 
 def test_list_items_and_choices() -> None:

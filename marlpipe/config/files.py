@@ -31,11 +31,25 @@ def load_params(path: str | Path | None = None) -> Params:
     return params_from_dict(data, str(path))
 
 
+_YAML12_EXPONENT_FLOAT = r"^[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)[eE][-+]?[0-9]+$"
+"""Floats with an exponent as YAML 1.2 (what DVC reads and ``dvc exp run -S`` writes) spells
+them: ``1e-3``, ``2E5``, ``1.5e3``. YAML 1.1 (PyYAML) wants a dot and a signed exponent and
+would read these as strings."""
+
+
 def _unique_key_loader() -> type:
+    import re
+
     import yaml
 
     class UniqueKeyLoader(yaml.SafeLoader):
-        """SafeLoader that refuses a key given twice in one mapping (YAML would keep the last)."""
+        """SafeLoader that refuses a key given twice in one mapping (YAML would keep the last)
+        and reads YAML 1.2 exponent floats (``1e-3``) as floats, as DVC does."""
+
+        yaml_implicit_resolvers = {
+            first: list(resolvers)
+            for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+        }
 
         def construct_mapping(self, node: Any, deep: bool = False) -> Any:
             seen: set[Any] = set()
@@ -48,6 +62,12 @@ def _unique_key_loader() -> type:
                 seen.add(key)
             return super().construct_mapping(node, deep)
 
+    exponent_float = re.compile(_YAML12_EXPONENT_FLOAT)
+    for first in "+-.0123456789":
+        # Checked before YAML 1.1's own resolvers for that first character.
+        UniqueKeyLoader.yaml_implicit_resolvers.setdefault(first, []).insert(
+            0, ("tag:yaml.org,2002:float", exponent_float)
+        )
     return UniqueKeyLoader
 
 

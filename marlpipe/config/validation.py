@@ -117,7 +117,7 @@ def _fail(source: str, key: str, expected: str, value: Any, rule: Any, min_len: 
         expected += f" (at least {rule['min_len']})"
     hint = ""
     if isinstance(value, str) and _looks_numeric(value):
-        hint = " (write floats with a dot, e.g. 1.0e-3: YAML reads 1e-3 as a string)"
+        hint = " (a number in quotes is a string: write it without quotes)"
     raise ConfigError(f"{source}: {key}: expected {expected}, got {value!r}{hint}")
 
 
