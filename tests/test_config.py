@@ -147,6 +147,14 @@ def test_cross_key_rules() -> None:
     assert "tournament.size" in error({"population": {"size": 2}, "tournament": {"size": 3}})
 
 
+def test_batch_larger_than_the_buffer_is_refused() -> None:
+    message = error({"init_hp": {"batch_size": 4096}, "evolution": {"memory_size": 2000}})
+    assert message.count("\n") == 0
+    assert "init_hp.batch_size: expected an integer <= evolution.memory_size (2000), got 4096" in (
+        message
+    )
+
+
 def test_bool_is_not_an_integer() -> None:
     assert "seed: expected an integer" in error({"seed": True})
 

@@ -322,6 +322,17 @@ def test_target_stops_early_and_default_eval_env():
     env.close()
 
 
+def test_a_batch_larger_than_the_buffer_is_refused_before_training():
+    env, eval_env, pop, _, tournament, mutation = tiny_setup()
+    small = MultiAgentReplayBuffer(16, FIELDS, env.agent_ids, seed=0)  # batch_size is 32
+    expected = r"population\[0\].batch_size: expected <= .*\(16\), got 32"
+    with pytest.raises(ValueError, match=expected):
+        evolve(env, pop, small, evolution(), eval_env=eval_env, progress=False, seed=0)
+    assert small.counter == 0  # nothing was collected
+    env.close()
+    eval_env.close()
+
+
 def test_evolve_calls_back_after_each_generation_with_the_advanced_state():
     env, eval_env, pop, memory, tournament, mutation = tiny_setup()
     calls = []

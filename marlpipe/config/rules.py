@@ -85,16 +85,28 @@ def check_selection(tournament: Any, population_size: int, source: str) -> None:
     )
 
 
+def check_batch_fits_memory(batch_size: int, memory_size: int, source: str) -> None:
+    """A batch is drawn from the shared buffer, which never holds more than ``memory_size``
+    transitions: a larger ``batch_size`` would mean the population never learns."""
+    if batch_size > memory_size:
+        raise ConfigError(
+            f"{source}: init_hp.batch_size: expected an integer <= evolution.memory_size "
+            f"({memory_size}), got {batch_size!r} (the replay buffer never holds a larger batch)"
+        )
+
+
 def check_params(params: Any, source: str) -> Any:
     """Every rule between keys of a whole params file; returns ``params``."""
     check_net_config(params.net_config, source)
     check_mutation(params.mutation, source)
     check_evolution(params.evolution, source)
     check_selection(params.tournament, params.population.size, source)
+    check_batch_fits_memory(params.init_hp.batch_size, params.evolution.memory_size, source)
     return params
 
 
 __all__ = [
+    "check_batch_fits_memory",
     "check_evolution",
     "check_mutation",
     "check_net_config",

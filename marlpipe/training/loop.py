@@ -188,6 +188,7 @@ def evolve(
     built from ``env.spec``. ``on_generation(result, state)`` runs after every generation.
     ``progress``: a bar per generation always (True), never (False), or on a terminal (None).
     """
+    _check_batches_fit(population, memory)
     if state is None:
         state = LoopState.start(_loop_seed(population) if seed is None else seed)
     own_eval_env = eval_env is None
@@ -220,6 +221,18 @@ def evolve(
         if own_eval_env:
             eval_env.close()
     return EvolutionResult(population, history, last)
+
+
+def _check_batches_fit(population: Sequence[Any], memory: Any) -> None:
+    """A member whose batch is larger than the buffer can ever hold would never learn."""
+    capacity = getattr(memory, "memory_size", None)
+    for pos, agent in enumerate(population):
+        batch = getattr(agent, "batch_size", None)
+        if capacity is not None and batch is not None and batch > capacity:
+            raise ValueError(
+                f"population[{pos}].batch_size: expected <= the replay buffer's memory_size "
+                f"({capacity}), got {batch} (the buffer never holds a larger batch)"
+            )
 
 
 def _loop_seed(population: Sequence[Any]) -> int | None:
