@@ -96,3 +96,37 @@ def test_tiny_chain_with_render(tmp_path: Path, tiny_params_file: Path) -> None:
     assert code == 0 and "frames" in out
     assert again.read_bytes() == gif.read_bytes()
     assert not (tmp_path / "reports" / "eval.json").exists()
+
+
+def test_stages_refuse_work_for_another_env_than_the_envspec(
+    tmp_path: Path, tiny_params_file: Path
+) -> None:
+    from marlpipe.config import dump_params, load_params, with_overrides
+    from marlpipe.envs import make_env
+    from marlpipe.envs.spec import EnvSpec
+    from marlpipe.evolution import create_population
+
+    common = ("--params", str(tiny_params_file), "--root", str(tmp_path))
+    assert invoke("envspec", *common)[0] == 0  # speaker-listener
+    spread = "mpe2.simple_spread_v3"
+    other = tmp_path / "spread.yaml"
+    params = with_overrides(load_params(tiny_params_file), {"env": {"name": spread}})
+    other.write_text(dump_params(params))
+    for stage in ("init-population", "evolve"):
+        code, _, err = invoke(stage, "--params", str(other), "--root", str(tmp_path))
+        assert code == 2 and len(err.strip().splitlines()) == 1, err
+        assert "envspec.json: made for env 'mpe2.simple_speaker_listener_v4'" in err
+        assert f"the params' env.name is '{spread}'" in err
+    assert not (tmp_path / "models" / "population").exists()
+    # An elite of another env is not evaluated (nor rendered) on the pipeline's env.
+    env = make_env(spread, continuous_actions=True)
+    spec = EnvSpec.from_env(env, env_name=spread, env_kwargs={"continuous_actions": True})
+    env.close()
+    elite = create_population("MATD3", spec, {"hidden_sizes": [16]}, {}, 1, seed=0)[0]
+    elite.save_checkpoint(tmp_path / "models" / "elite" / "elite.pt")
+    for command in (("evaluate",), ("render", str(tmp_path / "x.gif"))):
+        code, _, err = invoke(*command, *common)
+        assert code == 2 and len(err.strip().splitlines()) == 1, err
+        assert f"elite.pt: made for env '{spread}'" in err and "speaker_listener" in err
+    assert not (tmp_path / "reports" / "eval.json").exists()
+    assert not (tmp_path / "x.gif").exists()

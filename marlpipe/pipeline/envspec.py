@@ -7,6 +7,7 @@ from pathlib import Path
 from marlpipe.config import Params
 from marlpipe.envs import EnvSpec, make_env
 from marlpipe.io import atomic_write
+from marlpipe.pipeline.errors import UserError
 from marlpipe.pipeline.paths import Paths
 
 
@@ -35,3 +36,42 @@ def load(root: str | Path = ".") -> EnvSpec:
     if not path.is_file():
         raise FileNotFoundError(f"{path}: file not found (run `marlpipe envspec` first)")
     return EnvSpec.from_json(path.read_text())
+
+
+def describe(name: str | None, kwargs: dict | None) -> str:
+    """``'mpe2.simple_spread_v3'`` or ``'mpe2.simple_spread_v3' {'N': 4}`` for messages."""
+    return f"{name!r} {kwargs}" if kwargs else repr(name)
+
+
+def _same_env(spec: EnvSpec, name: str | None, kwargs: dict) -> bool:
+    from marlpipe.envs.spec import _json_native
+
+    return spec.env_name == name and (spec.env_kwargs or {}) == _json_native(dict(kwargs))
+
+
+def load_for(params: Params, root: str | Path = ".") -> EnvSpec:
+    """:func:`load`, refusing a spec made for another env than ``params.env`` says (a stage
+    run with ``--params`` for a new env before ``marlpipe envspec`` would train the old one)."""
+    spec = load(root)
+    if not _same_env(spec, params.env.name, params.env.kwargs):
+        raise UserError(
+            f"{Paths(Path(root)).envspec}: made for env {describe(spec.env_name, spec.env_kwargs)}"
+            f", but the params' env.name is {describe(params.env.name, params.env.kwargs)}: "
+            "run `marlpipe envspec` (or `dvc repro`) for the new env first"
+        )
+    return spec
+
+
+def check_agent(agent_spec: EnvSpec, what: str | Path, root: str | Path = ".") -> None:
+    """Refuse an agent (e.g. the elite) made for another env than ``models/envspec.json``;
+    nothing to compare when that file does not exist."""
+    path = Paths(Path(root)).envspec
+    if not path.is_file():
+        return
+    spec = load(root)
+    if not _same_env(spec, agent_spec.env_name, agent_spec.env_kwargs):
+        raise UserError(
+            f"{what}: made for env {describe(agent_spec.env_name, agent_spec.env_kwargs)}, but "
+            f"{path} is {describe(spec.env_name, spec.env_kwargs)}: evaluate an elite of this "
+            "pipeline's env (or rerun the pipeline for that env)"
+        )

@@ -15,10 +15,14 @@ def load_elite(root: str | Path = ".", device: str = "cpu") -> tuple[Any, dict[s
     """The elite agent and its JSON card from ``models/elite/``."""
     from marlpipe.algos import load_agent
 
+    from marlpipe.pipeline.envspec import check_agent
+
     directory = Paths(Path(root)).elite
     if not (directory / ELITE_FILE).is_file():
         raise FileNotFoundError(f"{directory / ELITE_FILE}: file not found (run evolve first)")
-    return load_agent(directory / ELITE_FILE, device=device), read_json(directory / ELITE_CARD)
+    agent = load_agent(directory / ELITE_FILE, device=device)
+    check_agent(agent.spec, directory / ELITE_FILE, root)
+    return agent, read_json(directory / ELITE_CARD)
 
 
 def episode_scores(agent: Any, params: Params) -> tuple[list[float], dict[str, float]]:

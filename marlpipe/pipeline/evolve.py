@@ -96,7 +96,7 @@ def run(
 
     set_torch_threads(params.population.torch_threads)
     root, paths = Path(root), Paths(Path(root))
-    spec = envspec.load(root)
+    spec = envspec.load_for(params, root)
     checkpoint_dir = paths.evolve_run / "checkpoint"
     evo, device = params.evolution, params.population.device
     memory = MultiAgentReplayBuffer(

@@ -17,7 +17,7 @@ def create(params: Params, root: str | Path = ".") -> list[Any]:
 
     return create_population(
         params.algorithm,
-        envspec.load(root),
+        envspec.load_for(params, root),
         params.net_config,
         params.init_hp,
         params.population.size,
