@@ -130,3 +130,33 @@ def test_stages_refuse_work_for_another_env_than_the_envspec(
         assert f"elite.pt: made for env '{spread}'" in err and "speaker_listener" in err
     assert not (tmp_path / "reports" / "eval.json").exists()
     assert not (tmp_path / "x.gif").exists()
+
+
+def test_evaluate_with_a_tracking_server_that_does_not_answer_fails_first(
+    tmp_path: Path, tiny_params_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import socket
+
+    from marlpipe.config import dump_params, load_params, with_overrides
+    from marlpipe.envs import make_env
+    from marlpipe.envs.spec import EnvSpec
+    from marlpipe.evolution import create_population
+
+    params = with_overrides(load_params(tiny_params_file), {"tracking": {"enabled": True}})
+    tiny_params_file.write_text(dump_params(params))
+    common = ("--params", str(tiny_params_file), "--root", str(tmp_path))
+    assert invoke("envspec", *common)[0] == 0
+    env = make_env(params.env.name, **params.env.kwargs)
+    spec = EnvSpec.from_env(env, env_name=params.env.name, env_kwargs=dict(params.env.kwargs))
+    env.close()
+    elite = create_population("MATD3", spec, {"hidden_sizes": [16]}, {}, 1, seed=0)[0]
+    elite.save_checkpoint(tmp_path / "models" / "elite" / "elite.pt")
+    (tmp_path / "models" / "elite" / "elite.json").write_text("{}")
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://127.0.0.1:{port}")
+    code, _, err = invoke("evaluate", *common)
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert f"MLflow tracking store http://127.0.0.1:{port} does not answer" in err
+    assert not (tmp_path / "reports" / "eval.json").exists()  # failed before the work

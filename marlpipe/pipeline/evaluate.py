@@ -14,7 +14,6 @@ from marlpipe.pipeline.paths import ELITE_CARD, ELITE_FILE, Paths, set_torch_thr
 def load_elite(root: str | Path = ".", device: str = "cpu") -> tuple[Any, dict[str, Any]]:
     """The elite agent and its JSON card from ``models/elite/``."""
     from marlpipe.algos import load_agent
-
     from marlpipe.pipeline.envspec import check_agent
 
     directory = Paths(Path(root)).elite
@@ -55,6 +54,10 @@ def run(params: Params, root: str | Path = ".") -> dict[str, Any]:
     set_torch_threads(params.population.torch_threads)
     root = Path(root)
     agent, card = load_elite(root, params.population.device)
+    if params.tracking.enabled:  # a store that does not answer fails now, not after the work
+        from marlpipe.tracking import MlflowTracker
+
+        MlflowTracker(params.tracking.experiment, root=root).check_store()
     scores, per_agent = episode_scores(agent, params)
     metrics: dict[str, Any] = {
         "score": statistics.fmean(scores),

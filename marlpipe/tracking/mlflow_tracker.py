@@ -138,8 +138,42 @@ class MlflowTracker(Tracker):
             self._client = _client(self.tracking_uri)
         return self._client
 
+    def check_store(self, timeout: float = 5.0) -> None:
+        """Fail within seconds when the tracking store does not answer, before any work.
+
+        MLflow retries an HTTP store for minutes by default (``MLFLOW_HTTP_REQUEST_MAX_RETRIES``,
+        ``..._TIMEOUT``); this one request is made without retries and with a short timeout.
+        Local stores (``sqlite:``, folders) are always there and are not probed.
+        """
+        from marlpipe.pipeline.errors import UserError
+
+        if not self.tracking_uri.startswith(("http:", "https:")):
+            return
+        probe = {
+            "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0",
+            "MLFLOW_HTTP_REQUEST_TIMEOUT": str(timeout),
+        }
+        saved = {name: os.environ.get(name) for name in probe}
+        os.environ.update(probe)
+        try:
+            self.client.search_experiments(max_results=1)
+        except Exception as err:
+            reason = " ".join(str(err).split())[:200]
+            raise UserError(
+                f"MLflow tracking store {self.tracking_uri} does not answer ({reason}): start "
+                "it, or unset MLFLOW_TRACKING_URI to use the local mlflow.db"
+            ) from None
+        finally:
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
+
     def start(self) -> str:
-        """Open the parent run (reopen it when resuming) and return its id."""
+        """Open the parent run (reopen it when resuming) and return its id; an HTTP store that
+        does not answer fails here within seconds (:meth:`check_store`)."""
+        self.check_store()
         client = self.client
         if self.run_id is not None and _run_exists(client, self.run_id):
             client.update_run(self.run_id, status="RUNNING")
