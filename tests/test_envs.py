@@ -498,3 +498,22 @@ def test_async_copies_images_and_discrete_observations_exactly():
 def test_env_kwargs_the_factory_refuses_are_one_clear_line():
     with pytest.raises(EnvNameError, match=r"refused its keyword arguments \{'bogus': 1\}"):
         make_env(SPEAKER_LISTENER, bogus=1)
+
+
+def test_async_from_a_script_without_main_guard_says_how_to_fix_it(tmp_path):
+    import subprocess
+    import sys
+
+    script = tmp_path / "train.py"
+    script.write_text(
+        "from marlpipe.envs import make_vec_env\n"
+        f"env = make_vec_env({SPEAKER_LISTENER!r}, 2, backend='async', seed=0)\n"
+        "env.close()\n"
+    )
+    done = subprocess.run(
+        [sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode != 0
+    last = done.stderr.strip().splitlines()[-1]
+    assert "exited unexpectedly while starting" in last and str(script) in last
+    assert 'if __name__ == "__main__":' in last and 'backend="sync"' in last

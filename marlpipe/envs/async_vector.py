@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import sys
 from typing import Any
 
 import numpy as np
@@ -88,7 +89,7 @@ class AsyncVecEnv:
             try:
                 status, payload = worker.conn.recv()
             except EOFError:
-                status, payload = "error", "the worker process exited unexpectedly"
+                status, payload = "error", _died_while_starting(worker.proc)
             if status == "error":
                 errors.append(payload)
         if errors:
@@ -197,3 +198,18 @@ class AsyncVecEnv:
 
     def __del__(self):
         self.close()
+
+
+def _died_while_starting(proc: Any) -> str:
+    """Why a worker may have died before it built its envs, and what to do about it."""
+    proc.join(timeout=5)
+    code = proc.exitcode
+    message = f"the worker process exited unexpectedly while starting (exit code {code})"
+    main = sys.modules.get("__main__")
+    if getattr(main, "__file__", None):
+        message += (
+            f". Workers are spawned, and a spawned process first imports your script "
+            f"({main.__file__}) again: put the code that makes the env under "
+            '`if __name__ == "__main__":`, or use backend="sync"'
+        )
+    return message
