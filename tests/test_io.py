@@ -53,3 +53,12 @@ def test_mlflow_errors_are_one_line_naming_the_store(monkeypatch: pytest.MonkeyP
         "MLflow tracking failed with MLFLOW_TRACKING_URI=bogus://nowhere: "
         "Could not find a registered tracking store"
     )
+
+
+def test_a_missing_pipeline_dependency_is_one_line_naming_the_extra() -> None:
+    from marlpipe.pipeline.errors import UserError, require
+
+    with pytest.raises(UserError, match=r"^Tracking needs nosuch_pkg_xyz, which is not installed: "
+                       r"pip install 'marlpipe\[pipeline\]'$"):  # fmt: skip
+        require("nosuch_pkg_xyz.sub", "Tracking")
+    assert require("json", "x").dumps(1) == "1"

@@ -12,6 +12,20 @@ class UserError(Exception):
     """An error the user can fix from its one-line message (no traceback shown)."""
 
 
+def require(module: str, purpose: str) -> Any:
+    """Import ``module`` from the ``pipeline`` extra, or say in one line how to install it."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError as err:
+        if err.name != module.split(".")[0]:
+            raise
+        raise UserError(
+            f"{purpose} needs {err.name}, which is not installed: pip install 'marlpipe[pipeline]'"
+        ) from None
+
+
 def user_error_types() -> tuple[type[BaseException], ...]:
     """Exception types that mean "fix your params or files", not "bug in marlpipe"."""
     from marlpipe.algos.checkpoint import CheckpointError

@@ -157,12 +157,12 @@ def render_gif(
     The episode is the evaluation's first (same seed, same runner, agent masks honoured).
     ``agent`` is the elite when the caller has it loaded already (else read from ``root``).
     """
-    from PIL import Image
-
     from marlpipe.algos.episodes import run_episodes
     from marlpipe.envs import make_env
     from marlpipe.io import atomic_write
+    from marlpipe.pipeline.errors import require
 
+    image = require("PIL.Image", "Rendering a GIF")
     if agent is None:
         agent, _ = load_elite(root, params.population.device)
     env = make_env(agent.spec.env_name, render_mode="rgb_array", **agent.spec.env_kwargs)
@@ -174,7 +174,7 @@ def render_gif(
         )
     finally:
         env.close()
-    images = [Image.fromarray(frame) for frame in frames if frame is not None]
+    images = [image.fromarray(frame) for frame in frames if frame is not None]
     if not images:
         raise RuntimeError(f"{agent.spec.env_name} returned no frames in rgb_array mode")
     atomic_write(

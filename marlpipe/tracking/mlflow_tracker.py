@@ -46,9 +46,10 @@ def flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
 
 
 def _client(tracking_uri: str):
-    from mlflow.tracking import MlflowClient
+    from marlpipe.pipeline.errors import require
 
-    return MlflowClient(tracking_uri=tracking_uri)
+    tracking = require("mlflow.tracking", "MLflow tracking (tracking.enabled: true)")
+    return tracking.MlflowClient(tracking_uri=tracking_uri)
 
 
 EXPERIMENT_KIND = ("mlflow.experimentKind", "custom_model_development")
