@@ -216,3 +216,41 @@ def test_fresh_clone_repro_evaluates_and_registers(
     link = json.loads((clone / "runs/evolve/mlflow_run.json").read_text())
     evaluated = client.get_run(max(versions, key=lambda v: int(v.version)).run_id)
     assert evaluated.data.tags["evolve_run_id"] == link["run_id"]
+
+
+@pytest.mark.skipif(shutil.which("dvc") is None, reason="dvc not installed")
+def test_checkout_or_pull_of_an_earlier_experiment_needs_no_retraining(
+    tmp_path: Path, tiny_params: Params
+) -> None:
+    repo = pipeline_repo(tmp_path / "repo", tiny_params)
+    run([*DVC, "repro"], repo)
+    run([*GIT, "add", "-A"], repo)
+    run([*GIT, "commit", "-qm", "experiment A"], repo)
+    elite_a = (repo / "models/elite/elite.pt").read_bytes()
+    link_a = (repo / "runs/evolve/mlflow_run.json").read_bytes()
+
+    other = with_overrides(tiny_params, {"seed": tiny_params.seed + 1})
+    (repo / "params.yaml").write_text(dump_params(other))
+    assert "Running stage 'evolve'" in run([*DVC, "repro"], repo)
+    run([*GIT, "add", "-A"], repo)
+    run([*GIT, "commit", "-qm", "experiment B"], repo)
+    assert (repo / "models/elite/elite.pt").read_bytes() != elite_a
+
+    # Back to A: the models and the MLflow link come from the DVC cache, nothing is stale.
+    run(["git", "checkout", "-q", "HEAD~1"], repo)
+    run([*DVC, "checkout"], repo)
+    assert "up to date" in run([*DVC, "status"], repo)
+    assert "Running stage" not in run([*DVC, "repro"], repo)
+    assert (repo / "models/elite/elite.pt").read_bytes() == elite_a
+    assert (repo / "runs/evolve/mlflow_run.json").read_bytes() == link_a
+
+    # A local-folder remote: push here, then a fresh clone pulls instead of retraining.
+    run([*DVC, "remote", "add", "-d", "storage", str(tmp_path / "remote")], repo)
+    run([*DVC, "push"], repo)
+    run(["git", "clone", "-q", str(repo), str(tmp_path / "clone")], tmp_path)
+    clone = tmp_path / "clone"
+    run([*DVC, "remote", "add", "-d", "storage", str(tmp_path / "remote")], clone)
+    run([*DVC, "pull"], clone)
+    assert "up to date" in run([*DVC, "status"], clone)
+    assert "Running stage" not in run([*DVC, "repro"], clone)
+    assert (clone / "models/elite/elite.pt").read_bytes() == elite_a
