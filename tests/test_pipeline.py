@@ -212,10 +212,11 @@ def test_fresh_clone_repro_evaluates_and_registers(
     client = MlflowClient(mlflow_uri)
     name = evaluate.registered_model_name(params, params.env.name)
     versions = client.search_model_versions(f"name='{name}'")
-    assert len(versions) == 2  # the origin's evaluation and the clone's
+    assert len(versions) == 1  # the clone evaluated the very same checkpoint: no second version
     link = json.loads((clone / "runs/evolve/mlflow_run.json").read_text())
-    evaluated = client.get_run(max(versions, key=lambda v: int(v.version)).run_id)
-    assert evaluated.data.tags["evolve_run_id"] == link["run_id"]
+    experiment = client.get_experiment_by_name(params.tracking.experiment).experiment_id
+    evaluated = client.search_runs([experiment], f"tags.evolve_run_id = '{link['run_id']}'")
+    assert [r.data.tags["registered_version"] for r in evaluated] == [str(versions[0].version)]
 
 
 @pytest.mark.skipif(shutil.which("dvc") is None, reason="dvc not installed")

@@ -108,8 +108,35 @@ def _track(
     tracker.log_artifacts(Paths(root).elite, "elite")
     _log_gif(tracker, params, root, agent)
     name = registered_model_name(params, card.get("env", {}).get("name"))
-    version = tracker.register_model(name, "elite", tags={"score": metrics["score"]})
+    version = _register(tracker, name, Paths(root).elite, agent, metrics["score"])
     tracker.finish("FINISHED")
+    return version
+
+
+def _register(tracker: Any, name: str, elite: Path, agent: Any, score: float) -> int:
+    """The registered version of the elite checkpoint in ``elite/``.
+
+    A checkpoint registered before (same ``checkpoint_sha256`` tag) keeps its version. Else the
+    elite is logged on the run as a pyfunc model (``model/``: ``mlflow.pyfunc.load_model`` and
+    ``mlflow models serve`` take it), registered from there with tags ``score`` and
+    ``checkpoint_sha256``, and made ``champion`` if it beats the current one (or there is none).
+    """
+    from marlpipe.tracking.pyfunc_model import save_elite_model
+
+    sha256 = file_sha256(elite / ELITE_FILE)
+    version = tracker.find_model_version(name, "checkpoint_sha256", sha256)
+    if version is None:
+        model_uri, model_id = tracker.log_model(
+            "model",
+            lambda path, meta: save_elite_model(
+                path, elite / ELITE_FILE, agent.spec, elite / ELITE_CARD, mlflow_model=meta
+            ),
+            model_type="marlpipe-policy",
+        )
+        tags = {"score": repr(float(score)), "checkpoint_sha256": sha256}
+        version = tracker.register_model(name, model_uri, tags=tags, model_id=model_id)
+        tracker.promote(name, version, "champion", "score")
+    tracker.set_tags({"registered_model": name, "registered_version": version})
     return int(version)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -265,6 +265,10 @@ class MlflowTracker(Tracker):
         """Log run-level metrics (e.g. the evaluation's scores) on the run."""
         log_batch(self.client, self.run_id, metrics=metrics)
 
+    def set_tags(self, tags: Mapping[str, Any]) -> None:
+        """Set tags on the run."""
+        log_batch(self.client, self.run_id, tags=tags)
+
     def log_metrics_to(self, run_id: str, metrics: dict[str, float]) -> bool:
         """Log ``metrics`` on another run of this store (e.g. the evolve run an evaluation
         scores); ``False`` when that run is not in this store."""
@@ -277,19 +281,84 @@ class MlflowTracker(Tracker):
         """Upload a directory (e.g. the elite checkpoint) to the run."""
         self.client.log_artifacts(self.run_id, str(local_dir), artifact_path)
 
+    def log_model(
+        self, name: str, save: Callable[[Path, Any], None], model_type: str | None = None
+    ) -> tuple[str, str]:
+        """Log an MLflow model (a folder with an ``MLmodel`` file) as an output of the run.
+
+        ``save(path, mlflow_model)`` writes the model to ``path`` with the given
+        ``mlflow.models.Model`` metadata (e.g. ``mlflow.pyfunc.save_model(path, ...,
+        mlflow_model=mlflow_model)``). What the fluent ``mlflow.<flavor>.log_model`` does, but
+        on this tracker's run and store, with no active run or tracking URI set globally.
+        Returns the model's URI (``models:/<model_id>``) and its id.
+        """
+        import tempfile
+
+        from mlflow.entities import LoggedModelOutput
+        from mlflow.models import Model
+
+        client = self.client
+        experiment = client.get_run(self.run_id).info.experiment_id
+        model = client.create_logged_model(
+            experiment, name=name, source_run_id=self.run_id, model_type=model_type
+        )
+        metadata = Model(
+            artifact_path=model.artifact_location, model_uuid=model.model_id,
+            run_id=self.run_id, model_id=model.model_id,
+        )  # fmt: skip
+        try:
+            with tempfile.TemporaryDirectory() as tmp:
+                local = Path(tmp) / "model"
+                save(local, metadata)
+                client.log_model_artifacts(model.model_id, str(local))
+        except BaseException:
+            client.finalize_logged_model(model.model_id, "FAILED")
+            raise
+        client.finalize_logged_model(model.model_id, "READY")
+        client.log_outputs(self.run_id, [LoggedModelOutput(model.model_id, step=0)])
+        return f"models:/{model.model_id}", model.model_id
+
     def register_model(
-        self, name: str, artifact_path: str, tags: dict[str, Any] | None = None
-    ) -> int | None:
-        """Register the run's ``artifact_path`` as a new version of ``name``; return it."""
+        self, name: str, model_uri: str, tags: dict[str, Any] | None = None,
+        model_id: str | None = None,
+    ) -> int:
+        """Register ``model_uri`` (``models:/<model_id>`` from :meth:`log_model`) as a new version
+        of ``name``, made by this run; return the version."""
         from mlflow.exceptions import MlflowException
 
         try:
             self.client.create_registered_model(name)
         except MlflowException:
             pass  # already registered: add a version below
-        source = f"{self.client.get_run(self.run_id).info.artifact_uri}/{artifact_path}"
-        version = self.client.create_model_version(name, source, run_id=self.run_id, tags=tags)
+        version = self.client.create_model_version(
+            name, model_uri, run_id=self.run_id, tags=tags, model_id=model_id
+        )
         return int(version.version)
+
+    def find_model_version(self, name: str, tag: str, value: str) -> int | None:
+        """The oldest version of registered model ``name`` whose tag ``tag`` is ``value``."""
+        found = [
+            int(v.version)
+            for v in self.client.search_model_versions(f"name = '{name}'")
+            if v.tags.get(tag) == value
+        ]
+        return min(found, default=None)
+
+    def promote(self, name: str, version: int, alias: str = "champion", key: str = "score") -> bool:
+        """Point ``alias`` of ``name`` at ``version`` if nothing has it yet or ``version``'s tag
+        ``key`` (a number, higher is better) beats that of the version that has it."""
+        from mlflow.exceptions import MlflowException
+
+        client = self.client
+        try:
+            current = client.get_model_version_by_alias(name, alias)
+        except MlflowException:
+            current = None
+        score = float(client.get_model_version(name, str(version)).tags[key])
+        if current is not None and not score > float(current.tags.get(key, "-inf")):
+            return False
+        client.set_registered_model_alias(name, alias, str(version))
+        return True
 
     def finish(self, status: str = "FINISHED") -> None:
         """Close the parent run (``FINISHED``, ``FAILED`` or ``KILLED``)."""

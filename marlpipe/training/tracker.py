@@ -142,9 +142,10 @@ class Tracker(Protocol):
         """Store the files of ``local_dir`` with the run under ``artifact_path``."""
 
     def register_model(
-        self, name: str, artifact_path: str, tags: dict[str, Any] | None = None
+        self, name: str, model_uri: str, tags: dict[str, Any] | None = None,
+        model_id: str | None = None,
     ) -> int | None:
-        """Register the run's ``artifact_path`` as a new version of model ``name``."""
+        """Register the logged model ``model_uri`` as a new version of model ``name``."""
         return None
 
     def finish(self, status: str = "FINISHED") -> None:
