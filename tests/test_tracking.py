@@ -142,6 +142,38 @@ def test_resume_discards_generations_logged_after_the_checkpoint(
     assert sorted(c.data.tags["generation"] for c in children) == ["0", "1", "2"]
 
 
+def test_losses_are_curves_per_agent(tmp_path: Path, mlflow_uri: str) -> None:
+    """Per-agent losses: every member's on the child run, the mean over the members that have
+    one on the parent, one point per generation."""
+    tracker = MlflowTracker("tests", root=tmp_path)
+    run_id = tracker.start()
+    for generation in range(3):
+        members = [
+            MemberRecord(index=i, fitness=-1.0, selection_fitness=-1.0, parent=None,
+                         mutation=None, hyperparameters={}, train_return=None, learn_calls=2,
+                         actor_loss={"a_0": float(generation + i)} if i < 2 else {},
+                         critic_loss={"a_0": 0.5 * i, "b_1": 1.0})
+            for i in range(3)
+        ]  # fmt: skip
+        tracker.log_generation(GenerationRecord(
+            generation=generation, env_steps=10, members=members, elite_index=0,
+            elite_fitness=-1.0, wall_time=0.1,
+        ))  # fmt: skip
+    tracker.finish()
+    client = tracker.client
+    actor = client.get_metric_history(run_id, "actor_loss.a_0")
+    assert [(m.step, m.value) for m in actor] == [(0, 0.5), (1, 1.5), (2, 2.5)]  # members 0, 1
+    critic = client.get_metric_history(run_id, "critic_loss.a_0")
+    assert [(m.step, m.value) for m in critic] == [(0, 0.5), (1, 0.5), (2, 0.5)]
+    assert [m.step for m in client.get_metric_history(run_id, "critic_loss.b_1")] == [0, 1, 2]
+    exp = client.get_run(run_id).info.experiment_id
+    child = client.search_runs([exp], f"tags.generation = '2' and tags.mlflow.parentRunId = "
+                                      f"'{run_id}'")[0]  # fmt: skip
+    assert child.data.metrics["member_1.actor_loss.a_0"] == 3.0
+    assert child.data.metrics["member_2.critic_loss.b_1"] == 1.0
+    assert "member_2.actor_loss.a_0" not in child.data.metrics
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
