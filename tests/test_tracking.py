@@ -92,6 +92,21 @@ def test_evolve_and_evaluate_are_logged(
     assert sum(v for k, v in child.data.metrics.items() if k.startswith("mutations.")) == 2
     artifacts = [a.path for a in client.list_artifacts(result.mlflow_run_id, "elite")]
     assert "elite/elite.pt" in artifacts
+    # Per-agent loss curves (the members learned in both generations) and the figures.
+    for agent in ("speaker_0", "listener_0"):
+        for name in (f"actor_loss.{agent}", f"critic_loss.{agent}"):
+            assert [m.step for m in client.get_metric_history(parent.info.run_id, name)] == [0, 1]
+        assert f"member_0.critic_loss.{agent}" in child.data.metrics
+    figures = [a.path for a in client.list_artifacts(result.mlflow_run_id, "figures")]
+    assert figures == ["figures/fitness_members.png", "figures/lineage.png"]
+    for name in ("lineage.png", "fitness_members.png"):
+        assert (tmp_path / "reports" / name).read_bytes()[:4] == b"\x89PNG"
+    lineage = json.loads((tmp_path / "reports" / "lineage.json").read_text())
+    assert [m["fitness"] for m in lineage[1]["members"]] == [
+        result.history[1]["member_0"], result.history[1]["member_1"],
+    ]  # fmt: skip
+    assert [m["index"] for m in lineage[1]["members"]] == [c["index"]
+                                                           for c in lineage[0]["children"]]
     # The run id links evaluate to evolve from outside models/: a DVC output that held it
     # would change its hash on every run of the same params.
     card = json.loads((tmp_path / "models" / "elite" / "elite.json").read_text())
