@@ -98,6 +98,10 @@ def test_resume_after_kill_matches_uninterrupted_run(tmp_path: Path, tiny_params
     assert_same_weights(Paths(straight).elite / "elite.pt", Paths(resumed).elite / "elite.pt")
     for name in ("member_00.pt", "member_01.pt"):
         assert_same_weights(Paths(straight).population / name, Paths(resumed).population / name)
+    # The lineage of the generation run before the kill came back from the checkpoint.
+    for name in ("lineage.json", "lineage.png", "fitness_members.png"):
+        report = Path("reports") / name
+        assert (straight / report).read_bytes() == (resumed / report).read_bytes(), name
 
 
 def test_checkpoint_of_other_params_is_not_resumed(tiny_params: Params) -> None:

@@ -92,6 +92,21 @@ def test_evolve_and_evaluate_are_logged(
     assert sum(v for k, v in child.data.metrics.items() if k.startswith("mutations.")) == 2
     artifacts = [a.path for a in client.list_artifacts(result.mlflow_run_id, "elite")]
     assert "elite/elite.pt" in artifacts
+    # Per-agent loss curves (the members learned in both generations) and the figures.
+    for agent in ("speaker_0", "listener_0"):
+        for name in (f"actor_loss.{agent}", f"critic_loss.{agent}"):
+            assert [m.step for m in client.get_metric_history(parent.info.run_id, name)] == [0, 1]
+        assert f"member_0.critic_loss.{agent}" in child.data.metrics
+    figures = [a.path for a in client.list_artifacts(result.mlflow_run_id, "figures")]
+    assert figures == ["figures/fitness_members.png", "figures/lineage.png"]
+    for name in ("lineage.png", "fitness_members.png"):
+        assert (tmp_path / "reports" / name).read_bytes()[:4] == b"\x89PNG"
+    lineage = json.loads((tmp_path / "reports" / "lineage.json").read_text())
+    assert [m["fitness"] for m in lineage[1]["members"]] == [
+        result.history[1]["member_0"], result.history[1]["member_1"],
+    ]  # fmt: skip
+    assert [m["index"] for m in lineage[1]["members"]] == [c["index"]
+                                                           for c in lineage[0]["children"]]
     # The run id links evaluate to evolve from outside models/: a DVC output that held it
     # would change its hash on every run of the same params.
     card = json.loads((tmp_path / "models" / "elite" / "elite.json").read_text())
@@ -140,6 +155,38 @@ def test_resume_discards_generations_logged_after_the_checkpoint(
     exp = again.client.get_run(run_id).info.experiment_id
     children = again.client.search_runs([exp], f"tags.mlflow.parentRunId = '{run_id}'")
     assert sorted(c.data.tags["generation"] for c in children) == ["0", "1", "2"]
+
+
+def test_losses_are_curves_per_agent(tmp_path: Path, mlflow_uri: str) -> None:
+    """Per-agent losses: every member's on the child run, the mean over the members that have
+    one on the parent, one point per generation."""
+    tracker = MlflowTracker("tests", root=tmp_path)
+    run_id = tracker.start()
+    for generation in range(3):
+        members = [
+            MemberRecord(index=i, fitness=-1.0, selection_fitness=-1.0, parent=None,
+                         mutation=None, hyperparameters={}, train_return=None, learn_calls=2,
+                         actor_loss={"a_0": float(generation + i)} if i < 2 else {},
+                         critic_loss={"a_0": 0.5 * i, "b_1": 1.0})
+            for i in range(3)
+        ]  # fmt: skip
+        tracker.log_generation(GenerationRecord(
+            generation=generation, env_steps=10, members=members, elite_index=0,
+            elite_fitness=-1.0, wall_time=0.1,
+        ))  # fmt: skip
+    tracker.finish()
+    client = tracker.client
+    actor = client.get_metric_history(run_id, "actor_loss.a_0")
+    assert [(m.step, m.value) for m in actor] == [(0, 0.5), (1, 1.5), (2, 2.5)]  # members 0, 1
+    critic = client.get_metric_history(run_id, "critic_loss.a_0")
+    assert [(m.step, m.value) for m in critic] == [(0, 0.5), (1, 0.5), (2, 0.5)]
+    assert [m.step for m in client.get_metric_history(run_id, "critic_loss.b_1")] == [0, 1, 2]
+    exp = client.get_run(run_id).info.experiment_id
+    child = client.search_runs([exp], f"tags.generation = '2' and tags.mlflow.parentRunId = "
+                                      f"'{run_id}'")[0]  # fmt: skip
+    assert child.data.metrics["member_1.actor_loss.a_0"] == 3.0
+    assert child.data.metrics["member_2.critic_loss.b_1"] == 1.0
+    assert "member_2.actor_loss.a_0" not in child.data.metrics
 
 
 def free_port() -> int:

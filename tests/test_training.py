@@ -236,6 +236,52 @@ def test_run_generation_reports():
     env.close()
 
 
+def test_loss_sums_average_each_loss_over_the_calls_that_made_it():
+    """Critic losses over every call; actor losses only over the calls that updated the actors
+    (MATD3's policy delay leaves ``actor_losses`` None on the others)."""
+    from marlpipe.algos import LearnStats
+    from marlpipe.training.rollout import LossSums, RolloutStats
+
+    def losses(a: float, b: float) -> dict:
+        return {"x": torch.tensor(a), "y": torch.tensor(b)}
+
+    sums, stats = LossSums(), RolloutStats()
+    sums.add(LearnStats(losses(1.0, 2.0)))
+    sums.add(LearnStats(losses(3.0, 4.0), losses(-1.0, -2.0)))
+    sums.add(LearnStats(losses(5.0, 6.0)))
+    sums.add(None)  # an agent whose learn() returns nothing counts nowhere
+    stats.last_learn_stats = LearnStats(losses(5.0, 6.0))
+    sums.finish(stats)
+    assert stats.critic_loss == {"x": 3.0, "y": 4.0}
+    assert stats.actor_loss == {"x": -1.0, "y": -2.0}
+    assert stats.last_learn_stats == {"critic_loss/x": 5.0, "critic_loss/y": 6.0}
+    empty = RolloutStats()
+    LossSums().finish(empty)
+    assert empty.critic_loss == empty.actor_loss == {} and empty.last_learn_stats is None
+
+
+def test_generation_records_mean_losses_per_agent():
+    """Each member's record holds its mean losses per agent id: both for a member that learned
+    often, the critic's only for one that learned once (no actor update yet: policy delay),
+    none for one that did not learn."""
+    env, eval_env, pop, memory, tournament, mutation = tiny_setup(population_size=3)
+    pop[0].learn_step, pop[1].learn_step, pop[2].learn_step = 10, 60, 10**6
+    tracker = ListTracker()
+    run_generation(
+        env, pop, memory, LoopState.start(0), evolution(), eval_env=eval_env,
+        tournament=tournament, mutation=mutation, tracker=tracker,
+    )  # fmt: skip
+    env.close()
+    often, once, never = tracker.records[0].members
+    ids = set(env.agent_ids)
+    assert often.learn_calls > 2 and once.learn_calls == 1 and never.learn_calls == 0
+    assert set(often.actor_loss) == set(often.critic_loss) == set(once.critic_loss) == ids
+    values = [*often.actor_loss.values(), *often.critic_loss.values(), *once.critic_loss.values()]
+    assert all(np.isfinite(v) and isinstance(v, float) for v in values)
+    assert once.actor_loss == {} and never.actor_loss == never.critic_loss == {}
+    json.dumps(tracker.records[0].to_dict())
+
+
 def test_run_generation_without_selection_or_mutation():
     env, eval_env, pop, memory, _, _ = tiny_setup()
     tracker = ListTracker()

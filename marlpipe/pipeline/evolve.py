@@ -3,13 +3,16 @@
 After every generation the full state is checkpointed under ``runs/evolve/checkpoint`` (see
 :mod:`marlpipe.pipeline.resume`); a rerun after a kill continues from there and ends exactly
 where an uninterrupted run ends. The stage's outputs are written only at the end, each replaced
-atomically: ``models/population/``, ``models/elite/`` and ``reports/fitness.json``.
+atomically: ``models/population/``, ``models/elite/``, ``reports/fitness.json``,
+``reports/lineage.json`` and its two figures, ``reports/lineage.png`` (the family tree) and
+``reports/fitness_members.png`` (see :mod:`marlpipe.pipeline.figures`).
 """
 
 from __future__ import annotations
 
 import math
 import shutil
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +21,7 @@ from typing import Any
 from marlpipe.algos.checkpoint import load_population, save_population
 from marlpipe.config import Params
 from marlpipe.io import file_sha256, write_json
-from marlpipe.pipeline import envspec
+from marlpipe.pipeline import envspec, figures
 from marlpipe.pipeline import resume as checkpoints
 from marlpipe.pipeline.paths import ELITE_CARD, ELITE_FILE, Paths, atomic_dir, set_torch_threads
 from marlpipe.seeding import derive_seed
@@ -127,6 +130,7 @@ def run(
         saved.population, saved.elite = result.population, result.elite
         saved.elite_fitness = result.elite_fitness
         saved.loop, saved.history = state.to_dict(), [*saved.history, history_row(result.record)]
+        saved.lineage = [*saved.lineage, figures.lineage_row(result.record)]
         saved.tournament, saved.mutation = tournament.state_dict(), mutation.state_dict()
         checkpoints.save(checkpoint_dir, saved, memory, params)
         if on_generation is not None:
@@ -159,6 +163,7 @@ def run(
         raise RuntimeError("evolve finished without running a generation (generations < 1?)")
     _write_outputs(paths, params, saved, loop)
     tracker.log_artifacts(paths.elite, "elite")
+    _log_figures(tracker, paths)
     tracker.finish("FINISHED")
     return EvolveResult(
         int(saved.elite.index), float(saved.elite_fitness), int(loop.generation),
@@ -190,6 +195,16 @@ def _write_outputs(paths: Paths, params: Params, saved: checkpoints.EvolveState,
         elite.save_checkpoint(tmp / ELITE_FILE)
         write_json(tmp / ELITE_CARD, card)
     write_json(paths.fitness_report, saved.history)
+    write_json(paths.lineage_report, saved.lineage)
+    figures.write_figures(saved.lineage, paths.lineage_figure, paths.fitness_members_figure)
     # Written with or without tracking: evaluate depends on it (see dvc.yaml).
     link = {"run_id": saved.mlflow_run_id, "elite_sha256": file_sha256(paths.elite / ELITE_FILE)}
     write_json(paths.evolve_link, link)
+
+
+def _log_figures(tracker: Any, paths: Paths) -> None:
+    """Log the two figures as the run's ``figures/`` artefacts (a folder holding just them)."""
+    with tempfile.TemporaryDirectory() as folder:
+        for figure in (paths.lineage_figure, paths.fitness_members_figure):
+            shutil.copy(figure, Path(folder) / figure.name)
+        tracker.log_artifacts(folder, "figures")

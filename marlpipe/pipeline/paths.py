@@ -45,6 +45,21 @@ class Paths:
         return self.root / "reports" / "fitness.json"
 
     @property
+    def lineage_report(self) -> Path:
+        """Per generation, every member's index, fitness, parent, mutation and elite flag."""
+        return self.root / "reports" / "lineage.json"
+
+    @property
+    def lineage_figure(self) -> Path:
+        """The population's family tree, drawn from the lineage report."""
+        return self.root / "reports" / "lineage.png"
+
+    @property
+    def fitness_members_figure(self) -> Path:
+        """Every member's fitness per generation, and the elite's."""
+        return self.root / "reports" / "fitness_members.png"
+
+    @property
     def eval_report(self) -> Path:
         """Final metrics (DVC metrics)."""
         return self.root / "reports" / "eval.json"

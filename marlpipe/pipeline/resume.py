@@ -2,7 +2,8 @@
 
 ``runs/evolve/checkpoint/`` (outside DVC outputs) holds, after each completed generation, the
 population, the elite, the shared replay buffer, and ``state.json`` with the loop's counters,
-the selection and mutation generators, the fitness history and the MLflow parent run.
+the selection and mutation generators, the fitness and lineage history and the MLflow parent
+run.
 It is replaced as a whole (:func:`~marlpipe.pipeline.paths.atomic_dir`), so a kill at any moment
 leaves either the previous generation's checkpoint or the new one, never a mix.
 """
@@ -77,6 +78,8 @@ class EvolveState:
     """``Mutations.state_dict()``."""
     history: list[dict[str, Any]] = field(default_factory=list)
     """One fitness-report row per completed generation."""
+    lineage: list[dict[str, Any]] = field(default_factory=list)
+    """One lineage-report row per completed generation (``figures.lineage_row``)."""
     mlflow_run_id: str | None = None
     """Parent MLflow run, reopened on resume."""
 
@@ -97,6 +100,7 @@ def save(directory: str | Path, state: EvolveState, memory: Any, params: Params)
                 "tournament": state.tournament,
                 "mutation": state.mutation,
                 "history": state.history,
+                "lineage": state.lineage,
                 "mlflow_run_id": state.mlflow_run_id,
             },
         )
@@ -133,5 +137,6 @@ def load(directory: str | Path, memory: Any, params: Params) -> EvolveState | No
         tournament=data["tournament"],
         mutation=data["mutation"],
         history=data["history"],
+        lineage=data.get("lineage", []),
         mlflow_run_id=data.get("mlflow_run_id"),
     )

@@ -108,7 +108,9 @@ class MlflowTracker(Tracker):
     mutation (kind, where, old -> new) and hyperparameters, so the last generation's mutations
     are logged too. The parent gets step-wise metrics (step = generation) for curves: the
     fitness summary (elite, min, mean, max), every member's fitness, the elite's numeric
-    hyperparameters and the counts of each mutation kind.
+    hyperparameters, the counts of each mutation kind and the mean over members of each agent's
+    actor and critic loss (``actor_loss.<agent>``, ``critic_loss.<agent>``; per member on the
+    child run as ``member_<pos>.actor_loss.<agent>``).
     """
 
     def __init__(
@@ -231,6 +233,9 @@ class MlflowTracker(Tracker):
             metrics[f"member_{pos}.learn_calls"] = member.learn_calls
             if member.train_return is not None:
                 metrics[f"member_{pos}.train_return"] = member.train_return
+            for kind in ("actor_loss", "critic_loss"):
+                for agent_id, value in getattr(member, kind).items():
+                    metrics[f"member_{pos}.{kind}.{agent_id}"] = value
             params[f"member_{pos}.index"] = member.index
             params[f"member_{pos}.parent"] = json.dumps(member.parent)
             params[f"member_{pos}.mutation"] = json.dumps(member.mutation)
@@ -244,6 +249,7 @@ class MlflowTracker(Tracker):
             kind = (offspring.mutation or {}).get("kind", "none")
             kinds[kind] = kinds.get(kind, 0) + 1
         summary.update({f"mutations.{kind}": count for kind, count in kinds.items()})
+        summary.update(mean_losses(record))
         metrics.update(summary)
         if elite is not None:
             params.update(flatten(elite.hyperparameters, "elite."))
@@ -364,6 +370,18 @@ class MlflowTracker(Tracker):
         """Close the parent run (``FINISHED``, ``FAILED`` or ``KILLED``)."""
         if self.run_id is not None:
             self.client.set_terminated(self.run_id, status=status)
+
+
+def mean_losses(record: GenerationRecord) -> dict[str, float]:
+    """``actor_loss.<agent>`` and ``critic_loss.<agent>``: the mean over the members that have
+    that loss this generation (members that did not learn, or never updated their actors, are
+    left out rather than counted as zero)."""
+    sums: dict[str, list[float]] = {}
+    for member in record.members:
+        for kind in ("actor_loss", "critic_loss"):
+            for agent_id, value in getattr(member, kind).items():
+                sums.setdefault(f"{kind}.{agent_id}", []).append(value)
+    return {name: sum(values) / len(values) for name, values in sums.items()}
 
 
 def _run_exists(client: Any, run_id: str) -> bool:

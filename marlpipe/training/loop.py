@@ -116,6 +116,8 @@ def run_generation(
             hyperparameters=hyperparameters[i],
             train_return=rollouts[i].mean_return,
             learn_calls=rollouts[i].learn_calls,
+            actor_loss=rollouts[i].actor_loss,
+            critic_loss=rollouts[i].critic_loss,
         )
         for i, agent in enumerate(population)
     ]

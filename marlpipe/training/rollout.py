@@ -21,6 +21,11 @@ class RolloutStats:
     """Summed-over-agents return of every episode that finished during the turn."""
     last_learn_stats: dict[str, float] | None = None
     """Losses of the last ``learn()`` call, if any."""
+    actor_loss: dict[str, float] = field(default_factory=dict)
+    """Mean actor loss per agent id over the turn's ``learn()`` calls that updated the actors
+    (MATD3 does so on every ``policy_freq``-th call); empty when none did."""
+    critic_loss: dict[str, float] = field(default_factory=dict)
+    """Mean critic loss per agent id over the turn's ``learn()`` calls; empty without any."""
     epsilon: float = 0.0
     """Exploration epsilon of the turn's last vector step (discrete actions)."""
 
@@ -84,11 +89,81 @@ class EpsilonSchedule:
         return math.ceil(math.log(self.end / self.start) / math.log(self.decay))
 
 
-def _learn(agent: Any, memory: Any, calls: int, stats: RolloutStats) -> None:
+class LossSums:
+    """Running sums of the per-agent losses in the ``LearnStats`` that ``learn()`` returns.
+
+    Each :meth:`add` is one fused in-place add per kind of loss on the device, no sync; the
+    losses are only read, so training is unchanged. :meth:`finish` turns the sums into means
+    (and the last call's stats into floats) with a single device-to-host copy. Results that
+    are not ``LearnStats``-like (no ``critic_losses``) are counted nowhere.
+    """
+
+    def __init__(self) -> None:
+        self.critic: list[Any] | None = None
+        self.actor: list[Any] | None = None
+        self.critic_calls = 0
+        self.actor_calls = 0
+        self.agent_ids: list[str] = []
+
+    def add(self, result: Any) -> None:
+        """Add one ``learn()`` result's losses."""
+        critic = getattr(result, "critic_losses", None)
+        if critic is None:
+            return
+        if self.critic is None:
+            self.agent_ids = list(critic)
+        self.critic = _accumulate(self.critic, critic)
+        self.critic_calls += 1
+        actor = getattr(result, "actor_losses", None)
+        if actor is not None:  # None on the calls that left the actors alone (policy delay)
+            self.actor = _accumulate(self.actor, actor)
+            self.actor_calls += 1
+
+    def finish(self, stats: RolloutStats) -> None:
+        """Set ``stats.critic_loss``, ``stats.actor_loss`` and a float ``last_learn_stats``."""
+        import torch
+
+        last = stats.last_learn_stats
+        tensors, names = [], []
+        if self.critic is not None:
+            tensors += self.critic
+            names += [("critic", a) for a in self.agent_ids]
+        if self.actor is not None:
+            tensors += self.actor
+            names += [("actor", a) for a in self.agent_ids]
+        last_names: list[str] = []
+        if hasattr(last, "critic_losses"):
+            for kind, losses in (("critic", last.critic_losses), ("actor", last.actor_losses)):
+                for agent_id, value in (losses or {}).items():
+                    tensors.append(value)
+                    last_names.append(f"{kind}_loss/{agent_id}")
+        if not tensors:
+            return
+        values = torch.stack(tensors).tolist()  # the one sync
+        counts = {"critic": self.critic_calls, "actor": self.actor_calls}
+        for (kind, agent_id), value in zip(names, values[: len(names)], strict=True):
+            getattr(stats, f"{kind}_loss")[agent_id] = value / counts[kind]
+        if last_names:
+            stats.last_learn_stats = dict(zip(last_names, values[len(names) :], strict=True))
+
+
+def _accumulate(sums: list[Any] | None, losses: dict[str, Any]) -> list[Any]:
+    """``sums`` plus the 0-d tensors of ``losses`` (added in place; copied on the first call)."""
+    import torch
+
+    values = list(losses.values())
+    if sums is None:
+        return [v.detach().clone() for v in values]
+    torch._foreach_add_(sums, values)
+    return sums
+
+
+def _learn(agent: Any, memory: Any, calls: int, stats: RolloutStats, losses: LossSums) -> None:
     for _ in range(calls):
         result = agent.learn(memory.sample(agent.batch_size))
         stats.learn_calls += 1
         stats.last_learn_stats = result
+        losses.add(result)
 
 
 PARTS = 2
@@ -157,6 +232,7 @@ def collect(
     agent_ids = list(env.agent_ids)
     copies = split_copies(num_envs, parts)
     stats = RolloutStats()
+    losses = LossSums()
     schedule = LearnSchedule(getattr(agent, "learn_credit", 0))
     obs, infos = env.reset(seed=seed)
     ready = [(_take(obs, rows), _take(infos, rows)) for rows in copies]  # what each part acts on
@@ -209,17 +285,24 @@ def collect(
             step.obs.append(part_obs)
             step.actions.append(to_store)
         if last is not None:
-            _learn(agent, memory, store(last), stats)
+            _learn(agent, memory, store(last), stats, losses)
         finish(step, 0)
         last = step
     if last is not None:
         for part in range(1, len(copies)):
             finish(last, part)
-        _learn(agent, memory, store(last), stats)
+        _learn(agent, memory, store(last), stats, losses)
     agent.learn_credit = schedule.credit
-    if hasattr(stats.last_learn_stats, "to_dict"):  # one device sync per turn, not per call
-        stats.last_learn_stats = stats.last_learn_stats.to_dict()
+    losses.finish(stats)  # one device sync per turn, not per call
     return stats
 
 
-__all__ = ["PARTS", "EpsilonSchedule", "LearnSchedule", "RolloutStats", "collect", "split_copies"]
+__all__ = [
+    "PARTS",
+    "EpsilonSchedule",
+    "LearnSchedule",
+    "LossSums",
+    "RolloutStats",
+    "collect",
+    "split_copies",
+]

@@ -28,6 +28,12 @@ class MemberRecord:
     """Mean summed-over-agents return of the training episodes it finished (``None``: none)."""
     learn_calls: int
     """``learn()`` calls it made in this generation."""
+    actor_loss: dict[str, float] = field(default_factory=dict)
+    """Mean actor loss per agent id over this generation's ``learn()`` calls that updated the
+    actors (every ``policy_freq``-th for MATD3); empty when none did."""
+    critic_loss: dict[str, float] = field(default_factory=dict)
+    """Mean critic loss per agent id over this generation's ``learn()`` calls; empty when it
+    did not learn."""
 
 
 @dataclass(frozen=True)
