@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from marlpipe.algos import load_agent
-from marlpipe.config import Params, dump_params, with_overrides
+from marlpipe.config import ConfigError, Params, dump_params, with_overrides
 from marlpipe.pipeline import envspec, evaluate, evolve, init_population, resume
 from marlpipe.pipeline.paths import Paths, atomic_dir
 
@@ -259,3 +259,52 @@ def test_checkout_or_pull_of_an_earlier_experiment_needs_no_retraining(
     assert "up to date" in run([*DVC, "status"], clone)
     assert "Running stage" not in run([*DVC, "repro"], clone)
     assert (clone / "models/elite/elite.pt").read_bytes() == elite_a
+
+
+def test_a_team_is_scored_in_a_competitive_game(tmp_path: Path, tiny_params: Params) -> None:
+    """simple_adversary: fitness and score are the good agents' team return; every agent's and
+    every team's return is reported."""
+    from marlpipe.algos.episodes import run_episodes
+    from marlpipe.envs import make_env
+    from marlpipe.evolution.fitness import evaluate_population
+
+    params = with_overrides(tiny_params, {
+        "env": {"name": "mpe2.simple_adversary_v3"},
+        "evolution": {"fitness_agents": ["agent"]},
+    })  # fmt: skip
+    prepare(tmp_path, params)
+    evolve.run(params, tmp_path)
+    paths = Paths(tmp_path)
+    elite = load_agent(paths.elite / "elite.pt")
+    assert elite.agent_ids == ("adversary_0", "agent_0", "agent_1")
+    # Fitness sums the chosen columns of the very returns a summed score would add up.
+    env = make_env(params.env.name, **params.env.kwargs)
+    returns = run_episodes(elite, env, 2, 25, seed=7)
+    team = evaluate_population(
+        [elite.clone()], env, episodes=2, seed=7, agents=["agent_0", "agent_1"]
+    )
+    assert team == [pytest.approx(float(returns[:, 1:].sum(1).mean()))]
+    env.close()
+
+    metrics = evaluate.run(params, tmp_path)
+    report = json.loads(paths.eval_report.read_text())
+    assert set(report) >= {"return_adversary_0", "return_agent_0", "return_agent_1",
+                           "team_adversary", "team_agent"}  # fmt: skip
+    assert report["team_agent"] == pytest.approx(
+        report["return_agent_0"] + report["return_agent_1"]
+    )
+    assert report["team_adversary"] == report["return_adversary_0"]
+    assert metrics["score"] == pytest.approx(report["team_agent"])
+
+
+def test_an_unknown_fitness_agent_is_one_line_before_training(
+    tmp_path: Path, tiny_params: Params
+) -> None:
+    params = with_overrides(tiny_params, {"evolution": {"fitness_agents": ["agent"]}})
+    prepare(tmp_path, params)
+    with pytest.raises(ConfigError) as info:
+        evolve.run(params, tmp_path)
+    message = str(info.value)
+    assert message.startswith("evolution.fitness_agents: 'agent' is neither an agent nor a team")
+    assert "['speaker_0', 'listener_0']" in message and "['listener', 'speaker']" in message
+    assert not Paths(tmp_path).elite.exists()

@@ -192,6 +192,11 @@ class EvolutionConfig:
     """Multiplicative decay per env transition the member collects (its ``steps``, inherited by
     offspring): epsilon = max(epsilon_end, epsilon_start * epsilon_decay ** steps). 0.9999
     reaches 0.1 from 1.0 after 23,025 transitions: within the default run's second generation."""
+    fitness_agents: list[str] | None = option(None, min_len=1)
+    """Whose return is fitness (and the evaluated ``score``): null sums every agent's return;
+    a list names agent ids (``agent_0``) or teams (``agent``: every ``agent_<n>``), e.g.
+    ``[agent]`` scores the good agents of ``simple_adversary``/``simple_tag``/``simple_push``
+    and leaves the adversaries out."""
 
 
 @dataclass(frozen=True)

@@ -2,10 +2,46 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from marlpipe.algos.episodes import run_episodes
+from marlpipe.config.validation import ConfigError
+
+
+def team_of(agent_id: str) -> str:
+    """An agent's team: its id without a trailing ``_<number>`` (``adversary_0`` ->
+    ``adversary``, ``speaker_0`` -> ``speaker``), as PettingZoo's MPE tasks name agents."""
+    return re.sub(r"_\d+$", "", agent_id)
+
+
+def scored_agents(
+    agent_ids: Sequence[str],
+    selection: Iterable[str] | None,
+    key: str = "evolution.fitness_agents",
+) -> list[str]:
+    """The agents whose returns make fitness, in env order: all of them for ``None``, else
+    those named in ``selection`` by id or by team. A name that fits no agent is an error."""
+    if selection is None:
+        return list(agent_ids)
+    selection = list(selection)
+    teams = sorted({team_of(a) for a in agent_ids})
+    for name in selection:
+        if name not in agent_ids and name not in teams:
+            raise ConfigError(
+                f"{key}: {name!r} is neither an agent nor a team of this env; expected agents "
+                f"{list(agent_ids)} or teams {teams}"
+            )
+    return [a for a in agent_ids if a in selection or team_of(a) in selection]
+
+
+def team_returns(per_agent: Mapping[str, float]) -> dict[str, float]:
+    """Sum of the agents' (mean) returns per team, teams in order of first appearance."""
+    teams: dict[str, float] = {}
+    for agent_id, value in per_agent.items():
+        teams[team_of(agent_id)] = teams.get(team_of(agent_id), 0.0) + float(value)
+    return teams
 
 
 def record_fitness(agent: Any, score: float) -> None:
@@ -20,10 +56,12 @@ def evaluate_population(
     episodes: int = 1,
     max_steps: int = 25,
     seed: int | None = None,
+    agents: Sequence[str] | None = None,
 ) -> list[float]:
     """Score each member over ``episodes`` greedy episodes, record and return the scores.
 
-    A score is the mean over the episodes of the return summed over agents. ``eval_env`` may be
+    A score is the mean over the episodes of the return summed over ``agents`` (default: every
+    agent; see :func:`scored_agents` to name a team). ``eval_env`` may be
     a PettingZoo ParallelEnv or a vec env. With ``seed`` the env is seeded with it before every
     member, so all members of a generation face the same starting states (common random
     numbers make the tournament fairer) and the scores do not depend on what the env did before.
@@ -31,10 +69,12 @@ def evaluate_population(
     scores = []
     for agent in population:
         returns = run_episodes(agent, eval_env, episodes, max_steps, seed)
+        if agents is not None:
+            returns = returns[:, [list(agent.agent_ids).index(a) for a in agents]]
         score = float(returns.sum(1).mean())
         record_fitness(agent, score)
         scores.append(score)
     return scores
 
 
-__all__ = ["evaluate_population", "record_fitness"]
+__all__ = ["evaluate_population", "record_fitness", "scored_agents", "team_of", "team_returns"]

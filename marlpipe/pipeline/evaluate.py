@@ -25,21 +25,28 @@ def load_elite(root: str | Path = ".", device: str = "cpu") -> tuple[Any, dict[s
 
 
 def episode_scores(agent: Any, params: Params) -> tuple[list[float], dict[str, float]]:
-    """Greedy summed-over-agents return of each of ``params.evaluate.episodes`` episodes.
+    """Greedy return of each of ``params.evaluate.episodes`` episodes, summed over the scored
+    agents (``evolution.fitness_agents``; default: all), and every agent's mean return.
 
     The env is seeded once with ``evaluate.seed`` (never used in training), so every run of the
-    stage faces the same episodes. Returns the scores and the per-agent mean returns.
+    stage faces the same episodes.
     """
     from marlpipe.algos.episodes import run_episodes
     from marlpipe.envs import make_env
+    from marlpipe.evolution.fitness import scored_agents
 
     cfg = params.evaluate
+    scored = scored_agents(agent.agent_ids, params.evolution.fitness_agents)
     env = make_env(agent.spec.env_name, **agent.spec.env_kwargs)
     try:
         returns = run_episodes(agent, env, cfg.episodes, cfg.max_steps, seed=cfg.seed)
     finally:
         env.close()
-    scores = [float(row.sum()) for row in returns]
+    if params.evolution.fitness_agents is not None:
+        columns = [list(agent.agent_ids).index(a) for a in scored]
+        scores = [float(row.sum()) for row in returns[:, columns]]
+    else:
+        scores = [float(row.sum()) for row in returns]
     per_agent = {}
     for column, agent_id in enumerate(agent.agent_ids):
         total = 0.0  # summed in episode order, as the reports have always been computed
@@ -70,6 +77,9 @@ def run(params: Params, root: str | Path = ".") -> dict[str, Any]:
         "env_steps": int(card["env_steps"]),
     }
     metrics.update({f"return_{a}": v for a, v in per_agent.items()})
+    from marlpipe.evolution.fitness import team_returns
+
+    metrics.update({f"team_{t}": v for t, v in team_returns(per_agent).items()})
     if params.tracking.enabled:
         version = _track(params, root, metrics, card, agent)
         metrics_out = {**metrics, "registered_version": version}

@@ -23,7 +23,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from marlpipe.config.params import EvolutionConfig, validated
-from marlpipe.evolution.fitness import evaluate_population
+from marlpipe.evolution.fitness import evaluate_population, scored_agents
 from marlpipe.evolution.population import recent_fitness
 from marlpipe.training.rollout import EpsilonSchedule, RolloutStats, collect
 from marlpipe.training.state import LoopState
@@ -100,9 +100,12 @@ def run_generation(
         state.env_steps += stats.env_steps
         rollouts.append(stats)
     collect_time = time.perf_counter() - started
+    scored = None
+    if evolution.fitness_agents is not None:
+        scored = scored_agents(population[0].agent_ids, evolution.fitness_agents)
     fitnesses = evaluate_population(
         population, eval_env, episodes=evolution.eval_episodes,
-        max_steps=evolution.eval_max_steps, seed=state.seed_for(EVAL_STREAM),
+        max_steps=evolution.eval_max_steps, seed=state.seed_for(EVAL_STREAM), agents=scored,
     )  # fmt: skip
     last = tournament.config.eval_last if tournament is not None else 1
     selection = [recent_fitness(agent, last) for agent in population]
@@ -191,6 +194,7 @@ def evolve(
     ``progress``: a bar per generation always (True), never (False), or on a terminal (None).
     """
     _check_batches_fit(population, memory)
+    scored_agents(env.spec.agent_ids, evolution.fitness_agents)  # a bad name fails before training
     if state is None:
         state = LoopState.start(_loop_seed(population) if seed is None else seed)
     own_eval_env = eval_env is None
