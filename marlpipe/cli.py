@@ -152,6 +152,55 @@ def check_regression(params_path: str | None, baseline: str | None, update: bool
         sys.exit(1)
 
 
+@cli.group()
+def results() -> None:
+    """The results table (results/dvc.yaml): cells, baselines, aggregate."""
+
+
+@results.command("cell")
+@click.argument("preset", type=click.Path(dir_okay=False))
+@click.option("--algorithm", required=True, help="MATD3 or MADDPG.")
+@click.option("--seed", type=int, required=True, help="Root seed of the cell.")
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="The cell's folder.")
+@click.option("--summary", required=True, type=click.Path(dir_okay=False), help="Summary JSON.")
+@_friendly
+def results_cell(preset: str, algorithm: str, seed: int, out: str, summary: str) -> None:
+    """Train and evaluate PRESET with ALGORITHM and SEED in OUT; write its SUMMARY row."""
+    from marlpipe.results.cell import run_cell
+
+    row = run_cell(preset, algorithm, seed, out, summary)
+    click.echo(f"{row['task']} {algorithm} seed {seed}: score={row['score']:.2f}")
+
+
+@results.command("baseline")
+@click.argument("preset", type=click.Path(dir_okay=False))
+@click.argument("output", type=click.Path(dir_okay=False))
+@_friendly
+def results_baseline(preset: str, output: str) -> None:
+    """Score a random and a zero policy on PRESET's evaluation episodes; write OUTPUT."""
+    from marlpipe.config import load_params
+    from marlpipe.io import write_json
+    from marlpipe.results.baselines import baseline_scores
+
+    scores = baseline_scores(load_params(preset))
+    write_json(output, scores)
+    click.echo(f"random={scores['random']['score']:.2f} zero={scores['zero']['score']:.2f}")
+
+
+@results.command("aggregate")
+@click.argument("summaries", type=click.Path(file_okay=False))
+@click.argument("baselines", type=click.Path(file_okay=False))
+@click.option("--markdown", "markdown_path", default="RESULTS.md", show_default=True)
+@click.option("--plot", "plot_path", default="results.png", show_default=True)
+@_friendly
+def results_aggregate(summaries: str, baselines: str, markdown_path: str, plot_path: str) -> None:
+    """Write the results table and plot from the cells' SUMMARIES and the tasks' BASELINES."""
+    from marlpipe.results.aggregate import aggregate
+
+    rows = aggregate(summaries, baselines, markdown_path, plot_path)
+    click.echo(f"wrote {markdown_path} and {plot_path} ({len(rows)} rows)")
+
+
 def main() -> None:
     """Console entry point."""
     cli()

@@ -1,0 +1,79 @@
+"""Reference scores of a task measured by the evaluation's own code: a random and a zero policy.
+
+Both play the evaluate stage's episodes (same runner, same ``evaluate.seed``, same episode count
+and length) and are scored like an elite: the return summed over the scored agents
+(``evolution.fitness_agents``), with every agent's and team's mean return alongside.
+"""
+
+from __future__ import annotations
+
+import statistics
+from typing import Any
+
+import numpy as np
+
+from marlpipe.config import Params
+
+
+class RandomPolicy:
+    """Uniformly random actions from each agent's action space (seeded)."""
+
+    def __init__(self, spec: Any, seed: int = 0) -> None:
+        self.spec, self.agent_ids = spec, tuple(spec.agent_ids)
+        self.rng = np.random.default_rng(seed)
+
+    def get_action(self, obs: dict[str, Any], **_: Any) -> tuple[dict, dict]:
+        from marlpipe.envs import random_actions
+
+        actions = {a: v[0] for a, v in random_actions(self.spec, 1, self.rng).items()}
+        return actions, actions
+
+
+class ZeroPolicy:
+    """The "do nothing" action: discrete action 0, continuous actions 0 clipped to the box
+    (in MPE both mean no movement and no message)."""
+
+    def __init__(self, spec: Any) -> None:
+        self.spec, self.agent_ids = spec, tuple(spec.agent_ids)
+        self.actions: dict[str, Any] = {}
+        for agent in self.agent_ids:
+            act = spec.actions[agent]
+            if act.discrete:
+                self.actions[agent] = 0
+            else:
+                zero = np.zeros(act.shape, np.float32)
+                self.actions[agent] = np.clip(zero, act.low, act.high).astype(np.float32)
+
+    def get_action(self, obs: dict[str, Any], **_: Any) -> tuple[dict, dict]:
+        return dict(self.actions), dict(self.actions)
+
+
+def baseline_scores(params: Params) -> dict[str, Any]:
+    """``{"random": {...}, "zero": {...}}``: score, its sd, per-agent and per-team returns."""
+    from marlpipe.algos.episodes import run_episodes
+    from marlpipe.envs import EnvSpec, make_env
+    from marlpipe.evolution.fitness import scored_agents, team_returns
+
+    cfg = params.evaluate
+    env = make_env(params.env.name, **params.env.kwargs)
+    try:
+        spec = EnvSpec.from_env(env, params.env.channels_last, params.env.name, params.env.kwargs)
+        scored = scored_agents(spec.agent_ids, params.evolution.fitness_agents)
+        columns = [spec.agent_ids.index(a) for a in scored]
+        out: dict[str, Any] = {"episodes": cfg.episodes, "scored_agents": scored}
+        for name, policy in (("random", RandomPolicy(spec, cfg.seed)), ("zero", ZeroPolicy(spec))):
+            returns = run_episodes(policy, env, cfg.episodes, cfg.max_steps, seed=cfg.seed)
+            scores = [float(v) for v in returns[:, columns].sum(1)]
+            per_agent = {a: float(returns[:, i].mean()) for i, a in enumerate(spec.agent_ids)}
+            out[name] = {
+                "score": statistics.fmean(scores),
+                "score_std": statistics.pstdev(scores),
+                "returns": per_agent,
+                "teams": team_returns(per_agent),
+            }
+    finally:
+        env.close()
+    return out
+
+
+__all__ = ["RandomPolicy", "ZeroPolicy", "baseline_scores"]

@@ -1,0 +1,150 @@
+"""The results table: presets, baselines, one cell, and the aggregate from synthetic runs."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+import yaml
+
+from marlpipe.config import dump_params, load_params, with_overrides
+from marlpipe.results.aggregate import aggregate, markdown, mean_ci, table_rows
+
+REPO = Path(__file__).resolve().parents[1]
+PRESETS = sorted((REPO / "configs").glob("*.yaml"))
+
+
+def test_presets_are_complete_params_files_whose_envs_build() -> None:
+    from marlpipe.pipeline.envspec import extract
+
+    names = {p.stem for p in PRESETS}
+    assert {"speaker_listener", "speaker_listener_discrete", "spread", "adversary"} <= names
+    assert "reference" in names or "push" in names
+    full = yaml.safe_load(dump_params(load_params(REPO / "params.yaml")))
+    for preset in PRESETS:
+        data = yaml.safe_load(preset.read_text())
+        params = load_params(preset)
+        # every key written out, so a preset says all it runs with
+        assert data.keys() == full.keys(), preset.name
+        for group, values in full.items():
+            if isinstance(values, dict):
+                assert data[group].keys() == values.keys(), (preset.name, group)
+        spec = extract(params)
+        if params.evolution.fitness_agents is not None:
+            from marlpipe.evolution.fitness import scored_agents
+
+            assert scored_agents(spec.agent_ids, params.evolution.fitness_agents)
+    # the speaker-listener preset is the default run
+    assert load_params(REPO / "configs" / "speaker_listener.yaml") == load_params(
+        REPO / "params.yaml"
+    )
+
+
+def test_baselines_are_measured_by_the_evaluation_code() -> None:
+    from marlpipe.results.baselines import baseline_scores
+
+    params = with_overrides(load_params(REPO / "configs" / "speaker_listener.yaml"),
+                            {"evaluate": {"episodes": 20}})  # fmt: skip
+    first = baseline_scores(params)
+    assert first == baseline_scores(params)  # seeded: the same episodes, the same actions
+    assert -95 < first["random"]["score"] < -55  # about -74 over 100 episodes
+    assert first["random"]["score"] < first["zero"]["score"] < -40  # doing nothing is no plan
+    assert set(first["random"]["returns"]) == {"speaker_0", "listener_0"}
+
+    adversary = with_overrides(load_params(REPO / "configs" / "adversary.yaml"),
+                               {"evaluate": {"episodes": 5}})  # fmt: skip
+    scores = baseline_scores(adversary)
+    assert scores["scored_agents"] == ["agent_0", "agent_1"]
+    assert scores["random"]["score"] == pytest.approx(scores["random"]["teams"]["agent"])
+    assert "adversary" in scores["random"]["teams"]
+
+
+def synthetic_cell(task: str, algorithm: str, seed: int, score: float) -> dict:
+    return {
+        "task": task, "env": f"mpe2.{task}", "algorithm": algorithm, "seed": seed,
+        "score": score, "score_std": 1.0, "episodes": 100, "returns": {}, "teams": {},
+        "scored_agents": None, "elite_fitness": score, "generations": 20,
+        "env_steps": 1_600_000, "wall_s": 420.0,
+    }  # fmt: skip
+
+
+def test_mean_and_95_percent_t_interval() -> None:
+    mean, half = mean_ci([-14.0, -16.0, -15.0])
+    assert mean == pytest.approx(-15.0)
+    assert half == pytest.approx(
+        4.302653 * 1.0 / math.sqrt(3), rel=1e-6
+    )  # t(0.975, 2) * sd/sqrt(n)
+    assert mean_ci([-3.0]) == (-3.0, None)
+
+
+def test_aggregate_writes_the_table_and_plot_from_synthetic_runs(tmp_path: Path) -> None:
+    summaries, baselines = tmp_path / "summaries", tmp_path / "baselines"
+    summaries.mkdir()
+    baselines.mkdir()
+    cells = [
+        synthetic_cell("spread", "MATD3", 0, -50.0),
+        synthetic_cell("speaker_listener", "MATD3", 1, -16.0),
+        synthetic_cell("speaker_listener", "MATD3", 0, -14.0),
+        synthetic_cell("speaker_listener", "MADDPG", 0, -22.0),
+        synthetic_cell("spread", "MATD3", 1, -42.0),
+    ]
+    cells[0]["teams"] = cells[4]["teams"] = {"agent": -45.0, "adversary": 3.0}
+    for cell in cells:
+        name = f"{cell['task']}-{cell['algorithm']}-s{cell['seed']}.json"
+        (summaries / name).write_text(json.dumps(cell))
+    for task, random in (("speaker_listener", -74.0), ("spread", -78.0)):
+        base = {"random": {"score": random, "teams": {"agent": -70.0}}, "zero": {"score": -68.0}}
+        (baselines / f"{task}.json").write_text(json.dumps(base))
+
+    md, png = tmp_path / "RESULTS.md", tmp_path / "results.png"
+    rows = aggregate(summaries, baselines, md, png)
+    assert [(r["task"], r["algorithm"]) for r in rows] == [
+        ("speaker_listener", "MADDPG"), ("speaker_listener", "MATD3"), ("spread", "MATD3"),
+    ]  # fmt: skip
+    assert rows[1]["seeds"] == [0, 1] and rows[1]["scores"] == [-14.0, -16.0]
+    assert rows[1]["mean"] == pytest.approx(-15.0)
+    assert rows[1]["ci95"] == pytest.approx(12.706205 * math.sqrt(2) / math.sqrt(2), rel=1e-6)
+    text = md.read_text()
+    assert "| speaker_listener | MATD3 | 2 | -15.0 ± 12.7 | -14.0, -16.0 | -74.0 | -68.0 |" in text
+    assert "-15 or better: met" in text
+    assert "| speaker_listener | MADDPG | 1 | -22.0 | -22.0 |" in text  # one seed: no interval
+    assert "-45 or better (random about -78): missed" in text  # mean -46
+    assert "spread / MATD3: agent -45.0 (-70.0), adversary 3.0 (–)" in text
+    assert "MADDPG paper" in text and "1.60M" in text and "7.0 min" in text
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    first = png.read_bytes()
+    aggregate(summaries, baselines, md, png)
+    assert png.read_bytes() == first  # same summaries, same bytes
+    assert markdown(table_rows([synthetic_cell("x", "MATD3", 0, 1.0)], {})).count("| x |") == 1
+
+
+def test_aggregate_without_summaries_is_one_line(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from marlpipe.cli import cli
+
+    result = CliRunner().invoke(cli, ["results", "aggregate", str(tmp_path), str(tmp_path)])
+    assert result.exit_code == 2
+    assert result.stderr.strip() == f"marlpipe: error: {tmp_path}: no cell summaries (*.json) found"
+
+
+def test_a_cell_trains_evaluates_and_summarises(tmp_path: Path, tiny_params) -> None:
+    from marlpipe.results.cell import run_cell
+
+    preset = tmp_path / "tiny_adversary.yaml"
+    params = with_overrides(tiny_params, {
+        "env": {"name": "mpe2.simple_adversary_v3"}, "evolution": {"fitness_agents": ["agent"]},
+        "tracking": {"enabled": True},  # the cell turns it off
+    })  # fmt: skip
+    preset.write_text(dump_params(params))
+    row = run_cell(preset, "MADDPG", 3, tmp_path / "cell", tmp_path / "summary.json")
+    assert json.loads((tmp_path / "summary.json").read_text()) == row
+    assert row["task"] == "tiny_adversary" and row["algorithm"] == "MADDPG" and row["seed"] == 3
+    assert row["score"] == pytest.approx(row["teams"]["agent"])
+    assert set(row["returns"]) == {"adversary_0", "agent_0", "agent_1"}
+    assert row["generations"] == 2 and row["env_steps"] == 2 * 2 * 200
+    assert (tmp_path / "cell" / "models" / "elite" / "elite.pt").is_file()
+    assert not (tmp_path / "cell" / "runs").exists()  # the resumable checkpoint is gone
+    assert not (tmp_path / "mlflow.db").exists() and not (tmp_path / "cell" / "mlflow.db").exists()
