@@ -160,3 +160,5 @@ def test_evaluate_with_a_tracking_server_that_does_not_answer_fails_first(
     assert code == 2 and len(err.strip().splitlines()) == 1, err
     assert f"MLflow tracking store http://127.0.0.1:{port} does not answer" in err
     assert not (tmp_path / "reports" / "eval.json").exists()  # failed before the work
+    # the probe's reason is the connection, not its own settings
+    assert "Failed to convert" not in err and "MLFLOW_HTTP_REQUEST" not in err

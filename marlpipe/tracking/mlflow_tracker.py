@@ -141,7 +141,7 @@ class MlflowTracker(Tracker):
             self._client = _client(self.tracking_uri)
         return self._client
 
-    def check_store(self, timeout: float = 5.0) -> None:
+    def check_store(self, timeout: int = 5) -> None:
         """Fail within seconds when the tracking store does not answer, before any work.
 
         MLflow retries an HTTP store for minutes by default (``MLFLOW_HTTP_REQUEST_MAX_RETRIES``,
@@ -154,7 +154,7 @@ class MlflowTracker(Tracker):
             return
         probe = {
             "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0",
-            "MLFLOW_HTTP_REQUEST_TIMEOUT": str(timeout),
+            "MLFLOW_HTTP_REQUEST_TIMEOUT": str(int(timeout)),  # MLflow reads an integer
         }
         saved = {name: os.environ.get(name) for name in probe}
         os.environ.update(probe)
