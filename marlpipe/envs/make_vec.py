@@ -28,7 +28,7 @@ def make_vec_env(
     if is_vmas_name(name):
         if backend != "sync":
             raise ValueError(
-                f'env.backend {backend!r}: a VMAS env ({name!r}) steps all its copies in one '
+                f"env.backend {backend!r}: a VMAS env ({name!r}) steps all its copies in one "
                 'batched simulator in this process; use backend "sync"'
             )
         return VmasVecEnv(name, num_envs, seed=seed, channels_last=channels_last, **env_kwargs)

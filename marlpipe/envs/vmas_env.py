@@ -65,16 +65,14 @@ def vmas_scenarios() -> list[str]:
     if found is None or not found.submodule_search_locations:
         return []
     folder = Path(next(iter(found.submodule_search_locations))) / "scenarios"
-    return sorted(
-        p.stem for p in folder.rglob("*.py") if not p.stem.startswith("_")
-    )
+    return sorted(p.stem for p in folder.rglob("*.py") if not p.stem.startswith("_"))
 
 
 def scenario_of(name: str) -> str:
     """The VMAS scenario that ``vmas.<scenario>`` names; errors are one line naming ``name``."""
     from marlpipe.envs.factory import EnvNameError
 
-    scenario = name[len(PREFIX):]
+    scenario = name[len(PREFIX) :]
     known = vmas_scenarios()
     if not known:
         raise EnvNameError(
@@ -287,9 +285,11 @@ class VmasVecEnv:
             else:
                 for i in np.flatnonzero(finished):
                     self._env.reset_at(int(i), return_observations=False)
-            obs = self._observations() if finished.any() else {
-                a: v.copy() for a, v in final_obs.items()
-            }
+            obs = (
+                self._observations()
+                if finished.any()
+                else {a: v.copy() for a, v in final_obs.items()}
+            )
         rewards = {
             a: raw_rewards[a].detach().cpu().numpy().astype(np.float32, copy=False)
             for a in self.agent_ids
