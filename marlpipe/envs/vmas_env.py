@@ -24,11 +24,15 @@ Decisions where VMAS and marlpipe differ:
   stream and the caller's global generators are left as they were.
 - ``reset(seed=s)`` seeds the simulator's one stream and resets all copies in one batched
   call: the same seed and ``num_envs`` give the same observations byte for byte, but copy
-  ``k``'s start depends on ``num_envs``. ``reset(seeds=[...])`` seeds every copy on its own
-  (one VMAS ``reset_at`` per copy: slower), so a copy seeded with ``s`` starts the same
-  whatever the batch; batched evaluation (:func:`marlpipe.algos.episodes.run_episodes`) uses
-  it. Auto-resets draw from the stream: one batched reset when every copy ends at once (the
-  usual case, all episodes last ``max_steps``), else one ``reset_at`` per finished copy.
+  ``k``'s start depends on ``num_envs``. ``reset(seed=s, seeds=[...])`` then resets every copy
+  again on its own seed (one VMAS ``reset_at`` per copy: slower), so a copy seeded with ``x``
+  starts the same whatever the batch; batched evaluation
+  (:func:`marlpipe.algos.episodes.run_episodes`) uses it. Some scenarios also draw state that
+  all copies share on the batched reset only (speaker-listener's goal landmark is one for the
+  whole batch), hence the batched reset from ``s`` first: such state is the same for every
+  batch size when the scenario draws it before its per-copy state, as speaker-listener does.
+  Auto-resets draw from the stream: one batched reset when every copy ends at once (the usual
+  case, all episodes last ``max_steps``), else one ``reset_at`` per finished copy.
 """
 
 from __future__ import annotations
@@ -208,9 +212,9 @@ class VmasVecEnv:
     def reset(
         self, seed: int | None = None, *, seeds: list[int | None] | None = None
     ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-        """Reset every copy: all in one batch from the env's stream (seeded first with ``seed``,
-        or the constructor's on the first reset), or each with its own entry of ``seeds``
-        (``None``: from the stream); see the module doc."""
+        """Reset every copy in one batch from the env's stream (seeded first with ``seed``, or
+        the constructor's on the first reset); with ``seeds``, then reset each copy again with
+        its own entry (``None``: from the stream). See the module doc."""
         if self._queue:
             raise RuntimeError("reset() called while steps are pending: call step_wait() first")
         if seeds is None and seed is None:
@@ -221,11 +225,10 @@ class VmasVecEnv:
             seed = self._first_seed
         self._first_seed = None
         with self._own_rng():
-            if seeds is None:
-                if seed is not None:
-                    self._env.seed(_stream_seed(seed))
-                self._env.reset(return_observations=False)
-            else:
+            if seed is not None:
+                self._env.seed(_stream_seed(seed))
+            self._env.reset(return_observations=False)
+            if seeds is not None:
                 for i, copy_seed in enumerate(seeds):
                     if copy_seed is not None:
                         self._env.seed(int(copy_seed))
