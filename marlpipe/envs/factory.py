@@ -63,9 +63,10 @@ def make_env(name: str, **kwargs: Any):
     :class:`~marlpipe.envs.vmas_env.VmasVecEnv` instead: VMAS has no single-env form, and the
     vec env offers what the callers read (``possible_agents``, the spaces, ``close``).
     """
-    from marlpipe.envs.vmas_env import VmasVecEnv, is_vmas_name
+    from marlpipe.envs.vmas_env import VmasVecEnv, check_kwargs, is_vmas_name
 
     if is_vmas_name(name):
+        check_kwargs(name, kwargs)
         return VmasVecEnv(name, 1, **kwargs)
     from pettingzoo.utils.conversions import aec_to_parallel  # light once an env module ran
     from pettingzoo.utils.env import AECEnv

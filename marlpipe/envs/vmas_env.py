@@ -91,6 +91,18 @@ def scenario_of(name: str) -> str:
     return scenario
 
 
+def check_kwargs(name: str, env_kwargs: dict[str, Any]) -> None:
+    """Refuse ``env.kwargs`` that set what marlpipe sets itself (:data:`RESERVED_KWARGS`)."""
+    from marlpipe.envs.factory import EnvNameError
+
+    reserved = sorted(set(env_kwargs) & set(RESERVED_KWARGS))
+    if reserved:
+        raise EnvNameError(
+            f"environment {name!r}: env.kwargs may not set {', '.join(reserved)} (marlpipe "
+            "sets them: num_envs is env.num_envs, seeds come from the params' seed)"
+        )
+
+
 def _vmas_version() -> str:
     from importlib.metadata import PackageNotFoundError, version
 
@@ -140,12 +152,7 @@ class VmasVecEnv:
         if num_envs < 1:
             raise ValueError(f"num_envs must be at least 1, got {num_envs}")
         scenario = scenario_of(name)
-        reserved = sorted(set(env_kwargs) & set(RESERVED_KWARGS))
-        if reserved:
-            raise EnvNameError(
-                f"environment {name!r}: env.kwargs may not set {', '.join(reserved)} (marlpipe "
-                "sets them: num_envs is env.num_envs, seeds come from the params' seed)"
-            )
+        check_kwargs(name, env_kwargs)
         import vmas
         from vmas.simulator.environment import Environment
 
