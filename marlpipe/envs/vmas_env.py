@@ -31,6 +31,7 @@ Decisions where VMAS and marlpipe differ:
   all copies share on the batched reset only (speaker-listener's goal landmark is one for the
   whole batch), hence the batched reset from ``s`` first: such state is the same for every
   batch size when the scenario draws it before its per-copy state, as speaker-listener does.
+  Without any seed VMAS seeds its stream with 0, so an unseeded env repeats too.
   Auto-resets draw from the stream: one batched reset when every copy ends at once (the usual
   case, all episodes last ``max_steps``), else one ``reset_at`` per finished copy.
 """
@@ -221,7 +222,7 @@ class VmasVecEnv:
     ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         """Reset every copy in one batch from the env's stream (seeded first with ``seed``, or
         the constructor's on the first reset); with ``seeds``, then reset each copy again with
-        its own entry (``None``: from the stream). See the module doc."""
+        its own entry (``None``: as the batched reset left it). See the module doc."""
         if self._queue:
             raise RuntimeError("reset() called while steps are pending: call step_wait() first")
         if seeds is None and seed is None:
@@ -237,9 +238,9 @@ class VmasVecEnv:
             self._env.reset(return_observations=False)
             if seeds is not None:
                 for i, copy_seed in enumerate(seeds):
-                    if copy_seed is not None:
+                    if copy_seed is not None:  # else the batched reset's draw stands
                         self._env.seed(int(copy_seed))
-                    self._env.reset_at(i, return_observations=False)
+                        self._env.reset_at(i, return_observations=False)
             obs = self._observations()
         return obs, {}
 
