@@ -17,6 +17,7 @@ from marlpipe.envs import (
 from marlpipe.envs.batching import batch_masks
 
 SPEAKER_LISTENER = "mpe2.simple_speaker_listener_v4"
+VMAS_SPEAKER_LISTENER = "vmas.simple_speaker_listener"
 TOY = "marlpipe.envs.toy:match_env"
 
 
@@ -271,12 +272,13 @@ def test_sync_and_async_give_identical_batches():
             np.testing.assert_array_equal(a[agent], b[agent])
 
 
-@pytest.mark.parametrize("backend", ["sync", "async"])
+@pytest.mark.parametrize("backend", ["sync", "async", "vmas"])
 def test_parts_of_the_copies_step_like_all_of_them(backend):
-    """Two pending steps of disjoint copies come back in order and equal one full step."""
+    """Two pending steps of disjoint copies come back in order and equal one full step (VMAS:
+    the second step_async completes the batch, which the first step_wait steps at once)."""
     results = []
     for split in (False, True):
-        vec = make_vec_env(SPEAKER_LISTENER, 5, backend=backend, seed=3, continuous_actions=True)
+        vec = _vec(backend, 5, seed=3, continuous_actions=True)
         try:
             rng = np.random.default_rng(1)
             vec.reset()
@@ -297,6 +299,14 @@ def test_parts_of_the_copies_step_like_all_of_them(backend):
     for full, parts in zip(*results, strict=True):
         for got, expected in zip(parts, full, strict=True):
             _assert_same(got, expected)
+
+
+def _vec(kind, num_envs, seed, **kwargs):
+    """``num_envs`` speaker-listener copies: mpe2 on the ``sync``/``async`` backend, or VMAS."""
+    if kind == "vmas":
+        pytest.importorskip("vmas")
+        return make_vec_env(VMAS_SPEAKER_LISTENER, num_envs, seed=seed, **kwargs)
+    return make_vec_env(SPEAKER_LISTENER, num_envs, backend=kind, seed=seed, **kwargs)
 
 
 def _join(first, second):
@@ -517,3 +527,154 @@ def test_async_from_a_script_without_main_guard_says_how_to_fix_it(tmp_path):
     last = done.stderr.strip().splitlines()[-1]
     assert "exited unexpectedly while starting" in last and str(script) in last
     assert 'if __name__ == "__main__":' in last and 'backend="sync"' in last
+
+
+# -- the same contract on VMAS (one batched simulator) and on mpe2 ---------------------------
+
+
+@pytest.mark.parametrize("kind", ["sync", "vmas"])
+def test_same_seed_same_batches_and_global_rngs_untouched(kind):
+    import random
+
+    import torch
+
+    def trace(seed):
+        vec = _vec(kind, 3, seed=seed, continuous_actions=True)
+        try:
+            rng = np.random.default_rng(1)
+            obs, _ = vec.reset()
+            out = [obs]
+            for _ in range(30):  # past the auto-reset at 25 steps
+                obs, rewards, terms, truncs, infos = vec.step(random_actions(vec.spec, 3, rng))
+                out += [obs, rewards, terms, truncs, infos["final_obs"]]
+            return out
+        finally:
+            vec.close()
+
+    torch.manual_seed(0)
+    before = (torch.random.get_rng_state(), np.random.get_state()[1].copy(), random.getstate())
+    first, again, other = trace(4), trace(4), trace(5)
+    after = (torch.random.get_rng_state(), np.random.get_state()[1], random.getstate())
+    for a, b in zip(first, again, strict=True):
+        _assert_same(a, b)
+    assert not np.array_equal(first[0]["listener_0"], other[0]["listener_0"])
+    assert torch.equal(before[0], after[0]) and np.array_equal(before[1], after[1])
+    assert before[2] == after[2]
+
+
+def test_vmas_final_observation_is_the_true_one_at_truncation():
+    pytest.importorskip("vmas")
+    import torch
+    import vmas
+
+    from marlpipe.envs.vmas_env import _stream_seed
+
+    num_envs, seed = 3, 11
+    vec = make_vec_env(VMAS_SPEAKER_LISTENER, num_envs, seed=seed)
+    raw = vmas.make_env(
+        "simple_speaker_listener", num_envs=num_envs, seed=_stream_seed(seed), dict_spaces=True
+    )
+    assert vec.max_steps == 25
+    vec.reset()
+    rng = np.random.default_rng(0)
+    for step in range(25):
+        actions = random_actions(vec.spec, num_envs, rng)
+        obs, _, terms, truncs, infos = vec.step(actions)
+        raw_obs, *_ = raw.step({a: torch.from_numpy(v) for a, v in actions.items()})
+        assert infos["_final_obs"].tolist() == [step == 24] * num_envs
+        for agent in vec.agent_ids:
+            np.testing.assert_array_equal(infos["final_obs"][agent], raw_obs[agent].numpy())
+            if step < 24:
+                np.testing.assert_array_equal(obs[agent], raw_obs[agent].numpy())
+    # VMAS MPE episodes end by truncation at max_steps, never by termination
+    assert all(truncs[a].all() and not terms[a].any() for a in vec.agent_ids)
+    # the returned observation is the reset one (the listener's position changes)
+    assert not np.array_equal(obs["listener_0"], infos["final_obs"]["listener_0"])
+    vec.close()
+
+
+def test_vmas_termination_stays_separate_and_resets_only_finished_copies():
+    pytest.importorskip("vmas")
+    import torch
+
+    vec = make_vec_env(VMAS_SPEAKER_LISTENER, 4, seed=2, max_steps=10)
+    scenario = vec._env.scenario
+    vec.reset()
+    rng = np.random.default_rng(0)
+    for step in range(3):
+        ending = step == 2
+        done = torch.tensor([False, ending, False, ending])
+        scenario.done = lambda done=done: done  # copies 1 and 3 terminate at step 3
+        obs, _, terms, truncs, infos = vec.step(random_actions(vec.spec, 4, rng))
+        assert infos["_final_obs"].tolist() == done.tolist()
+        assert all(terms[a].tolist() == done.tolist() for a in vec.agent_ids)
+        assert not any(truncs[a].any() for a in vec.agent_ids)
+    final = infos["final_obs"]["listener_0"]
+    assert np.array_equal(obs["listener_0"][[0, 2]], final[[0, 2]])
+    assert not np.array_equal(obs["listener_0"][1], final[1])
+    assert vec._env.steps.tolist() == [3, 0, 3, 0]
+    vec.close()
+
+
+def test_vmas_action_bounds_in_the_spec():
+    pytest.importorskip("vmas")
+    spec = make_vec_env(VMAS_SPEAKER_LISTENER, 1, seed=0, continuous_actions=True).spec
+    assert spec.agent_ids == ("speaker_0", "listener_0")
+    speaker, listener = spec.actions["speaker_0"], spec.actions["listener_0"]
+    # movement in [-u_range, u_range], the 3 communication channels in [0, 1]
+    assert speaker.low == (-1.0, -1.0, 0.0, 0.0, 0.0) and speaker.high == (1.0,) * 5
+    assert listener.low == (-1.0, -1.0) and listener.high == (1.0, 1.0)
+    assert spec.observations["listener_0"].input_shape == (11,)
+    assert EnvSpec.from_json(spec.to_json()) == spec
+    discrete = make_env(VMAS_SPEAKER_LISTENER, continuous_actions=False)
+    spec = EnvSpec.from_env(discrete)
+    assert spec.discrete_actions  # 3 x 3 movements, times 3 messages for the speaker
+    assert spec.actions["speaker_0"].n == 27 and spec.actions["listener_0"].n == 9
+    discrete.close()
+
+
+def test_vmas_names_refused_with_one_clear_line():
+    pytest.importorskip("vmas")
+    with pytest.raises(EnvNameError) as err:
+        make_env("vmas.no_such_scenario")
+    message = str(err.value)
+    assert "\n" not in message and "'vmas.no_such_scenario'" in message
+    assert "env.name" in message and "simple_spread" in message
+    with pytest.raises(EnvNameError, match="env.kwargs may not set num_envs, seed"):
+        make_env(VMAS_SPEAKER_LISTENER, seed=1, num_envs=2)
+    with pytest.raises(ValueError, match='use backend "sync"'):
+        make_vec_env(VMAS_SPEAKER_LISTENER, 2, backend="async")
+
+
+def test_vmas_step_wait_needs_actions_for_every_copy():
+    pytest.importorskip("vmas")
+    vec = make_vec_env(VMAS_SPEAKER_LISTENER, 4, seed=0)
+    vec.reset()
+    actions = random_actions(vec.spec, 2, np.random.default_rng(0))
+    vec.step_async(actions, slice(0, 2))
+    with pytest.raises(RuntimeError, match="VMAS steps all 4 copies at once"):
+        vec.step_wait()
+    vec.close()
+
+
+@pytest.mark.parametrize("continuous", [False, True])
+def test_vmas_batched_evaluation_equals_episode_by_episode(continuous):
+    pytest.importorskip("vmas")
+    from marlpipe.algos.episodes import run_episodes
+    from marlpipe.envs.make_vec import make_eval_env
+    from marlpipe.evolution.population import create_population
+
+    kwargs = {"continuous_actions": continuous}
+    batched = make_eval_env(VMAS_SPEAKER_LISTENER, 6, **kwargs)
+    agent = create_population("MATD3", batched.spec, {"hidden_sizes": [16]}, None, 1, seed=0)[0]
+    returns = run_episodes(agent, batched, 6, 25, seed=5)
+    assert returns.shape == (6, 2) and len(np.unique(returns[:, 0])) == 6
+    np.testing.assert_array_equal(returns, run_episodes(agent, batched, 6, 25, seed=5))
+    assert not np.array_equal(returns, run_episodes(agent, batched, 6, 25, seed=6))
+    for copies in (1, 4):  # one by one, and rounds of 4 + 2 copies
+        env = make_eval_env(VMAS_SPEAKER_LISTENER, copies, **kwargs)
+        other = run_episodes(agent, env, 6, 25, seed=5)
+        if continuous:  # the actor's float32 matmul may round differently per batch size
+            np.testing.assert_allclose(other, returns, rtol=1e-5, atol=1e-4)
+        else:
+            np.testing.assert_array_equal(other, returns)

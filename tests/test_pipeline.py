@@ -77,6 +77,39 @@ def test_stages_write_loadable_outputs(
     assert not [p for p in tmp_path.rglob("*") if p.name.endswith((".tmp", ".old"))]
 
 
+def test_vmas_stages_write_loadable_outputs(tmp_path: Path, tiny_params: Params) -> None:
+    """envspec -> init_population -> evolve -> evaluate on a VMAS task, one batched simulator
+    for the training copies and one (a copy per episode) for each evaluation."""
+    pytest.importorskip("vmas")
+    params = with_overrides(tiny_params, {"env": {"name": "vmas.simple_speaker_listener"}})
+    prepare(tmp_path, params)
+    paths = Paths(tmp_path)
+    recorded = json.loads(paths.envspec.read_text())
+    assert recorded["env_name"] == "vmas.simple_speaker_listener"
+    assert recorded["actions"]["speaker_0"]["low"] == [-1.0, -1.0, 0.0, 0.0, 0.0]
+    result = evolve.run(params, tmp_path)
+    assert result.generations == 2
+    history = json.loads(paths.fitness_report.read_text())
+    assert [row["env_steps"] for row in history] == [400, 800]  # 2 members x 200 transitions
+    elite = load_agent(paths.elite / "elite.pt")
+    assert elite.spec.env_name == "vmas.simple_speaker_listener"
+    metrics = evaluate.run(params, tmp_path)
+    assert metrics["episodes"] == 3 and metrics["score_min"] < metrics["score_max"]
+    assert evaluate.run(params, tmp_path)["score"] == metrics["score"]  # same seed, same score
+    frames = evaluate.render_gif(params, tmp_path, tmp_path / "elite.gif", agent=elite)
+    assert frames == params.evaluate.max_steps  # the reset and every step but the last
+
+
+def test_vmas_unknown_scenario_is_one_line_naming_env_name(tmp_path: Path, tiny_params: Params):
+    pytest.importorskip("vmas")
+    from marlpipe.envs import EnvNameError
+
+    params = with_overrides(tiny_params, {"env": {"name": "vmas.no_such_task"}})
+    with pytest.raises(EnvNameError) as err:
+        envspec.run(params, tmp_path)
+    assert "\n" not in str(err.value) and "env.name 'vmas.no_such_task'" in str(err.value)
+
+
 def test_resume_after_kill_matches_uninterrupted_run(tmp_path: Path, tiny_params: Params) -> None:
     straight, resumed = tmp_path / "straight", tmp_path / "resumed"
     prepare(straight, tiny_params)

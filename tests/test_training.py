@@ -611,3 +611,17 @@ def random_episode_return(env, rng, seed) -> float:
         if not env.agents:
             break
     return total
+
+
+def test_collect_with_thousands_of_vmas_copies_owes_many_learn_calls_per_vector_step():
+    """One vector step of 2,048 VMAS copies is 2,048 transitions: with learn_step 100 it owes
+    20 learn calls (the remainder carries over), as 256 vector steps of 8 copies would."""
+    pytest.importorskip("vmas")
+    env = make_vec_env("vmas.simple_speaker_listener", 2048, seed=0)
+    memory = MultiAgentReplayBuffer(10_000, FIELDS, env.agent_ids, seed=0)
+    agent = CountingAgent(env.spec, learn_step=100, batch_size=64)
+    stats = collect(agent, env, memory, env_steps=3 * 2048, seed=0)
+    assert stats.env_steps == memory.counter == 3 * 2048
+    assert agent.learn_calls == stats.learn_calls == 3 * 2048 // 100  # 20 + 20 + 21
+    assert agent.learn_credit == 3 * 2048 % 100
+    env.close()

@@ -18,9 +18,9 @@ SHARED_STATE_KEYS = ("critic", "critic_target", "actor_optimizer", "critic_optim
 """State entries every checkpoint holds besides the per-agent actors and actor targets."""
 
 
-
 class SpecMismatchError(ValueError):
     """A state saved for another env spec than the agent it is loaded into."""
+
 
 def _network_keys(cls: type) -> tuple[set[str], set[str]]:
     """(accepted, required) config keys of an evolvable network class, from its constructor."""

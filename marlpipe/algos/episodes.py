@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from marlpipe.envs.batching import mask_info
+from marlpipe.envs.batching import copy_seeds, mask_info
 
 OnStep = Callable[[Any], None]
 
@@ -32,7 +32,15 @@ def run_episodes(
     ``max_steps`` steps. Agent masks and env-defined actions from the env's ``info`` are
     honoured. ``on_step(env)`` (a ParallelEnv only, e.g. to grab frames) is called after every
     reset and step. Nothing of the agent changes: its fitness history is the evolution layer's.
+
+    A batched simulator (a VMAS env, ``env.batched_simulator``) plays the episodes as parallel
+    copies instead (:func:`_batched_episodes`): episode ``k`` starts from copy seed
+    ``copy_seeds(seed, episodes)[k]``, so the returns are the same whatever ``env.num_envs``.
     """
+    if getattr(env, "batched_simulator", False):
+        if on_step is not None and env.num_envs != 1:
+            raise ValueError("run_episodes: on_step needs a one-copy batched simulator")
+        return _batched_episodes(agent, env, max_steps, int(episodes), seed, on_step)
     if seed is not None:
         env.reset(seed=seed)
     if hasattr(env, "num_envs"):
@@ -101,6 +109,42 @@ def _vector_episodes(agent: Any, env: Any, max_steps: int, loop: int) -> np.ndar
                     active[i] = False
             ep_return[ended], ep_len[ended] = 0.0, 0
     return np.stack(episodes)
+
+
+def _batched_episodes(
+    agent: Any, env: Any, max_steps: int, loop: int, seed: int | None, on_step: OnStep | None
+) -> np.ndarray:
+    """Play ``loop`` episodes as parallel copies of a batched simulator, ``env.num_envs`` at a
+    time: each round resets the env with ``seed`` (state the copies share, see
+    :mod:`marlpipe.envs.vmas_env`) and every copy with its own seed (episode ``k`` gets
+    ``copy_seeds(seed, loop)[k]``; spare copies of the last round play unseeded and are not
+    counted) and steps them all until each has ended once (by the env or after ``max_steps``).
+    Seeded, an episode's return does not depend on how many copies play beside it.
+    ``on_step(env)`` (one copy only) runs after the reset and every step but the last of an
+    episode (after that one the env has auto-reset already).
+    """
+    ids, n = agent.agent_ids, env.num_envs
+    seeds = copy_seeds(seed, loop) if seed is not None else [None] * loop
+    returns = np.zeros((loop, len(ids)))
+    for first in range(0, loop, n):
+        count = min(n, loop - first)
+        copies = [*seeds[first : first + count], *[None] * (n - count)]
+        obs, _ = env.reset(seed, seeds=copies)
+        ep_return, running = np.zeros((n, len(ids))), np.ones(n, bool)
+        if on_step is not None:
+            on_step(env)
+        for step in range(max_steps):
+            _, actions = agent.get_action(obs, training=False)
+            obs, rewards, terms, truncs, _ = env.step(actions)
+            step_rewards = np.stack([rewards[a] for a in ids], axis=1).astype(np.float64)
+            ep_return[running] += step_rewards[running]
+            running &= ~np.any([terms[a] | truncs[a] for a in ids], axis=0)
+            if not running[:count].any():
+                break
+            if on_step is not None and step + 1 < max_steps:
+                on_step(env)
+        returns[first : first + count] = ep_return[:count]
+    return returns
 
 
 def greedy_score(

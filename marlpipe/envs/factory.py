@@ -7,7 +7,8 @@ from typing import Any
 
 NAMING_HELP = (
     'name an environment as "package.module" with a parallel_env() function '
-    '(e.g. "mpe2.simple_speaker_listener_v4") or as "package.module:factory" for your own function'
+    '(e.g. "mpe2.simple_speaker_listener_v4"), as "package.module:factory" for your own function '
+    'or as "vmas.<scenario>" for a VMAS scenario'
 )
 
 
@@ -58,7 +59,15 @@ def make_env(name: str, **kwargs: Any):
     """Return a PettingZoo ``ParallelEnv`` built by the factory that ``name`` names.
 
     A factory that returns an AEC env is converted with PettingZoo's ``aec_to_parallel``.
+    A VMAS name (``vmas.<scenario>``) gives a one-copy
+    :class:`~marlpipe.envs.vmas_env.VmasVecEnv` instead: VMAS has no single-env form, and the
+    vec env offers what the callers read (``possible_agents``, the spaces, ``close``).
     """
+    from marlpipe.envs.vmas_env import VmasVecEnv, check_kwargs, is_vmas_name
+
+    if is_vmas_name(name):
+        check_kwargs(name, kwargs)
+        return VmasVecEnv(name, 1, **kwargs)
     from pettingzoo.utils.conversions import aec_to_parallel  # light once an env module ran
     from pettingzoo.utils.env import AECEnv
 

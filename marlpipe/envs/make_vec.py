@@ -8,7 +8,9 @@ from __future__ import annotations
 from typing import Any
 
 from marlpipe.envs.async_vector import AsyncVecEnv
+from marlpipe.envs.factory import make_env
 from marlpipe.envs.vector import SyncVecEnv
+from marlpipe.envs.vmas_env import VmasVecEnv, is_vmas_name
 
 
 def make_vec_env(
@@ -20,9 +22,27 @@ def make_vec_env(
     **env_kwargs: Any,
 ):
     """Return ``num_envs`` copies of environment ``name`` batched per agent (see the
-    :mod:`marlpipe.envs.vector` module doc)."""
+    :mod:`marlpipe.envs.vector` module doc). A VMAS name (``vmas.<scenario>``) gives one batched
+    simulator of ``num_envs`` copies (:class:`~marlpipe.envs.vmas_env.VmasVecEnv`), which only
+    the ``"sync"`` backend takes: there are no copies to spread over worker processes."""
+    if is_vmas_name(name):
+        if backend != "sync":
+            raise ValueError(
+                f"env.backend {backend!r}: a VMAS env ({name!r}) steps all its copies in one "
+                'batched simulator in this process; use backend "sync"'
+            )
+        return VmasVecEnv(name, num_envs, seed=seed, channels_last=channels_last, **env_kwargs)
     if backend == "sync":
         return SyncVecEnv(name, num_envs, seed=seed, channels_last=channels_last, **env_kwargs)
     if backend == "async":
         return AsyncVecEnv(name, num_envs, seed=seed, channels_last=channels_last, **env_kwargs)
     raise ValueError(f'backend must be "sync" or "async", got {backend!r}')
+
+
+def make_eval_env(name: str, episodes: int, **env_kwargs: Any):
+    """The env evaluation plays ``episodes`` greedy episodes on: for a VMAS name one batched
+    simulator with a copy per episode (played as parallel copies, see
+    :func:`marlpipe.algos.episodes.run_episodes`), else one PettingZoo ``ParallelEnv``."""
+    if is_vmas_name(name):
+        return VmasVecEnv(name, max(1, int(episodes)), **env_kwargs)
+    return make_env(name, **env_kwargs)

@@ -32,12 +32,12 @@ def episode_scores(agent: Any, params: Params) -> tuple[list[float], dict[str, f
     stage faces the same episodes.
     """
     from marlpipe.algos.episodes import run_episodes
-    from marlpipe.envs import make_env
+    from marlpipe.envs.make_vec import make_eval_env
     from marlpipe.evolution.fitness import scored_agents
 
     cfg = params.evaluate
     scored = scored_agents(agent.agent_ids, params.evolution.fitness_agents)
-    env = make_env(agent.spec.env_name, **agent.spec.env_kwargs)
+    env = make_eval_env(agent.spec.env_name, cfg.episodes, **agent.spec.env_kwargs)
     try:
         returns = run_episodes(agent, env, cfg.episodes, cfg.max_steps, seed=cfg.seed)
     finally:
@@ -196,13 +196,17 @@ def render_gif(
     """
     from marlpipe.algos.episodes import run_episodes
     from marlpipe.envs import make_env
+    from marlpipe.envs.vmas_env import is_vmas_name
     from marlpipe.io import atomic_write
     from marlpipe.pipeline.errors import require
 
     image = require("PIL.Image", "Rendering a GIF")
     if agent is None:
         agent, _ = load_elite(root, params.population.device)
-    env = make_env(agent.spec.env_name, render_mode="rgb_array", **agent.spec.env_kwargs)
+    if is_vmas_name(agent.spec.env_name):  # renders any copy on demand: no render_mode
+        env = make_env(agent.spec.env_name, **agent.spec.env_kwargs)
+    else:
+        env = make_env(agent.spec.env_name, render_mode="rgb_array", **agent.spec.env_kwargs)
     frames: list[Any] = []
     try:
         cfg = params.evaluate

@@ -94,7 +94,8 @@ def run(
     written (tests raise from it to simulate a kill).
     """
     from marlpipe.algos.buffer import MultiAgentReplayBuffer
-    from marlpipe.envs import make_env, make_vec_env
+    from marlpipe.envs import make_vec_env
+    from marlpipe.envs.make_vec import make_eval_env
     from marlpipe.training import LoopState, NullTracker, evolve
 
     set_torch_threads(params.population.torch_threads)
@@ -141,7 +142,7 @@ def run(
         seed=derive_seed(params.seed, "envs"), channels_last=params.env.channels_last,
         **spec.env_kwargs,
     )  # fmt: skip
-    eval_env = make_env(spec.env_name, **spec.env_kwargs)
+    eval_env = make_eval_env(spec.env_name, evo.eval_episodes, **spec.env_kwargs)
     status = "FAILED"
     try:
         if not _reached(evo.target, saved):

@@ -16,16 +16,18 @@ from marlpipe.config import Params
 
 
 class RandomPolicy:
-    """Uniformly random actions from each agent's action space (seeded)."""
+    """Uniformly random actions from each agent's action space (seeded). ``copies``: the number
+    of env copies of a vec env it acts in (``None``: one PettingZoo env, unbatched actions)."""
 
-    def __init__(self, spec: Any, seed: int = 0) -> None:
-        self.spec, self.agent_ids = spec, tuple(spec.agent_ids)
+    def __init__(self, spec: Any, seed: int = 0, copies: int | None = None) -> None:
+        self.spec, self.agent_ids, self.copies = spec, tuple(spec.agent_ids), copies
         self.rng = np.random.default_rng(seed)
 
     def get_action(self, obs: dict[str, Any], **_: Any) -> tuple[dict, dict]:
         from marlpipe.envs import random_actions
 
-        actions = {a: v[0] for a, v in random_actions(self.spec, 1, self.rng).items()}
+        batch = random_actions(self.spec, self.copies or 1, self.rng)
+        actions = batch if self.copies else {a: v[0] for a, v in batch.items()}
         return actions, actions
 
 
@@ -33,7 +35,7 @@ class ZeroPolicy:
     """The "do nothing" action: discrete action 0, continuous actions 0 clipped to the box
     (in MPE both mean no movement and no message)."""
 
-    def __init__(self, spec: Any) -> None:
+    def __init__(self, spec: Any, copies: int | None = None) -> None:
         self.spec, self.agent_ids = spec, tuple(spec.agent_ids)
         self.actions: dict[str, Any] = {}
         for agent in self.agent_ids:
@@ -43,6 +45,8 @@ class ZeroPolicy:
             else:
                 zero = np.zeros(act.shape, np.float32)
                 self.actions[agent] = np.clip(zero, act.low, act.high).astype(np.float32)
+            if copies:
+                self.actions[agent] = np.stack([np.asarray(self.actions[agent])] * copies)
 
     def get_action(self, obs: dict[str, Any], **_: Any) -> tuple[dict, dict]:
         return dict(self.actions), dict(self.actions)
@@ -51,17 +55,27 @@ class ZeroPolicy:
 def baseline_scores(params: Params) -> dict[str, Any]:
     """``{"random": {...}, "zero": {...}}``: score, its sd, per-agent and per-team returns."""
     from marlpipe.algos.episodes import run_episodes
-    from marlpipe.envs import EnvSpec, make_env
+    from marlpipe.envs import EnvSpec
+    from marlpipe.envs.make_vec import make_eval_env
     from marlpipe.evolution.fitness import scored_agents, team_returns
 
     cfg = params.evaluate
-    env = make_env(params.env.name, **params.env.kwargs)
+    env = make_eval_env(params.env.name, cfg.episodes, **params.env.kwargs)
     try:
-        spec = EnvSpec.from_env(env, params.env.channels_last, params.env.name, params.env.kwargs)
+        copies = getattr(env, "num_envs", None)  # a batched simulator plays episodes as copies
+        spec = getattr(env, "spec", None) if copies else None
+        if spec is None:
+            spec = EnvSpec.from_env(
+                env, params.env.channels_last, params.env.name, params.env.kwargs
+            )
         scored = scored_agents(spec.agent_ids, params.evolution.fitness_agents)
         columns = [spec.agent_ids.index(a) for a in scored]
         out: dict[str, Any] = {"episodes": cfg.episodes, "scored_agents": scored}
-        for name, policy in (("random", RandomPolicy(spec, cfg.seed)), ("zero", ZeroPolicy(spec))):
+        policies = (
+            ("random", RandomPolicy(spec, cfg.seed, copies)),
+            ("zero", ZeroPolicy(spec, copies)),
+        )
+        for name, policy in policies:
             returns = run_episodes(policy, env, cfg.episodes, cfg.max_steps, seed=cfg.seed)
             scores = [float(v) for v in returns[:, columns].sum(1)]
             per_agent = {a: float(returns[:, i].mean()) for i, a in enumerate(spec.agent_ids)}

@@ -325,7 +325,10 @@ class MlflowTracker(Tracker):
         return f"models:/{model.model_id}", model.model_id
 
     def register_model(
-        self, name: str, model_uri: str, tags: dict[str, Any] | None = None,
+        self,
+        name: str,
+        model_uri: str,
+        tags: dict[str, Any] | None = None,
         model_id: str | None = None,
     ) -> int:
         """Register ``model_uri`` (``models:/<model_id>`` from :meth:`log_model`) as a new version

@@ -190,7 +190,8 @@ def evolve(
     checkpoint) to resume: generations already in it count. A fresh state is seeded from
     ``seed``; without one, from the members' own random streams (read, not drawn from), so a
     seeded population makes a repeatable run. ``eval_env`` defaults to a single ParallelEnv
-    built from ``env.spec``. ``on_generation(result, state)`` runs after every generation.
+    built from ``env.spec`` (for VMAS, one batched simulator with a copy per eval episode).
+    ``on_generation(result, state)`` runs after every generation.
     ``progress``: a bar per generation always (True), never (False), or on a terminal (None).
     """
     _check_batches_fit(population, memory)
@@ -199,9 +200,9 @@ def evolve(
         state = LoopState.start(_loop_seed(population) if seed is None else seed)
     own_eval_env = eval_env is None
     if own_eval_env:
-        from marlpipe.envs.factory import make_env  # only needed when the caller gave none
+        from marlpipe.envs.make_vec import make_eval_env  # only needed when the caller gave none
 
-        eval_env = make_env(env.spec.env_name, **env.spec.env_kwargs)
+        eval_env = make_eval_env(env.spec.env_name, evolution.eval_episodes, **env.spec.env_kwargs)
     population, history, last = list(population), [], None
     total = evolution.generations
     bar = tqdm(

@@ -90,6 +90,7 @@ class GenerationRecord:
         """Plain JSON-able dict."""
         return asdict(self)
 
+
 def hyperparameters_of(agent: Any) -> dict[str, Any]:
     """The agent's current hyperparameters as plain Python values."""
     hps = agent.hyperparameters() if hasattr(agent, "hyperparameters") else {}
@@ -148,7 +149,10 @@ class Tracker(Protocol):
         """Store the files of ``local_dir`` with the run under ``artifact_path``."""
 
     def register_model(
-        self, name: str, model_uri: str, tags: dict[str, Any] | None = None,
+        self,
+        name: str,
+        model_uri: str,
+        tags: dict[str, Any] | None = None,
         model_id: str | None = None,
     ) -> int | None:
         """Register the logged model ``model_uri`` as a new version of model ``name``."""
