@@ -170,3 +170,68 @@ def test_ray_backend_needs_merged_experience():
     assert "population.experience" in str(err.value) and "\n" not in str(err.value)
     params = with_overrides(Params(), {"population": {"backend": "ray", "experience": "merged"}})
     assert params.population.workers is None and params.population.num_cpus == 1.0
+
+
+def _pipeline_params(tiny_params: Params, **population) -> Params:
+    return with_overrides(tiny_params, {"population": {"size": 2, **population}})
+
+
+def test_resumed_ray_evolve_equals_an_uninterrupted_local_merged_run(
+    local_ray, tmp_path: Path, tiny_params: Params
+) -> None:
+    """The evolve stage on Ray, killed after its first generation and rerun, ends exactly where
+    an uninterrupted local run with merged experience ends (both give the same models)."""
+    import shutil
+
+    from marlpipe.pipeline import envspec, evolve, init_population
+
+    local = _pipeline_params(tiny_params, experience="merged")
+    on_ray = _pipeline_params(tiny_params, experience="merged", backend="ray", workers=2)
+    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+    envspec.run(local, straight)
+    init_population.run(local, straight)
+    shutil.copytree(straight, resumed)
+    expected = evolve.run(local, straight)
+
+    class Killed(Exception):
+        pass
+
+    def kill_after_first(generation: int, _result: object) -> None:
+        if generation == 0:
+            raise Killed
+
+    with pytest.raises(Killed):
+        evolve.run(on_ray, resumed, on_generation=kill_after_first)
+    seen: list[int] = []
+    result = evolve.run(on_ray, resumed, on_generation=lambda g, _: seen.append(g))
+    assert seen == [1]
+    assert result.history == expected.history
+    for name in ("elite/elite.pt", "population/member_00.pt", "population/member_01.pt"):
+        a = torch.load(straight / "models" / name, weights_only=True)
+        b = torch.load(resumed / "models" / name, weights_only=True)
+        assert a["state"].keys() == b["state"].keys(), name
+        for key in a["state"]:  # weights, optimisers and generator states alike
+            pairs = zip(_tensors(a["state"][key]), _tensors(b["state"][key]), strict=True)
+            assert all(torch.equal(x, y) for x, y in pairs), (name, key)
+
+
+def test_cli_reports_an_unreachable_address_in_one_line(
+    tmp_path: Path, tiny_params: Params
+) -> None:
+    from click.testing import CliRunner
+
+    from marlpipe.cli import cli
+    from marlpipe.config import dump_params
+    from marlpipe.pipeline import envspec, init_population
+
+    params = _pipeline_params(tiny_params, experience="merged", backend="ray",
+                              ray_address="127.0.0.1:1")  # fmt: skip
+    envspec.run(params, tmp_path)
+    init_population.run(params, tmp_path)
+    (tmp_path / "params.yaml").write_text(dump_params(params))
+    started = time.monotonic()
+    result = CliRunner().invoke(cli, ["evolve", "--root", str(tmp_path)])
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "127.0.0.1:1" in lines[0], result.stderr
+    assert time.monotonic() - started < 15
