@@ -137,12 +137,15 @@ def test_killed_worker_mid_generation_gives_the_same_result(local_ray, local_mer
 
         def killer() -> None:
             deadline = time.monotonic() + 30
-            while time.monotonic() < deadline:  # busy once its next task has started
-                if _cpu_ticks(pid) - start >= 20:
-                    os.kill(pid, signal.SIGKILL)
-                    killed.append(pid)
-                    return
-                time.sleep(0.01)
+            try:
+                while time.monotonic() < deadline:  # busy once its next task has started
+                    if _cpu_ticks(pid) - start >= 5:  # 50 ms of CPU: well into a turn's work
+                        os.kill(pid, signal.SIGKILL)
+                        killed.append(pid)
+                        return
+                    time.sleep(0.005)
+            except FileNotFoundError:  # the worker is gone already: the test fails below
+                return
 
         threading.Thread(target=killer, daemon=True).start()
 
@@ -235,3 +238,28 @@ def test_cli_reports_an_unreachable_address_in_one_line(
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "127.0.0.1:1" in lines[0], result.stderr
     assert time.monotonic() - started < 15
+
+
+def test_worker_and_slowest_member_reach_mlflow(tmp_path: Path, mlflow_uri: str) -> None:
+    """The tracker logs who trained each member (a param) and the slowest turn (a metric)."""
+    from marlpipe.tracking import MlflowTracker
+    from marlpipe.training import GenerationRecord, MemberRecord
+
+    tracker = MlflowTracker("tests", root=tmp_path)
+    run_id = tracker.start()
+    members = [
+        MemberRecord(index=i, fitness=-1.0, selection_fitness=-1.0, parent=None, mutation=None,
+                     hyperparameters={}, train_return=None, learn_calls=0,
+                     worker=f"127.0.0.1:{100 + i}" if i else None)
+        for i in range(2)
+    ]  # fmt: skip
+    tracker.log_generation(GenerationRecord(
+        generation=0, env_steps=10, members=members, elite_index=0, elite_fitness=-1.0,
+        wall_time=0.1, extra={"slowest_member_s": 2.5, "ship_s": 0.01, "merge_s": 0.02},
+    ))  # fmt: skip
+    tracker.finish()
+    exp = tracker.client.get_run(run_id).info.experiment_id
+    child = tracker.client.search_runs([exp], f"tags.mlflow.parentRunId = '{run_id}'")[0]
+    assert child.data.params["member_1.worker"] == "127.0.0.1:101"
+    assert "member_0.worker" not in child.data.params
+    assert child.data.metrics["extra.slowest_member_s"] == 2.5

@@ -135,7 +135,8 @@ class RayTrainer:
         self.workers = [self._start() for _ in range(int(workers))]
         self._check_code()
         self.ship_s = 0.0
-        """Seconds the last :meth:`train` spent putting the buffer snapshot in the object store."""
+        """Seconds the last :meth:`train` spent putting the buffer snapshot in the object store
+        and sending the tasks (their weights)."""
         self.restarts = 0
         """Workers replaced after they died."""
 
@@ -185,7 +186,9 @@ class RayTrainer:
         while queue or pending:
             while queue and idle:
                 slot, task = idle.pop(0), queue.pop(0)
+                sending = time.perf_counter()  # the task's weights are serialised here
                 pending[self.workers[slot].train.remote(tasks[task], shared)] = (task, slot)
+                self.ship_s += time.perf_counter() - sending
             (ready,), _ = ray.wait(list(pending), num_returns=1)
             task, slot = pending.pop(ready)
             try:
