@@ -116,6 +116,61 @@ class MultiAgentReplayBuffer:
             tensor = tensor.float()
         return tensor.to(self.device, non_blocking=True)
 
+    def snapshot(self) -> dict[str, Any]:
+        """The held transitions as plain numpy arrays (views, no copy) and the ring's counters:
+        what :meth:`from_snapshot` rebuilds a private buffer from. The sampling generator is not
+        part of it (a copy samples with its own seed)."""
+        data = None
+        if self._data is not None:
+            data = {name: {a: arr[: self._size] for a, arr in field.items()}
+                    for name, field in self._data.items()}  # fmt: skip
+        return {
+            "memory_size": self.memory_size, "field_names": list(self.field_names),
+            "agent_ids": list(self.agent_ids), "counter": self.counter, "size": self._size,
+            "pos": self._pos, "data": data,
+        }  # fmt: skip
+
+    @classmethod
+    def from_snapshot(
+        cls, snapshot: dict[str, Any], device: str | torch.device = "cpu", seed: int | None = None
+    ) -> MultiAgentReplayBuffer:
+        """A writable buffer holding a copy of ``snapshot`` (see :meth:`snapshot`), sampling from
+        a generator seeded with ``seed``: saving to it never changes the snapshot's arrays."""
+        buffer = cls(snapshot["memory_size"], snapshot["field_names"], snapshot["agent_ids"],
+                     device=device, seed=seed)  # fmt: skip
+        if snapshot["data"] is not None:
+            buffer._data = {}
+            for name, field in snapshot["data"].items():
+                buffer._data[name] = {}
+                for agent, rows in field.items():
+                    store = np.zeros((buffer.memory_size, *rows.shape[1:]), dtype=rows.dtype)
+                    store[: len(rows)] = rows
+                    buffer._data[name][agent] = store
+        buffer.counter = int(snapshot["counter"])
+        buffer._size, buffer._pos = int(snapshot["size"]), int(snapshot["pos"])
+        return buffer
+
+    def newest(self, count: int) -> dict[str, dict[str, np.ndarray]]:
+        """Copies of the newest ``min(count, len(self))`` transitions, oldest first, per field
+        and agent (as stored: float32, or uint8 images)."""
+        count = min(int(count), self._size)
+        if self._data is None or count == 0:
+            return {}
+        rows = (self._pos - count + np.arange(count)) % self.memory_size
+        return {name: {a: arr[rows] for a, arr in field.items()}
+                for name, field in self._data.items()}  # fmt: skip
+
+    def extend(self, transitions: dict[str, dict[str, np.ndarray]], count: int) -> None:
+        """Append ``count`` transitions saved elsewhere, of which ``transitions`` (see
+        :meth:`newest`) holds the newest: the ring ends as if each had been saved here."""
+        kept = len(next(iter(transitions[self.field_names[0]].values()))) if transitions else 0
+        lost = int(count) - kept  # > 0 only when more than memory_size were saved: all kept rows
+        self.counter += lost  # are the newest, written where a save of each would have put them
+        if kept:
+            self._pos = (self._pos + lost) % self.memory_size
+            self.save_to_memory(*(transitions[name] for name in self.field_names),
+                                is_vectorised=True)  # fmt: skip
+
     def save(self, path: str | os.PathLike) -> None:
         """Write the held transitions, ring position and generator state to ``path`` atomically."""
         meta = {

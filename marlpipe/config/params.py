@@ -17,6 +17,7 @@ from marlpipe.config.rules import (
     check_mutation,
     check_net_config,
     check_params,
+    check_population,
 )
 from marlpipe.config.validation import build_dataclass, option
 from marlpipe.registry import ACTIVATIONS, ALGORITHMS
@@ -103,6 +104,23 @@ class PopulationConfig:
     """Torch device of the networks ("cpu", "cuda", "cuda:N" or "mps")."""
     torch_threads: int = option(1, ge=0)
     """Torch intra-op CPU threads (0: torch's default). 1 is fastest for small networks."""
+    backend: str = option("local", choices=("local", "ray"))
+    """Where members train: "local" (one after another in this process) or "ray" (in parallel,
+    one member per Ray actor at a time; needs ``experience: merged`` and the ``ray`` extra).
+    With ``merged`` experience both give byte-identical runs."""
+    experience: str = option("shared", choices=("shared", "merged"))
+    """"shared": members take turns at one replay buffer, each seeing the transitions the
+    members before it added in the same generation. "merged": each member trains from the
+    buffer as it stood at the generation's start plus its own new transitions; all of them are
+    appended in member order at the generation's end (what parallel training needs)."""
+    ray_address: str | None = None
+    """Ray cluster to join ("host:port", "ray://host:port" or "auto"); null: the RAY_ADDRESS
+    environment variable if set, else a Ray started on this machine."""
+    num_cpus: float = option(1.0, gt=0.0)
+    """CPUs each Ray worker reserves."""
+    workers: int | None = option(None, ge=1)
+    """Ray workers (actors) training members in parallel (null: min(population size, the
+    cluster's CPUs / num_cpus))."""
 
 
 @dataclass(frozen=True)
@@ -258,7 +276,7 @@ def validated(cls: type[T], values: dict[str, Any], source: str, prefix: str = "
     """Group ``cls`` built from ``values`` with its types, ranges and rules checked (the same
     checks a params file gets); errors start with ``source`` and the key path ``prefix``."""
     rules = {NetConfig: check_net_config, MutationConfig: check_mutation,
-             EvolutionConfig: check_evolution}  # fmt: skip
+             EvolutionConfig: check_evolution, PopulationConfig: check_population}  # fmt: skip
     config = build_dataclass(cls, values, source, prefix)
     if cls in rules:
         rules[cls](config, source, prefix)

@@ -95,11 +95,23 @@ def check_batch_fits_memory(batch_size: int, memory_size: int, source: str) -> N
         )
 
 
+def check_population(population: Any, source: str, prefix: str = "population.") -> None:
+    """Parallel members cannot see each other's transitions as they train: ``ray`` needs
+    ``merged`` experience."""
+    if population.backend == "ray" and population.experience != "merged":
+        raise ConfigError(
+            f"{source}: {prefix}experience: expected 'merged' with {prefix}backend 'ray' "
+            f"(members training in parallel cannot share one buffer), got "
+            f"{population.experience!r}"
+        )
+
+
 def check_params(params: Any, source: str) -> Any:
     """Every rule between keys of a whole params file; returns ``params``."""
     check_net_config(params.net_config, source)
     check_mutation(params.mutation, source)
     check_evolution(params.evolution, source)
+    check_population(params.population, source)
     check_selection(params.tournament, params.population.size, source)
     check_batch_fits_memory(params.init_hp.batch_size, params.evolution.memory_size, source)
     return params
@@ -111,5 +123,6 @@ __all__ = [
     "check_mutation",
     "check_net_config",
     "check_params",
+    "check_population",
     "check_selection",
 ]

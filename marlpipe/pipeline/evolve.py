@@ -97,6 +97,7 @@ def run(
     from marlpipe.envs import make_vec_env
     from marlpipe.envs.make_vec import make_eval_env
     from marlpipe.training import LoopState, NullTracker, evolve
+    from marlpipe.training.merged import make_trainer
 
     set_torch_threads(params.population.torch_threads)
     root, paths = Path(root), Paths(Path(root))
@@ -137,25 +138,29 @@ def run(
         if on_generation is not None:
             on_generation(result.record.generation, result)
 
-    env = make_vec_env(
-        spec.env_name, params.env.num_envs, backend=params.env.backend,
-        seed=derive_seed(params.seed, "envs"), channels_last=params.env.channels_last,
+    env_args = {
+        "name": spec.env_name, "num_envs": params.env.num_envs, "backend": params.env.backend,
+        "seed": derive_seed(params.seed, "envs"), "channels_last": params.env.channels_last,
         **spec.env_kwargs,
-    )  # fmt: skip
+    }  # fmt: skip
+    env = make_vec_env(**env_args)
     eval_env = make_eval_env(spec.env_name, evo.eval_episodes, **spec.env_kwargs)
-    status = "FAILED"
+    status, trainer = "FAILED", None
     try:
         if not _reached(evo.target, saved):
+            trainer = make_trainer(params.population, env_args)
             evolve(
                 env, saved.population, memory, evo, tournament=tournament, mutation=mutation,
                 state=loop, eval_env=eval_env, tracker=tracker, on_generation=checkpoint,
-                progress=progress,
+                progress=progress, trainer=trainer,
             )  # fmt: skip
         status = "FINISHED"
     except KeyboardInterrupt:
         status = "KILLED"
         raise
     finally:
+        if trainer is not None:
+            trainer.close()
         env.close()
         eval_env.close()
         if status != "FINISHED":

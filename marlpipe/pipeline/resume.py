@@ -24,7 +24,11 @@ from marlpipe.pipeline.paths import atomic_dir, recover_dir
 
 STATE_FILE = "state.json"
 # Keys that may change without invalidating a partial run: more generations simply continue it.
-_NOT_FINGERPRINTED = {"evaluate": None, "tracking": None, "evolution": ("generations", "target")}
+# Where members train (local or on which Ray workers) does not change the results either.
+_NOT_FINGERPRINTED = {
+    "evaluate": None, "tracking": None, "evolution": ("generations", "target"),
+    "population": ("backend", "ray_address", "num_cpus", "workers"),
+}  # fmt: skip
 
 
 def code_hash() -> str:

@@ -239,6 +239,8 @@ class MlflowTracker(Tracker):
             params[f"member_{pos}.index"] = member.index
             params[f"member_{pos}.parent"] = json.dumps(member.parent)
             params[f"member_{pos}.mutation"] = json.dumps(member.mutation)
+            if member.worker is not None:
+                params[f"member_{pos}.worker"] = member.worker
         kinds: dict[str, int] = {}
         for pos, offspring in enumerate(record.children):  # this generation's selection + mutation
             params[f"child_{pos}.index"] = offspring.index

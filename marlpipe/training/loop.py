@@ -25,6 +25,7 @@ from tqdm.auto import tqdm
 from marlpipe.config.params import EvolutionConfig, validated
 from marlpipe.evolution.fitness import evaluate_population, scored_agents
 from marlpipe.evolution.population import recent_fitness
+from marlpipe.training.merged import Trainer, train_merged
 from marlpipe.training.rollout import EpsilonSchedule, RolloutStats, collect
 from marlpipe.training.state import LoopState
 from marlpipe.training.tracker import (
@@ -75,6 +76,7 @@ def run_generation(
     tournament: Any = None,
     mutation: Any = None,
     tracker: Tracker | None = None,
+    trainer: Trainer | None = None,
 ) -> GenerationResult:
     """Train each member for ``evolution.steps_per_generation`` env steps, evaluate, select, mutate.
 
@@ -86,19 +88,34 @@ def run_generation(
     members as they trained (``members``) and the next population as selection and mutation
     made it (``children``). ``state`` is advanced in place. Discrete exploration follows each
     member's own experience (:class:`~marlpipe.training.rollout.EpsilonSchedule`).
+
+    With a ``trainer`` (``population.experience: merged``) the members instead train from
+    ``memory`` as it stood at the generation's start plus their own transitions, on the trainer's
+    workers, and their new transitions are appended in member order afterwards (see
+    :mod:`marlpipe.training.merged`); the record then names each member's ``worker`` and carries
+    ``slowest_member_s``, ``ship_s`` and ``merge_s`` in ``extra``.
     """
     started = time.perf_counter()
     population = list(population)
     hyperparameters = [hyperparameters_of(agent) for agent in population]
     rollouts: list[RolloutStats] = []
     epsilon = EpsilonSchedule.from_config(evolution)
-    for position, agent in enumerate(population):
-        stats = collect(
-            agent, env, memory, evolution.steps_per_generation, epsilon=epsilon,
-            seed=state.seed_for(position),
-        )  # fmt: skip
-        state.env_steps += stats.env_steps
-        rollouts.append(stats)
+    workers: list[str | None] = [None] * len(population)
+    merged_extra: dict[str, float] = {}
+    if trainer is None:
+        for position, agent in enumerate(population):
+            stats = collect(
+                agent, env, memory, evolution.steps_per_generation, epsilon=epsilon,
+                seed=state.seed_for(position),
+            )  # fmt: skip
+            state.env_steps += stats.env_steps
+            rollouts.append(stats)
+    else:
+        merged = train_merged(trainer, env, population, memory, state,
+                              evolution.steps_per_generation, epsilon)  # fmt: skip
+        population, rollouts, workers = merged.population, merged.rollouts, merged.workers
+        merged_extra = merged.extra
+        state.env_steps += sum(r.env_steps for r in rollouts)
     collect_time = time.perf_counter() - started
     scored = None
     if evolution.fitness_agents is not None:
@@ -121,6 +138,7 @@ def run_generation(
             learn_calls=rollouts[i].learn_calls,
             actor_loss=rollouts[i].actor_loss,
             critic_loss=rollouts[i].critic_loss,
+            worker=workers[i],
         )
         for i, agent in enumerate(population)
     ]
@@ -148,6 +166,7 @@ def run_generation(
         extra={
             "collect_time": collect_time,
             "collect_env_steps_per_s": sum(r.env_steps for r in rollouts) / max(collect_time, 1e-9),
+            **merged_extra,
         },
         children=children,
     )
@@ -182,6 +201,7 @@ def evolve(
     tracker: Tracker | None = None,
     on_generation: OnGeneration | None = None,
     progress: bool | None = None,
+    trainer: Trainer | None = None,
 ) -> EvolutionResult:
     """Evolve ``population`` on the vec env ``env`` for ``evolution.generations`` generations.
 
@@ -193,6 +213,7 @@ def evolve(
     built from ``env.spec`` (for VMAS, one batched simulator with a copy per eval episode).
     ``on_generation(result, state)`` runs after every generation.
     ``progress``: a bar per generation always (True), never (False), or on a terminal (None).
+    ``trainer``: merged experience (see :func:`run_generation`); ``None``: the shared buffer.
     """
     _check_batches_fit(population, memory)
     scored_agents(env.spec.agent_ids, evolution.fitness_agents)  # a bad name fails before training
@@ -213,7 +234,7 @@ def evolve(
         while state.generation < total:
             last = run_generation(
                 env, population, memory, state, evolution, eval_env=eval_env,
-                tournament=tournament, mutation=mutation, tracker=tracker,
+                tournament=tournament, mutation=mutation, tracker=tracker, trainer=trainer,
             )  # fmt: skip
             population = last.population
             history.append(last.fitnesses)

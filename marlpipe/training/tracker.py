@@ -34,6 +34,8 @@ class MemberRecord:
     critic_loss: dict[str, float] = field(default_factory=dict)
     """Mean critic loss per agent id over this generation's ``learn()`` calls; empty when it
     did not learn."""
+    worker: str | None = None
+    """Who trained it this generation: a Ray actor's ``node:pid`` (``None``: this process)."""
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,216 @@
+"""The population on Ray: members' turns of a generation on Ray actors, in parallel.
+
+Each worker is an actor (:class:`MemberWorker`) that builds its vec env copies once and trains
+whichever member it is sent with :func:`~marlpipe.training.merged.train_member`; the env is reset
+with the task's seed, so a task's result never depends on the worker or on what it ran before.
+Per generation the driver ships the buffer snapshot once (``ray.put``: numpy arrays, read
+zero-copy by the workers on a node) and each member's weights as state dicts, and gets back the
+trained state dicts and the new transitions as numpy arrays. A worker that dies mid-generation
+is replaced and its task rerun: the task is pure, so the result is the same.
+Only this module imports ``ray`` (the ``ray`` extra).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from marlpipe.pipeline.errors import UserError
+from marlpipe.training.merged import MemberResult, MemberTask, train_member
+
+PROBE_TIMEOUT_S = 3.0
+"""How long the driver waits for a Ray cluster's address to answer before giving up."""
+MAX_RETRIES = 3
+"""Fresh actors a task may be rerun on after its worker died, before the generation fails."""
+PACKAGE_PARENT = str(Path(__file__).resolve().parents[2])
+"""The folder holding this ``marlpipe`` package: put on a locally started Ray's PYTHONPATH so its
+workers import the same code as the driver."""
+
+
+class MemberWorker:
+    """A Ray actor's body: one vec env, built once, and the members' turns on it."""
+
+    def __init__(self, env_args: dict[str, Any], torch_threads: int) -> None:
+        import torch
+
+        from marlpipe.envs import make_vec_env
+
+        if torch_threads > 0:
+            torch.set_num_threads(int(torch_threads))
+        self.env = make_vec_env(**env_args)
+
+    def label(self) -> str:
+        """``node-ip:pid`` of this worker."""
+        import ray
+
+        return f"{ray.util.get_node_ip_address()}:{os.getpid()}"
+
+    def pid(self) -> int:
+        """This worker's process id."""
+        return os.getpid()
+
+    def code(self) -> str:
+        """Hash of the marlpipe sources this worker imports."""
+        from marlpipe.pipeline.resume import code_hash
+
+        return code_hash()
+
+    def train(self, task: MemberTask, snapshot: dict[str, Any]) -> MemberResult:
+        """One member's turn (see :func:`~marlpipe.training.merged.train_member`)."""
+        result = train_member(task, snapshot, self.env)
+        result.worker = self.label()
+        return result
+
+
+def probe(address: str, source: str) -> None:
+    """Raise a one-line :class:`UserError` naming ``address`` unless something listens there
+    (within :data:`PROBE_TIMEOUT_S`); ``auto``/``local`` are left to Ray."""
+    if address in ("auto", "local"):
+        return
+    hostport = address.split("://", 1)[-1].rstrip("/")
+    host, _, port = hostport.rpartition(":")
+    if not host or not port.isdigit():
+        raise UserError(f"{source}: expected a Ray address host:port, got {address!r}")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=PROBE_TIMEOUT_S).close()
+    except OSError as err:
+        reason = err.strerror or type(err).__name__
+        raise UserError(f"{source}: cannot reach a Ray cluster at {address} ({reason})") from None
+
+
+def connect(address: str | None, local_cpus: int | None = None) -> bool:
+    """Join the Ray cluster at ``address`` (``None``: RAY_ADDRESS, else start one here) unless
+    this process is connected already; return whether this call connected."""
+    try:
+        import ray
+    except ModuleNotFoundError as err:
+        if err.name != "ray":
+            raise
+        raise UserError(
+            "population.backend 'ray' needs ray, which is not installed: "
+            "pip install 'marlpipe[ray]'"
+        ) from None
+
+    target = address or os.environ.get("RAY_ADDRESS") or None
+    if target is not None:
+        probe(target, "population.ray_address" if address else "RAY_ADDRESS")
+    if ray.is_initialized():
+        return False
+    if target is not None:
+        ray.init(address=address, include_dashboard=False, log_to_driver=False)
+        return True
+    path = os.pathsep.join(p for p in (PACKAGE_PARENT, os.environ.get("PYTHONPATH")) if p)
+    ray.init(
+        address="local", num_cpus=local_cpus, include_dashboard=False, log_to_driver=False,
+        runtime_env={"env_vars": {"PYTHONPATH": path}},
+    )  # fmt: skip
+    return True
+
+
+class RayTrainer:
+    """Members' turns on ``workers`` Ray actors (see the module doc)."""
+
+    def __init__(
+        self,
+        env_args: dict[str, Any],
+        *,
+        workers: int | None = None,
+        num_cpus: float = 1.0,
+        address: str | None = None,
+        torch_threads: int = 1,
+        population_size: int | None = None,
+    ) -> None:
+        import ray
+
+        self._ray = ray
+        self._owns_ray = connect(address)
+        self.env_args, self.torch_threads, self.num_cpus = dict(env_args), torch_threads, num_cpus
+        if workers is None:
+            cpus = ray.cluster_resources().get("CPU", 1.0)
+            workers = max(1, min(population_size or 1, int(cpus // num_cpus)))
+        self.workers = [self._start() for _ in range(int(workers))]
+        self._check_code()
+        self.ship_s = 0.0
+        """Seconds the last :meth:`train` spent putting the buffer snapshot in the object store
+        and sending the tasks (their weights)."""
+        self.restarts = 0
+        """Workers replaced after they died."""
+
+    @classmethod
+    def for_env(cls, env_args: dict[str, Any], population: Any) -> RayTrainer:
+        """The trainer a ``PopulationConfig`` asks for, its workers building ``env_args``."""
+        return cls(
+            env_args, workers=population.workers, num_cpus=population.num_cpus,
+            address=population.ray_address, torch_threads=population.torch_threads,
+            population_size=population.size,
+        )  # fmt: skip
+
+    def _start(self) -> Any:
+        actor = self._ray.remote(MemberWorker).options(num_cpus=self.num_cpus)
+        return actor.remote(self.env_args, self.torch_threads)
+
+    def _check_code(self) -> None:
+        from marlpipe.pipeline.resume import code_hash
+
+        ours = code_hash()
+        for worker, theirs in zip(self.workers, self._ray.get([w.code.remote() for w in
+                                                               self.workers]), strict=True):
+            if theirs != ours:
+                label = self._ray.get(worker.label.remote())
+                raise UserError(
+                    f"population.backend: the Ray worker {label} imports other marlpipe code "
+                    f"than this driver: install the same marlpipe on every node"
+                )
+
+    def pids(self) -> list[int]:
+        """The workers' process ids (tests kill one)."""
+        return self._ray.get([w.pid.remote() for w in self.workers])
+
+    def train(self, tasks: Sequence[MemberTask], snapshot: dict[str, Any],
+              env: Any = None) -> list[MemberResult]:  # fmt: skip
+        """Run every task on the workers, as many at a time as there are workers; a task whose
+        worker dies is rerun on a fresh one. One result per task, in the tasks' order."""
+        ray = self._ray
+        started = time.perf_counter()
+        shared = ray.put(snapshot)
+        self.ship_s = time.perf_counter() - started
+        results: list[MemberResult | None] = [None] * len(tasks)
+        queue = list(range(len(tasks)))
+        tries = [0] * len(tasks)
+        pending: dict[Any, tuple[int, int]] = {}  # ref -> (task, worker slot)
+        idle = list(range(len(self.workers)))
+        while queue or pending:
+            while queue and idle:
+                slot, task = idle.pop(0), queue.pop(0)
+                sending = time.perf_counter()  # the task's weights are serialised here
+                pending[self.workers[slot].train.remote(tasks[task], shared)] = (task, slot)
+                self.ship_s += time.perf_counter() - sending
+            (ready,), _ = ray.wait(list(pending), num_returns=1)
+            task, slot = pending.pop(ready)
+            try:
+                results[task] = ray.get(ready)
+            except ray.exceptions.RayActorError:
+                tries[task] += 1
+                if tries[task] > MAX_RETRIES:
+                    raise
+                ray.kill(self.workers[slot], no_restart=True)
+                self.workers[slot] = self._start()
+                self.restarts += 1
+                queue.insert(0, task)
+            idle.append(slot)
+        return [r for r in results if r is not None]
+
+    def close(self) -> None:
+        """Stop the workers (and the Ray this trainer started)."""
+        for worker in self.workers:
+            self._ray.kill(worker, no_restart=True)
+        self.workers = []
+        if self._owns_ray:
+            self._ray.shutdown()
+
+
+__all__ = ["MemberWorker", "RayTrainer", "connect", "probe"]

@@ -1,0 +1,265 @@
+"""The population on Ray: merged experience, identical results on any number of workers."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from marlpipe.algos.buffer import MultiAgentReplayBuffer
+from marlpipe.config import ConfigError, EvolutionConfig, MutationConfig, Params, with_overrides
+from marlpipe.envs import make_env, make_vec_env
+from marlpipe.evolution import Mutations, TournamentSelection, create_population
+from marlpipe.pipeline.errors import UserError
+from marlpipe.training import ListTracker, LoopState, evolve
+from marlpipe.training.merged import LocalTrainer
+
+ray = pytest.importorskip("ray")
+
+from marlpipe.training.ray_trainer import RayTrainer, connect  # noqa: E402
+
+SL = "mpe2.simple_speaker_listener_v4"
+FIELDS = ["state", "action", "reward", "next_state", "done"]
+ENV_ARGS = {"name": SL, "num_envs": 2, "seed": 0, "continuous_actions": True}
+SIZE = 3
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    """One local Ray for the module's tests (workers import this checkout: PYTHONPATH)."""
+    root = str(Path(__file__).resolve().parents[1])
+    path = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)
+    ray.init(num_cpus=2, address="local", include_dashboard=False, log_to_driver=False,
+             runtime_env={"env_vars": {"PYTHONPATH": path}})  # fmt: skip
+    yield
+    ray.shutdown()
+
+
+def run(trainer, generations: int = 2, on_generation=None):
+    """A tiny evolution (3 members) on ``trainer``; what must come out identical."""
+    env = make_vec_env(**ENV_ARGS)
+    eval_env = make_env(SL, continuous_actions=True)
+    hp = {"batch_size": 32, "learn_step": 20}
+    pop = create_population("MATD3", env.spec, {"hidden_sizes": [16]}, hp, SIZE, 0)
+    memory = MultiAgentReplayBuffer(2000, FIELDS, env.agent_ids, seed=0)
+    tournament = TournamentSelection.from_keywords(2, True, SIZE, eval_loop=1, rand_seed=0)
+    evolution = EvolutionConfig(generations=generations, steps_per_generation=200, eval_episodes=1)
+    tracker = ListTracker()
+    result = evolve(
+        env, pop, memory, evolution, tournament=tournament, mutation=Mutations(MutationConfig(), 0),
+        state=LoopState.start(0), eval_env=eval_env, tracker=tracker, progress=False,
+        trainer=trainer, on_generation=on_generation,
+    )  # fmt: skip
+    env.close()
+    return result, memory, tracker.records
+
+
+def assert_identical(left, right) -> None:
+    (res_a, mem_a, rec_a), (res_b, mem_b, rec_b) = left, right
+    assert res_a.history == res_b.history
+    for a, b in zip(res_a.population, res_b.population, strict=True):
+        assert a.metadata() == b.metadata()
+        sa, sb = a.state_dicts(), b.state_dicts()
+        assert sa.keys() == sb.keys()
+        for key in sa:
+            flat_a, flat_b = _tensors(sa[key]), _tensors(sb[key])
+            assert len(flat_a) == len(flat_b), key
+            for ta, tb in zip(flat_a, flat_b, strict=True):
+                assert ta.dtype == tb.dtype and torch.equal(ta, tb), key
+    snap_a, snap_b = mem_a.snapshot(), mem_b.snapshot()
+    assert {k: v for k, v in snap_a.items() if k != "data"} == {
+        k: v for k, v in snap_b.items() if k != "data"}
+    for name, field in snap_a["data"].items():
+        for agent, rows in field.items():
+            assert np.array_equal(rows, snap_b["data"][name][agent]), (name, agent)
+    assert [r.fitnesses for r in rec_a] == [r.fitnesses for r in rec_b]
+    assert [r.env_steps for r in rec_a] == [r.env_steps for r in rec_b]
+
+
+def _tensors(value) -> list[torch.Tensor]:
+    if isinstance(value, torch.Tensor):
+        return [value]
+    if isinstance(value, dict):
+        return [t for k in sorted(value, key=str) for t in _tensors(value[k])]
+    if isinstance(value, (list, tuple)):
+        return [t for v in value for t in _tensors(v)]
+    return [torch.tensor(value)] if isinstance(value, (int, float)) else []
+
+
+@pytest.fixture(scope="module")
+def local_merged():
+    return run(LocalTrainer())
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_ray_equals_local_merged(local_ray, local_merged, workers):
+    trainer = RayTrainer(ENV_ARGS, workers=workers)
+    try:
+        on_ray = run(trainer)
+    finally:
+        trainer.close()
+    assert_identical(local_merged, on_ray)
+    records = on_ray[2]
+    labels = {m.worker for r in records for m in r.members}
+    assert None not in labels and 1 <= len(labels) <= workers
+    assert all(r.extra["slowest_member_s"] > 0 and "merge_s" in r.extra for r in records)
+    assert all(m.worker is None for r in local_merged[2] for m in r.members)
+
+
+def test_merged_differs_from_shared_and_appends_every_member(local_merged):
+    shared = run(None)
+    assert shared[0].history != local_merged[0].history  # members no longer see each other
+    assert local_merged[1].counter == shared[1].counter == 2 * SIZE * 200
+
+
+def _cpu_ticks(pid: int) -> int:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])  # utime + stime
+
+
+def test_killed_worker_mid_generation_gives_the_same_result(local_ray, local_merged):
+    """SIGKILL one worker while it trains a member of the second generation: the task reruns on
+    a fresh worker and the run ends exactly as without the kill."""
+    trainer = RayTrainer(ENV_ARGS, workers=2)
+    killed: list[int] = []
+
+    def kill_mid_training(generation, _result, _state=None) -> None:
+        if generation != 0:
+            return
+        pid = trainer.pids()[0]
+        start = _cpu_ticks(pid)
+
+        def killer() -> None:
+            deadline = time.monotonic() + 30
+            try:
+                while time.monotonic() < deadline:  # busy once its next task has started
+                    if _cpu_ticks(pid) - start >= 5:  # 50 ms of CPU: well into a turn's work
+                        os.kill(pid, signal.SIGKILL)
+                        killed.append(pid)
+                        return
+                    time.sleep(0.005)
+            except FileNotFoundError:  # the worker is gone already: the test fails below
+                return
+
+        threading.Thread(target=killer, daemon=True).start()
+
+    try:
+        on_ray = run(trainer, on_generation=lambda result, _state: kill_mid_training(
+            result.record.generation, result))
+        assert killed and trainer.restarts == 1
+    finally:
+        trainer.close()
+    assert_identical(local_merged, on_ray)
+
+
+def test_unreachable_address_is_one_line_within_seconds():
+    started = time.monotonic()
+    with pytest.raises(UserError) as err:
+        connect("127.0.0.1:1")
+    message = str(err.value)
+    assert "\n" not in message and "127.0.0.1:1" in message and "population.ray_address" in message
+    assert time.monotonic() - started < 5
+
+
+def test_ray_backend_needs_merged_experience():
+    with pytest.raises(ConfigError) as err:
+        with_overrides(Params(), {"population": {"backend": "ray"}})
+    assert "population.experience" in str(err.value) and "\n" not in str(err.value)
+    params = with_overrides(Params(), {"population": {"backend": "ray", "experience": "merged"}})
+    assert params.population.workers is None and params.population.num_cpus == 1.0
+
+
+def _pipeline_params(tiny_params: Params, **population) -> Params:
+    return with_overrides(tiny_params, {"population": {"size": 2, **population}})
+
+
+def test_resumed_ray_evolve_equals_an_uninterrupted_local_merged_run(
+    local_ray, tmp_path: Path, tiny_params: Params
+) -> None:
+    """The evolve stage on Ray, killed after its first generation and rerun, ends exactly where
+    an uninterrupted local run with merged experience ends (both give the same models)."""
+    import shutil
+
+    from marlpipe.pipeline import envspec, evolve, init_population
+
+    local = _pipeline_params(tiny_params, experience="merged")
+    on_ray = _pipeline_params(tiny_params, experience="merged", backend="ray", workers=2)
+    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+    envspec.run(local, straight)
+    init_population.run(local, straight)
+    shutil.copytree(straight, resumed)
+    expected = evolve.run(local, straight)
+
+    class Killed(Exception):
+        pass
+
+    def kill_after_first(generation: int, _result: object) -> None:
+        if generation == 0:
+            raise Killed
+
+    with pytest.raises(Killed):
+        evolve.run(on_ray, resumed, on_generation=kill_after_first)
+    seen: list[int] = []
+    result = evolve.run(on_ray, resumed, on_generation=lambda g, _: seen.append(g))
+    assert seen == [1]
+    assert result.history == expected.history
+    for name in ("elite/elite.pt", "population/member_00.pt", "population/member_01.pt"):
+        a = torch.load(straight / "models" / name, weights_only=True)
+        b = torch.load(resumed / "models" / name, weights_only=True)
+        assert a["state"].keys() == b["state"].keys(), name
+        for key in a["state"]:  # weights, optimisers and generator states alike
+            pairs = zip(_tensors(a["state"][key]), _tensors(b["state"][key]), strict=True)
+            assert all(torch.equal(x, y) for x, y in pairs), (name, key)
+
+
+def test_cli_reports_an_unreachable_address_in_one_line(
+    tmp_path: Path, tiny_params: Params
+) -> None:
+    from click.testing import CliRunner
+
+    from marlpipe.cli import cli
+    from marlpipe.config import dump_params
+    from marlpipe.pipeline import envspec, init_population
+
+    params = _pipeline_params(tiny_params, experience="merged", backend="ray",
+                              ray_address="127.0.0.1:1")  # fmt: skip
+    envspec.run(params, tmp_path)
+    init_population.run(params, tmp_path)
+    (tmp_path / "params.yaml").write_text(dump_params(params))
+    started = time.monotonic()
+    result = CliRunner().invoke(cli, ["evolve", "--root", str(tmp_path)])
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "127.0.0.1:1" in lines[0], result.stderr
+    assert time.monotonic() - started < 15
+
+
+def test_worker_and_slowest_member_reach_mlflow(tmp_path: Path, mlflow_uri: str) -> None:
+    """The tracker logs who trained each member (a param) and the slowest turn (a metric)."""
+    from marlpipe.tracking import MlflowTracker
+    from marlpipe.training import GenerationRecord, MemberRecord
+
+    tracker = MlflowTracker("tests", root=tmp_path)
+    run_id = tracker.start()
+    members = [
+        MemberRecord(index=i, fitness=-1.0, selection_fitness=-1.0, parent=None, mutation=None,
+                     hyperparameters={}, train_return=None, learn_calls=0,
+                     worker=f"127.0.0.1:{100 + i}" if i else None)
+        for i in range(2)
+    ]  # fmt: skip
+    tracker.log_generation(GenerationRecord(
+        generation=0, env_steps=10, members=members, elite_index=0, elite_fitness=-1.0,
+        wall_time=0.1, extra={"slowest_member_s": 2.5, "ship_s": 0.01, "merge_s": 0.02},
+    ))  # fmt: skip
+    tracker.finish()
+    exp = tracker.client.get_run(run_id).info.experiment_id
+    child = tracker.client.search_runs([exp], f"tags.mlflow.parentRunId = '{run_id}'")[0]
+    assert child.data.params["member_1.worker"] == "127.0.0.1:101"
+    assert "member_0.worker" not in child.data.params
+    assert child.data.metrics["extra.slowest_member_s"] == 2.5
