@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import socket
-import subprocess
 import sys
-import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
+from local_server import free_port, serving
 
 from marlpipe.config import Params, with_overrides
 from marlpipe.io import write_json
@@ -119,12 +116,6 @@ def test_registered_elite_loads_as_pyfunc(
             np.testing.assert_allclose(action, expected[agent_id], rtol=0, atol=1e-6)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def test_champion_served_over_rest(registered: tuple[str, str, Path], tmp_path: Path) -> None:
     from marlpipe.algos import load_agent
 
@@ -132,23 +123,11 @@ def test_champion_served_over_rest(registered: tuple[str, str, Path], tmp_path: 
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     env = {**os.environ, "MLFLOW_TRACKING_URI": uri, "PYTHONPATH": str(REPO)}
-    log = (tmp_path / "serve.log").open("wb")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "mlflow", "models", "serve", "-m", f"models:/{name}@champion",
-         "--host", "127.0.0.1", "--port", str(port), "--env-manager", "local", "--workers", "1"],
-        cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                urllib.request.urlopen(f"{base}/ping", timeout=2).read()
-                break
-            except OSError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    output = (tmp_path / "serve.log").read_text()[-3000:]
-                    pytest.fail(f"mlflow models serve did not start on {base}:\n{output}")
-                time.sleep(0.5)
+    command = [
+        sys.executable, "-m", "mlflow", "models", "serve", "-m", f"models:/{name}@champion",
+        "--host", "127.0.0.1", "--port", str(port), "--env-manager", "local", "--workers", "1",
+    ]  # fmt: skip
+    with serving(command, f"{base}/ping", tmp_path, env):
         obs = observations(load_agent(checkpoint), batch=3)
         body = json.dumps({"inputs": {a: o.tolist() for a, o in obs.items()}}).encode()
         request = urllib.request.Request(
@@ -160,16 +139,6 @@ def test_champion_served_over_rest(registered: tuple[str, str, Path], tmp_path: 
         assert set(predictions) == set(expected)
         for agent_id, action in predictions.items():
             np.testing.assert_allclose(np.array(action), expected[agent_id], rtol=0, atol=1e-6)
-    finally:
-        try:
-            os.killpg(server.pid, signal.SIGTERM)
-            server.wait(timeout=15)
-        except ProcessLookupError:
-            pass
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait()
-        log.close()
 
 
 def test_one_version_per_checkpoint_and_champion_only_when_better(

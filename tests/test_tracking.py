@@ -5,15 +5,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
-import subprocess
 import sys
-import time
 import urllib.parse
 import urllib.request
 from pathlib import Path
 
 import pytest
+from local_server import free_port, serving
 
 from marlpipe.config import Params, with_overrides
 from marlpipe.pipeline import envspec, evaluate, evolve, init_population
@@ -189,12 +187,6 @@ def test_losses_are_curves_per_agent(tmp_path: Path, mlflow_uri: str) -> None:
     assert "member_2.actor_loss.a_0" not in child.data.metrics
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def get_json(url: str) -> dict:
     with urllib.request.urlopen(url, timeout=10) as response:
         return json.loads(response.read())
@@ -205,22 +197,12 @@ def test_generation_read_back_over_rest(tmp_path: Path) -> None:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
-    server = subprocess.Popen(
-        [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
-         "--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}",
-         "--artifacts-destination", str(tmp_path / "artifacts"), "--workers", "1"],
-        cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                urllib.request.urlopen(f"{base}/health", timeout=2).read()
-                break
-            except OSError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"mlflow server did not start on {base}")
-                time.sleep(0.5)
+    command = [
+        sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
+        "--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}",
+        "--artifacts-destination", str(tmp_path / "artifacts"), "--workers", "1",
+    ]  # fmt: skip
+    with serving(command, f"{base}/health", tmp_path, env):
         tracker = MlflowTracker("rest", root=tmp_path, tracking_uri=base)
         tracker.start()
         tracker.log_generation(record(0))
@@ -230,10 +212,3 @@ def test_generation_read_back_over_rest(tmp_path: Path) -> None:
         assert [(m["step"], m["value"]) for m in history] == [(0, -10.0)]
         runs = get_json(f"{base}/api/2.0/mlflow/runs/get?run_id={tracker.run_id}")
         assert runs["run"]["info"]["status"] == "FINISHED"
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
