@@ -36,6 +36,14 @@ def scored_agents(
     return [a for a in agent_ids if a in selection or team_of(a) in selection]
 
 
+def scored_returns(returns: Any, agent_ids: Sequence[str], agents: Sequence[str] | None) -> Any:
+    """The columns of ``returns`` (episodes x ``agent_ids``) of the scored ``agents``; all of
+    ``returns`` itself for ``None`` (every agent counts)."""
+    if agents is None:
+        return returns
+    return returns[:, [list(agent_ids).index(a) for a in agents]]
+
+
 def team_returns(per_agent: Mapping[str, float]) -> dict[str, float]:
     """Sum of the agents' (mean) returns per team, teams in order of first appearance."""
     teams: dict[str, float] = {}
@@ -69,12 +77,17 @@ def evaluate_population(
     scores = []
     for agent in population:
         returns = run_episodes(agent, eval_env, episodes, max_steps, seed)
-        if agents is not None:
-            returns = returns[:, [list(agent.agent_ids).index(a) for a in agents]]
-        score = float(returns.sum(1).mean())
+        score = float(scored_returns(returns, agent.agent_ids, agents).sum(1).mean())
         record_fitness(agent, score)
         scores.append(score)
     return scores
 
 
-__all__ = ["evaluate_population", "record_fitness", "scored_agents", "team_of", "team_returns"]
+__all__ = [
+    "evaluate_population",
+    "record_fitness",
+    "scored_agents",
+    "scored_returns",
+    "team_of",
+    "team_returns",
+]

@@ -33,20 +33,17 @@ def episode_scores(agent: Any, params: Params) -> tuple[list[float], dict[str, f
     """
     from marlpipe.algos.episodes import run_episodes
     from marlpipe.envs.make_vec import make_eval_env
-    from marlpipe.evolution.fitness import scored_agents
+    from marlpipe.evolution.fitness import scored_agents, scored_returns
 
     cfg = params.evaluate
-    scored = scored_agents(agent.agent_ids, params.evolution.fitness_agents)
+    selection = params.evolution.fitness_agents
+    scored = None if selection is None else scored_agents(agent.agent_ids, selection)
     env = make_eval_env(agent.spec.env_name, cfg.episodes, **agent.spec.env_kwargs)
     try:
         returns = run_episodes(agent, env, cfg.episodes, cfg.max_steps, seed=cfg.seed)
     finally:
         env.close()
-    if params.evolution.fitness_agents is not None:
-        columns = [list(agent.agent_ids).index(a) for a in scored]
-        scores = [float(row.sum()) for row in returns[:, columns]]
-    else:
-        scores = [float(row.sum()) for row in returns]
+    scores = [float(row.sum()) for row in scored_returns(returns, agent.agent_ids, scored)]
     per_agent = {}
     for column, agent_id in enumerate(agent.agent_ids):
         total = 0.0  # summed in episode order, as the reports have always been computed

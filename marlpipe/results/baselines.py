@@ -57,7 +57,7 @@ def baseline_scores(params: Params) -> dict[str, Any]:
     from marlpipe.algos.episodes import run_episodes
     from marlpipe.envs import EnvSpec
     from marlpipe.envs.make_vec import make_eval_env
-    from marlpipe.evolution.fitness import scored_agents, team_returns
+    from marlpipe.evolution.fitness import scored_agents, scored_returns, team_returns
 
     cfg = params.evaluate
     env = make_eval_env(params.env.name, cfg.episodes, **params.env.kwargs)
@@ -69,7 +69,6 @@ def baseline_scores(params: Params) -> dict[str, Any]:
                 env, params.env.channels_last, params.env.name, params.env.kwargs
             )
         scored = scored_agents(spec.agent_ids, params.evolution.fitness_agents)
-        columns = [spec.agent_ids.index(a) for a in scored]
         out: dict[str, Any] = {"episodes": cfg.episodes, "scored_agents": scored}
         policies = (
             ("random", RandomPolicy(spec, cfg.seed, copies)),
@@ -77,7 +76,7 @@ def baseline_scores(params: Params) -> dict[str, Any]:
         )
         for name, policy in policies:
             returns = run_episodes(policy, env, cfg.episodes, cfg.max_steps, seed=cfg.seed)
-            scores = [float(v) for v in returns[:, columns].sum(1)]
+            scores = [float(v) for v in scored_returns(returns, spec.agent_ids, scored).sum(1)]
             per_agent = {a: float(returns[:, i].mean()) for i, a in enumerate(spec.agent_ids)}
             out[name] = {
                 "score": statistics.fmean(scores),
