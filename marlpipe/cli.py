@@ -187,17 +187,46 @@ def results_baseline(preset: str, output: str) -> None:
     click.echo(f"random={scores['random']['score']:.2f} zero={scores['zero']['score']:.2f}")
 
 
+@results.command("versus")
+@click.argument("preset", type=click.Path(dir_okay=False))
+@click.argument("cell", type=click.Path(file_okay=False))
+@click.argument("output", type=click.Path(dir_okay=False))
+@_friendly
+def results_versus(preset: str, cell: str, output: str) -> None:
+    """Play the elite of CELL with one side random (the scored team, then its opponents) on
+    PRESET's evaluation episodes; write OUTPUT."""
+    from marlpipe.config import load_params
+    from marlpipe.io import write_json
+    from marlpipe.results.versus import versus_scores
+
+    scores = versus_scores(load_params(preset), cell)
+    write_json(output, scores)
+    click.echo(
+        f"random_vs_elite={scores['random_vs_elite']['score']:.2f} "
+        f"elite_vs_random={scores['elite_vs_random']['score']:.2f}"
+    )
+
+
 @results.command("aggregate")
 @click.argument("summaries", type=click.Path(file_okay=False))
 @click.argument("baselines", type=click.Path(file_okay=False))
+@click.option(
+    "--versus",
+    "versus_dir",
+    default=None,
+    type=click.Path(file_okay=False),
+    help="Folder of `results versus` files (<cell>.json) for the competitive tasks.",
+)
 @click.option("--markdown", "markdown_path", default="RESULTS.md", show_default=True)
 @click.option("--plot", "plot_path", default="results.png", show_default=True)
 @_friendly
-def results_aggregate(summaries: str, baselines: str, markdown_path: str, plot_path: str) -> None:
+def results_aggregate(
+    summaries: str, baselines: str, versus_dir: str | None, markdown_path: str, plot_path: str
+) -> None:
     """Write the results table and plot from the cells' SUMMARIES and the tasks' BASELINES."""
     from marlpipe.results.aggregate import aggregate
 
-    rows = aggregate(summaries, baselines, markdown_path, plot_path)
+    rows = aggregate(summaries, baselines, markdown_path, plot_path, versus=versus_dir)
     click.echo(f"wrote {markdown_path} and {plot_path} ({len(rows)} rows)")
 
 

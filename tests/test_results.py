@@ -148,3 +148,71 @@ def test_a_cell_trains_evaluates_and_summarises(tmp_path: Path, tiny_params) -> 
     assert (tmp_path / "cell" / "models" / "elite" / "elite.pt").is_file()
     assert not (tmp_path / "cell" / "runs").exists()  # the resumable checkpoint is gone
     assert not (tmp_path / "mlflow.db").exists() and not (tmp_path / "cell" / "mlflow.db").exists()
+    # the competitive view: the same elite with one side random, and the mixing itself
+    from marlpipe.algos.episodes import run_episodes
+    from marlpipe.envs.make_vec import make_eval_env
+    from marlpipe.pipeline.evaluate import load_elite
+    from marlpipe.results.baselines import baseline_scores
+    from marlpipe.results.versus import MixedPolicy, versus_scores
+
+    cell_params = load_params(preset)
+    versus = versus_scores(cell_params, tmp_path / "cell")
+    assert versus["scored_agents"] == ["agent_0", "agent_1"]
+    for side in ("random_vs_elite", "elite_vs_random"):
+        assert versus[side]["score"] == pytest.approx(versus[side]["teams"]["agent"])
+    elite, _ = load_elite(tmp_path / "cell")
+    cfg = cell_params.evaluate
+
+    def play(random_agents: set[str]) -> dict[str, float]:
+        env = make_eval_env(elite.spec.env_name, cfg.episodes, **elite.spec.env_kwargs)
+        policy = MixedPolicy(elite, random_agents, cfg.seed, None)
+        returns = run_episodes(policy, env, cfg.episodes, cfg.max_steps, seed=cfg.seed)
+        env.close()
+        return {
+            a: pytest.approx(float(returns[:, i].mean())) for i, a in enumerate(elite.agent_ids)
+        }
+
+    assert play(set()) == row["returns"]  # nobody random: the evaluate stage's elite
+    assert play(set(elite.agent_ids)) == baseline_scores(cell_params)["random"]["returns"]
+    assert play({"agent_0", "agent_1"}) == versus["random_vs_elite"]["returns"]
+    assert play({"adversary_0"}) == versus["elite_vs_random"]["returns"]
+
+
+def test_versus_needs_a_scored_team(tiny_params, tmp_path: Path) -> None:
+    from marlpipe.results.versus import versus_scores
+
+    with pytest.raises(ValueError, match="evolution.fitness_agents: versus needs"):
+        versus_scores(tiny_params, tmp_path)
+
+
+def test_aggregate_compares_a_team_with_its_random_self_against_the_same_opponents(
+    tmp_path: Path,
+) -> None:
+    summaries, baselines, versus = (tmp_path / d for d in ("summaries", "baselines", "versus"))
+    for folder in (summaries, baselines, versus):
+        folder.mkdir()
+    for seed, score in ((0, 9.0), (1, 11.0)):
+        cell = synthetic_cell("adversary", "MATD3", seed, score)
+        cell["teams"] = {"adversary": -13.0, "agent": score}
+        (summaries / f"adversary-matd3-s{seed}.json").write_text(json.dumps(cell))
+        low = -1.0 - seed
+        sides = {
+            "random_vs_elite": {"score": low, "teams": {"adversary": -17.0, "agent": low}},
+            "elite_vs_random": {"score": 37.0, "teams": {"adversary": -27.0, "agent": 37.0}},
+        }
+        (versus / f"adversary-matd3-s{seed}.json").write_text(json.dumps(sides))
+    base = {"random": {"score": 18.4, "teams": {"adversary": -27.1, "agent": 18.4}},
+            "zero": {"score": 16.7, "teams": {}}}  # fmt: skip
+    (baselines / "adversary.json").write_text(json.dumps(base))
+
+    rows = aggregate(summaries, baselines, tmp_path / "R.md", tmp_path / "r.png", versus=versus)
+    assert rows[0]["versus"]["random_vs_elite"]["score"] == pytest.approx(-1.5)
+    text = (tmp_path / "R.md").read_text()
+    assert "+11.5 over random vs the same opponents" in text  # 10.0 - (-1.5)
+    assert (
+        "| adversary | MATD3 | 10.0 (adversary -13.0, agent 10.0) | -1.5 (adversary -17.0, "
+        "agent -1.5) | 37.0 (adversary -27.0, agent 37.0) | 18.4 (adversary -27.1, agent 18.4) |"
+    ) in text
+    (versus / "adversary-matd3-s1.json").unlink()
+    with pytest.raises(FileNotFoundError, match="versus: no file for adversary-matd3-s1"):
+        aggregate(summaries, baselines, tmp_path / "R.md", tmp_path / "r.png", versus=versus)

@@ -30,7 +30,7 @@ TARGETS: dict[str, tuple[float | None, str]] = {
     "speaker_listener": (-15.0, "-15 or better"),
     "speaker_listener_discrete": (-20.0, "-20 or better"),
     "spread": (-45.0, "-45 or better (random about -78)"),
-    "adversary": (None, "good team clearly above its random-policy return"),
+    "adversary": (None, "good team clearly above its random-policy return vs the same adversary"),
     "reference": (None, "clearly better than random"),
 }
 """What each task should reach (greedy, summed over the scored agents, 100 episodes of 25 steps)."""
@@ -71,10 +71,36 @@ def _task_key(task: str) -> tuple[int, str]:
     return (TASKS.index(task) if task in TASKS else len(TASKS), task)
 
 
+def cell_name(cell: dict[str, Any]) -> str:
+    """``<task>-<algorithm>-s<seed>``: the name of a cell's run, summary and versus file."""
+    return f"{cell['task']}-{cell['algorithm'].lower()}-s{cell['seed']}"
+
+
+def _versus_means(group: Sequence[dict[str, Any]], versus: dict[str, dict[str, Any]]) -> dict:
+    """Mean over seeds of each one-side-random score and team return (every seed must have
+    its versus file, or none does)."""
+    found = [versus[cell_name(c)] for c in group if cell_name(c) in versus]
+    if not found:
+        return {}
+    if len(found) != len(group):
+        missing = [cell_name(c) for c in group if cell_name(c) not in versus]
+        raise FileNotFoundError(f"versus: no file for {', '.join(missing)}")
+    out = {}
+    for side in ("random_vs_elite", "elite_vs_random"):
+        teams = {
+            t: statistics.fmean(v[side]["teams"][t] for v in found) for t in found[0][side]["teams"]
+        }
+        out[side] = {"score": statistics.fmean(v[side]["score"] for v in found), "teams": teams}
+    return out
+
+
 def table_rows(
-    cells: Sequence[dict[str, Any]], baselines: dict[str, dict[str, Any]]
+    cells: Sequence[dict[str, Any]],
+    baselines: dict[str, dict[str, Any]],
+    versus: dict[str, dict[str, Any]] | None = None,
 ) -> list[dict[str, Any]]:
-    """One row per task and algorithm, in table order."""
+    """One row per task and algorithm, in table order. ``versus``: the `results versus` files
+    by cell name, for the tasks with a scored team."""
     groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for cell in cells:
         groups.setdefault((cell["task"], cell["algorithm"]), []).append(cell)
@@ -98,6 +124,7 @@ def table_rows(
             "random_teams": random.get("teams", {}),
             "target": target[0], "target_text": target[1],
             "published": PUBLISHED.get((task, algorithm)),
+            "versus": _versus_means(group, versus or {}),
             "env_steps": statistics.fmean(c["env_steps"] for c in group),
             "wall_s": statistics.fmean(c["wall_s"] for c in group),
         })  # fmt: skip
@@ -109,6 +136,9 @@ def _num(value: float | None, digits: int = 1) -> str:
 
 
 def _verdict(row: dict[str, Any]) -> str:
+    if row.get("versus"):  # a scored team: against its random self facing the same opponents
+        margin = row["mean"] - row["versus"]["random_vs_elite"]["score"]
+        return f"{margin:+.1f} over random vs the same opponents"
     if row["target"] is not None:
         return "met" if row["mean"] >= row["target"] else "missed"
     if row["random"] is None:
@@ -151,6 +181,31 @@ def markdown(rows: Sequence[dict[str, Any]], command: str = "dvc repro results/d
                 for team, value in row["teams"].items()
             ]
             lines.append(f"- {row['task']} / {row['algorithm']}: " + ", ".join(parts))
+    versus_rows = [r for r in rows if r.get("versus")]
+    if versus_rows:
+        lines += [
+            "",
+            "Scored team against the elite's other agents (mean over seeds; team returns in "
+            "brackets). The random column above plays a random team against random opponents; "
+            "here one side at a time is swapped for random actions, the other stays the elite's:",
+            "",
+            "| task | algorithm | elite vs elite | random team vs elite opponents "
+            "| elite team vs random opponents | random vs random |",
+            "|---|---|---|---|---|---|",
+        ]
+        for row in versus_rows:
+
+            def cell(score: float | None, teams: dict[str, float]) -> str:
+                parts = ", ".join(f"{t} {v:.1f}" for t, v in teams.items())
+                return f"{_num(score)} ({parts})" if teams else _num(score)
+
+            vs = row["versus"]
+            lines.append(
+                f"| {row['task']} | {row['algorithm']} | {cell(row['mean'], row['teams'])} | "
+                f"{cell(vs['random_vs_elite']['score'], vs['random_vs_elite']['teams'])} | "
+                f"{cell(vs['elite_vs_random']['score'], vs['elite_vs_random']['teams'])} | "
+                f"{cell(row['random'], row['random_teams'])} |"
+            )
     published = [r for r in rows if r["published"]]
     if published:
         lines += ["", "Published figures on the same scale:", ""]
@@ -197,15 +252,27 @@ def aggregate(
     baselines: str | os.PathLike,
     results_md: str | os.PathLike,
     results_png: str | os.PathLike,
+    versus: str | os.PathLike | None = None,
 ) -> list[dict[str, Any]]:
-    """Read every cell summary and baseline; write ``results_md`` and ``results_png``."""
+    """Read every cell summary, baseline and (optional folder) versus file; write
+    ``results_md`` and ``results_png``."""
     cells = load_cells(summaries)
     base = {f.stem: read_json(f) for f in sorted(Path(baselines).glob("*.json"))}
-    rows = table_rows(cells, base)
+    matches = {f.stem: read_json(f) for f in sorted(Path(versus).glob("*.json"))} if versus else {}
+    rows = table_rows(cells, base, matches)
     text = markdown(rows)
     atomic_write(results_md, lambda f: f.write(text), mode="w")
     plot(rows, results_png)
     return rows
 
 
-__all__ = ["PUBLISHED", "TARGETS", "aggregate", "markdown", "mean_ci", "plot", "table_rows"]
+__all__ = [
+    "PUBLISHED",
+    "TARGETS",
+    "aggregate",
+    "cell_name",
+    "markdown",
+    "mean_ci",
+    "plot",
+    "table_rows",
+]
