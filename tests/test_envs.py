@@ -678,3 +678,36 @@ def test_vmas_batched_evaluation_equals_episode_by_episode(continuous):
             np.testing.assert_allclose(other, returns, rtol=1e-5, atol=1e-4)
         else:
             np.testing.assert_array_equal(other, returns)
+
+
+def test_vmas_speaker_listener_per_copy_draws_a_goal_per_copy_from_its_seed():
+    pytest.importorskip("vmas")
+    from marlpipe.envs.batching import copy_seeds
+    from marlpipe.envs.make_vec import make_eval_env
+
+    name = "vmas.simple_speaker_listener_per_copy"
+    shipped, own = make_eval_env(VMAS_SPEAKER_LISTENER, 60), make_eval_env(name, 60)
+    assert own.spec.observations == shipped.spec.observations
+    assert own.spec.actions == shipped.spec.actions
+    seeds = copy_seeds(3, 60)
+    goals = {}
+    for label, env in (("shipped", shipped), ("own", own)):
+        obs, _ = env.reset(seed=3, seeds=seeds)
+        goals[label] = obs["speaker_0"]
+    # VMAS's scenario: one goal for the whole batch; ours: every goal colour turns up
+    assert len(np.unique(goals["shipped"], axis=0)) == 1
+    assert len(np.unique(goals["own"], axis=0)) == 3
+    # a copy's goal follows its own seed, whatever the batch
+    small = make_eval_env(name, 4)
+    obs, _ = small.reset(seed=9, seeds=seeds[:4])
+    np.testing.assert_array_equal(obs["speaker_0"], goals["own"][:4])
+    # reward: VMAS's, -2 x the listener's distance to the landmark of the speaker's colour
+    obs, rewards, *_ = own.step(random_actions(own.spec, 60, np.random.default_rng(0)))
+    landmarks = obs["listener_0"][:, 2:8].reshape(60, 3, 2)  # relative to the listener
+    colours = own._env.scenario.colors.numpy()
+    goal = [int(np.flatnonzero((colours == g).all(1))[0]) for g in goals["own"]]
+    distance = np.linalg.norm(landmarks[np.arange(60), goal], axis=1)
+    np.testing.assert_allclose(rewards["listener_0"], -2 * distance, rtol=1e-5)
+    np.testing.assert_array_equal(rewards["speaker_0"], rewards["listener_0"])
+    for env in (shipped, own, small):
+        env.close()

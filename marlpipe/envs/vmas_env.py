@@ -64,13 +64,16 @@ def is_vmas_name(name: Any) -> bool:
 
 
 def vmas_scenarios() -> list[str]:
-    """Names of the scenarios the installed VMAS ships (read from its files: torch-free);
-    empty when VMAS is not installed."""
+    """Names of the scenarios the installed VMAS ships (read from its files: torch-free) and
+    marlpipe's own (:mod:`marlpipe.envs.vmas_scenarios`); empty when VMAS is not installed."""
+    from marlpipe.envs.vmas_scenarios import OWN_SCENARIOS
+
     found = importlib.util.find_spec("vmas")
     if found is None or not found.submodule_search_locations:
         return []
     folder = Path(next(iter(found.submodule_search_locations))) / "scenarios"
-    return sorted(p.stem for p in folder.rglob("*.py") if not p.stem.startswith("_"))
+    shipped = {p.stem for p in folder.rglob("*.py") if not p.stem.startswith("_")}
+    return sorted(shipped | set(OWN_SCENARIOS))
 
 
 def scenario_of(name: str) -> str:
@@ -157,13 +160,16 @@ class VmasVecEnv:
         import vmas
         from vmas.simulator.environment import Environment
 
+        from marlpipe.envs.vmas_scenarios import OWN_SCENARIOS, own_scenario
+
         self._shared_state = Environment.vmas_random_state  # what VMAS's local_seed swaps in
         self._rng = list(self._shared_state)
         kwargs = {"max_steps": DEFAULT_MAX_STEPS, **env_kwargs}
         with self._own_rng():
             try:
                 self._env = vmas.make_env(
-                    scenario, num_envs=num_envs, device=device, seed=_stream_seed(seed),
+                    own_scenario(scenario) if scenario in OWN_SCENARIOS else scenario,
+                    num_envs=num_envs, device=device, seed=_stream_seed(seed),
                     dict_spaces=True, terminated_truncated=True, clamp_actions=True, **kwargs,
                 )  # fmt: skip
             except TypeError as err:
