@@ -711,3 +711,20 @@ def test_vmas_speaker_listener_per_copy_draws_a_goal_per_copy_from_its_seed():
     np.testing.assert_array_equal(rewards["speaker_0"], rewards["listener_0"])
     for env in (shipped, own, small):
         env.close()
+
+
+def test_vmas_speaker_listener_per_copy_can_take_mpes_force():
+    pytest.importorskip("vmas")
+    from marlpipe.envs.make_vec import make_eval_env
+
+    speeds = []
+    for force in (1.0, 5.0):  # VMAS's listener force, and MPE's sensitivity of 5
+        env = make_eval_env("vmas.simple_speaker_listener_per_copy", 2, u_multiplier=force)
+        env.reset(seed=0)
+        push = {"speaker_0": np.zeros((2, 5), np.float32),
+                "listener_0": np.array([[1.0, 0.0]] * 2, np.float32)}  # fmt: skip
+        obs, *_ = env.step(push)
+        speeds.append(obs["listener_0"][:, 0])  # the velocity's x
+        env.close()
+    assert (speeds[0] > 0).all()
+    np.testing.assert_allclose(speeds[1], 5 * speeds[0], rtol=1e-5)

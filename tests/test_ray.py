@@ -74,7 +74,8 @@ def assert_identical(left, right) -> None:
                 assert ta.dtype == tb.dtype and torch.equal(ta, tb), key
     snap_a, snap_b = mem_a.snapshot(), mem_b.snapshot()
     assert {k: v for k, v in snap_a.items() if k != "data"} == {
-        k: v for k, v in snap_b.items() if k != "data"}
+        k: v for k, v in snap_b.items() if k != "data"
+    }
     for name, field in snap_a["data"].items():
         for agent, rows in field.items():
             assert np.array_equal(rows, snap_b["data"][name][agent]), (name, agent)
@@ -150,8 +151,12 @@ def test_killed_worker_mid_generation_gives_the_same_result(local_ray, local_mer
         threading.Thread(target=killer, daemon=True).start()
 
     try:
-        on_ray = run(trainer, on_generation=lambda result, _state: kill_mid_training(
-            result.record.generation, result))
+        on_ray = run(
+            trainer,
+            on_generation=lambda result, _state: kill_mid_training(
+                result.record.generation, result
+            ),
+        )
         assert killed and trainer.restarts == 1
     finally:
         trainer.close()
@@ -173,6 +178,20 @@ def test_ray_backend_needs_merged_experience():
     assert "population.experience" in str(err.value) and "\n" not in str(err.value)
     params = with_overrides(Params(), {"population": {"backend": "ray", "experience": "merged"}})
     assert params.population.workers is None and params.population.num_cpus == 1.0
+
+
+def test_workers_reserve_a_gpu_when_members_train_on_cuda():
+    from marlpipe.training.ray_trainer import worker_gpus
+
+    def population(**values):
+        return with_overrides(Params(), {"population": values}).population
+
+    assert worker_gpus(population()) == 0.0
+    assert worker_gpus(population(device="cuda")) == 1.0
+    assert worker_gpus(population(device="cuda:1", num_gpus=0.5)) == 0.5
+    assert worker_gpus(population(num_gpus=2)) == 2.0
+    with pytest.raises(ConfigError, match="population.num_gpus"):
+        population(num_gpus=-1)
 
 
 def _pipeline_params(tiny_params: Params, **population) -> Params:

@@ -118,6 +118,8 @@ class PopulationConfig:
     environment variable if set, else a Ray started on this machine."""
     num_cpus: float = option(1.0, gt=0.0)
     """CPUs each Ray worker reserves."""
+    num_gpus: float | None = option(None, ge=0.0)
+    """GPUs each Ray worker reserves (null: 1 when ``device`` is a CUDA device, else 0)."""
     workers: int | None = option(None, ge=1)
     """Ray workers (actors) training members in parallel (null: min(population size, the
     cluster's CPUs / num_cpus))."""

@@ -19,19 +19,23 @@ def make_vec_env(
     backend: str = "sync",
     seed: int | None = None,
     channels_last: bool = False,
+    device: str = "cpu",
     **env_kwargs: Any,
 ):
     """Return ``num_envs`` copies of environment ``name`` batched per agent (see the
     :mod:`marlpipe.envs.vector` module doc). A VMAS name (``vmas.<scenario>``) gives one batched
-    simulator of ``num_envs`` copies (:class:`~marlpipe.envs.vmas_env.VmasVecEnv`), which only
-    the ``"sync"`` backend takes: there are no copies to spread over worker processes."""
+    simulator of ``num_envs`` copies (:class:`~marlpipe.envs.vmas_env.VmasVecEnv`) on torch
+    ``device``, which only the ``"sync"`` backend takes: there are no copies to spread over
+    worker processes. The mpe2 envs are numpy code and ignore ``device``."""
     if is_vmas_name(name):
         if backend != "sync":
             raise ValueError(
                 f"env.backend {backend!r}: a VMAS env ({name!r}) steps all its copies in one "
                 'batched simulator in this process; use backend "sync"'
             )
-        return VmasVecEnv(name, num_envs, seed=seed, channels_last=channels_last, **env_kwargs)
+        return VmasVecEnv(
+            name, num_envs, seed=seed, channels_last=channels_last, device=device, **env_kwargs
+        )
     if backend == "sync":
         return SyncVecEnv(name, num_envs, seed=seed, channels_last=channels_last, **env_kwargs)
     if backend == "async":
@@ -39,10 +43,10 @@ def make_vec_env(
     raise ValueError(f'backend must be "sync" or "async", got {backend!r}')
 
 
-def make_eval_env(name: str, episodes: int, **env_kwargs: Any):
+def make_eval_env(name: str, episodes: int, device: str = "cpu", **env_kwargs: Any):
     """The env evaluation plays ``episodes`` greedy episodes on: for a VMAS name one batched
-    simulator with a copy per episode (played as parallel copies, see
+    simulator with a copy per episode on torch ``device`` (played as parallel copies, see
     :func:`marlpipe.algos.episodes.run_episodes`), else one PettingZoo ``ParallelEnv``."""
     if is_vmas_name(name):
-        return VmasVecEnv(name, max(1, int(episodes)), **env_kwargs)
+        return VmasVecEnv(name, max(1, int(episodes)), device=device, **env_kwargs)
     return make_env(name, **env_kwargs)

@@ -10,6 +10,11 @@ actions and reward as VMAS's) with the goal drawn per copy: a batched reset draw
 
 Reward, as VMAS's: each agent gets ``-2 * |listener - goal landmark|`` (VMAS sums the distance
 once per agent), so its random-policy score is on VMAS's scale, not mpe2's squared distance.
+
+``env.kwargs: {u_multiplier: 5}`` gives the listener MPE's force: MPE (and mpe2) multiply a
+continuous movement action by a sensitivity of 5, VMAS's speaker-listener by 1, so there the
+listener accelerates five times slower and cannot reach a far landmark in 25 steps (a scripted
+"go to the goal" policy scores about -62 against the random policy's -106). Default 1: VMAS's.
 """
 
 from __future__ import annotations
@@ -30,12 +35,13 @@ def _scenarios() -> dict[str, Any]:
         """Speaker-listener with a goal landmark per copy (see the module doc)."""
 
         def make_world(self, batch_dim: int, device: torch.device, **kwargs: Any) -> World:
+            force = float(kwargs.pop("u_multiplier", 1.0))
             ScenarioUtils.check_kwargs_consumed(kwargs)
             world = World(batch_dim=batch_dim, device=device, dim_c=3)
             world.add_agent(Agent(name="speaker_0", collide=False, movable=False,
                                   silent=False, shape=Sphere(radius=0.075)))  # fmt: skip
-            world.add_agent(Agent(name="listener_0", collide=False, movable=True,
-                                  silent=True, shape=Sphere(radius=0.075)))  # fmt: skip
+            world.add_agent(Agent(name="listener_0", collide=False, movable=True, silent=True,
+                                  shape=Sphere(radius=0.075), u_multiplier=force))  # fmt: skip
             self.colors = torch.tensor(landmark_colors, device=device, dtype=torch.float32)
             for i, color in enumerate(landmark_colors):
                 landmark = Landmark(name=f"landmark {i}", collide=False, shape=Sphere(radius=0.04))

@@ -38,7 +38,9 @@ def episode_scores(agent: Any, params: Params) -> tuple[list[float], dict[str, f
     cfg = params.evaluate
     selection = params.evolution.fitness_agents
     scored = None if selection is None else scored_agents(agent.agent_ids, selection)
-    env = make_eval_env(agent.spec.env_name, cfg.episodes, **agent.spec.env_kwargs)
+    env = make_eval_env(
+        agent.spec.env_name, cfg.episodes, params.population.device, **agent.spec.env_kwargs
+    )
     try:
         returns = run_episodes(agent, env, cfg.episodes, cfg.max_steps, seed=cfg.seed)
     finally:

@@ -141,10 +141,10 @@ def run(
     env_args = {
         "name": spec.env_name, "num_envs": params.env.num_envs, "backend": params.env.backend,
         "seed": derive_seed(params.seed, "envs"), "channels_last": params.env.channels_last,
-        **spec.env_kwargs,
+        "device": device, **spec.env_kwargs,
     }  # fmt: skip
-    env = make_vec_env(**env_args)
-    eval_env = make_eval_env(spec.env_name, evo.eval_episodes, **spec.env_kwargs)
+    env = make_vec_env(**env_args)  # a VMAS simulator runs on population.device too
+    eval_env = make_eval_env(spec.env_name, evo.eval_episodes, device, **spec.env_kwargs)
     status, trainer = "FAILED", None
     try:
         if not _reached(evo.target, saved):

@@ -27,7 +27,7 @@ STATE_FILE = "state.json"
 # Where members train (local or on which Ray workers) does not change the results either.
 _NOT_FINGERPRINTED = {
     "evaluate": None, "tracking": None, "evolution": ("generations", "target"),
-    "population": ("backend", "ray_address", "num_cpus", "workers"),
+    "population": ("backend", "ray_address", "num_cpus", "num_gpus", "workers"),
 }  # fmt: skip
 
 

@@ -60,7 +60,9 @@ def baseline_scores(params: Params) -> dict[str, Any]:
     from marlpipe.evolution.fitness import scored_agents, scored_returns, team_returns
 
     cfg = params.evaluate
-    env = make_eval_env(params.env.name, cfg.episodes, **params.env.kwargs)
+    env = make_eval_env(
+        params.env.name, cfg.episodes, params.population.device, **params.env.kwargs
+    )
     try:
         copies = getattr(env, "num_envs", None)  # a batched simulator plays episodes as copies
         spec = getattr(env, "spec", None) if copies else None

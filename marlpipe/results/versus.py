@@ -61,7 +61,9 @@ def versus_scores(params: Params, root: str | Path) -> dict[str, Any]:
     cfg = params.evaluate
     out: dict[str, Any] = {"episodes": cfg.episodes, "scored_agents": scored}
     for name, random_side in (("random_vs_elite", scored), ("elite_vs_random", others)):
-        env = make_eval_env(elite.spec.env_name, cfg.episodes, **elite.spec.env_kwargs)
+        env = make_eval_env(
+            elite.spec.env_name, cfg.episodes, params.population.device, **elite.spec.env_kwargs
+        )
         try:
             policy = MixedPolicy(elite, set(random_side), cfg.seed, getattr(env, "num_envs", None))
             returns = run_episodes(policy, env, cfg.episodes, cfg.max_steps, seed=cfg.seed)

@@ -223,7 +223,10 @@ def evolve(
     if own_eval_env:
         from marlpipe.envs.make_vec import make_eval_env  # only needed when the caller gave none
 
-        eval_env = make_eval_env(env.spec.env_name, evolution.eval_episodes, **env.spec.env_kwargs)
+        eval_env = make_eval_env(
+            env.spec.env_name, evolution.eval_episodes, getattr(env, "device", "cpu"),
+            **env.spec.env_kwargs,
+        )  # fmt: skip
     population, history, last = list(population), [], None
     total = evolution.generations
     bar = tqdm(

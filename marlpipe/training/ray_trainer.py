@@ -66,6 +66,14 @@ class MemberWorker:
         return result
 
 
+def worker_gpus(population: Any) -> float:
+    """GPUs a Ray worker reserves: ``population.num_gpus``, or when that is null 1 for a CUDA
+    ``population.device`` (the worker trains there) and 0 otherwise."""
+    if population.num_gpus is not None:
+        return float(population.num_gpus)
+    return 1.0 if str(population.device).startswith("cuda") else 0.0
+
+
 def probe(address: str, source: str) -> None:
     """Raise a one-line :class:`UserError` naming ``address`` unless something listens there
     (within :data:`PROBE_TIMEOUT_S`); ``auto``/``local`` are left to Ray."""
@@ -120,6 +128,7 @@ class RayTrainer:
         *,
         workers: int | None = None,
         num_cpus: float = 1.0,
+        num_gpus: float = 0.0,
         address: str | None = None,
         torch_threads: int = 1,
         population_size: int | None = None,
@@ -129,6 +138,7 @@ class RayTrainer:
         self._ray = ray
         self._owns_ray = connect(address)
         self.env_args, self.torch_threads, self.num_cpus = dict(env_args), torch_threads, num_cpus
+        self.num_gpus = float(num_gpus)
         if workers is None:
             cpus = ray.cluster_resources().get("CPU", 1.0)
             workers = max(1, min(population_size or 1, int(cpus // num_cpus)))
@@ -145,20 +155,23 @@ class RayTrainer:
         """The trainer a ``PopulationConfig`` asks for, its workers building ``env_args``."""
         return cls(
             env_args, workers=population.workers, num_cpus=population.num_cpus,
-            address=population.ray_address, torch_threads=population.torch_threads,
-            population_size=population.size,
+            num_gpus=worker_gpus(population), address=population.ray_address,
+            torch_threads=population.torch_threads, population_size=population.size,
         )  # fmt: skip
 
     def _start(self) -> Any:
-        actor = self._ray.remote(MemberWorker).options(num_cpus=self.num_cpus)
+        actor = self._ray.remote(MemberWorker).options(
+            num_cpus=self.num_cpus, num_gpus=self.num_gpus
+        )
         return actor.remote(self.env_args, self.torch_threads)
 
     def _check_code(self) -> None:
         from marlpipe.pipeline.resume import code_hash
 
         ours = code_hash()
-        for worker, theirs in zip(self.workers, self._ray.get([w.code.remote() for w in
-                                                               self.workers]), strict=True):
+        for worker, theirs in zip(
+            self.workers, self._ray.get([w.code.remote() for w in self.workers]), strict=True
+        ):
             if theirs != ours:
                 label = self._ray.get(worker.label.remote())
                 raise UserError(
@@ -213,4 +226,4 @@ class RayTrainer:
             self._ray.shutdown()
 
 
-__all__ = ["MemberWorker", "RayTrainer", "connect", "probe"]
+__all__ = ["MemberWorker", "RayTrainer", "connect", "probe", "worker_gpus"]
