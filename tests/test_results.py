@@ -216,3 +216,14 @@ def test_aggregate_compares_a_team_with_its_random_self_against_the_same_opponen
     (versus / "adversary-matd3-s1.json").unlink()
     with pytest.raises(FileNotFoundError, match="versus: no file for adversary-matd3-s1"):
         aggregate(summaries, baselines, tmp_path / "R.md", tmp_path / "r.png", versus=versus)
+
+
+def test_vmas_target_is_mpe2s_score_relative_to_its_random_policy() -> None:
+    cells = [synthetic_cell("speaker_listener", "MATD3", 0, -15.0),
+             synthetic_cell("vmas_speaker_listener", "MATD3", 0, -20.0)]  # fmt: skip
+    baselines = {"speaker_listener": {"random": {"score": -75.0}},
+                 "vmas_speaker_listener": {"random": {"score": -120.0}}}  # fmt: skip
+    rows = table_rows(cells, baselines)
+    assert rows[1]["target"] == pytest.approx(-24.0)  # -120 x (-15 / -75)
+    text = markdown(rows)
+    assert "-24.0 or better (speaker_listener's -15.0 is 0.200 x its random -75.0): met" in text

@@ -23,6 +23,7 @@ TASKS = (
     "spread",
     "adversary",
     "reference",
+    "vmas_speaker_listener",
 )
 """Table order (presets in ``configs/``); other tasks follow alphabetically."""
 
@@ -34,6 +35,12 @@ TARGETS: dict[str, tuple[float | None, str]] = {
     "reference": (None, "clearly better than random"),
 }
 """What each task should reach (greedy, summed over the scored agents, 100 episodes of 25 steps)."""
+
+RELATIVE_TARGETS: dict[str, tuple[str, str]] = {
+    "vmas_speaker_listener": ("speaker_listener", "MATD3"),
+}
+"""Tasks whose target is another row's score relative to its random policy: VMAS's
+speaker-listener must be as far from its own random policy (as a fraction of it) as mpe2's."""
 
 PUBLISHED: dict[tuple[str, str], tuple[float, str]] = {
     ("speaker_listener", "MADDPG"): (
@@ -128,7 +135,24 @@ def table_rows(
             "env_steps": statistics.fmean(c["env_steps"] for c in group),
             "wall_s": statistics.fmean(c["wall_s"] for c in group),
         })  # fmt: skip
+    _relative_targets(rows)
     return rows
+
+
+def _relative_targets(rows: list[dict[str, Any]]) -> None:
+    """Fill in the targets of :data:`RELATIVE_TARGETS` from the rows they refer to."""
+    by_key = {(r["task"], r["algorithm"]): r for r in rows}
+    for row in rows:
+        ref_key = RELATIVE_TARGETS.get(row["task"])
+        ref = by_key.get((ref_key[0], row["algorithm"])) if ref_key else None
+        if ref is None or not ref["random"] or row["random"] is None:
+            continue
+        fraction = ref["mean"] / ref["random"]
+        row["target"] = row["random"] * fraction
+        row["target_text"] = (
+            f"{row['target']:.1f} or better ({ref['task']}'s {ref['mean']:.1f} is "
+            f"{fraction:.3f} x its random {ref['random']:.1f})"
+        )
 
 
 def _num(value: float | None, digits: int = 1) -> str:
@@ -268,6 +292,7 @@ def aggregate(
 
 __all__ = [
     "PUBLISHED",
+    "RELATIVE_TARGETS",
     "TARGETS",
     "aggregate",
     "cell_name",
