@@ -427,6 +427,29 @@ def test_train_multi_agent_takes_the_seed_names_and_validates_them():
     env.close()
 
 
+def test_train_multi_agent_takes_a_trainer_for_merged_experience():
+    """trainer= reaches the loop: a LocalTrainer trains the members with merged experience,
+    the same run as evolve() with it, and not the shared-buffer run."""
+    from marlpipe.training.merged import LocalTrainer
+
+    histories = []
+    for trainer in (LocalTrainer(), None):
+        env, eval_env, pop, memory, tournament, mutation = tiny_setup()
+        histories.append(train_multi_agent(
+            env, pop, memory, max_steps=400, evo_steps=100, eval_loop=1, eval_env=eval_env,
+            tournament=tournament, mutation=mutation, progress=False, seed=0, trainer=trainer,
+        )[1])  # fmt: skip
+        env.close()
+    env, eval_env, pop, memory, tournament, mutation = tiny_setup()
+    direct = evolve(
+        env, pop, memory, evolution(generations=2), tournament=tournament, mutation=mutation,
+        seed=0, eval_env=eval_env, progress=False, trainer=LocalTrainer(),
+    )  # fmt: skip
+    env.close()
+    assert histories[0] == direct.history
+    assert histories[0] != histories[1]
+
+
 def test_train_multi_agent_without_seed_repeats_with_a_seeded_population():
     """The README's package example seeds the env, population, buffer, tournament and
     mutations but not the loop: the loop's seed is read from the members' streams."""

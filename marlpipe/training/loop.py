@@ -301,6 +301,7 @@ def train_multi_agent(
     on_generation: OnGeneration | None = None,
     seed: int | None = None,
     state: LoopState | None = None,
+    trainer: Trainer | None = None,
 ) -> tuple[list[Any], list[list[float]]]:
     """The AgileRL-style entry point: :func:`evolve` with the seed's keyword names.
 
@@ -316,7 +317,10 @@ def train_multi_agent(
 
     Unlike ``max_steps`` in AgileRL's ``train_multi_agent`` (a per-episode step cap), nothing
     here caps training episodes: they end when the env ends them. Seeds: see :func:`evolve`
-    (a seeded population and env make the run repeatable without ``seed``). Returns
+    (a seeded population and env make the run repeatable without ``seed``). ``trainer``: where
+    members train with merged experience, e.g. a
+    :class:`~marlpipe.training.ray_trainer.RayTrainer` for the members in parallel on Ray
+    (see :func:`evolve`); ``None``: one after another on the shared buffer. Returns
     ``(population, fitness_history)`` with one list of evaluation scores per generation.
     """
     state = state or LoopState.start(_loop_seed(pop) if seed is None else seed)
@@ -333,7 +337,7 @@ def train_multi_agent(
     result = evolve(
         env, pop, memory, evolution, tournament=tournament, mutation=mutation, state=state,
         eval_env=eval_env, tracker=tracker, on_generation=on_generation,
-        progress=None if progress else False,
+        progress=None if progress else False, trainer=trainer,
     )  # fmt: skip
     return result.population, result.history
 
