@@ -91,6 +91,12 @@ def test_aggregate_writes_the_table_and_plot_from_synthetic_runs(tmp_path: Path)
         synthetic_cell("spread", "MATD3", 1, -42.0),
     ]
     cells[0]["teams"] = cells[4]["teams"] = {"agent": -45.0, "adversary": 3.0}
+    cells[0]["returns"] = cells[4]["returns"] = {"agent_0": -22.5, "agent_1": -22.5,
+                                                 "adversary_0": 3.0}  # fmt: skip
+    for cell in cells[1:3]:  # teams of one agent each: not listed
+        cell["teams"] = {"speaker": -7.0, "listener": -7.0}
+        cell["returns"] = {"speaker_0": -7.0, "listener_0": -7.0}
+    cells[2]["wall_s"] = 600.0
     for cell in cells:
         name = f"{cell['task']}-{cell['algorithm']}-s{cell['seed']}.json"
         (summaries / name).write_text(json.dumps(cell))
@@ -112,7 +118,9 @@ def test_aggregate_writes_the_table_and_plot_from_synthetic_runs(tmp_path: Path)
     assert "| speaker_listener | MADDPG | 1 | -22.0 | -22.0 |" in text  # one seed: no interval
     assert "-45 or better (random about -78): missed" in text  # mean -46
     assert "spread / MATD3: agent -45.0 (-70.0), adversary 3.0 (–)" in text
-    assert "MADDPG paper" in text and "1.60M" in text and "7.0 min" in text
+    assert "speaker_listener / MATD3: speaker" not in text
+    assert "MADDPG paper" in text and "1.60M" in text and "| 7.0 min |" in text
+    assert "| 8.5 min (7.0-10.0) |" in text  # median of 7 and 10 minutes, and the range
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     first = png.read_bytes()
     aggregate(summaries, baselines, md, png)

@@ -133,10 +133,20 @@ def table_rows(
             "published": PUBLISHED.get((task, algorithm)),
             "versus": _versus_means(group, versus or {}),
             "env_steps": statistics.fmean(c["env_steps"] for c in group),
-            "wall_s": statistics.fmean(c["wall_s"] for c in group),
+            "wall_s": statistics.median(c["wall_s"] for c in group),
+            "wall_range": (min(c["wall_s"] for c in group), max(c["wall_s"] for c in group)),
+            "team_play": bool(group[0].get("scored_agents")) or _has_a_team(group[0]),
         })  # fmt: skip
     _relative_targets(rows)
     return rows
+
+
+def _has_a_team(cell: dict[str, Any]) -> bool:
+    """Whether some team of the cell's agents has more than one member."""
+    from marlpipe.evolution.fitness import team_of
+
+    teams = [team_of(agent) for agent in cell.get("returns", {})]
+    return len(teams) != len(set(teams))
 
 
 def _relative_targets(rows: list[dict[str, Any]]) -> None:
@@ -157,6 +167,12 @@ def _relative_targets(rows: list[dict[str, Any]]) -> None:
 
 def _num(value: float | None, digits: int = 1) -> str:
     return "–" if value is None else f"{value:.{digits}f}"
+
+
+def _minutes(row: dict[str, Any]) -> str:
+    low, high = row.get("wall_range", (row["wall_s"], row["wall_s"]))
+    text = f"{row['wall_s'] / 60:.1f} min"
+    return text if low == high else f"{text} ({low / 60:.1f}-{high / 60:.1f})"
 
 
 def _verdict(row: dict[str, Any]) -> str:
@@ -184,7 +200,7 @@ def markdown(rows: Sequence[dict[str, Any]], command: str = "dvc repro results/d
         "policy and by the no-op action, scored by the same code.",
         "",
         "| task | algorithm | seeds | score (mean ± 95 % CI) | per seed | random | zero "
-        "| target | env steps / run | wall time / run |",
+        "| target | env steps / run | wall time / run (median, range) |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
@@ -194,9 +210,15 @@ def markdown(rows: Sequence[dict[str, Any]], command: str = "dvc repro results/d
         lines.append(
             f"| {row['task']} | {row['algorithm']} | {len(row['seeds'])} | "
             f"{row['mean']:.1f}{ci} | {per_seed} | {_num(row['random'])} | {_num(row['zero'])} | "
-            f"{target} | {row['env_steps'] / 1e6:.2f}M | {row['wall_s'] / 60:.1f} min |"
+            f"{target} | {row['env_steps'] / 1e6:.2f}M | {_minutes(row)} |"
         )
-    team_rows = [r for r in rows if len(r["teams"]) > 1]
+    lines += [
+        "",
+        "Wall time: each cell's own measurement of its four stages. Cells share the machine",
+        "with whatever else runs (two cells at a time on two cores, say), so the range is wide;",
+        "compare wall times only between cells that ran side by side.",
+    ]
+    team_rows = [r for r in rows if r.get("team_play", len(r["teams"]) > 1)]
     if team_rows:
         lines += ["", "Team returns (mean over seeds; random policy in brackets):", ""]
         for row in team_rows:
