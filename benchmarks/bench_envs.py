@@ -86,14 +86,15 @@ def vmas_torch_rate(num_envs: int, seconds: float) -> float:
 
 
 def cpu_model() -> str:
+    """``lscpu``'s model name and the widest AVX it lists, e.g. ``AMD EPYC (AVX-512)``."""
     try:
         out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
     except (OSError, subprocess.CalledProcessError):
         return "unknown (no lscpu)"
-    for line in out.splitlines():
-        if line.startswith("Model name:"):
-            return line.split(":", 1)[1].strip()
-    return "unknown"
+    model = next((line.split(":", 1)[1].strip() for line in out.splitlines()
+                  if line.startswith("Model name:")), "unknown")  # fmt: skip
+    simd = "AVX-512" if "avx512f" in out else "AVX2" if "avx2" in out else "no AVX2"
+    return f"{model} ({simd})"
 
 
 def side_by_side(seconds: float) -> None:

@@ -23,6 +23,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench_envs import cpu_model  # benchmarks/ is on sys.path when run as a script
+
 ROOT = Path(__file__).resolve().parents[1]
 RUNS = {
     "mpe2": ("mpe2 default", "params.yaml"),
@@ -62,11 +64,7 @@ def main() -> None:
         parser.error(f"--runs: unknown {unknown}; expected some of {sorted(RUNS)}")
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, check=True,
                             capture_output=True, text=True).stdout.strip()  # fmt: skip
-    cpu = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
-    model = next((ln.split(":", 1)[1].strip() for ln in cpu.splitlines()
-                  if ln.startswith("Model name")), "unknown")  # fmt: skip
-    flags = "AVX-512" if "avx512f" in cpu else "AVX2" if "avx2" in cpu else "no AVX2"
-    print(f"commit {commit}, CPU {model} ({flags})")
+    print(f"commit {commit}, CPU {cpu_model()}")
     workdir = Path(tempfile.mkdtemp(prefix="vmas-vs-mpe2-"))
     rows = []
     try:
