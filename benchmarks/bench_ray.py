@@ -15,6 +15,9 @@ snapshot (``ship_s``), to rebuild members and merge their transitions (``merge_s
 slowest member's turn (``slowest_member_s``). Shorten a run with ``--generations``/``--steps``:
 
     python benchmarks/bench_ray.py --generations 2 --steps 5000 [--workers 2] [--modes local,ray]
+
+``--repeats N`` runs the modes N times, alternating, and compares medians: on these shared VMs
+one process's speed drifts by a quarter between minutes, so one run of each can mislead.
 """
 
 from __future__ import annotations
@@ -72,16 +75,39 @@ def main() -> None:
                         help="env steps per member per generation")  # fmt: skip
     parser.add_argument("--workers", type=int, default=2, help="Ray actors")
     parser.add_argument("--modes", default=",".join(MODES), help="comma-separated modes")
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=1,
+        help="run every mode this many times, alternating (local, ray, local, "
+        "ray, ...), so that a machine whose speed drifts during the "
+        "benchmark shifts every mode alike; medians are compared",
+    )
     args = parser.parse_args()
-    results = {}
-    for mode in args.modes.split(","):
-        results[mode] = run_mode(mode, args)
-        print(f"{mode}: " + ", ".join(f"{k} {v:.4g}" for k, v in results[mode].items()),
-              flush=True)  # fmt: skip
-    if "local" in results:
-        base = results["local"]["env_steps_per_s"]
-        for mode, figures in results.items():
-            print(f"{mode}: {figures['env_steps_per_s'] / base:.2f}x local's env-steps/s")
+    modes = args.modes.split(",")
+    runs: dict[str, list[dict[str, float]]] = {mode: [] for mode in modes}
+    for repeat in range(args.repeats):
+        for mode in modes:
+            figures = run_mode(mode, args)
+            runs[mode].append(figures)
+            print(
+                f"[{repeat + 1}/{args.repeats}] {mode}: "
+                + ", ".join(f"{k} {v:.4g}" for k, v in figures.items()),
+                flush=True,
+            )
+    if "local" in runs:
+        base = statistics.median(f["env_steps_per_s"] for f in runs["local"])
+        for mode, figures in runs.items():
+            rates = [f["env_steps_per_s"] for f in figures]
+            paired = [
+                f["env_steps_per_s"] / b["env_steps_per_s"]
+                for f, b in zip(figures, runs["local"], strict=True)
+            ]
+            print(
+                f"{mode}: median {statistics.median(rates):,.0f} env-steps/s, "
+                f"{statistics.median(rates) / base:.2f}x local's median "
+                f"(per repeat: {', '.join(f'{r:.2f}x' for r in paired)})"
+            )
 
 
 if __name__ == "__main__":

@@ -2,7 +2,10 @@
 
 Run (about 10 minutes on a 2-core AVX-512 machine, 25 on an AVX2 one; let nothing else run):
 
-    python benchmarks/vmas_vs_mpe2.py [--runs mpe2,vmas] [--keep]
+    python benchmarks/vmas_vs_mpe2.py [--runs mpe2,vmas] [--keep] [--set KEY=VALUE ...]
+
+``--set evolution.generations=18`` (repeatable; dotted keys, YAML values) changes the VMAS run's
+params in its clone: how preset variants are tried (``--runs vmas`` to time only those).
 
 Each run is a fresh ``git clone`` of this repository's HEAD (commit first: uncommitted changes are
 not in it) with the params file copied to ``params.yaml``, then ``dvc repro`` timed from start to
@@ -23,6 +26,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import yaml
 from bench_envs import cpu_model  # benchmarks/ is on sys.path when run as a script
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -32,13 +36,35 @@ RUNS = {
 }
 
 
-def run_one(key: str, workdir: Path) -> dict[str, float | str]:
+def apply_overrides(path: Path, overrides: list[str]) -> None:
+    """Set each ``a.b.c=value`` (value parsed as YAML) in the params file at ``path``."""
+    params = yaml.safe_load(path.read_text())
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"--set {item!r}: expected KEY=VALUE, e.g. population.size=3")
+        *parents, leaf = key.split(".")
+        node = params
+        for part in parents:
+            if not isinstance(node.get(part), dict):
+                raise SystemExit(f"--set {item!r}: {key} is not a key of {path.name}")
+            node = node[part]
+        if leaf not in node:
+            raise SystemExit(f"--set {item!r}: {key} is not a key of {path.name}")
+        node[leaf] = yaml.safe_load(value)
+    path.write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def run_one(key: str, workdir: Path, overrides: list[str] | None = None) -> dict[str, float | str]:
     """Clone, copy the params, time ``dvc repro``, read the score and measure the random policy."""
     label, params_file = RUNS[key]
     clone = workdir / key
     subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True)
     if params_file != "params.yaml":
         shutil.copyfile(clone / params_file, clone / "params.yaml")
+    if overrides:
+        apply_overrides(clone / "params.yaml", overrides)
+        label, params_file = f"{label}, {' '.join(overrides)}", f"{params_file} + --set"
     start = time.perf_counter()
     subprocess.run(["dvc", "repro", "-q"], cwd=clone, check=True)
     wall = time.perf_counter() - start
@@ -57,6 +83,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", default="mpe2,vmas", help="comma-separated: mpe2, vmas")
     parser.add_argument("--keep", action="store_true", help="keep the clones (printed path)")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="change the VMAS run's params (repeatable)",
+    )
     args = parser.parse_args()
     keys = [k.strip() for k in args.runs.split(",") if k.strip()]
     unknown = sorted(set(keys) - set(RUNS))
@@ -69,7 +103,7 @@ def main() -> None:
     rows = []
     try:
         for key in keys:
-            row = run_one(key, workdir)
+            row = run_one(key, workdir, args.overrides if key == "vmas" else [])
             rows.append(row)
             print(f"{row['run']}: {row['wall_s']:.1f} s, score {row['score']:.2f}, random "
                   f"{row['random']:.2f}, score/random {row['fraction']:.3f}",
