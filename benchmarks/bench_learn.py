@@ -1,10 +1,13 @@
 """Benchmark MATD3 ``learn()`` and a lean training loop on speaker-listener shapes.
 
-Usage: ``python benchmarks/bench_learn.py [--threads N] [--updates 300] [--env-steps 40000]``
+Usage: ``python benchmarks/bench_learn.py [--threads N] [--updates 300] [--env-steps 40000]
+[--batch-sizes 128,1024] [--hidden 64,64] [--no-training] [--profile]``
 
 Prints the median milliseconds per MATD3 update (critic step every call, actor + targets every
-second call, as in training) at batch 128 and 1024, then the env-steps/s of one agent training
-on 8 sync envs with learn_step 5 (one update per 5 collected transitions) at batch 1024.
+second call, as in training) at each batch size (default 128 and 1024) with hidden layers
+``--hidden`` (default 64,64; architecture mutations grow them, e.g. to 128,128,128), then the
+env-steps/s of one agent training on 8 sync envs with learn_step 5 (one update per 5 collected
+transitions) at batch 1024.
 """
 
 from __future__ import annotations
@@ -36,10 +39,13 @@ def filled_buffer(env, agent: MATD3, transitions: int, seed: int = 0) -> MultiAg
     return buffer
 
 
-def bench_learn(batch_size: int, updates: int) -> float:
-    """Median ms per learn() call over ``updates`` calls (pre-sampled batches, after warm-up)."""
+def bench_learn(
+    batch_size: int, updates: int, hidden: tuple[int, ...] = (64, 64), profile: bool = False
+) -> float:
+    """Median ms per learn() call over ``updates`` calls (pre-sampled batches, after warm-up);
+    with ``profile``, also print torch.profiler's table of the ops that took the time."""
     env = make_vec_env(ENV, 8, seed=0, continuous_actions=True)
-    agent = MATD3(env.spec, {"hidden_sizes": [64, 64]}, batch_size=batch_size, seed=0)
+    agent = MATD3(env.spec, {"hidden_sizes": list(hidden)}, batch_size=batch_size, seed=0)
     buffer = filled_buffer(env, agent, 4096)
     batches = [buffer.sample(batch_size) for _ in range(32)]
     for i in range(50):
@@ -49,6 +55,14 @@ def bench_learn(batch_size: int, updates: int) -> float:
         start = time.perf_counter()
         agent.learn(batches[i % 32])
         times.append(time.perf_counter() - start)
+    if profile:
+        from torch.profiler import ProfilerActivity
+        from torch.profiler import profile as torch_profile
+
+        with torch_profile(activities=[ProfilerActivity.CPU]) as prof:
+            for i in range(min(updates, 100)):
+                agent.learn(batches[i % 32])
+        print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=8))
     env.close()
     return 1000 * statistics.median(times)
 
@@ -82,13 +96,20 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
     parser.add_argument("--updates", type=int, default=300)
     parser.add_argument("--env-steps", type=int, default=40_000)
+    parser.add_argument("--batch-sizes", default="128,1024", help="comma-separated")
+    parser.add_argument("--hidden", default="64,64", help="hidden layer sizes, comma-separated")
+    parser.add_argument("--no-training", action="store_true", help="skip the training loop")
+    parser.add_argument("--profile", action="store_true", help="print the top ops per batch size")
     args = parser.parse_args()
+    hidden = tuple(int(n) for n in args.hidden.split(","))
     torch.set_num_threads(args.threads)
     np.set_printoptions(precision=2)
     print(f"torch {torch.__version__}, {args.threads} thread(s)")
-    for batch_size in (128, 1024):
-        ms = bench_learn(batch_size, args.updates)
-        print(f"MATD3 learn() batch {batch_size:5d}: {ms:.2f} ms/update")
+    for batch_size in (int(b) for b in args.batch_sizes.split(",")):
+        ms = bench_learn(batch_size, args.updates, hidden, args.profile)
+        print(f"MATD3 learn() hidden {list(hidden)} batch {batch_size:5d}: {ms:.2f} ms/update")
+    if args.no_training:
+        return
     rate = bench_training(args.env_steps)
     print(f"training (8 envs, learn_step 5, batch 1024): {rate:,.0f} env-steps/s")
 
