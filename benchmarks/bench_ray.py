@@ -98,14 +98,13 @@ def main() -> None:
     if "local" in runs:
         base = statistics.median(f["env_steps_per_s"] for f in runs["local"])
         for mode, figures in runs.items():
-            rates = [f["env_steps_per_s"] for f in figures]
+            median = statistics.median(f["env_steps_per_s"] for f in figures)
             paired = [
                 f["env_steps_per_s"] / b["env_steps_per_s"]
                 for f, b in zip(figures, runs["local"], strict=True)
             ]
             print(
-                f"{mode}: median {statistics.median(rates):,.0f} env-steps/s, "
-                f"{statistics.median(rates) / base:.2f}x local's median "
+                f"{mode}: median {median:,.0f} env-steps/s, {median / base:.2f}x local's median "
                 f"(per repeat: {', '.join(f'{r:.2f}x' for r in paired)})"
             )
 

@@ -37,22 +37,25 @@ RUNS = {
 
 
 def apply_overrides(path: Path, overrides: list[str]) -> None:
-    """Set each ``a.b.c=value`` (value parsed as YAML) in the params file at ``path``."""
-    params = yaml.safe_load(path.read_text())
+    """Set each ``a.b.c=value`` (value parsed as YAML) in the params file at ``path``, through
+    marlpipe's own ``with_overrides``, so a wrong key or value fails as the stages would."""
+    from marlpipe.config import ConfigError, dump_params, load_params, with_overrides
+
+    nested: dict = {}
     for item in overrides:
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise SystemExit(f"--set {item!r}: expected KEY=VALUE, e.g. population.size=3")
         *parents, leaf = key.split(".")
-        node = params
+        node = nested
         for part in parents:
-            if not isinstance(node.get(part), dict):
-                raise SystemExit(f"--set {item!r}: {key} is not a key of {path.name}")
-            node = node[part]
-        if leaf not in node:
-            raise SystemExit(f"--set {item!r}: {key} is not a key of {path.name}")
+            node = node.setdefault(part, {})
         node[leaf] = yaml.safe_load(value)
-    path.write_text(yaml.safe_dump(params, sort_keys=False))
+    try:
+        params = with_overrides(load_params(path), nested, source=f"--set on {path.name}")
+    except ConfigError as err:
+        raise SystemExit(str(err)) from None
+    path.write_text(dump_params(params))
 
 
 def run_one(key: str, workdir: Path, overrides: list[str] | None = None) -> dict[str, float | str]:
