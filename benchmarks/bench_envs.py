@@ -1,11 +1,13 @@
 """Raw env steps/s of speaker-listener with random actions: one env, sync x8, async x8; then
 mpe2 (sync backend) beside VMAS at 8, 64, 512 and 2,048 copies.
 
-Run: python benchmarks/bench_envs.py [--seconds 5] [--cell-seconds 2]
+Run: python benchmarks/bench_envs.py [--seconds 5] [--cell-seconds 2] [--device cpu]
 An env step here is one step of one env copy (a vector step of 8 copies counts 8). The VMAS
 columns: ``marlpipe`` is :class:`~marlpipe.envs.vmas_env.VmasVecEnv` (numpy actions in, numpy
 observations out, auto-reset); ``torch`` is VMAS's own ``step`` on torch tensors with a batched
 reset at ``max_steps``, i.e. what keeping torch tensors end to end could at best give.
+``--device cuda`` runs both VMAS columns on the GPU (mpe2 is numpy code and stays on the CPU);
+the ``torch`` column then waits for the GPU before it stops the clock.
 """
 
 from __future__ import annotations
@@ -44,9 +46,13 @@ def random_actions_single(env, rng):
     }
 
 
-def vector_rate(backend: str, num_envs: int, seconds: float, name: str = NAME) -> float:
+def vector_rate(
+    backend: str, num_envs: int, seconds: float, name: str = NAME, device: str = "cpu"
+) -> float:
     """Env-steps/s of ``num_envs`` copies, at least one vector step however slow."""
-    vec = make_vec_env(name, num_envs, backend=backend, seed=0, continuous_actions=True)
+    vec = make_vec_env(
+        name, num_envs, backend=backend, seed=0, device=device, continuous_actions=True
+    )
     try:
         vec.reset()
         rng = np.random.default_rng(0)
@@ -60,19 +66,19 @@ def vector_rate(backend: str, num_envs: int, seconds: float, name: str = NAME) -
         vec.close()
 
 
-def vmas_torch_rate(num_envs: int, seconds: float) -> float:
+def vmas_torch_rate(num_envs: int, seconds: float, device: str = "cpu") -> float:
     """VMAS's own batched step on torch tensors (no numpy boundary), reset every 25 steps."""
     import torch
     import vmas
 
     env = vmas.make_env(
-        "simple_speaker_listener", num_envs=num_envs, seed=0, dict_spaces=True, max_steps=25,
-        terminated_truncated=True, clamp_actions=True,
+        "simple_speaker_listener", num_envs=num_envs, device=device, seed=0, dict_spaces=True,
+        max_steps=25, terminated_truncated=True, clamp_actions=True,
     )  # fmt: skip
     generator = torch.Generator().manual_seed(0)
     batches = [
         {a.name: torch.rand((num_envs, env.get_agent_action_size(a)), generator=generator)
-         for a in env.agents}
+         .to(device) for a in env.agents}
         for _ in range(64)
     ]  # fmt: skip
     env.reset()
@@ -82,6 +88,8 @@ def vmas_torch_rate(num_envs: int, seconds: float) -> float:
         if bool((terminated | truncated).all()):
             env.reset()
         steps += 1
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize(device)
     return steps * num_envs / (time.perf_counter() - start)
 
 
@@ -97,19 +105,19 @@ def cpu_model() -> str:
     return f"{model} ({simd})"
 
 
-def side_by_side(seconds: float) -> None:
-    """mpe2 (sync) and VMAS env-steps/s at each of :data:`COPIES` copies."""
+def side_by_side(seconds: float, device: str = "cpu") -> None:
+    """mpe2 (sync) and VMAS (on ``device``) env-steps/s at each of :data:`COPIES` copies."""
     import torch
 
     print(f"\nspeaker-listener, random continuous actions, {torch.get_num_threads()} torch "
-          f"thread(s), about {seconds:g} s per cell")  # fmt: skip
+          f"thread(s), VMAS on {device}, about {seconds:g} s per cell")  # fmt: skip
     print(f"{'copies':>7} {'mpe2 sync':>12} {'vmas marlpipe':>14} {'vmas torch':>12} {'ratio':>7}")
     have_vmas = importlib.util.find_spec("vmas") is not None
     for num_envs in COPIES:
         mpe2 = vector_rate("sync", num_envs, seconds)
         if have_vmas:
-            ours = vector_rate("sync", num_envs, seconds, VMAS_NAME)
-            raw = vmas_torch_rate(num_envs, seconds)
+            ours = vector_rate("sync", num_envs, seconds, VMAS_NAME, device)
+            raw = vmas_torch_rate(num_envs, seconds, device)
             cells = f"{ours:14.0f} {raw:12.0f} {ours / mpe2:6.1f}x"
         else:
             cells = f"{'(no vmas)':>14}"
@@ -121,7 +129,13 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--num-envs", type=int, default=8)
     parser.add_argument("--cell-seconds", type=float, default=2.0)
+    parser.add_argument("--device", default="cpu", help="torch device of the VMAS columns")
     args = parser.parse_args()
+    if args.device.startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            parser.error(f"--device {args.device}: this torch sees no CUDA device")
     print(f"CPU: {cpu_model()}")
     one = single_env_rate(args.seconds)
     sync = vector_rate("sync", args.num_envs, args.seconds)
@@ -133,7 +147,7 @@ def main() -> None:
     print(
         f"async x{args.num_envs:<2}           : {asyn:9.0f} env-steps/s  ({asyn / one:.2f}x single)"
     )
-    side_by_side(args.cell_seconds)
+    side_by_side(args.cell_seconds, args.device)
 
 
 if __name__ == "__main__":

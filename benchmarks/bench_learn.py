@@ -1,13 +1,14 @@
 """Benchmark MATD3 ``learn()`` and a lean training loop on speaker-listener shapes.
 
 Usage: ``python benchmarks/bench_learn.py [--threads N] [--updates 300] [--env-steps 40000]
-[--batch-sizes 128,1024] [--hidden 64,64] [--no-training] [--profile]``
+[--batch-sizes 128,1024] [--hidden 64,64] [--device cpu] [--no-training] [--profile]``
 
 Prints the median milliseconds per MATD3 update (critic step every call, actor + targets every
 second call, as in training) at each batch size (default 128 and 1024) with hidden layers
 ``--hidden`` (default 64,64; architecture mutations grow them, e.g. to 128,128,128), then the
 env-steps/s of one agent training on 8 sync envs with learn_step 5 (one update per 5 collected
-transitions) at batch 1024.
+transitions) at batch 1024. ``--device cuda`` puts the networks and the sampled batches (and the
+lean loop's buffer) on the GPU; each timed update then waits for the GPU (``synchronize``).
 """
 
 from __future__ import annotations
@@ -27,9 +28,17 @@ ENV = "mpe2.simple_speaker_listener_v4"
 FIELDS = ["state", "action", "reward", "next_state", "done"]
 
 
-def filled_buffer(env, agent: MATD3, transitions: int, seed: int = 0) -> MultiAgentReplayBuffer:
-    """A buffer filled by the (untrained, exploring) agent."""
-    buffer = MultiAgentReplayBuffer(transitions, FIELDS, env.agent_ids, seed=seed)
+def synchronize(device: str) -> None:
+    """Wait for queued GPU work, so a timing covers it (nothing to wait for on the CPU)."""
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def filled_buffer(
+    env, agent: MATD3, transitions: int, seed: int = 0, device: str = "cpu"
+) -> MultiAgentReplayBuffer:
+    """A buffer (sampling onto ``device``) filled by the (untrained, exploring) agent."""
+    buffer = MultiAgentReplayBuffer(transitions, FIELDS, env.agent_ids, device=device, seed=seed)
     obs, _ = env.reset(seed=seed)
     while len(buffer) < transitions:
         store, actions = agent.get_action(obs)
@@ -40,38 +49,54 @@ def filled_buffer(env, agent: MATD3, transitions: int, seed: int = 0) -> MultiAg
 
 
 def bench_learn(
-    batch_size: int, updates: int, hidden: tuple[int, ...] = (64, 64), profile: bool = False
+    batch_size: int,
+    updates: int,
+    hidden: tuple[int, ...] = (64, 64),
+    profile: bool = False,
+    device: str = "cpu",
 ) -> float:
     """Median ms per learn() call over ``updates`` calls (pre-sampled batches, after warm-up);
     with ``profile``, also print torch.profiler's table of the ops that took the time."""
     env = make_vec_env(ENV, 8, seed=0, continuous_actions=True)
-    agent = MATD3(env.spec, {"hidden_sizes": list(hidden)}, batch_size=batch_size, seed=0)
-    buffer = filled_buffer(env, agent, 4096)
+    agent = MATD3(
+        env.spec, {"hidden_sizes": list(hidden)}, batch_size=batch_size, seed=0, device=device
+    )
+    buffer = filled_buffer(env, agent, 4096, device=device)
     batches = [buffer.sample(batch_size) for _ in range(32)]
     for i in range(50):
         agent.learn(batches[i % 32])
+    synchronize(device)
     times = []
     for i in range(updates):
         start = time.perf_counter()
         agent.learn(batches[i % 32])
+        synchronize(device)
         times.append(time.perf_counter() - start)
     if profile:
         from torch.profiler import ProfilerActivity
         from torch.profiler import profile as torch_profile
 
-        with torch_profile(activities=[ProfilerActivity.CPU]) as prof:
+        activities = [ProfilerActivity.CPU]
+        if torch.device(device).type == "cuda":
+            activities.append(ProfilerActivity.CUDA)
+        with torch_profile(activities=activities) as prof:
             for i in range(min(updates, 100)):
                 agent.learn(batches[i % 32])
-        print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=8))
+        key = "self_device_time_total" if len(activities) > 1 else "self_cpu_time_total"
+        print(prof.key_averages().table(sort_by=key, row_limit=8))
     env.close()
     return 1000 * statistics.median(times)
 
 
-def bench_training(env_steps: int, learn_step: int = 5, batch_size: int = 1024) -> float:
+def bench_training(
+    env_steps: int, learn_step: int = 5, batch_size: int = 1024, device: str = "cpu"
+) -> float:
     """Env transitions per second of a lean training loop (acting, storing, learning)."""
     env = make_vec_env(ENV, 8, seed=0, continuous_actions=True)
-    agent = MATD3(env.spec, {"hidden_sizes": [64, 64]}, batch_size=batch_size, seed=0)
-    buffer = MultiAgentReplayBuffer(200_000, FIELDS, env.agent_ids, seed=0)
+    agent = MATD3(
+        env.spec, {"hidden_sizes": [64, 64]}, batch_size=batch_size, seed=0, device=device
+    )
+    buffer = MultiAgentReplayBuffer(200_000, FIELDS, env.agent_ids, device=device, seed=0)
     obs, _ = env.reset(seed=0)
     due, collected = 0, 0
     start = time.perf_counter()
@@ -86,6 +111,7 @@ def bench_training(env_steps: int, learn_step: int = 5, batch_size: int = 1024) 
             while due >= learn_step:
                 agent.learn(buffer.sample(batch_size))
                 due -= learn_step
+    synchronize(device)
     elapsed = time.perf_counter() - start
     env.close()
     return collected / elapsed
@@ -98,19 +124,22 @@ def main() -> None:
     parser.add_argument("--env-steps", type=int, default=40_000)
     parser.add_argument("--batch-sizes", default="128,1024", help="comma-separated")
     parser.add_argument("--hidden", default="64,64", help="hidden layer sizes, comma-separated")
+    parser.add_argument("--device", default="cpu", help="torch device, e.g. cuda")
     parser.add_argument("--no-training", action="store_true", help="skip the training loop")
     parser.add_argument("--profile", action="store_true", help="print the top ops per batch size")
     args = parser.parse_args()
     hidden = tuple(int(n) for n in args.hidden.split(","))
     torch.set_num_threads(args.threads)
     np.set_printoptions(precision=2)
-    print(f"torch {torch.__version__}, {args.threads} thread(s)")
+    if torch.device(args.device).type == "cuda" and not torch.cuda.is_available():
+        parser.error(f"--device {args.device}: this torch sees no CUDA device")
+    print(f"torch {torch.__version__}, {args.threads} thread(s), device {args.device}")
     for batch_size in (int(b) for b in args.batch_sizes.split(",")):
-        ms = bench_learn(batch_size, args.updates, hidden, args.profile)
+        ms = bench_learn(batch_size, args.updates, hidden, args.profile, args.device)
         print(f"MATD3 learn() hidden {list(hidden)} batch {batch_size:5d}: {ms:.2f} ms/update")
     if args.no_training:
         return
-    rate = bench_training(args.env_steps)
+    rate = bench_training(args.env_steps, device=args.device)
     print(f"training (8 envs, learn_step 5, batch 1024): {rate:,.0f} env-steps/s")
 
 
