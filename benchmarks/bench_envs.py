@@ -88,9 +88,24 @@ def vmas_torch_rate(num_envs: int, seconds: float, device: str = "cpu") -> float
         if bool((terminated | truncated).all()):
             env.reset()
         steps += 1
+    synchronize(device)
+    return steps * num_envs / (time.perf_counter() - start)
+
+
+def synchronize(device: str) -> None:
+    """Wait for queued GPU work so that a timing covers it (nothing to wait for on a CPU)."""
+    import torch
+
     if torch.device(device).type == "cuda":
         torch.cuda.synchronize(device)
-    return steps * num_envs / (time.perf_counter() - start)
+
+
+def require_device(parser: argparse.ArgumentParser, device: str) -> None:
+    """Stop with one line naming ``--device`` when it asks for CUDA that torch does not see."""
+    import torch
+
+    if torch.device(device).type == "cuda" and not torch.cuda.is_available():
+        parser.error(f"--device {device}: this torch sees no CUDA device")
 
 
 def cpu_model() -> str:
@@ -131,11 +146,7 @@ def main() -> None:
     parser.add_argument("--cell-seconds", type=float, default=2.0)
     parser.add_argument("--device", default="cpu", help="torch device of the VMAS columns")
     args = parser.parse_args()
-    if args.device.startswith("cuda"):
-        import torch
-
-        if not torch.cuda.is_available():
-            parser.error(f"--device {args.device}: this torch sees no CUDA device")
+    require_device(parser, args.device)
     print(f"CPU: {cpu_model()}")
     one = single_env_rate(args.seconds)
     sync = vector_rate("sync", args.num_envs, args.seconds)

@@ -19,6 +19,7 @@ import time
 
 import numpy as np
 import torch
+from bench_envs import require_device, synchronize  # benchmarks/ is on sys.path as a script
 
 from marlpipe.algos import MATD3
 from marlpipe.algos.buffer import MultiAgentReplayBuffer
@@ -26,12 +27,6 @@ from marlpipe.envs import make_vec_env
 
 ENV = "mpe2.simple_speaker_listener_v4"
 FIELDS = ["state", "action", "reward", "next_state", "done"]
-
-
-def synchronize(device: str) -> None:
-    """Wait for queued GPU work, so a timing covers it (nothing to wait for on the CPU)."""
-    if torch.device(device).type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def filled_buffer(
@@ -131,8 +126,7 @@ def main() -> None:
     hidden = tuple(int(n) for n in args.hidden.split(","))
     torch.set_num_threads(args.threads)
     np.set_printoptions(precision=2)
-    if torch.device(args.device).type == "cuda" and not torch.cuda.is_available():
-        parser.error(f"--device {args.device}: this torch sees no CUDA device")
+    require_device(parser, args.device)
     print(f"torch {torch.__version__}, {args.threads} thread(s), device {args.device}")
     for batch_size in (int(b) for b in args.batch_sizes.split(",")):
         ms = bench_learn(batch_size, args.updates, hidden, args.profile, args.device)
