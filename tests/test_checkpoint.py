@@ -273,3 +273,175 @@ def test_load_and_clone_leave_the_global_torch_rng_alone(tmp_path):
         agent.clone()
         agent.load_checkpoint(path)
         assert torch.equal(torch.get_rng_state(), before)
+
+
+# ------------------------------------------------------------------ generators of other devices
+def fake_generator_state(path, state, device: str | None = "cuda") -> None:
+    """Re-save ``path`` as if its agent's torch generator had been a ``device`` one (``None``:
+    without the device field, as files from before the field existed)."""
+
+    def edit(saved) -> None:
+        saved["torch_rng"] = {"state": state}
+        if device is not None:
+            saved["torch_rng"]["device"] = device
+
+    rewrite(path, edit_state=edit)
+
+
+def cuda_like_state(seed: int = 0) -> torch.Tensor:
+    return torch.tensor(np.random.default_rng(seed).integers(0, 256, 16), dtype=torch.uint8)
+
+
+def greedy_actions(agent) -> dict:
+    return agent.get_action(random_obs(agent.spec, 4, np.random.default_rng(2)), training=False)[1]
+
+
+@pytest.mark.parametrize(("algo", "discrete"), [(MATD3, False), (MADDPG, True)])
+def test_checkpoint_of_a_cuda_generator_loads_on_cpu_deterministically(tmp_path, algo, discrete):
+    agent = trained(algo, discrete)
+    path = tmp_path / "from_cuda.pt"
+    agent.save_checkpoint(path)
+    fake_generator_state(path, cuda_like_state())
+    assert torch.load(path, weights_only=True)["state"]["torch_rng"]["device"] == "cuda"
+    first, second = load_agent(path), load_agent(path)
+    assert first.torch_rng.device.type == "cpu"
+    assert torch.equal(first.torch_rng.get_state(), second.torch_rng.get_state())
+    for key, value in greedy_actions(agent).items():  # same weights: same greedy actions
+        np.testing.assert_array_equal(greedy_actions(first)[key], value)
+    assert_same_behaviour(first, second)  # noisy actions and learning alike, twice the same
+    into = algo(make_spec(discrete), NET, seed=99)
+    into.load_checkpoint(path)
+    assert_same_behaviour(into, algo.load(path))
+    save_population([agent], tmp_path / "population")
+    fake_generator_state(tmp_path / "population" / "member_00.pt", cuda_like_state())
+    assert_same_behaviour(load_population(tmp_path / "population")[0], load_agent(path))
+    # Another saved stream gives another new one; the re-saved agent is a plain CPU checkpoint.
+    other = tmp_path / "other.pt"
+    agent.save_checkpoint(other)
+    fake_generator_state(other, cuda_like_state(seed=1))
+    streams = [load_agent(p).torch_rng.get_state() for p in (path, other)]
+    assert not torch.equal(*streams)
+    load_agent(path).save_checkpoint(tmp_path / "resaved.pt")
+    resaved = torch.load(tmp_path / "resaved.pt", weights_only=True)
+    assert set(resaved["state"]["torch_rng"]) == {"state"}
+
+
+def test_pyfunc_model_loads_a_cuda_checkpoint_on_cpu(tmp_path):
+    from types import SimpleNamespace
+
+    from marlpipe.tracking.pyfunc_model import CHECKPOINT, ElitePolicy
+
+    agent = trained(MATD3)
+    path = tmp_path / "elite.pt"
+    agent.save_checkpoint(path)
+    fake_generator_state(path, cuda_like_state())
+    model = ElitePolicy()
+    model.load_context(SimpleNamespace(artifacts={CHECKPOINT: str(path)}))
+    obs = random_obs(agent.spec, 4, np.random.default_rng(2))
+    actions = model.predict(None, obs)
+    for key, value in greedy_actions(agent).items():
+        np.testing.assert_array_equal(actions[key], value)
+
+
+def test_cpu_checkpoints_are_unchanged_and_restore_the_generator_exactly(tmp_path):
+    agent = trained(MATD3)
+    path = tmp_path / "cpu.pt"
+    agent.save_checkpoint(path)
+    saved = torch.load(path, weights_only=True)["state"]["torch_rng"]
+    assert set(saved) == {"state"} and saved["state"].numel() == 5056  # no device field on CPU
+    assert torch.equal(saved["state"], agent.torch_rng.get_state())
+    assert torch.equal(MATD3.load(path).torch_rng.get_state(), agent.torch_rng.get_state())
+    fake_generator_state(path, saved["state"], device="cpu")  # an explicit "cpu" is the same
+    assert torch.equal(MATD3.load(path).torch_rng.get_state(), agent.torch_rng.get_state())
+
+
+def test_old_checkpoint_of_a_non_cpu_generator_without_device_field_loads(tmp_path):
+    agent = trained(MATD3)
+    path = tmp_path / "old_cuda.pt"
+    agent.save_checkpoint(path)
+    fake_generator_state(path, cuda_like_state(), device=None)  # 16 bytes: not a CPU state
+    first, second = MATD3.load(path), MATD3.load(path)
+    assert_same_behaviour(first, second)
+    marked = tmp_path / "marked.pt"
+    agent.save_checkpoint(marked)
+    fake_generator_state(marked, cuda_like_state(), device="cuda")  # the same seed either way
+    streams = [MATD3.load(p).torch_rng.get_state() for p in (path, marked)]
+    assert torch.equal(*streams)
+
+
+@pytest.mark.parametrize(
+    ("rng", "message"),
+    [
+        ({"state": torch.zeros(100, dtype=torch.uint8), "device": "cpu"},
+         r"state.torch_rng.state: 100 bytes, expected 5,056 bytes for a cpu generator"),
+        ({"state": torch.zeros(5056, dtype=torch.uint8), "device": "cuda"},
+         r"state.torch_rng.state: 5,056 bytes, expected 16 bytes for a cuda generator"),
+        ({"state": torch.zeros(0, dtype=torch.uint8)},
+         r"state.torch_rng.state: 0 bytes, expected a non-empty state for a non-CPU generator"),
+        ({"state": torch.zeros(16), "device": "cuda"},
+         r"state.torch_rng.state: torch.float32 tensor of shape \(16,\), expected a 1-D uint8"),
+        ({"state": torch.zeros(16, dtype=torch.uint8), "device": "gpu"},
+         r"state.torch_rng.device: 'gpu', expected a device type such as 'cuda'"),
+        ({"state": torch.zeros(16, dtype=torch.uint8), "seed": 3},
+         r"state.torch_rng: unknown keys \['seed'\]"),
+        ({"device": "cuda"}, r"state.torch_rng: missing keys \['state'\]"),
+    ],
+)  # fmt: skip
+def test_malformed_generator_state_is_a_one_line_checkpoint_error(tmp_path, rng, message):
+    path = tmp_path / "bad_rng.pt"
+    agent = trained(MATD3)
+    agent.save_checkpoint(path)
+    rewrite(path, edit_state=lambda state: state.update(torch_rng=rng))
+    for load in (load_agent, MATD3.load, MATD3(make_spec(), NET, seed=1).load_checkpoint):
+        with pytest.raises(CheckpointError, match=f"bad_rng.pt.*{message}") as caught:
+            load(path)
+        assert "\n" not in str(caught.value)
+
+
+def assert_same_on_device(a, b) -> None:
+    """Noisy actions and two learning steps agree (``assert_same_behaviour`` for any device)."""
+    obs = random_obs(a.spec, 5, np.random.default_rng(9))
+    left, right = (x.get_action(obs, epsilon=0.5, training=True)[1] for x in (a, b))
+    for agent in a.agent_ids:
+        np.testing.assert_array_equal(left[agent], right[agent])
+    batch = random_batch(a.spec, 16, seed=5)
+    batch = tuple({k: v.to(a.device) for k, v in field.items()} for field in batch)
+    for _ in range(2):
+        assert a.learn(batch).to_dict() == b.learn(batch).to_dict()
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_checkpoint_loads_on_cpu_and_back(tmp_path):
+    from types import SimpleNamespace
+
+    from marlpipe.tracking.pyfunc_model import CHECKPOINT, ElitePolicy
+
+    agent = MATD3(make_spec(), NET, seed=3, device="cuda")
+    batch = random_batch(agent.spec, 16)
+    agent.learn(tuple({k: v.cuda() for k, v in field.items()} for field in batch))
+    obs = random_obs(agent.spec, 4, np.random.default_rng(2))
+    agent.get_action(obs, epsilon=0.5, training=True)
+    path = tmp_path / "cuda.pt"
+    agent.save_checkpoint(path)
+    saved = torch.load(path, weights_only=True, map_location="cpu")["state"]["torch_rng"]
+    assert saved["device"] == "cuda" and saved["state"].numel() == 16
+    greedy = agent.get_action(obs, training=False)[1]
+    on_cpu, again = load_agent(path, device="cpu"), MATD3.load(path)
+    assert on_cpu.torch_rng.device.type == "cpu"
+    assert_same_on_device(on_cpu, again)
+    for key, value in load_agent(path).get_action(obs, training=False)[1].items():
+        np.testing.assert_allclose(value, greedy[key], rtol=1e-5, atol=1e-5)
+    model = ElitePolicy()
+    model.load_context(SimpleNamespace(artifacts={CHECKPOINT: str(path)}))
+    for key, value in model.predict(None, obs).items():
+        np.testing.assert_allclose(value, greedy[key], rtol=1e-5, atol=1e-5)
+    back = MATD3.load(path, device="cuda")  # the same device type: the state exactly
+    assert torch.equal(back.torch_rng.get_state(), agent.torch_rng.get_state())
+    assert_same_on_device(agent.clone(), back)
+    on_cpu.save_checkpoint(tmp_path / "cpu.pt")  # a CPU checkpoint, onto CUDA: re-seeded
+    first, second = (MATD3.load(tmp_path / "cpu.pt", device="cuda") for _ in range(2))
+    assert first.torch_rng.device.type == "cuda"
+    assert_same_on_device(first, second)
+    into = MATD3(make_spec(), NET, seed=9, device="cuda")
+    into.load_checkpoint(tmp_path / "cpu.pt")
+    assert_same_on_device(into, MATD3.load(tmp_path / "cpu.pt", device="cuda"))

@@ -9,6 +9,7 @@ and how to rebuild from it (:meth:`~AgentStateMixin.from_state`,
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import os
 from typing import Any
@@ -17,11 +18,32 @@ import torch
 
 from marlpipe.algos import checkpoint
 from marlpipe.algos.base import BOUND_KEYS, network_from_config
-from marlpipe.algos.checkpoint_checks import SpecMismatchError, check_content
+from marlpipe.algos.checkpoint_checks import SpecMismatchError, check_content, torch_rng_kind
 from marlpipe.envs.spec import EnvSpec
 
 EVOLUTION_FIELDS = ("index", "fitness", "steps", "lineage", "learn_counter", "learn_credit")
 """Attributes the evolution layer and the training loop keep on an agent (saved alike)."""
+
+
+def restore_torch_rng(generator: torch.Generator, entry: dict[str, Any]) -> None:
+    """Put a saved torch RNG entry (``state_dicts()["torch_rng"]``) into ``generator``.
+
+    A state saved by a generator of the same device type is restored exactly. One from another
+    kind (a CUDA agent loaded on the CPU, or the reverse) cannot be: the generator is seeded
+    instead from the SHA-256 of the saved state's bytes, so the same checkpoint gives the same
+    stream every time it is loaded on that kind of device. A file without a device field whose
+    state has no CPU size (written before the field existed) is restored exactly where its size
+    fits ``generator``, as such files always were. ``entry`` must have passed
+    :func:`~marlpipe.algos.checkpoint_checks.check_torch_rng`.
+    """
+    saved = entry["state"].cpu()
+    kind, here = torch_rng_kind(entry), generator.device.type
+    legacy_fits = kind is None and here != "cpu" and saved.numel() == generator.get_state().numel()
+    if kind == here or legacy_fits:
+        generator.set_state(saved)
+        return
+    digest = hashlib.sha256(saved.numpy().tobytes()).digest()
+    generator.manual_seed(int.from_bytes(digest[:8], "little") >> 1)
 
 
 class AgentStateMixin:
@@ -46,7 +68,11 @@ class AgentStateMixin:
 
     def state_dicts(self) -> dict[str, dict[str, Any]]:
         """Every tensor state by name: networks, targets, optimisers, torch RNG (live
-        references, not copies)."""
+        references, not copies).
+
+        The torch RNG entry names the device type of the generator only when it is not the CPU
+        (``{"state": ..., "device": "cuda"}``): a CPU agent's checkpoint is byte for byte what it
+        was before devices were recorded (see :func:`restore_torch_rng`)."""
         state: dict[str, dict[str, Any]] = {}
         for a in self.agent_ids:
             state[f"actor/{a}"] = self.actors[a].state_dict()
@@ -56,6 +82,8 @@ class AgentStateMixin:
         state["actor_optimizer"] = self.actor_optimizer.state_dict()
         state["critic_optimizer"] = self.critic_optimizer.state_dict()
         state["torch_rng"] = {"state": self.torch_rng.get_state()}
+        if self.torch_rng.device.type != "cpu":
+            state["torch_rng"]["device"] = self.torch_rng.device.type
         return state
 
     @classmethod
@@ -95,7 +123,7 @@ class AgentStateMixin:
         self.set_networks(actors, critic, targets, build(configs["critic"], "critic_target"))
         self.actor_optimizer.load_state_dict(state["actor_optimizer"])
         self.critic_optimizer.load_state_dict(state["critic_optimizer"])
-        self.torch_rng.set_state(state["torch_rng"]["state"].cpu())
+        restore_torch_rng(self.torch_rng, state["torch_rng"])
         self.np_rng.bit_generator.state = metadata["np_rng"]
         for name, value in metadata["hyperparameters"].items():
             setattr(self, name, value)

@@ -8,6 +8,11 @@ Format (a dict written with ``torch.save`` through :func:`marlpipe.io.atomic_wri
                "critic_target": ..., "actor_optimizer": ..., "critic_optimizer": ...,
                "torch_rng": {"state": uint8 tensor}}}
 
+``torch_rng`` is the agent's own generator's state; ``"device": "<type>"`` is added beside it only
+when that generator was not on the CPU (so CPU checkpoints are unchanged). Loaded on a device of
+the same type, the state is restored exactly; on another (a CUDA elite served on a CPU), the new
+generator is seeded from the saved state's bytes instead (``agent_state.restore_torch_rng``).
+
 It is read back with ``torch.load(weights_only=True)`` after checking the CRC-32 of every zip
 member (torch itself does not, so flipped bits would load as wrong weights). The architecture is
 rebuilt from the network configs in the metadata, so a mutated agent loads without the caller

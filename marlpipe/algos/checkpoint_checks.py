@@ -10,12 +10,18 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
+import torch
+
 from marlpipe.algos.cnn import EvolvableCNN
 from marlpipe.algos.networks import EvolvableMLP
 from marlpipe.envs.spec import EnvSpec
 
 SHARED_STATE_KEYS = ("critic", "critic_target", "actor_optimizer", "critic_optimizer", "torch_rng")
 """State entries every checkpoint holds besides the per-agent actors and actor targets."""
+
+RNG_STATE_BYTES = {"cpu": torch.Generator().get_state().numel(), "cuda": 16}
+"""Size of a torch generator's state by device type (CPU: the Mersenne Twister, 5,056 bytes;
+CUDA: Philox seed and offset). Other device types are not size-checked."""
 
 
 class SpecMismatchError(ValueError):
@@ -49,6 +55,51 @@ def _check_network(where: str, config: Any, expected: dict[str, Any]) -> None:
             raise ValueError(f"{where}: {key} {config.get(key)!r}, expected {value!r}")
 
 
+def torch_rng_kind(entry: dict[str, Any]) -> str | None:
+    """The device type whose generator wrote ``entry`` (a checkpoint's ``state["torch_rng"]``).
+
+    Its ``"device"`` field, present only when that was not the CPU (so CPU checkpoints stay as
+    they always were). Without it: ``"cpu"`` when the state has a CPU generator's size, else
+    ``None``, a generator of another, unnamed kind (a file from before the field existed).
+    """
+    if "device" in entry:
+        return entry["device"]
+    return "cpu" if entry["state"].numel() == RNG_STATE_BYTES["cpu"] else None
+
+
+def check_torch_rng(entry: Any) -> None:
+    """ValueError unless ``entry`` is a generator state that fits the kind it says it is from."""
+    where = "state.torch_rng"
+    if not isinstance(entry, dict):
+        raise ValueError(f"{where}: expected an object, got {type(entry).__name__}")
+    if problems := _key_problems(set(entry), {"state", "device"}, {"state"}):
+        raise ValueError(f"{where}: {problems}; expected 'state' and an optional 'device'")
+    state, device = entry["state"], entry.get("device", "cpu")
+    if not (isinstance(device, str) and _is_device_type(device)):
+        raise ValueError(f"{where}.device: {device!r}, expected a device type such as 'cuda'")
+    if not (isinstance(state, torch.Tensor) and state.dtype == torch.uint8 and state.dim() == 1):
+        got = type(state).__name__
+        if isinstance(state, torch.Tensor):
+            got = f"{state.dtype} tensor of shape {tuple(state.shape)}"
+        raise ValueError(f"{where}.state: {got}, expected a 1-D uint8 tensor")
+    kind = torch_rng_kind(entry)
+    expected = RNG_STATE_BYTES.get(kind)
+    if state.numel() == 0 or (expected is not None and state.numel() != expected):
+        size = "a non-empty state" if expected is None else f"{expected:,} bytes"
+        raise ValueError(
+            f"{where}.state: {state.numel():,} bytes, expected {size} for a "
+            f"{kind or 'non-CPU'} generator"
+        )
+
+
+def _is_device_type(name: str) -> bool:
+    """Whether ``name`` is a bare torch device type (``"cuda"``, not ``"cuda:0"`` or ``"gpu"``)."""
+    try:
+        return torch.device(name).type == name
+    except RuntimeError:
+        return False
+
+
 def check_content(cls: type, metadata: dict[str, Any], state: dict[str, Any]) -> None:
     """ValueError naming the first part of ``(metadata, state)`` that ``cls`` cannot load.
 
@@ -79,3 +130,4 @@ def check_content(cls: type, metadata: dict[str, Any], state: dict[str, Any]) ->
     wanted |= set(SHARED_STATE_KEYS)
     if problems := _key_problems(set(state), wanted, wanted):
         raise ValueError(f"state: {problems} for the agents {ids}")
+    check_torch_rng(state["torch_rng"])
