@@ -310,6 +310,47 @@ def test_rl_hp_mutation_stays_in_bounds_and_rebuilds_optimisers(spec):
     assert seen == {"lr_actor", "lr_critic", "batch_size", "learn_step"}
 
 
+@pytest.mark.parametrize("seed", range(8))
+def test_batch_size_never_mutates_past_memory_size(spec, seed):
+    """max_batch_size (2048, the default) above the buffer's 100 transitions: batch-size
+    mutations stop at 100, whatever the seed; without memory_size they would pass it."""
+    agent = create_population("MATD3", spec, TINY_NET, {**TINY_HP, "batch_size": 90}, 1, seed)[0]
+    mutations = only("rl_hp", rl_hp_selection=["batch_size"], memory_size=100, rand_seed=seed)
+    assert mutations.hp_bounds("batch_size") == (64, 100)
+    sizes = []
+    for _ in range(30):
+        mutations.mutation([agent])
+        sizes.append(agent.batch_size)
+        assert agent.lineage["mutations"][-1]["new"] == agent.batch_size
+    assert max(sizes) == 100 and all(64 <= s <= 100 for s in sizes)
+    unbounded = create_population("MATD3", spec, TINY_NET, {**TINY_HP, "batch_size": 90}, 1, 0)
+    free = only("rl_hp", rl_hp_selection=["batch_size"], rand_seed=seed)
+    free_sizes = []
+    for _ in range(30):
+        free.mutation(unbounded)
+        free_sizes.append(unbounded[0].batch_size)
+    assert max(free_sizes) > 100  # the same draws, uncapped: past the buffer
+
+
+def test_batch_size_ceiling_is_the_smaller_bound():
+    assert only("rl_hp", max_batch_size=48, min_batch_size=16,
+                memory_size=100).hp_bounds("batch_size") == (16, 48)  # fmt: skip
+    assert only("rl_hp", memory_size=100).hp_bounds("learn_step") == (20, 400)
+    assert Mutations(MutationConfig(), 0, memory_size=100_000).hp_bounds("batch_size") == (
+        64, 2048,
+    )  # fmt: skip
+
+
+def test_min_batch_size_above_memory_size_is_refused():
+    with pytest.raises(ConfigError) as err:
+        only("rl_hp", min_batch_size=128, memory_size=100)
+    message = str(err.value)
+    assert "\n" not in message
+    assert "mutation.bounds.min_batch_size: expected an integer <= memory_size (100), got 128" in (
+        message
+    )
+
+
 def test_every_kind_occurs_once_per_member_and_elite_is_protected(spec):
     pop = with_fitness(tiny_population(spec), [0.0, 1.0, 2.0, 3.0])
     selector = TournamentSelection.from_keywords(2, True, 4, eval_loop=1, rand_seed=0)

@@ -157,10 +157,36 @@ def test_killed_worker_mid_generation_gives_the_same_result(local_ray, local_mer
                 result.record.generation, result
             ),
         )
-        assert killed and trainer.restarts == 1
+        assert killed and trainer.restarts == 1 and trainer.code_checks == 2 + 1
     finally:
         trainer.close()
     assert_identical(local_merged, on_ray)
+
+
+def test_replacement_worker_passes_the_same_code_check(local_ray):
+    """A worker started to replace a dead one is checked like the first ones: once the driver
+    expects other code (as if the replacement imported another marlpipe), the rerun stops with
+    the one-line error instead of training on it."""
+    from marlpipe.training.merged import member_task
+    from marlpipe.training.rollout import EpsilonSchedule
+
+    env = make_vec_env(**ENV_ARGS)
+    pop = create_population("MATD3", env.spec, {"hidden_sizes": [16]}, {"batch_size": 32}, 1, 0)
+    memory = MultiAgentReplayBuffer(2000, FIELDS, env.agent_ids, seed=0)
+    env.close()
+    task = member_task(pop[0], 0, LoopState.start(0), 20, EpsilonSchedule(1.0, 0.1, 0.9999))
+    trainer = RayTrainer(ENV_ARGS, workers=1)
+    try:
+        assert trainer.code_checks == 1
+        os.kill(trainer.pids()[0], signal.SIGKILL)
+        trainer.code = "0" * 64  # the hash no worker imports
+        with pytest.raises(UserError) as err:
+            trainer.train([task], memory.snapshot())
+        assert trainer.code_checks == 2 and trainer.restarts == 0
+        message = str(err.value)
+        assert "\n" not in message and "Ray worker" in message and "population.backend" in message
+    finally:
+        trainer.close()
 
 
 def test_unreachable_address_is_one_line_within_seconds():

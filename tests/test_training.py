@@ -236,6 +236,41 @@ def test_run_generation_reports():
     env.close()
 
 
+@pytest.mark.parametrize("merged", [False, True])
+def test_train_return_sums_the_scored_agents_like_fitness(merged):
+    """simple_adversary with fitness_agents [agent]: train_return counts agent_0 + agent_1 only
+    (fitness's agents), in the shared loop and with merged experience alike; null counts all."""
+    from marlpipe.training.merged import LocalTrainer
+
+    adversary = "mpe2.simple_adversary_v3"
+
+    def train_returns(fitness_agents):
+        env = make_vec_env(adversary, 2, seed=0, continuous_actions=True)
+        eval_env = make_env(adversary, continuous_actions=True)
+        hp = {"batch_size": 32, "learn_step": 30}
+        pop = create_population("MATD3", env.spec, {"hidden_sizes": [16]}, hp, 2, 0)
+        memory = MultiAgentReplayBuffer(5000, FIELDS, env.agent_ids, seed=0)
+        tracker = ListTracker()
+        result = run_generation(
+            env, pop, memory, LoopState.start(0),
+            evolution(steps_per_generation=100, fitness_agents=fitness_agents),
+            eval_env=eval_env, tracker=tracker, trainer=LocalTrainer() if merged else None,
+        )  # fmt: skip
+        env.close()
+        weights = [copy.deepcopy(agent.state_dicts()) for agent in result.population]
+        return [m.train_return for m in tracker.records[0].members], weights
+
+    everyone, weights = train_returns(None)
+    agents, agent_weights = train_returns(["agent"])
+    adversaries, _ = train_returns(["adversary_0"])
+    assert all(r is not None for r in everyone + agents + adversaries)
+    # The same episodes, split by side: all = the agents' team + the adversary.
+    assert np.allclose(everyone, np.add(agents, adversaries))
+    assert not np.allclose(everyone, agents)
+    # Which agents are scored changes what is reported, never what is trained.
+    assert_same_state(weights, agent_weights, "trained members")
+
+
 def test_loss_sums_average_each_loss_over_the_calls_that_made_it():
     """Critic losses over every call; actor losses only over the calls that updated the actors
     (MATD3's policy delay leaves ``actor_losses`` None on the others)."""

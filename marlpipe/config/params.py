@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from marlpipe.config.rules import (
+    check_env,
     check_evolution,
     check_mutation,
     check_net_config,
@@ -81,7 +82,9 @@ class InitHP:
     tau: float = option(0.01, gt=0.0, le=1.0)
     """Polyak rate of the target networks."""
     learn_step: int = option(100, ge=1)
-    """Env transitions collected per learn() call."""
+    """Env transitions collected per learn() call. The remainder carries over between
+    generations (and to offspring), so a learn_step above the transitions a member collects in
+    one generation still learns, once every few generations."""
     policy_freq: int | None = option(2, ge=1)
     """MATD3 policy delay (ignored by MADDPG; null: the algorithm's default)."""
     expl_noise: float = option(0.1, ge=0.0)
@@ -139,16 +142,19 @@ class TournamentConfig:
 
 @dataclass(frozen=True)
 class MutationBounds:
-    """Limits that RL hyperparameter mutations respect."""
+    """Limits that RL hyperparameter mutations respect. An ``init_hp`` value outside its bounds
+    is allowed (e.g. a bound of a hyperparameter that is never mutated); the first mutation of
+    that hyperparameter clips it into them."""
 
     min_lr: float = option(1.0e-4, gt=0.0)
     """Smallest learning rate."""
     max_lr: float = option(1.0e-2, gt=0.0)
     """Largest learning rate."""
     min_batch_size: int = option(64, ge=1)
-    """Smallest batch size."""
+    """Smallest batch size (at most ``evolution.memory_size``)."""
     max_batch_size: int = option(2048, ge=1)
-    """Largest batch size."""
+    """Largest batch size; mutations also stay at or below ``evolution.memory_size`` (a batch
+    the replay buffer never holds would stop the member learning), so a larger value is fine."""
     min_learn_step: int = option(20, ge=1)
     """Smallest learn step."""
     max_learn_step: int = option(400, ge=1)
@@ -278,7 +284,8 @@ def validated(cls: type[T], values: dict[str, Any], source: str, prefix: str = "
     """Group ``cls`` built from ``values`` with its types, ranges and rules checked (the same
     checks a params file gets); errors start with ``source`` and the key path ``prefix``."""
     rules = {NetConfig: check_net_config, MutationConfig: check_mutation,
-             EvolutionConfig: check_evolution, PopulationConfig: check_population}  # fmt: skip
+             EvolutionConfig: check_evolution, PopulationConfig: check_population,
+             EnvConfig: check_env}  # fmt: skip
     config = build_dataclass(cls, values, source, prefix)
     if cls in rules:
         rules[cls](config, source, prefix)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from marlpipe.config.validation import ConfigError
+from marlpipe.registry import ALGORITHMS
 
 
 def _ordered(low: Any, high: Any, low_key: str, high_key: str, source: str) -> None:
@@ -95,6 +96,37 @@ def check_batch_fits_memory(batch_size: int, memory_size: int, source: str) -> N
         )
 
 
+def check_batch_bounds_fit_memory(
+    bounds: Any,
+    memory_size: int,
+    source: str,
+    prefix: str = "mutation.bounds.",
+    memory_key: str = "evolution.memory_size",
+) -> None:
+    """Batch-size mutations stay at or below ``memory_size`` (``Mutations`` lowers its ceiling
+    from ``max_batch_size`` to it), so a ``min_batch_size`` above it could never be met."""
+    if bounds.min_batch_size > memory_size:
+        raise ConfigError(
+            f"{source}: {prefix}min_batch_size: expected an integer <= {memory_key} "
+            f"({memory_size}), got {bounds.min_batch_size!r} (the replay buffer never holds a "
+            f"larger batch)"
+        )
+
+
+def check_rl_hp_selection(mutation: Any, algorithm: str, source: str,
+                          prefix: str = "mutation.") -> None:  # fmt: skip
+    """Every hyperparameter an RL mutation may pick is one ``algorithm`` uses."""
+    info = ALGORITHMS.get(algorithm)
+    if info is None:
+        return  # ``algorithm`` itself is checked by its choices
+    for i, name in enumerate(mutation.rl_hp_selection):
+        if name not in info.hyperparameters:
+            raise ConfigError(
+                f"{source}: {prefix}rl_hp_selection[{i}]: expected one of the hyperparameters "
+                f"algorithm {algorithm} uses ({', '.join(info.hyperparameters)}), got {name!r}"
+            )
+
+
 def check_population(population: Any, source: str, prefix: str = "population.") -> None:
     """Parallel members cannot see each other's transitions as they train: ``ray`` needs
     ``merged`` experience."""
@@ -106,23 +138,43 @@ def check_population(population: Any, source: str, prefix: str = "population.") 
         )
 
 
+VMAS_PREFIX = "vmas."
+"""``env.name`` of a VMAS task (``marlpipe.envs.vmas_env.PREFIX``; the config stays torch-free)."""
+
+
+def check_env(env: Any, source: str, prefix: str = "env.") -> None:
+    """A VMAS task is one batched simulator stepping every copy at once: ``sync`` backend only."""
+    if isinstance(env.name, str) and env.name.startswith(VMAS_PREFIX) and env.backend != "sync":
+        raise ConfigError(
+            f"{source}: {prefix}backend: expected 'sync' with a VMAS {prefix}name "
+            f"({env.name!r}: one batched simulator steps every copy in this process), got "
+            f"{env.backend!r}"
+        )
+
+
 def check_params(params: Any, source: str) -> Any:
     """Every rule between keys of a whole params file; returns ``params``."""
+    check_env(params.env, source)
     check_net_config(params.net_config, source)
     check_mutation(params.mutation, source)
     check_evolution(params.evolution, source)
     check_population(params.population, source)
     check_selection(params.tournament, params.population.size, source)
     check_batch_fits_memory(params.init_hp.batch_size, params.evolution.memory_size, source)
+    check_batch_bounds_fit_memory(params.mutation.bounds, params.evolution.memory_size, source)
+    check_rl_hp_selection(params.mutation, params.algorithm, source)
     return params
 
 
 __all__ = [
+    "check_batch_bounds_fit_memory",
     "check_batch_fits_memory",
+    "check_env",
     "check_evolution",
     "check_mutation",
     "check_net_config",
     "check_params",
     "check_population",
+    "check_rl_hp_selection",
     "check_selection",
 ]

@@ -17,7 +17,10 @@ Kinds (probabilities normalised to sum to one):
 * ``activation`` -- a different activation from ``activation_selection``.
 * ``rl_hp`` -- one of ``rl_hp_selection`` times 0.8 or 1.2, clipped into its bounds; integer
   hyperparameters that would round back to the old value move by one in the factor's direction.
-  Optimisers are rebuilt so a new learning rate takes effect.
+  Optimisers are rebuilt so a new learning rate takes effect. Given the replay buffer's
+  ``memory_size``, ``batch_size`` is clipped to ``min(max_batch_size, memory_size)``: a member
+  whose batch the buffer can never hold would never learn again. An initial value outside its
+  bounds is allowed; the first mutation of that hyperparameter clips it into them.
 
 The elite that :class:`~marlpipe.evolution.tournament.TournamentSelection` places first (flagged
 ``lineage["elite"]``) is left unmutated when ``protect_elite`` (the default), so the best policy
@@ -37,6 +40,7 @@ import torch
 from torch import nn
 
 from marlpipe.config.params import MutationBounds, MutationConfig, validated
+from marlpipe.config.rules import check_batch_bounds_fit_memory
 from marlpipe.evolution.tournament import generator_state, set_generator_state
 
 KINDS: tuple[str, ...] = ("none", "architecture", "parameters", "activation", "rl_hp")
@@ -87,11 +91,19 @@ class Mutations:
 
     ``config`` (trusted as validated: ``params.yaml``, or :meth:`from_keywords`) gives the
     weights of each kind, their strength and the hyperparameter bounds; ``seed`` seeds this
-    object's own generator.
+    object's own generator. ``memory_size`` (the replay buffer's capacity, the params'
+    ``evolution.memory_size``) caps batch-size mutations below ``bounds.max_batch_size`` when
+    smaller; ``None`` leaves ``max_batch_size`` the only ceiling.
     """
 
-    def __init__(self, config: MutationConfig, seed: int | None = None):
+    def __init__(
+        self, config: MutationConfig, seed: int | None = None, *, memory_size: int | None = None
+    ):
         self.config = config
+        self.memory_size = None if memory_size is None else int(memory_size)
+        if self.memory_size is not None:
+            check_batch_bounds_fit_memory(config.bounds, self.memory_size, "Mutations",
+                                          memory_key="memory_size")  # fmt: skip
         weights = [config.no_mutation, config.architecture, config.parameters,
                    config.activation, config.rl_hp]  # fmt: skip
         probs = np.array(weights, np.float64)
@@ -99,16 +111,18 @@ class Mutations:
         self.rng = np.random.default_rng(seed)
 
     @classmethod
-    def from_keywords(cls, *, rand_seed: int | None = None, **keywords: Any) -> Mutations:
+    def from_keywords(
+        cls, *, rand_seed: int | None = None, memory_size: int | None = None, **keywords: Any
+    ) -> Mutations:
         """The AgileRL-style constructor: ``MutationConfig``'s field names as keywords (bounds
         flat, e.g. ``min_lr=1e-4``), defaults from ``MutationConfig``, validated like a params
-        file; ``rand_seed`` seeds the generator."""
+        file; ``rand_seed`` seeds the generator; ``memory_size``: see the class doc."""
         bound_names = {f.name for f in dataclasses.fields(MutationBounds)}
         bounds = {k: keywords.pop(k) for k in list(keywords) if k in bound_names}
         values = {k: list(v) if isinstance(v, tuple) else v for k, v in keywords.items()}
         values["bounds"] = bounds
         config = validated(MutationConfig, values, "Mutations.from_keywords", "mutation.")
-        return cls(config, rand_seed)
+        return cls(config, rand_seed, memory_size=memory_size)
 
     def mutation(self, population: Sequence[Any]) -> list[Any]:
         """Mutate every member in place (one record each in ``lineage["mutations"]``)."""
@@ -182,8 +196,7 @@ class Mutations:
         name = selection[int(self.rng.integers(len(selection)))]
         factor = FACTORS[int(self.rng.integers(len(FACTORS)))]
         bound = RL_HP_BOUNDS_KEYS[name]
-        low = getattr(self.config.bounds, f"min_{bound}")
-        high = getattr(self.config.bounds, f"max_{bound}")
+        low, high = self.hp_bounds(bound)
         old = getattr(agent, name)
         if name in INTEGER_HPS:
             new = int(round(old * factor))
@@ -196,6 +209,15 @@ class Mutations:
         if name in LR_HPS:
             agent.reinit_optimizers()
         return {"kind": "rl_hp", "where": name, "old": old, "new": new, "factor": factor}
+
+    def hp_bounds(self, name: str) -> tuple[Any, Any]:
+        """``(low, high)`` of the ``lr``, ``batch_size`` or ``learn_step`` bounds; the batch
+        size's ``high`` is at most ``memory_size``."""
+        low = getattr(self.config.bounds, f"min_{name}")
+        high = getattr(self.config.bounds, f"max_{name}")
+        if name == "batch_size" and self.memory_size is not None:
+            high = min(high, self.memory_size)
+        return low, high
 
     def state_dict(self) -> dict[str, Any]:
         """JSON-able state (the generator's) so a resumed run mutates exactly as the original."""

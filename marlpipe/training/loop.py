@@ -102,24 +102,24 @@ def run_generation(
     epsilon = EpsilonSchedule.from_config(evolution)
     workers: list[str | None] = [None] * len(population)
     merged_extra: dict[str, float] = {}
+    scored = None  # fitness and the training returns count the same agents (None: all)
+    if evolution.fitness_agents is not None:
+        scored = scored_agents(population[0].agent_ids, evolution.fitness_agents)
     if trainer is None:
         for position, agent in enumerate(population):
             stats = collect(
                 agent, env, memory, evolution.steps_per_generation, epsilon=epsilon,
-                seed=state.seed_for(position),
+                seed=state.seed_for(position), agents=scored,
             )  # fmt: skip
             state.env_steps += stats.env_steps
             rollouts.append(stats)
     else:
         merged = train_merged(trainer, env, population, memory, state,
-                              evolution.steps_per_generation, epsilon)  # fmt: skip
+                              evolution.steps_per_generation, epsilon, scored)  # fmt: skip
         population, rollouts, workers = merged.population, merged.rollouts, merged.workers
         merged_extra = merged.extra
         state.env_steps += sum(r.env_steps for r in rollouts)
     collect_time = time.perf_counter() - started
-    scored = None
-    if evolution.fitness_agents is not None:
-        scored = scored_agents(population[0].agent_ids, evolution.fitness_agents)
     fitnesses = evaluate_population(
         population, eval_env, episodes=evolution.eval_episodes,
         max_steps=evolution.eval_max_steps, seed=state.seed_for(EVAL_STREAM), agents=scored,
@@ -217,6 +217,9 @@ def evolve(
     """
     _check_batches_fit(population, memory)
     scored_agents(env.spec.agent_ids, evolution.fitness_agents)  # a bad name fails before training
+    if mutation is not None and getattr(mutation, "memory_size", 0) is None:
+        # batch-size mutations never go past what the buffer can hold (Mutations' docstring)
+        mutation.memory_size = int(memory.memory_size)
     if state is None:
         state = LoopState.start(_loop_seed(population) if seed is None else seed)
     own_eval_env = eval_env is None

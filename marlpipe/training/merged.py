@@ -64,6 +64,9 @@ class MemberTask:
     epsilon: EpsilonSchedule
     device: str
     """Torch device to train on."""
+    agents: list[str] | None = None
+    """The scored agents whose rewards make the turn's episode returns (``None``: all; see
+    :func:`~marlpipe.training.rollout.collect`)."""
 
 
 @dataclass
@@ -87,13 +90,20 @@ class MemberResult:
     """Who trained it (a Ray actor's ``node:pid``; ``None`` in this process)."""
 
 
-def member_task(agent: Any, position: int, state: LoopState, env_steps: int,
-                epsilon: EpsilonSchedule) -> MemberTask:  # fmt: skip
-    """The task of ``agent`` at ``position`` in ``state``'s current generation."""
+def member_task(
+    agent: Any,
+    position: int,
+    state: LoopState,
+    env_steps: int,
+    epsilon: EpsilonSchedule,
+    agents: Sequence[str] | None = None,
+) -> MemberTask:
+    """The task of ``agent`` at ``position`` in ``state``'s current generation (``agents``: the
+    scored agents of its episode returns, ``None`` for all)."""
     return MemberTask(
         position=position, metadata=agent.metadata(), state=agent.state_dicts(),
         seeds=MemberSeeds.of(state, position), env_steps=int(env_steps), epsilon=epsilon,
-        device=str(agent.device),
+        device=str(agent.device), agents=None if agents is None else list(agents),
     )  # fmt: skip
 
 
@@ -119,7 +129,7 @@ def train_member(task: MemberTask, snapshot: dict[str, Any], env: Any) -> Member
     memory = MultiAgentReplayBuffer.from_snapshot(snapshot, task.device, seed=task.seeds.buffer)
     before = memory.counter
     stats = collect(agent, env, memory, task.env_steps, epsilon=task.epsilon,
-                    seed=task.seeds.env)  # fmt: skip
+                    seed=task.seeds.env, agents=task.agents)  # fmt: skip
     count = memory.counter - before
     return MemberResult(
         position=task.position, metadata=agent.metadata(), state=agent.state_dicts(),
@@ -178,12 +188,14 @@ def train_merged(
     state: LoopState,
     env_steps: int,
     epsilon: EpsilonSchedule,
+    agents: Sequence[str] | None = None,
 ) -> MergedGeneration:
     """Train every member from ``memory`` as it stands now, then append each member's new
-    transitions to ``memory`` in member order (``state`` is read, not advanced)."""
+    transitions to ``memory`` in member order (``state`` is read, not advanced). ``agents``:
+    the scored agents of the members' episode returns (``None``: all)."""
     started = time.perf_counter()
     snapshot = memory.snapshot()
-    tasks = [member_task(agent, pos, state, env_steps, epsilon)
+    tasks = [member_task(agent, pos, state, env_steps, epsilon, agents)
              for pos, agent in enumerate(population)]  # fmt: skip
     ship = time.perf_counter() - started
     results = trainer.train(tasks, snapshot, env)

@@ -6,7 +6,9 @@ with the task's seed, so a task's result never depends on the worker or on what 
 Per generation the driver ships the buffer snapshot once (``ray.put``: numpy arrays, read
 zero-copy by the workers on a node) and each member's weights as state dicts, and gets back the
 trained state dicts and the new transitions as numpy arrays. A worker that dies mid-generation
-is replaced and its task rerun: the task is pure, so the result is the same.
+is replaced and its task rerun: the task is pure, so the result is the same. Every worker, the
+first ones and each replacement alike, is started by :meth:`RayTrainer._start` and must import
+the same marlpipe code as the driver (its code hash) before it gets a task.
 Only this module imports ``ray`` (the ``ray`` extra).
 """
 
@@ -139,11 +141,16 @@ class RayTrainer:
         self._owns_ray = connect(address)
         self.env_args, self.torch_threads, self.num_cpus = dict(env_args), torch_threads, num_cpus
         self.num_gpus = float(num_gpus)
+        from marlpipe.pipeline.resume import code_hash
+
+        self.code = code_hash()
+        """Hash of the marlpipe sources this driver imports: every worker must match it."""
+        self.code_checks = 0
+        """Workers whose code was checked (the first ones and every replacement)."""
         if workers is None:
             cpus = ray.cluster_resources().get("CPU", 1.0)
             workers = max(1, min(population_size or 1, int(cpus // num_cpus)))
-        self.workers = [self._start() for _ in range(int(workers))]
-        self._check_code()
+        self.workers = self._start(int(workers))
         self.ship_s = 0.0
         """Seconds the last :meth:`train` spent putting the buffer snapshot in the object store
         and sending the tasks (their weights)."""
@@ -159,25 +166,26 @@ class RayTrainer:
             torch_threads=population.torch_threads, population_size=population.size,
         )  # fmt: skip
 
-    def _start(self) -> Any:
+    def _start(self, count: int) -> list[Any]:
+        """``count`` new workers, each checked to import this driver's marlpipe code (the one
+        way workers start: at first and as replacements). A mismatch stops them all and raises
+        a one-line :class:`UserError`."""
         actor = self._ray.remote(MemberWorker).options(
             num_cpus=self.num_cpus, num_gpus=self.num_gpus
         )
-        return actor.remote(self.env_args, self.torch_threads)
-
-    def _check_code(self) -> None:
-        from marlpipe.pipeline.resume import code_hash
-
-        ours = code_hash()
-        for worker, theirs in zip(
-            self.workers, self._ray.get([w.code.remote() for w in self.workers]), strict=True
-        ):
-            if theirs != ours:
+        workers = [actor.remote(self.env_args, self.torch_threads) for _ in range(count)]
+        codes = self._ray.get([w.code.remote() for w in workers])
+        self.code_checks += len(workers)
+        for worker, theirs in zip(workers, codes, strict=True):
+            if theirs != self.code:
                 label = self._ray.get(worker.label.remote())
+                for started in workers:
+                    self._ray.kill(started, no_restart=True)
                 raise UserError(
                     f"population.backend: the Ray worker {label} imports other marlpipe code "
                     f"than this driver: install the same marlpipe on every node"
                 )
+        return workers
 
     def pids(self) -> list[int]:
         """The workers' process ids (tests kill one)."""
@@ -211,7 +219,7 @@ class RayTrainer:
                 if tries[task] > MAX_RETRIES:
                     raise
                 ray.kill(self.workers[slot], no_restart=True)
-                self.workers[slot] = self._start()
+                (self.workers[slot],) = self._start(1)
                 self.restarts += 1
                 queue.insert(0, task)
             idle.append(slot)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,7 +19,8 @@ class RolloutStats:
     learn_calls: int = 0
     """``learn()`` calls made."""
     episode_returns: list[float] = field(default_factory=list)
-    """Summed-over-agents return of every episode that finished during the turn."""
+    """Return of every episode that finished during the turn, summed over the scored agents
+    (:func:`collect`'s ``agents``; every agent by default)."""
     last_learn_stats: dict[str, float] | None = None
     """Losses of the last ``learn()`` call, if any."""
     actor_loss: dict[str, float] = field(default_factory=dict)
@@ -202,6 +204,7 @@ def collect(
     epsilon: float | EpsilonSchedule = 0.0,
     seed: int | None = None,
     parts: int = PARTS,
+    agents: Sequence[str] | None = None,
 ) -> RolloutStats:
     """Let ``agent`` step ``env`` for at least ``env_steps`` transitions, learning as it goes.
 
@@ -227,9 +230,13 @@ def collect(
     starts from the credit the last one left, so with ``env_steps < learn_step`` a member still
     learns once every ``learn_step`` of its transitions, counted across turns. Clones and
     checkpoints carry the credit, so offspring and resumed runs continue the same count.
+
+    ``agents`` (``None``: every agent) are the ones whose rewards make the episode returns in
+    ``stats.episode_returns``, as fitness scores them (see
+    :func:`~marlpipe.evolution.fitness.scored_agents`); what is stored and learned is the same.
     """
     num_envs = int(env.num_envs)
-    agent_ids = list(env.agent_ids)
+    scored = list(env.agent_ids) if agents is None else list(agents)
     copies = split_copies(num_envs, parts)
     stats = RolloutStats()
     losses = LossSums()
@@ -249,7 +256,7 @@ def collect(
                 is_vectorised=True,
             )  # fmt: skip
             returns = running[rows]  # a view: updated in place
-            returns += sum(np.asarray(rewards[a], np.float64) for a in agent_ids)
+            returns += sum(np.asarray(rewards[a], np.float64) for a in scored)
             finished = np.asarray(step_infos["_final_obs"], bool)
             if finished.any():
                 stats.episode_returns.extend(returns[finished].tolist())

@@ -15,7 +15,8 @@ class MemberRecord:
     index: int
     """The member's population index."""
     fitness: float
-    """Score of this generation's evaluation (mean summed-over-agents return)."""
+    """Score of this generation's evaluation (mean return summed over the scored agents,
+    ``evolution.fitness_agents``; every agent when null)."""
     selection_fitness: float
     """Mean of the last ``eval_loop`` evaluations: what tournament selection compared."""
     parent: int | None
@@ -25,7 +26,8 @@ class MemberRecord:
     hyperparameters: dict[str, Any]
     """Its hyperparameters while it trained in this generation."""
     train_return: float | None
-    """Mean summed-over-agents return of the training episodes it finished (``None``: none)."""
+    """Mean return of the training episodes it finished, summed over the same scored agents
+    as ``fitness`` (``None``: none finished)."""
     learn_calls: int
     """``learn()`` calls it made in this generation."""
     actor_loss: dict[str, float] = field(default_factory=dict)
