@@ -15,6 +15,8 @@ from typing import Any
 
 import click
 
+from marlpipe import __version__
+
 PARAMS_HELP = "Params file (default: <root>/params.yaml, else the package's default params)."
 
 
@@ -39,6 +41,14 @@ def _params(path: str | None, root: str = "."):
     return load_params(path)
 
 
+def _checked(path: str | None, root: str = ".", *, tracking: bool = False):
+    """``_params`` checked before any work: ``population.device`` is usable on this machine and,
+    with ``tracking``, the MLflow store opens (see ``marlpipe.pipeline.preflight``)."""
+    from marlpipe.pipeline.preflight import check_stage
+
+    return check_stage(_params(path, root), root, tracking=tracking)
+
+
 params_option = click.option(
     "--params", "params_path", type=click.Path(dir_okay=False), default=None, help=PARAMS_HELP
 )
@@ -52,7 +62,7 @@ root_option = click.option(
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="marlpipe")
+@click.version_option(__version__, prog_name="marlpipe")  # the one version: marlpipe/__init__.py
 def cli() -> None:
     """Evolutionary MADDPG/MATD3 training as a DVC pipeline tracked in MLflow."""
 
@@ -90,7 +100,8 @@ def evolve(params_path: str | None, root: str, fresh: bool) -> None:
     """Evolve the population (resumes after the last completed generation)."""
     from marlpipe.pipeline import evolve as stage
 
-    result = stage.run(_params(params_path, root), root, resume=not fresh, progress=True)
+    params = _checked(params_path, root, tracking=True)
+    result = stage.run(params, root, resume=not fresh, progress=True)
     click.echo(
         f"elite: member {result.elite_index}, fitness {result.elite_fitness:.2f} after "
         f"{result.generations} generations"
@@ -111,11 +122,12 @@ def evaluate(params_path: str | None, root: str, render: str | None) -> None:
     """Score the elite on fresh episodes (reports/eval.json) and register it in MLflow."""
     from marlpipe.pipeline import evaluate as stage
 
-    metrics = stage.run(_params(params_path, root), root)
+    params = _checked(params_path, root)  # the tracking store: stage.run checks it first
+    metrics = stage.run(params, root)
     click.echo(" ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}"
                         for k, v in metrics.items()))  # fmt: skip
     if render:
-        frames = stage.render_gif(_params(params_path, root), root, render)
+        frames = stage.render_gif(params, root, render)
         click.echo(f"wrote {render} ({frames} frames)")
 
 
@@ -123,7 +135,13 @@ def evaluate(params_path: str | None, root: str, render: str | None) -> None:
 @click.argument("output", type=click.Path(dir_okay=False))
 @params_option
 @root_option
-@click.option("--fps", default=10, show_default=True, help="Frames per second of the GIF.")
+@click.option(
+    "--fps",
+    type=click.IntRange(1, 100),
+    default=10,
+    show_default=True,
+    help="Frames per second of the GIF (GIF frame delays are in hundredths of a second).",
+)
 @_friendly
 def render(output: str, params_path: str | None, root: str, fps: int) -> None:
     """Record the elite playing one greedy episode to the GIF file OUTPUT.
@@ -133,7 +151,7 @@ def render(output: str, params_path: str | None, root: str, fps: int) -> None:
     """
     from marlpipe.pipeline import evaluate as stage
 
-    frames = stage.render_gif(_params(params_path, root), root, output, fps=fps)
+    frames = stage.render_gif(_checked(params_path, root), root, output, fps=fps)
     click.echo(f"wrote {output} ({frames} frames)")
 
 
@@ -180,9 +198,10 @@ def results_baseline(preset: str, output: str) -> None:
     """Score a random and a zero policy on PRESET's evaluation episodes; write OUTPUT."""
     from marlpipe.config import load_params
     from marlpipe.io import write_json
+    from marlpipe.pipeline.preflight import check_stage
     from marlpipe.results.baselines import baseline_scores
 
-    scores = baseline_scores(load_params(preset))
+    scores = baseline_scores(check_stage(load_params(preset)))
     write_json(output, scores)
     click.echo(f"random={scores['random']['score']:.2f} zero={scores['zero']['score']:.2f}")
 
@@ -197,9 +216,10 @@ def results_versus(preset: str, cell: str, output: str) -> None:
     PRESET's evaluation episodes; write OUTPUT."""
     from marlpipe.config import load_params
     from marlpipe.io import write_json
+    from marlpipe.pipeline.preflight import check_stage
     from marlpipe.results.versus import versus_scores
 
-    scores = versus_scores(load_params(preset), cell)
+    scores = versus_scores(check_stage(load_params(preset)), cell)
     write_json(output, scores)
     click.echo(
         f"random_vs_elite={scores['random_vs_elite']['score']:.2f} "

@@ -3,11 +3,13 @@
 from marlpipe.config import load_params
 from marlpipe.pipeline import evaluate
 from marlpipe.pipeline.errors import run_stage
+from marlpipe.pipeline.preflight import check_stage
 
 
 def main() -> None:
     """Score the elite on fresh greedy episodes."""
-    metrics = evaluate.run(load_params("params.yaml"), ".")
+    params = check_stage(load_params("params.yaml"), ".")  # the store: evaluate.run checks it
+    metrics = evaluate.run(params, ".")
     print(f"evaluate: score {metrics['score']:.2f} over {metrics['episodes']} episodes")
 
 

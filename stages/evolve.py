@@ -6,11 +6,13 @@ Resumes from runs/evolve/checkpoint after a kill (see marlpipe.pipeline.resume).
 from marlpipe.config import load_params
 from marlpipe.pipeline import evolve
 from marlpipe.pipeline.errors import run_stage
+from marlpipe.pipeline.preflight import check_stage
 
 
 def main() -> None:
     """Evolve the population for the params' budget."""
-    result = evolve.run(load_params("params.yaml"), ".", progress=True)
+    params = check_stage(load_params("params.yaml"), ".", tracking=True)  # before any work
+    result = evolve.run(params, ".", progress=True)
     print(
         f"evolve: elite member {result.elite_index}, fitness {result.elite_fitness:.2f}, "
         f"{result.generations} generations"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -11,6 +12,11 @@ import pytest
 from click.testing import CliRunner
 
 from marlpipe.cli import cli
+
+REPO = Path(__file__).resolve().parents[1]
+NEEDS_VMAS = pytest.mark.skipif(
+    importlib.util.find_spec("vmas") is None, reason="needs the vmas extra"
+)
 
 
 def invoke(*args: str) -> tuple[int, str, str]:
@@ -58,8 +64,17 @@ def test_default_params_are_the_projects_own(tmp_path: Path) -> None:
         ("env:\n  name: nosuchpkg.env_v0\n", "unknown environment 'nosuchpkg.env_v0'"),
         ("evaluate:\n  episodes: 3\n  colour: red\n", "evaluate.colour: unknown key"),
         ("population:\n  size: 1\n", "population.size: expected an integer >= tournament.size"),
+        pytest.param("env:\n  name: vmas.no_such\n",
+                     "unknown VMAS scenario 'no_such' in env.name", marks=NEEDS_VMAS),
+        pytest.param("env:\n  name: vmas.simple_spread\n  kwargs:\n    seed: 3\n",
+                     "environment 'vmas.simple_spread': env.kwargs may not set seed",
+                     marks=NEEDS_VMAS),
+        ("env:\n  name: vmas.simple_spread\n  backend: async\n",
+         "env.backend: expected 'sync' with a VMAS env.name"),
+        ("population:\n  backend: ray\n", "population.experience: expected 'merged' with"),
+        ("evolution:\n  fitness_agents: []\n", "evolution.fitness_agents: expected a list"),
     ],
-)
+)  # fmt: skip
 def test_user_errors_are_one_line(tmp_path: Path, content: str, expected: str) -> None:
     params = tmp_path / "params.yaml"
     params.write_text(content)
@@ -162,3 +177,259 @@ def test_evaluate_with_a_tracking_server_that_does_not_answer_fails_first(
     assert not (tmp_path / "reports" / "eval.json").exists()  # failed before the work
     # the probe's reason is the connection, not its own settings
     assert "Failed to convert" not in err and "MLFLOW_HTTP_REQUEST" not in err
+
+
+def snapshot(root: Path) -> dict[str, bytes]:
+    """Every file under ``root`` and its bytes (to show a refused command changed nothing)."""
+    return {
+        str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()
+    }
+
+
+@pytest.fixture(scope="module")
+def project_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A project with tracking on whose stages have run: envspec, initial population, an elite,
+    a saved partial evolve run (which ``evolve --fresh`` would discard) and its params.yaml."""
+    from conftest import TINY
+
+    from marlpipe.config import Params, dump_params, with_overrides
+    from marlpipe.evolution import create_population
+    from marlpipe.pipeline import envspec, init_population
+
+    root = tmp_path_factory.mktemp("project")
+    params = with_overrides(Params(), {**TINY, "tracking": {"enabled": True}})
+    (root / "params.yaml").write_text(dump_params(params))
+    spec = envspec.run(params, root)
+    init_population.run(params, root)
+    elite = create_population("MATD3", spec, {"hidden_sizes": [16]}, {}, 1, seed=0)[0]
+    elite.save_checkpoint(root / "models" / "elite" / "elite.pt")
+    (root / "models" / "elite" / "elite.json").write_text('{"fitness": -1.0}')
+    (root / "runs" / "evolve" / "checkpoint").mkdir(parents=True)
+    (root / "runs" / "evolve" / "checkpoint" / "state.json").write_text("{}")
+    return root
+
+
+@pytest.fixture
+def project(project_template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh copy of ``project_template``; MLflow's store is the default local mlflow.db."""
+    import shutil
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.delenv("DVC_ROOT", raising=False)
+    root = tmp_path / "project"
+    shutil.copytree(project_template, root)
+    return root
+
+
+def set_params(root: Path, **overrides: object) -> None:
+    from marlpipe.config import dump_params, load_params, with_overrides
+
+    path = root / "params.yaml"
+    path.write_text(dump_params(with_overrides(load_params(path), overrides)))
+
+
+DEVICE_COMMANDS = [
+    ("init-population",),
+    ("evolve", "--fresh"),
+    ("evaluate", "--render", "elite.gif"),
+    ("render", "elite.gif"),
+]
+"""Every command that puts networks on ``population.device``."""
+
+NO_CUDA = (
+    "population.device: 'cuda' needs CUDA, but CUDA is not available on this machine "
+    "(torch.cuda.is_available() is False); use cpu"
+)
+
+
+def test_a_device_this_machine_lacks_is_one_line_before_any_work(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    set_params(project, population={"device": "cuda"})
+    before = snapshot(project)
+    for command in DEVICE_COMMANDS:
+        args = [str(project / a) if a.endswith(".gif") else a for a in command]
+        code, _, err = invoke(
+            *args, "--root", str(project), "--params", str(project / "params.yaml")
+        )
+        assert code == 2, (command, err)
+        assert err.strip() == f"marlpipe: error: {NO_CUDA}", command
+    assert snapshot(project) == before  # nothing written, nothing removed
+
+
+def test_check_device(monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    from marlpipe.pipeline.errors import UserError
+    from marlpipe.pipeline.preflight import check_device
+
+    assert check_device("cpu") == "cpu"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(UserError, match="^population.device: 'cuda:0' needs CUDA, but CUDA is"):
+        check_device("cuda:0")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    assert check_device("cuda") == "cuda" and check_device("cuda:0") == "cuda:0"
+    with pytest.raises(UserError) as info:
+        check_device("cuda:1")
+    assert str(info.value) == (
+        "population.device: 'cuda:1': expected a CUDA device index below 1 (this machine has 1 "
+        "CUDA device); use cuda:0 or cpu"
+    )
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    with pytest.raises(UserError, match=r"^population.device: 'mps' needs Apple's Metal \(MPS\)"):
+        check_device("mps")
+    with pytest.raises(UserError, match="^population.device: expected a torch device"):
+        check_device("gpu0")
+
+
+GARBAGE = b"garbage\n"
+
+
+@pytest.mark.parametrize("command", [("evolve", "--fresh"), ("evaluate",)])
+def test_a_local_store_that_is_not_sqlite_is_one_line_and_left_alone(
+    project: Path, command: tuple[str, ...]
+) -> None:
+    (project / "mlflow.db").write_bytes(GARBAGE)
+    before = snapshot(project)
+    code, _, err = invoke(*command, "--root", str(project))
+    db = (project / "mlflow.db").resolve()
+    assert code == 2 and err.strip() == (
+        f"marlpipe: error: {db}: not an SQLite database (MLflow's local store); move it aside "
+        "or set MLFLOW_TRACKING_URI"
+    )
+    assert snapshot(project) == before  # the saved run, models/ and mlflow.db as they were
+    assert not (project / "reports" / "eval.json").exists()
+
+
+def test_check_sqlite_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sqlite3
+
+    from marlpipe.pipeline.errors import UserError
+    from marlpipe.tracking.local_store import check_sqlite_store
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    db = tmp_path / "mlflow.db"
+    uri = f"sqlite:///{db}"
+    check_sqlite_store(uri)  # not there yet: MLflow creates it
+    db.write_bytes(b"")
+    check_sqlite_store(uri)  # empty: SQLite's empty database
+    db.unlink()
+    sqlite3.connect(db).execute("create table t (x)").connection.close()
+    check_sqlite_store(uri)
+    check_sqlite_store("http://127.0.0.1:1")  # not a file: check_store probes it
+    check_sqlite_store("sqlite:///:memory:")
+    for bad in (tmp_path / "garbage.db", tmp_path / "folder.db"):
+        if bad.name == "folder.db":
+            bad.mkdir()
+        else:
+            bad.write_bytes(b"SQLite format 2\x00" + GARBAGE)
+        with pytest.raises(UserError) as info:
+            check_sqlite_store(f"sqlite:///{bad}")
+        assert str(info.value) == (
+            f"{bad}: not an SQLite database (MLflow's local store); move it aside or set "
+            "MLFLOW_TRACKING_URI"
+        )
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'garbage.db'}")
+    with pytest.raises(UserError, match="point MLFLOW_TRACKING_URI elsewhere"):
+        check_sqlite_store(f"sqlite:///{tmp_path / 'garbage.db'}")
+    assert (tmp_path / "garbage.db").read_bytes() == b"SQLite format 2\x00" + GARBAGE
+
+
+def has_cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+@pytest.mark.skipif(has_cuda(), reason="the machine has CUDA (the subprocess is not patched)")
+@pytest.mark.parametrize(
+    ("stage", "problem"),
+    [("init_population", "cuda"), ("evolve", "cuda"), ("evaluate", "cuda"),
+     ("evolve", "store"), ("evaluate", "store")],
+)  # fmt: skip
+def test_stage_scripts_refuse_before_any_work(project: Path, stage: str, problem: str) -> None:
+    """What ``dvc repro`` runs (``python -m stages.<name>`` in the project) says one line."""
+    import os
+
+    if problem == "cuda":
+        set_params(project, population={"device": "cuda"})
+        expected = NO_CUDA
+    else:
+        (project / "mlflow.db").write_bytes(GARBAGE)
+        expected = f"{project.resolve() / 'mlflow.db'}: not an SQLite database"
+    before = snapshot(project)
+    env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "DVC_ROOT")}
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH")) if p)
+    done = subprocess.run(
+        [sys.executable, "-m", f"stages.{stage}"], cwd=project, env=env, capture_output=True,
+        text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert done.stderr.strip().startswith(f"{stage}: error: {expected}")
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert snapshot(project) == before
+
+
+@pytest.mark.parametrize("fps", ["0", "-1", "101"])
+def test_render_refuses_an_fps_a_gif_cannot_show(tmp_path: Path, fps: str) -> None:
+    gif = tmp_path / "elite.gif"
+    code, _, err = invoke("render", str(gif), "--root", str(tmp_path), "--fps", fps)
+    assert code == 2 and "Invalid value for '--fps'" in err and "1<=x<=100" in err
+    assert "Traceback" not in err and not gif.exists()
+
+
+def test_a_preset_is_checked_like_params_yaml(tmp_path: Path) -> None:
+    """Presets (configs/*.yaml) given with --params, or to ``results``, are refused in one line."""
+    import yaml
+
+    preset = yaml.safe_load((REPO / "configs" / "vmas_speaker_listener.yaml").read_text())
+    preset["env"]["backend"] = "async"
+    path = tmp_path / "vmas_async.yaml"
+    path.write_text(yaml.safe_dump(preset))
+    code, _, err = invoke("envspec", "--params", str(path), "--root", str(tmp_path))
+    assert code == 2 and err.strip().startswith(
+        f"marlpipe: error: {path}: env.backend: expected 'sync' with a VMAS env.name"
+    )
+    assert len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "models").exists()
+    out = tmp_path / "cell"
+    spread = str(REPO / "configs" / "spread.yaml")
+    args = ("results", "cell", spread, "--algorithm", "MATD3", "--out", str(out))
+    code, _, err = invoke(*args, "--seed", "-1", "--summary", str(tmp_path / "s.json"))
+    assert code == 2 and err.strip() == (
+        f"marlpipe: error: {spread}: seed: expected an integer >= 0, got -1"
+    )
+    assert not out.exists()
+    code, _, err = invoke("envspec", "--params", str(REPO / "configs"), "--root", str(tmp_path))
+    assert code == 2 and "is a directory" in err
+
+
+def test_ray_address_that_is_no_address_is_one_line_without_starting_ray() -> None:
+    from marlpipe.pipeline.errors import UserError
+    from marlpipe.training.ray_trainer import probe
+
+    with pytest.raises(UserError) as info:
+        probe("head-node", "population.ray_address")
+    assert str(info.value) == (
+        "population.ray_address: expected a Ray address host:port, got 'head-node'"
+    )
+    assert "ray" not in sys.modules or not sys.modules["ray"].is_initialized()
+
+
+def test_python_dash_m_and_one_version() -> None:
+    import importlib.metadata
+
+    import marlpipe
+
+    done = subprocess.run(
+        [sys.executable, "-m", "marlpipe", "--help"], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert "init-population" in done.stdout and "evolve" in done.stdout
+    assert importlib.metadata.version("marlpipe") == marlpipe.__version__
+    code, out, _ = invoke("--version")
+    assert code == 0 and out.strip() == f"marlpipe, version {marlpipe.__version__}"

@@ -155,6 +155,47 @@ def test_batch_larger_than_the_buffer_is_refused() -> None:
     )
 
 
+def test_mutation_bounds_against_the_settings_they_meet(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Refused: bounds that can never be met. Accepted: what mutations clamp or outgrow."""
+    import dataclasses
+
+    from marlpipe.registry import ALGORITHMS
+
+    message = error({
+        "mutation": {"bounds": {"min_batch_size": 1024}},
+        "init_hp": {"batch_size": 512},
+        "evolution": {"memory_size": 1000},
+    })  # fmt: skip
+    assert "mutation.bounds.min_batch_size: expected an integer <= evolution.memory_size " in (
+        message
+    )
+    assert "(1000), got 1024" in message
+    for name in ("lr", "batch_size", "learn_step"):
+        low, high = (0.5, 0.1) if name == "lr" else (300, 200)
+        bounds = {f"min_{name}": low, f"max_{name}": high}
+        assert f"mutation.bounds.min_{name}: expected a value <= mutation.bounds.max_{name}" in (
+            error({"mutation": {"bounds": bounds}})
+        )
+    # The default max_batch_size above a small buffer: batch-size mutations stop at memory_size.
+    params_from_dict({"evolution": {"memory_size": 2000}})
+    # An initial value outside its bounds: the first mutation of it clips it in.
+    params_from_dict({"init_hp": {"batch_size": 32, "lr_actor": 0.05, "learn_step": 500}})
+    # A learn_step above one generation's transitions still learns: the remainder carries over.
+    params_from_dict({"init_hp": {"learn_step": 400}, "env": {"num_envs": 2},
+                      "evolution": {"steps_per_generation": 100}})  # fmt: skip
+    # A hyperparameter the algorithm does not use cannot be mutated.
+    maddpg = ALGORITHMS["MADDPG"]
+    without = tuple(n for n in maddpg.hyperparameters if n != "learn_step")
+    monkeypatch.setitem(ALGORITHMS, "MADDPG", dataclasses.replace(maddpg, hyperparameters=without))
+    message = error({"algorithm": "MADDPG"})
+    assert "mutation.rl_hp_selection[3]: expected one of the hyperparameters algorithm MADDPG " in (
+        message
+    )
+    assert "got 'learn_step'" in message
+    params_from_dict({"algorithm": "MADDPG",
+                      "mutation": {"rl_hp_selection": ["lr_actor", "batch_size"]}})  # fmt: skip
+
+
 def test_bool_is_not_an_integer() -> None:
     assert "seed: expected an integer" in error({"seed": True})
 
@@ -185,3 +226,57 @@ def test_dump_round_trip_writes_floats_with_a_dot(tmp_path: Path) -> None:
 def test_params_are_frozen() -> None:
     with pytest.raises(AttributeError):
         Params().seed = 3  # type: ignore[misc]
+
+
+def test_vmas_env_must_step_in_sync() -> None:
+    from marlpipe.config import EnvConfig, validated
+
+    vmas_async = {"name": "vmas.simple_spread", "backend": "async"}
+    assert error({"env": vmas_async}) == (
+        "params.yaml: env.backend: expected 'sync' with a VMAS env.name ('vmas.simple_spread': "
+        "one batched simulator steps every copy in this process), got 'async'"
+    )
+    with pytest.raises(ConfigError, match=r"^make_env: env\.backend: expected 'sync'"):
+        validated(EnvConfig, vmas_async, "make_env", "env.")
+    assert params_from_dict({"env": {**vmas_async, "backend": "sync"}}).env.backend == "sync"
+    assert params_from_dict({"env": {"backend": "async"}}).env.backend == "async"  # not VMAS
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [  # every setting added since v1: VMAS, Ray, devices, teams (presets: test_cli.py)
+        ({"env": {"kwargs": ["continuous_actions"]}},
+         "env.kwargs: expected a mapping, got ['continuous_actions']"),
+        ({"population": {"backend": "dask"}}, "population.backend: expected one of 'local', 'ray'"),
+        ({"population": {"experience": "pooled"}},
+         "population.experience: expected one of 'shared', 'merged'"),
+        ({"population": {"ray_address": 6379}}, "population.ray_address: expected a string"),
+        ({"population": {"num_cpus": 0}}, "population.num_cpus: expected a finite number > 0.0"),
+        ({"population": {"num_gpus": -0.5}},
+         "population.num_gpus: expected a finite number >= 0.0"),
+        ({"population": {"workers": 0}}, "population.workers: expected an integer >= 1, got 0"),
+        ({"population": {"workers": 1.5}}, "population.workers: expected an integer >= 1"),
+        ({"population": {"device": "gpu0"}}, "population.device: expected a torch device"),
+        ({"population": {"device": "cuda:"}}, "population.device: expected a torch device"),
+        ({"population": {"device": "CUDA"}}, "population.device: expected a torch device"),
+        ({"evolution": {"fitness_agents": []}},
+         "evolution.fitness_agents: expected a list (each a string) (at least 1), got []"),
+        ({"evolution": {"fitness_agents": "agent"}},
+         "evolution.fitness_agents: expected a list (each a string) (at least 1), got 'agent'"),
+        ({"evolution": {"fitness_agents": [0]}},
+         "evolution.fitness_agents[0]: expected a string, got 0"),
+    ],
+)  # fmt: skip
+def test_settings_since_v1_refuse_bad_values(data: dict, expected: str) -> None:
+    assert error(data).startswith(f"params.yaml: {expected}")
+
+
+@pytest.mark.parametrize("preset", sorted((REPO / "configs").glob("*.yaml")), ids=lambda p: p.stem)
+def test_presets_refuse_a_bad_key_like_params_yaml(tmp_path: Path, preset: Path) -> None:
+    data = yaml.safe_load(preset.read_text())
+    data["population"]["workers"] = 0
+    path = tmp_path / preset.name
+    path.write_text(yaml.safe_dump(data))
+    with pytest.raises(ConfigError) as info:
+        load_params(path)
+    assert str(info.value) == f"{path}: population.workers: expected an integer >= 1, got 0"

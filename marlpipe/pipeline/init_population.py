@@ -29,7 +29,9 @@ def create(params: Params, root: str | Path = ".") -> list[Any]:
 def run(params: Params, root: str | Path = ".") -> list[Any]:
     """Write ``models/initial_population/`` and return the population."""
     from marlpipe.algos.checkpoint import save_population
+    from marlpipe.pipeline.preflight import check_device
 
+    check_device(params.population.device)  # before any work: a one-line error, not torch's
     set_torch_threads(params.population.torch_threads)
     population = create(params, root)
     save_population(population, Paths(Path(root)).initial_population)
