@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 
 from marlpipe.algos import load_agent
-from marlpipe.config import ConfigError, Params, dump_params, with_overrides
+from marlpipe.config import ConfigError, Params, with_overrides
 from marlpipe.pipeline import envspec, evaluate, evolve, init_population, resume
 from marlpipe.pipeline.paths import Paths, atomic_dir
 
@@ -137,11 +135,117 @@ def test_resume_after_kill_matches_uninterrupted_run(tmp_path: Path, tiny_params
         assert (straight / report).read_bytes() == (resumed / report).read_bytes(), name
 
 
-def test_checkpoint_of_other_params_is_not_resumed(tiny_params: Params) -> None:
-    more = with_overrides(tiny_params, {"evolution": {"generations": 5, "target": 0.0}})
-    assert resume.fingerprint(more) == resume.fingerprint(tiny_params)
-    other = with_overrides(tiny_params, {"mutation": {"mutation_sd": 0.2}})
-    assert resume.fingerprint(other) != resume.fingerprint(tiny_params)
+def test_resume_key_counts_what_changes_results(tiny_params: Params) -> None:
+    key = resume.fingerprint(tiny_params)
+    for changed in (
+        {"evolution": {"generations": 5}}, {"evolution": {"target": 0.0}},
+        {"mutation": {"mutation_sd": 0.2}}, {"population": {"torch_threads": 2}},
+        {"population": {"experience": "merged"}}, {"env": {"num_envs": 3}},
+    ):  # fmt: skip
+        assert resume.fingerprint(with_overrides(tiny_params, changed)) != key, changed
+    merged = with_overrides(tiny_params, {"population": {"experience": "merged"}})
+    for neutral in (
+        {"population": {"backend": "ray", "workers": 2, "num_cpus": 2, "num_gpus": 0}},
+        {"population": {"ray_address": "127.0.0.1:6379"}}, {"env": {"backend": "async"}},
+        {"tracking": {"enabled": True, "experiment": "x"}}, {"evaluate": {"episodes": 9}},
+    ):  # fmt: skip
+        other = with_overrides(merged, neutral)
+        assert resume.fingerprint(other) == resume.fingerprint(merged), neutral
+    assert set(resume.RESULT_NEUTRAL) == {"population", "env"}
+
+
+def test_only_a_real_code_change_invalidates_a_resume(tmp_path: Path) -> None:
+    package = tmp_path / "marlpipe"
+    shutil.copytree(REPO / "marlpipe", package, ignore=shutil.ignore_patterns("__pycache__"))
+    before = resume.training_code_hash(package)
+    assert before == resume.training_code_hash()  # the same sources as the installed package
+    source = package / "algos" / "matd3.py"
+    text = source.read_text()
+    source.write_text(text.replace('"""', '"""An edited docstring. ', 1) + "\n# a comment\n\n")
+    assert resume.training_code_hash(package) == before
+    (package / "tracking" / "provenance.py").write_text("X = 1\n")  # logging, not training
+    assert resume.training_code_hash(package) == before
+    source.write_text(text + "\nTHRESHOLD = 2\n")
+    assert resume.training_code_hash(package) != before
+
+
+def test_a_finished_run_is_never_resumed(tmp_path: Path, tiny_params: Params) -> None:
+    """``dvc repro -f`` reruns the stage: it trains from generation 0 and ends where it did."""
+    prepare(tmp_path, tiny_params)
+    first = evolve.run(tiny_params, tmp_path)
+    assert not (Paths(tmp_path).evolve_run / "checkpoint").exists()
+    elite = (Paths(tmp_path).elite / "elite.pt").read_bytes()
+    seen: list[int] = []
+    again = evolve.run(tiny_params, tmp_path, on_generation=lambda g, _: seen.append(g))
+    assert seen == [0, 1]
+    assert again.history == first.history
+    assert (Paths(tmp_path).elite / "elite.pt").read_bytes() == elite
+
+
+def stale_dirs(root: Path) -> list[Path]:
+    return sorted((root / "runs" / "evolve").glob("checkpoint.stale-*"))
+
+
+@pytest.mark.parametrize(
+    ("damage", "why"),
+    [
+        ("params", "params"),
+        ("state.json", "unreadable"),
+        ("buffer.npz", "unreadable"),
+        ("member", "unreadable"),
+        ("old-format", "format"),
+    ],
+)
+def test_a_resume_state_that_does_not_fit_is_moved_aside_not_deleted(
+    tmp_path: Path, tiny_params: Params, capsys: pytest.CaptureFixture[str], damage: str, why: str
+) -> None:
+    prepare(tmp_path, tiny_params)
+
+    def kill_after_first(generation: int, _result: object) -> None:
+        raise Killed
+
+    with pytest.raises(Killed):
+        evolve.run(tiny_params, tmp_path, on_generation=kill_after_first)
+    checkpoint = Paths(tmp_path).evolve_run / "checkpoint"
+    params = tiny_params
+    if damage == "params":
+        params = with_overrides(tiny_params, {"mutation": {"mutation_sd": 0.3}})
+    elif damage == "member":
+        (checkpoint / "population" / "member_00.pt").write_bytes(b"garbage")
+    elif damage == "old-format":
+        state = json.loads((checkpoint / "state.json").read_text())
+        state.pop("format")
+        (checkpoint / "state.json").write_text(json.dumps(state))
+    else:
+        (checkpoint / damage).write_text("garbage")
+    files = sorted(p.relative_to(checkpoint) for p in checkpoint.rglob("*"))
+    capsys.readouterr()
+    seen: list[int] = []
+    evolve.run(params, tmp_path, on_generation=lambda g, _: seen.append(g))
+    assert seen == [0, 1]  # started over
+    err = capsys.readouterr().err
+    [moved] = stale_dirs(tmp_path)
+    assert moved.name.startswith(f"checkpoint.stale-{why}-")
+    assert sorted(p.relative_to(moved) for p in moved.rglob("*")) == files  # kept whole
+    [line] = [line for line in err.splitlines() if "moved it to" in line]
+    assert str(checkpoint) in line and moved.name in line and "generation 0" in line
+
+
+def test_a_fresh_start_keeps_the_partial_run(tmp_path: Path, tiny_params: Params) -> None:
+    """``marlpipe evolve --fresh`` (``resume=False``) trains from generation 0 and moves the
+    partial run aside rather than deleting it."""
+    prepare(tmp_path, tiny_params)
+
+    def kill_after_first(generation: int, _result: object) -> None:
+        raise Killed
+
+    with pytest.raises(Killed):
+        evolve.run(tiny_params, tmp_path, on_generation=kill_after_first)
+    seen: list[int] = []
+    evolve.run(tiny_params, tmp_path, resume=False, on_generation=lambda g, _: seen.append(g))
+    assert seen == [0, 1]
+    [moved] = stale_dirs(tmp_path)
+    assert moved.name.startswith("checkpoint.stale-fresh-") and (moved / "state.json").is_file()
 
 
 def test_atomic_dir_keeps_old_content_on_error(tmp_path: Path) -> None:
@@ -153,58 +257,6 @@ def test_atomic_dir_keeps_old_content_on_error(tmp_path: Path) -> None:
         raise RuntimeError
     assert (target / "a.txt").read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["out"]
-
-
-def run(cmd: list[str], cwd: Path) -> str:
-    done = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stdout + done.stderr
-    return done.stdout + done.stderr
-
-
-GIT = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com"]
-DVC = [sys.executable, "-m", "dvc"]
-
-
-def pipeline_repo(root: Path, params: Params) -> Path:
-    """A git + DVC repo at ``root`` holding this checkout's pipeline and ``params``."""
-    root.mkdir(exist_ok=True)
-    for name in ("dvc.yaml", ".dvcignore", ".gitignore"):
-        shutil.copy(REPO / name, root / name)
-    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
-    shutil.copytree(REPO / "stages", root / "stages", ignore=ignore)
-    shutil.copytree(REPO / "marlpipe", root / "marlpipe", ignore=ignore)
-    (root / "params.yaml").write_text(dump_params(params))
-    # The stages must run the package they declare as deps, not whichever copy is installed.
-    marker = "\nfrom pathlib import Path as _P\n(_P(__file__).parents[1] / 'ran-here').touch()\n"
-    with open(root / "marlpipe" / "__init__.py", "a") as init:
-        init.write(marker)
-    run(["git", "init", "-q"], root)
-    run([*DVC, "init", "-q"], root)
-    run([*GIT, "add", "-A"], root)
-    run([*GIT, "commit", "-qm", "pipeline"], root)
-    return root
-
-
-@pytest.mark.skipif(shutil.which("dvc") is None, reason="dvc not installed")
-def test_dvc_repro_rerun_rules(tmp_path: Path, tiny_params: Params) -> None:
-    pipeline_repo(tmp_path, tiny_params)
-    dvc = DVC
-
-    first = run([*dvc, "repro"], tmp_path)
-    for stage in ("envspec", "init_population", "evolve", "evaluate"):
-        assert f"Running stage '{stage}'" in first
-    assert (tmp_path / "ran-here").is_file()
-    assert "Running stage" not in run([*dvc, "repro"], tmp_path)
-    assert "up to date" in run([*dvc, "status"], tmp_path)
-
-    changed = with_overrides(tiny_params, {"evaluate": {"episodes": 4}})
-    (tmp_path / "params.yaml").write_text(dump_params(changed))
-    status = run([*dvc, "status"], tmp_path)
-    assert "evaluate:" in status and "evolve:" not in status
-    again = run([*dvc, "repro"], tmp_path)
-    assert again.count("Running stage") == 1 and "Running stage 'evaluate'" in again
-    assert json.loads((tmp_path / "reports/eval.json").read_text())["episodes"] == 4
-    assert "score" in run([*dvc, "metrics", "show"], tmp_path)
 
 
 def test_regression_check_shows_both_numbers(
@@ -222,76 +274,6 @@ def test_regression_check_shows_both_numbers(
     assert "-30.00" in report.message and "-20.00" in report.message
     monkeypatch.setattr(regression, "run_pipeline", lambda *a, **k: -22.0)
     assert regression.run(params, baseline, progress=False).passed
-
-
-@pytest.mark.skipif(shutil.which("dvc") is None, reason="dvc not installed")
-def test_fresh_clone_repro_evaluates_and_registers(
-    tmp_path: Path, tiny_params: Params, mlflow_uri: str
-) -> None:
-    from mlflow.tracking import MlflowClient
-
-    params = with_overrides(tiny_params, {"tracking": {"enabled": True}})
-    origin = pipeline_repo(tmp_path / "origin", params)
-    run([*DVC, "repro"], origin)
-    run([*GIT, "add", "-A"], origin)
-    run([*GIT, "commit", "-qm", "run"], origin)
-
-    # A clone has dvc.lock and the git-tracked reports, but no models and no DVC cache.
-    run(["git", "clone", "-q", str(origin), str(tmp_path / "clone")], tmp_path)
-    clone = tmp_path / "clone"
-    out = run([*DVC, "repro"], clone)
-    assert "Running stage 'evolve'" in out and "Running stage 'evaluate'" in out
-    # Same seed, same models: only the MLflow link in dvc.lock differs from the origin's.
-    for path in ("models/elite/elite.pt", "models/elite/elite.json", "reports/eval.json"):
-        assert (clone / path).read_bytes() == (origin / path).read_bytes(), path
-    assert run(["git", "status", "--porcelain"], clone).split() == ["M", "dvc.lock"]
-
-    client = MlflowClient(mlflow_uri)
-    name = evaluate.registered_model_name(params, params.env.name)
-    versions = client.search_model_versions(f"name='{name}'")
-    assert len(versions) == 1  # the clone evaluated the very same checkpoint: no second version
-    link = json.loads((clone / "runs/evolve/mlflow_run.json").read_text())
-    experiment = client.get_experiment_by_name(params.tracking.experiment).experiment_id
-    evaluated = client.search_runs([experiment], f"tags.evolve_run_id = '{link['run_id']}'")
-    assert [r.data.tags["registered_version"] for r in evaluated] == [str(versions[0].version)]
-
-
-@pytest.mark.skipif(shutil.which("dvc") is None, reason="dvc not installed")
-def test_checkout_or_pull_of_an_earlier_experiment_needs_no_retraining(
-    tmp_path: Path, tiny_params: Params
-) -> None:
-    repo = pipeline_repo(tmp_path / "repo", tiny_params)
-    run([*DVC, "repro"], repo)
-    run([*GIT, "add", "-A"], repo)
-    run([*GIT, "commit", "-qm", "experiment A"], repo)
-    elite_a = (repo / "models/elite/elite.pt").read_bytes()
-    link_a = (repo / "runs/evolve/mlflow_run.json").read_bytes()
-
-    other = with_overrides(tiny_params, {"seed": tiny_params.seed + 1})
-    (repo / "params.yaml").write_text(dump_params(other))
-    assert "Running stage 'evolve'" in run([*DVC, "repro"], repo)
-    run([*GIT, "add", "-A"], repo)
-    run([*GIT, "commit", "-qm", "experiment B"], repo)
-    assert (repo / "models/elite/elite.pt").read_bytes() != elite_a
-
-    # Back to A: the models and the MLflow link come from the DVC cache, nothing is stale.
-    run(["git", "checkout", "-q", "HEAD~1"], repo)
-    run([*DVC, "checkout"], repo)
-    assert "up to date" in run([*DVC, "status"], repo)
-    assert "Running stage" not in run([*DVC, "repro"], repo)
-    assert (repo / "models/elite/elite.pt").read_bytes() == elite_a
-    assert (repo / "runs/evolve/mlflow_run.json").read_bytes() == link_a
-
-    # A local-folder remote: push here, then a fresh clone pulls instead of retraining.
-    run([*DVC, "remote", "add", "-d", "storage", str(tmp_path / "remote")], repo)
-    run([*DVC, "push"], repo)
-    run(["git", "clone", "-q", str(repo), str(tmp_path / "clone")], tmp_path)
-    clone = tmp_path / "clone"
-    run([*DVC, "remote", "add", "-d", "storage", str(tmp_path / "remote")], clone)
-    run([*DVC, "pull"], clone)
-    assert "up to date" in run([*DVC, "status"], clone)
-    assert "Running stage" not in run([*DVC, "repro"], clone)
-    assert (clone / "models/elite/elite.pt").read_bytes() == elite_a
 
 
 def test_a_team_is_scored_in_a_competitive_game(tmp_path: Path, tiny_params: Params) -> None:
@@ -341,3 +323,28 @@ def test_an_unknown_fitness_agent_is_one_line_before_training(
     assert message.startswith("evolution.fitness_agents: 'agent' is neither an agent nor a team")
     assert "['speaker_0', 'listener_0']" in message and "['listener', 'speaker']" in message
     assert not Paths(tmp_path).elite.exists()
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_an_elite_trained_on_cuda_is_evaluated_on_cpu(tmp_path: Path, tiny_params: Params) -> None:
+    """The champion of a GPU run can be scored anywhere; a partial GPU run resumes exactly."""
+    params = with_overrides(tiny_params, {"population": {"device": "cuda"}})
+    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+    prepare(straight, params)
+    shutil.copytree(straight, resumed)
+    result = evolve.run(params, straight)
+    payload = torch.load(Paths(straight).elite / "elite.pt", weights_only=True)
+    assert payload["state"]["torch_rng"]["device"] == "cuda"
+    on_cpu = with_overrides(params, {"population": {"device": "cpu"}})
+    first = evaluate.run(on_cpu, straight)
+    assert evaluate.run(on_cpu, straight) == first  # re-seeded from the checkpoint: repeatable
+    elite = load_agent(Paths(straight).elite / "elite.pt", device="cpu")
+    assert elite.torch_rng.device.type == "cpu"
+
+    def kill_after_first(generation: int, _result: object) -> None:
+        if generation == 0:
+            raise Killed
+
+    with pytest.raises(Killed):
+        evolve.run(params, resumed, on_generation=kill_after_first)
+    assert evolve.run(params, resumed).history == result.history

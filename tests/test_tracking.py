@@ -126,17 +126,31 @@ def test_evolve_and_evaluate_are_logged(
     assert [v.version for v in versions] == [metrics["registered_version"]]
 
 
-def test_resumed_run_reuses_parent(tmp_path: Path, mlflow_uri: str) -> None:
+def test_resumed_run_reuses_parent_only_with_the_same_params(
+    tmp_path: Path, mlflow_uri: str
+) -> None:
     tracker = MlflowTracker("tests", root=tmp_path, params={"a": {"b": 1}})
     run_id = tracker.start()
     tracker.log_generation(record(0))
     tracker.finish("KILLED")
-    again = MlflowTracker("tests", root=tmp_path, parent_run_id=run_id)
+    again = MlflowTracker("tests", root=tmp_path, params={"a": {"b": 1}}, parent_run_id=run_id)
     assert again.start() == run_id
     again.log_generation(record(1))
     again.finish()
     history = again.client.get_metric_history(run_id, "env_steps")
     assert [m.step for m in history] == [0, 1]
+    # Other params: the earlier run is never reopened; the new one says where it came from.
+    other = MlflowTracker(
+        "tests", root=tmp_path, params={"a": {"b": 2}}, parent_run_id=run_id, resumed_at=2
+    )
+    new_id = other.start()
+    assert new_id != run_id
+    tags = other.client.get_run(new_id).data.tags
+    assert tags["resumed_from_run"] == run_id and tags["resumed_at_generation"] == "2"
+    assert other.client.get_run(run_id).data.params == {"a.b": "1"}
+    # Another experiment: not reopened either.
+    moved = MlflowTracker("other", root=tmp_path, params={"a": {"b": 1}}, parent_run_id=run_id)
+    assert moved.start() != run_id
 
 
 def test_resume_discards_generations_logged_after_the_checkpoint(
@@ -150,9 +164,14 @@ def test_resume_discards_generations_logged_after_the_checkpoint(
     again.start()
     assert again.discard_generations_from(2) == 1
     again.log_generation(record(2))
+    again.log_generation(record(3))
     exp = again.client.get_run(run_id).info.experiment_id
     children = again.client.search_runs([exp], f"tags.mlflow.parentRunId = '{run_id}'")
-    assert sorted(c.data.tags["generation"] for c in children) == ["0", "1", "2"]
+    assert sorted(c.data.tags["generation"] for c in children) == ["0", "1", "2", "3"]
+    # The replayed generation is drawn once on the parent's curves.
+    for name in ("elite_fitness", "env_steps", "member_0.fitness"):
+        steps = [m.step for m in again.client.get_metric_history(run_id, name)]
+        assert sorted(steps) == [0, 1, 2, 3], name
 
 
 def test_losses_are_curves_per_agent(tmp_path: Path, mlflow_uri: str) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 from marlpipe.config import Params
 from marlpipe.io import file_sha256, read_json, write_json
 from marlpipe.pipeline.paths import ELITE_CARD, ELITE_FILE, Paths, set_torch_threads
+from marlpipe.pipeline.preflight import check_device
 
 
 def load_elite(root: str | Path = ".", device: str = "cpu") -> tuple[Any, dict[str, Any]]:
@@ -57,6 +58,7 @@ def episode_scores(agent: Any, params: Params) -> tuple[list[float], dict[str, f
 
 def run(params: Params, root: str | Path = ".") -> dict[str, Any]:
     """Write ``reports/eval.json`` for the elite; log it to MLflow and register the model."""
+    check_device(params.population.device)  # one line, before any work, not torch's trace
     set_torch_threads(params.population.torch_threads)
     root = Path(root)
     agent, card = load_elite(root, params.population.device)

@@ -2,16 +2,21 @@
 
 After every generation the full state is checkpointed under ``runs/evolve/checkpoint`` (see
 :mod:`marlpipe.pipeline.resume`); a rerun after a kill continues from there and ends exactly
-where an uninterrupted run ends. The stage's outputs are written only at the end, each replaced
-atomically: ``models/population/``, ``models/elite/``, ``reports/fitness.json``,
-``reports/lineage.json`` and its two figures, ``reports/lineage.png`` (the family tree) and
+where an uninterrupted run ends, logging into the same MLflow run. Once the run is finished the
+checkpoint is removed, so a rerun (``dvc repro -f``) trains again from generation 0 in a new
+MLflow run. The stage's outputs are written only at the end, each replaced atomically:
+``models/population/``, ``models/elite/``, ``reports/fitness.json``, ``reports/lineage.json``
+and its two figures, ``reports/lineage.png`` (the family tree) and
 ``reports/fitness_members.png`` (see :mod:`marlpipe.pipeline.figures`).
 """
 
 from __future__ import annotations
 
 import math
+import os
+import re
 import shutil
+import sys
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,6 +29,7 @@ from marlpipe.io import file_sha256, write_json
 from marlpipe.pipeline import envspec, figures
 from marlpipe.pipeline import resume as checkpoints
 from marlpipe.pipeline.paths import ELITE_CARD, ELITE_FILE, Paths, atomic_dir, set_torch_threads
+from marlpipe.pipeline.preflight import check_device
 from marlpipe.seeding import derive_seed
 
 FIELD_NAMES = ("state", "action", "reward", "next_state", "done")
@@ -66,15 +72,30 @@ def _selection(params: Params) -> tuple[Any, Any]:
     tournament = TournamentSelection(
         params.tournament, params.population.size, derive_seed(params.seed, "tournament")
     )
-    return tournament, Mutations(params.mutation, derive_seed(params.seed, "mutation"))
+    mutation = Mutations(
+        params.mutation, derive_seed(params.seed, "mutation"),
+        memory_size=params.evolution.memory_size,
+    )  # fmt: skip
+    return tournament, mutation
 
 
-def _tracker(params: Params, root: Path, run_id: str | None) -> Any:
+def run_name(params: Params) -> str:
+    """The parent MLflow run's name: the DVC experiment's (``$DVC_EXP_NAME``, set by ``dvc exp
+    run``) when there is one, else env, algorithm and seed, e.g. ``spread-matd3-s0``."""
+    name = os.environ.get("DVC_EXP_NAME")
+    if name:
+        return name
+    env = params.env.name.split(":")[-1].split(".")[-1]
+    env = re.sub(r"_v\d+$", "", re.sub(r"^simple_", "", env)) or env
+    return f"{env}-{params.algorithm.lower()}-s{params.seed}"
+
+
+def _tracker(params: Params, root: Path, run_id: str | None, generation: int) -> Any:
     from marlpipe.tracking import MlflowTracker
 
     return MlflowTracker(
-        params.tracking.experiment, root=root, run_name="evolve", params=params.to_dict(),
-        parent_run_id=run_id,
+        params.tracking.experiment, root=root, run_name=run_name(params),
+        params=params.to_dict(), parent_run_id=run_id, resumed_at=generation,
     )  # fmt: skip
 
 
@@ -99,6 +120,7 @@ def run(
     from marlpipe.training import LoopState, NullTracker, evolve
     from marlpipe.training.merged import make_trainer
 
+    check_device(params.population.device)  # one line, before any work, not torch's trace
     set_torch_threads(params.population.torch_threads)
     root, paths = Path(root), Paths(Path(root))
     spec = envspec.load_for(params, root)
@@ -109,9 +131,11 @@ def run(
         seed=derive_seed(params.seed, "buffer"),
     )  # fmt: skip
     tournament, mutation = _selection(params)
-    saved = checkpoints.load(checkpoint_dir, memory, params) if resume else None
+    abandoned: list[str] = []  # MLflow runs of partial runs moved aside: never continued
+    saved = checkpoints.load(checkpoint_dir, memory, params, abandoned) if resume else None
     if saved is None:
-        shutil.rmtree(checkpoint_dir, ignore_errors=True)
+        if checkpoint_dir.exists():  # resume=False (``marlpipe evolve --fresh``): keep it too
+            checkpoints.move_aside(checkpoint_dir, "fresh")
         start = LoopState.start(derive_seed(params.seed, "training"))
         saved = checkpoints.EvolveState(
             population=load_population(paths.initial_population, device), elite=None,
@@ -121,11 +145,19 @@ def run(
     tournament.load_state_dict(saved.tournament)
     mutation.load_state_dict(saved.mutation)
     loop = LoopState.from_dict(saved.loop)
-    if tracker is None:
-        enabled = params.tracking.enabled
-        tracker = _tracker(params, root, saved.mlflow_run_id) if enabled else NullTracker()
+    if loop.generation > 0:
+        print(
+            f"evolve: resuming the interrupted run in {checkpoint_dir} at generation "
+            f"{loop.generation}", file=sys.stderr,
+        )  # fmt: skip
+    if tracker is None and params.tracking.enabled:
+        tracker = _tracker(params, root, saved.mlflow_run_id, loop.generation)
+    elif tracker is None:
+        tracker = NullTracker()
     saved.mlflow_run_id = tracker.start()
     tracker.discard_generations_from(loop.generation)
+    for run_id in abandoned:  # killed, then set aside: its MLflow run says so, not "running"
+        getattr(tracker, "mark_abandoned", lambda _run_id: None)(run_id)
 
     def checkpoint(result: Any, state: LoopState) -> None:
         """Keep the finished generation in ``runs/evolve/checkpoint`` before the next starts."""
@@ -171,6 +203,7 @@ def run(
     tracker.log_artifacts(paths.elite, "elite")
     _log_figures(tracker, paths)
     tracker.finish("FINISHED")
+    checkpoints.discard(checkpoint_dir)  # finished: nothing to resume, ``-f`` trains anew
     return EvolveResult(
         int(saved.elite.index), float(saved.elite_fitness), int(loop.generation),
         saved.history, saved.mlflow_run_id,

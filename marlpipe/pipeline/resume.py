@@ -1,18 +1,32 @@
-"""The evolve stage's per-generation checkpoint, from which a killed run continues exactly.
+"""The evolve stage's per-generation checkpoint, from which an interrupted run continues exactly.
 
 ``runs/evolve/checkpoint/`` (outside DVC outputs) holds, after each completed generation, the
 population, the elite, the shared replay buffer, and ``state.json`` with the loop's counters,
 the selection and mutation generators, the fitness and lineage history and the MLflow parent
-run.
-It is replaced as a whole (:func:`~marlpipe.pipeline.paths.atomic_dir`), so a kill at any moment
-leaves either the previous generation's checkpoint or the new one, never a mix.
+run. It is replaced as a whole (:func:`~marlpipe.pipeline.paths.atomic_dir`), so a kill at any
+moment leaves either the previous generation's checkpoint or the new one, never a mix.
+
+It exists only while a run is unfinished: ``evolve`` removes it once the run's outputs are
+written, so a finished run is never taken for a resume (``dvc repro -f`` retrains from
+generation 0) and the buffer does not linger on disk.
+
+A checkpoint is resumed only by a run that would have made it: the same params, except the
+settings in :data:`RESULT_NEUTRAL`, ``evaluate`` and ``tracking``, and the same training code,
+compared by :func:`training_code_hash` (comments, docstrings and formatting do not count; the
+MLflow and results modules and the CLI are left out). A checkpoint that does not match, or
+that cannot be read, is never deleted: it is moved aside to
+``runs/evolve/checkpoint.stale-<why>-<when>`` with one line on stderr, and the run starts over.
 """
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import json
+import os
 import shutil
+import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,16 +37,31 @@ from marlpipe.io import read_json, write_json
 from marlpipe.pipeline.paths import atomic_dir, recover_dir
 
 STATE_FILE = "state.json"
-# Keys that may change without invalidating a partial run: more generations simply continue it.
-# Where members train (local or on which Ray workers) does not change the results either.
-_NOT_FINGERPRINTED = {
-    "evaluate": None, "tracking": None, "evolution": ("generations", "target"),
+FORMAT = 2
+"""``state.json`` layout: 2 keeps the params and the code fingerprints apart (1 had one)."""
+
+RESULT_NEUTRAL: dict[str, tuple[str, ...]] = {
     "population": ("backend", "ray_address", "num_cpus", "num_gpus", "workers"),
-}  # fmt: skip
+    "env": ("backend",),
+}
+"""Settings that by design do not change a run's numbers: where members train (locally or on
+which Ray workers, with merged experience the same numbers either way) and how env copies are
+stepped (sync or async: identical results). Changing one neither invalidates a resume nor, in
+``dvc.yaml``, the ``evolve`` and ``evaluate`` stages (``tests/test_workflows.py`` checks both).
+``population.torch_threads`` is not among them: the order of a BLAS reduction may follow the
+thread count, so its numbers may differ in the last bit."""
+
+_NOT_FINGERPRINTED = ("evaluate", "tracking")
+"""Groups that do not shape the generations: how the elite is scored afterwards, where runs
+are logged."""
+
+_NOT_TRAINING_CODE = ("tracking", "results", "cli.py", "__main__.py")
+"""Parts of the package that cannot change a generation's numbers (MLflow logging, the results
+table, the command line); edits there keep a partial run resumable."""
 
 
 def code_hash() -> str:
-    """Hash of the package's Python sources: a partial run made by other code is not resumed."""
+    """Hash of the package's Python sources, byte for byte (the Ray workers' code check)."""
     package = Path(__file__).resolve().parents[1]
     digest = hashlib.sha256()
     for source in sorted(package.rglob("*.py")):
@@ -41,27 +70,86 @@ def code_hash() -> str:
     return digest.hexdigest()[:16]
 
 
+def _without_docstrings(tree: ast.AST) -> ast.AST:
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if (
+            isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+            and body
+            and isinstance(body[0], ast.Expr)
+            and isinstance(body[0].value, ast.Constant)
+            and isinstance(body[0].value.value, str)
+        ):
+            node.body = body[1:] or [ast.Pass()]
+    return tree
+
+
+def training_code_hash(package: str | Path | None = None) -> str:
+    """Hash of the code that shapes a generation: every module of the package (``package``, by
+    default this one) except those in ``_NOT_TRAINING_CODE``, each as its syntax tree without
+    docstrings, so that comments, docstrings, blank lines and formatting do not count. Any
+    other edit does, even one that happens not to change the numbers: that cannot be known
+    without running both."""
+    package = Path(package) if package is not None else Path(__file__).resolve().parents[1]
+    digest = hashlib.sha256()
+    for source in sorted(package.rglob("*.py")):
+        relative = source.relative_to(package).as_posix()
+        if relative.split("/")[0] in _NOT_TRAINING_CODE:
+            continue
+        tree = _without_docstrings(ast.parse(source.read_bytes(), filename=relative))
+        digest.update(relative.encode())
+        digest.update(ast.dump(tree).encode())
+    return digest.hexdigest()[:16]
+
+
 def fingerprint(params: Params) -> str:
-    """Hash of every param that shapes the generations already run, and of the code."""
+    """Hash of every param that shapes the generations (:data:`RESULT_NEUTRAL`, ``evaluate``
+    and ``tracking`` left out; ``evolution.generations`` and ``target`` count)."""
     data = params.to_dict()
-    for group, keys in _NOT_FINGERPRINTED.items():
-        if keys is None:
-            data.pop(group)
-        else:
-            data[group] = {k: v for k, v in data[group].items() if k not in keys}
-    data["__code__"] = code_hash()
+    for group in _NOT_FINGERPRINTED:
+        data.pop(group)
+    for group, keys in RESULT_NEUTRAL.items():
+        data[group] = {k: v for k, v in data[group].items() if k not in keys}
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def _usable(data: dict[str, Any], params: Params) -> bool:
-    """Same params and code, and not past where a run under ``params`` would have stopped."""
-    if data.get("fingerprint") != fingerprint(params):
-        return False
-    evo = params.evolution
-    if int(data["loop"]["generation"]) > evo.generations:
-        return False
-    earlier = data["history"][:-1]  # the run stops right after the first row reaching target
-    return evo.target is None or all(row["elite_fitness"] < evo.target for row in earlier)
+def _mismatch(data: Any, params: Params) -> str | None:
+    """Why ``state.json``'s ``data`` cannot be resumed under ``params`` (``None``: it can)."""
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        return "format"
+    if data.get("params") != fingerprint(params):
+        return "params"
+    if data.get("code") != training_code_hash():
+        return "code"
+    return None
+
+
+_REASONS = {
+    "format": "written by another version of marlpipe",
+    "params": "made under other params",
+    "code": "made by other training code",
+    "unreadable": "cannot be read",
+    "fresh": "is not resumed (a fresh start was asked for)",
+}
+
+
+def move_aside(directory: Path, why: str, detail: str = "") -> Path:
+    """Rename ``directory`` to ``<name>.stale-<why>-<UTC time>`` beside it, say so in one line on
+    stderr, and return the new path. Nothing is deleted: the user removes it."""
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    target = directory.with_name(f"{directory.name}.stale-{why}-{stamp}")
+    count = 1
+    while target.exists():
+        count += 1
+        target = directory.with_name(f"{directory.name}.stale-{why}-{stamp}-{count}")
+    os.replace(directory, target)
+    reason = _REASONS[why] + (f": {detail}" if detail else "")
+    print(
+        f"evolve: the partial run in {directory} {reason}; moved it to {target.name} and "
+        "starting at generation 0 (remove it when you no longer need it)",
+        file=sys.stderr,
+    )
+    return target
 
 
 @dataclass
@@ -85,7 +173,7 @@ class EvolveState:
     lineage: list[dict[str, Any]] = field(default_factory=list)
     """One lineage-report row per completed generation (``figures.lineage_row``)."""
     mlflow_run_id: str | None = None
-    """Parent MLflow run, reopened on resume."""
+    """Parent MLflow run, reopened on resume (when its params still match)."""
 
 
 def save(directory: str | Path, state: EvolveState, memory: Any, params: Params) -> None:
@@ -98,7 +186,9 @@ def save(directory: str | Path, state: EvolveState, memory: Any, params: Params)
         write_json(
             tmp / STATE_FILE,
             {
-                "fingerprint": fingerprint(params),
+                "format": FORMAT,
+                "params": fingerprint(params),
+                "code": training_code_hash(),
                 "elite_fitness": state.elite_fitness,
                 "loop": state.loop,
                 "tournament": state.tournament,
@@ -110,37 +200,64 @@ def save(directory: str | Path, state: EvolveState, memory: Any, params: Params)
         )
 
 
-def load(directory: str | Path, memory: Any, params: Params) -> EvolveState | None:
-    """The saved state (and ``memory`` filled from it), or ``None`` when there is no usable one.
+def discard(directory: str | Path) -> None:
+    """Remove the checkpoint of a run that has finished (its outputs are written)."""
+    shutil.rmtree(directory, ignore_errors=True)
 
-    A checkpoint written by other code or under other params (except more generations or another
-    target that the run has not yet passed) is not usable: the run starts over rather than mix
-    two configurations.
-    """
+
+def load(
+    directory: str | Path, memory: Any, params: Params, abandoned: list[str] | None = None
+) -> EvolveState | None:
+    """The saved state of an interrupted run (and ``memory`` filled from it), or ``None`` when
+    there is none; one that does not match ``params`` and the code, or cannot be read, is moved
+    aside (:func:`move_aside`) and ``None`` returned, and the MLflow run it names (if it says)
+    is appended to ``abandoned``: that run will never be continued."""
     from marlpipe.algos import load_agent
 
     directory = Path(directory)
     recover_dir(directory)
-    # A kill during a save leaves its temporary sibling behind; it is never read, only removed.
+    # A kill during a save leaves its temporary sibling behind: half a checkpoint, never read.
     for stale in directory.parent.glob(f".{directory.name}.*.tmp"):
         shutil.rmtree(stale, ignore_errors=True)
-    state_file = directory / STATE_FILE
-    if not state_file.is_file():
+    if not directory.exists():
         return None
-    data = read_json(state_file)
-    if not _usable(data, params):
+    state_file = directory / STATE_FILE
+    try:
+        data = read_json(state_file)
+    except (OSError, ValueError) as err:
+        detail = f"{state_file.name} is not the JSON state a checkpoint holds ({_short(err)})"
+        move_aside(directory, "unreadable", detail)
+        return None
+    run_id = data.get("mlflow_run_id") if isinstance(data, dict) else None
+    if abandoned is not None and isinstance(run_id, str):
+        abandoned.append(run_id)  # until it is resumed below
+    why = _mismatch(data, params)
+    if why is not None:
+        move_aside(directory, why)
         return None
     device = params.population.device
     elite_file = directory / "elite.pt"
-    memory.load(directory / "buffer.npz")
-    return EvolveState(
-        population=load_population(directory / "population", device),
-        elite=load_agent(elite_file, device=device) if elite_file.is_file() else None,
-        elite_fitness=float(data["elite_fitness"]),
-        loop=data["loop"],
-        tournament=data["tournament"],
-        mutation=data["mutation"],
-        history=data["history"],
-        lineage=data.get("lineage", []),
-        mlflow_run_id=data.get("mlflow_run_id"),
-    )
+    try:
+        state = EvolveState(
+            population=load_population(directory / "population", device),
+            elite=load_agent(elite_file, device=device) if elite_file.is_file() else None,
+            elite_fitness=float(data["elite_fitness"]),
+            loop=data["loop"],
+            tournament=data["tournament"],
+            mutation=data["mutation"],
+            history=data["history"],
+            lineage=data.get("lineage", []),
+            mlflow_run_id=data.get("mlflow_run_id"),
+        )
+        memory.load(directory / "buffer.npz")  # last: it changes ``memory`` only when it works
+    except Exception as err:  # a damaged file: CheckpointError, OSError, ValueError, KeyError
+        move_aside(directory, "unreadable", _short(err))
+        return None
+    if abandoned is not None and run_id in abandoned:
+        abandoned.remove(run_id)
+    return state
+
+
+def _short(err: BaseException) -> str:
+    text = " ".join(str(err).split()) or type(err).__name__
+    return text[:300]

@@ -7,10 +7,11 @@ so a tracker never leaks state into other code that uses ``mlflow`` in the same 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -123,6 +124,7 @@ class MlflowTracker(Tracker):
         params: Mapping[str, Any] | None = None,
         tags: Mapping[str, Any] | None = None,
         parent_run_id: str | None = None,
+        resumed_at: int = 0,
     ) -> None:
         self.root = Path(root)
         self.tracking_uri = tracking_uri or default_tracking_uri(root)
@@ -132,7 +134,10 @@ class MlflowTracker(Tracker):
         self.tags = dict(tags or {})
         self.run_id: str | None = parent_run_id
         """The parent run's id (set by :meth:`start`)."""
+        self.resumed_at = resumed_at
+        """The generation a resumed run continues at (0: a run from the start)."""
         self._client: Any = None
+        self._parent_steps: set[int] = set()  # generations already on the parent's curves
 
     @property
     def client(self) -> Any:
@@ -146,10 +151,13 @@ class MlflowTracker(Tracker):
 
         MLflow retries an HTTP store for minutes by default (``MLFLOW_HTTP_REQUEST_MAX_RETRIES``,
         ``..._TIMEOUT``); this one request is made without retries and with a short timeout.
-        Local stores (``sqlite:``, folders) are always there and are not probed.
+        Local stores (``sqlite:``, folders) are always there and are not probed; an existing
+        ``sqlite:`` file must be an SQLite database (its header is read, the file never changed).
         """
         from marlpipe.pipeline.errors import UserError
+        from marlpipe.tracking.local_store import check_sqlite_store
 
+        check_sqlite_store(self.tracking_uri)
         if not self.tracking_uri.startswith(("http:", "https:")):
             return
         probe = {
@@ -174,19 +182,52 @@ class MlflowTracker(Tracker):
                     os.environ[name] = value
 
     def start(self) -> str:
-        """Open the parent run (reopen it when resuming) and return its id; an HTTP store that
-        does not answer fails here within seconds (:meth:`check_store`)."""
+        """Open the parent run and return its id; an HTTP store that does not answer fails
+        here within seconds (:meth:`check_store`).
+
+        Given ``parent_run_id`` (a resume), that run is reopened only if it is still active in
+        this store and experiment and its logged params are exactly ``params``; otherwise a new
+        run is made, tagged ``resumed_from_run`` and ``resumed_at_generation``, so that a run's
+        params always describe every generation it holds.
+        """
         self.check_store()
         client = self.client
-        if self.run_id is not None and _run_exists(client, self.run_id):
-            client.update_run(self.run_id, status="RUNNING")
-            return self.run_id
         exp_id = experiment_id(client, self.experiment, self.root)
+        previous, self.run_id = self.run_id, None
+        if previous is not None and self._reopenable(previous, exp_id):
+            client.update_run(previous, status="RUNNING")
+            self.run_id = previous
+            return previous
         tags = {"mlflow.runName": self.run_name, **run_tags(self.root), **self.tags}
+        if previous is not None:
+            tags.update(resumed_from_run=previous, resumed_at_generation=self.resumed_at)
         run = client.create_run(exp_id, tags={k: str(v) for k, v in tags.items()})
         self.run_id = run.info.run_id
         log_batch(client, self.run_id, params=flatten(self.params))
         return self.run_id
+
+    def _reopenable(self, run_id: str, exp_id: str) -> bool:
+        try:
+            run = self.client.get_run(run_id)
+        except Exception:  # MlflowException: a run of another store
+            return False
+        if run.info.lifecycle_stage != "active" or run.info.experiment_id != exp_id:
+            return False
+        logged = {k: v[:6000] for k, v in run.data.params.items()}
+        return logged == {k: str(v)[:6000] for k, v in flatten(self.params).items()}
+
+    def mark_abandoned(self, run_id: str) -> bool:
+        """Mark ``run_id``, a run whose partial state was set aside and will never be continued,
+        as ``KILLED`` if it still says ``RUNNING`` (a kill -9 leaves it so); ``True`` if it did."""
+        try:
+            run = self.client.get_run(run_id)
+        except Exception:  # MlflowException: a run of another store
+            return False
+        if run.info.status != "RUNNING" or run_id == self.run_id:
+            return False
+        self.client.set_tag(run_id, "abandoned", "its partial run was set aside (see evolve)")
+        self.client.set_terminated(run_id, status="KILLED")
+        return True
 
     def discard_generations_from(self, generation: int) -> int:
         """Delete child runs of ``generation`` and later: a run killed after logging a generation
@@ -200,6 +241,10 @@ class MlflowTracker(Tracker):
         stale = [c for c in children if int(c.data.tags.get("generation", -1)) >= generation]
         for child in stale:
             self.client.delete_run(child.info.run_id)
+        # The parent's curves cannot be edited: a replayed generation (the same numbers, the
+        # run is deterministic) is not drawn on them twice.
+        history = self.client.get_metric_history(self.run_id, "elite_fitness")
+        self._parent_steps = {int(point.step) for point in history}
         return len(stale)
 
     def log_generation(self, record: GenerationRecord) -> None:
@@ -267,7 +312,9 @@ class MlflowTracker(Tracker):
                 metrics[f"extra.{key}"] = value
         log_batch(client, child.info.run_id, metrics=metrics, params=params, step=gen)
         client.set_terminated(child.info.run_id)
-        log_batch(client, self.run_id, metrics=summary, step=gen)
+        if gen not in self._parent_steps:
+            log_batch(client, self.run_id, metrics=summary, step=gen)
+            self._parent_steps.add(gen)
 
     def log_metrics(self, metrics: dict[str, float]) -> None:
         """Log run-level metrics (e.g. the evaluation's scores) on the run."""
@@ -341,9 +388,15 @@ class MlflowTracker(Tracker):
             self.client.create_registered_model(name)
         except MlflowException:
             pass  # already registered: add a version below
-        version = self.client.create_model_version(
-            name, model_uri, run_id=self.run_id, tags=tags, model_id=model_id
-        )
+        # Given a models:/ URI, MLflow's registry looks the logged model up through the
+        # process-wide tracking URI (MLFLOW_TRACKING_URI, else mlflow.db in the working
+        # directory), not this client's: in a queued DVC experiment, which runs in another
+        # directory, that is another store and registration failed. Point it at this store
+        # for that one call.
+        with _environ(MLFLOW_TRACKING_URI=self.tracking_uri):
+            version = self.client.create_model_version(
+                name, model_uri, run_id=self.run_id, tags=tags, model_id=model_id
+            )
         return int(version.version)
 
     def find_model_version(self, name: str, tag: str, value: str) -> int | None:
@@ -387,6 +440,21 @@ def mean_losses(record: GenerationRecord) -> dict[str, float]:
             for agent_id, value in getattr(member, kind).items():
                 sums.setdefault(f"{kind}.{agent_id}", []).append(value)
     return {name: sum(values) / len(values) for name, values in sums.items()}
+
+
+@contextlib.contextmanager
+def _environ(**values: str) -> Iterator[None]:
+    """Set environment variables for the block; put back what was there (or nothing)."""
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def _run_exists(client: Any, run_id: str) -> bool:
