@@ -94,7 +94,10 @@ def init_population(params_path: str | None, root: str) -> None:
 @cli.command()
 @params_option
 @root_option
-@click.option("--fresh", is_flag=True, help="Ignore a saved partial run in runs/evolve/.")
+@click.option(
+    "--fresh", is_flag=True,
+    help="Start at generation 0: a saved partial run is moved aside (runs/evolve/), not resumed.",
+)
 @_friendly
 def evolve(params_path: str | None, root: str, fresh: bool) -> None:
     """Evolve the population (resumes after the last completed generation)."""

@@ -24,6 +24,8 @@ ray = pytest.importorskip("ray")
 
 from marlpipe.training.ray_trainer import RayTrainer, connect  # noqa: E402
 
+pytestmark = pytest.mark.e2e  # starts a local Ray: deselect with -m 'not e2e'
+
 SL = "mpe2.simple_speaker_listener_v4"
 FIELDS = ["state", "action", "reward", "next_state", "done"]
 ENV_ARGS = {"name": SL, "num_envs": 2, "seed": 0, "continuous_actions": True}

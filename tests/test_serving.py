@@ -18,6 +18,8 @@ from marlpipe.io import write_json
 from marlpipe.pipeline import envspec, evaluate, init_population
 from marlpipe.pipeline.paths import Paths
 
+pytestmark = pytest.mark.e2e  # starts MLflow and model servers: deselect with -m 'not e2e'
+
 REPO = Path(__file__).resolve().parents[1]
 SMALL = {
     "seed": 3,

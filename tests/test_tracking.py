@@ -212,6 +212,7 @@ def get_json(url: str) -> dict:
 
 
 @pytest.mark.skipif(shutil.which("mlflow") is None, reason="mlflow CLI not installed")
+@pytest.mark.e2e  # starts an MLflow server
 def test_generation_read_back_over_rest(tmp_path: Path) -> None:
     port = free_port()
     base = f"http://127.0.0.1:{port}"

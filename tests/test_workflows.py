@@ -30,7 +30,10 @@ from marlpipe.config import Params, dump_params, load_params, with_overrides
 from marlpipe.io import file_sha256
 from marlpipe.pipeline import evaluate, resume
 
-pytestmark = pytest.mark.skipif(shutil.which("dvc") is None, reason="dvc not installed")
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.skipif(shutil.which("dvc") is None, reason="dvc not installed"),
+]
 
 EXPERIMENT = "workflows"
 PARAMS = with_overrides(

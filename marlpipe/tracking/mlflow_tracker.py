@@ -164,22 +164,15 @@ class MlflowTracker(Tracker):
             "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0",
             "MLFLOW_HTTP_REQUEST_TIMEOUT": str(int(timeout)),  # MLflow reads an integer
         }
-        saved = {name: os.environ.get(name) for name in probe}
-        os.environ.update(probe)
         try:
-            self.client.search_experiments(max_results=1)
+            with _environ(**probe):
+                self.client.search_experiments(max_results=1)
         except Exception as err:
             reason = " ".join(str(err).split())[:200]
             raise UserError(
                 f"MLflow tracking store {self.tracking_uri} does not answer ({reason}): start "
                 "it, or unset MLFLOW_TRACKING_URI to use the local mlflow.db"
             ) from None
-        finally:
-            for name, value in saved.items():
-                if value is None:
-                    os.environ.pop(name, None)
-                else:
-                    os.environ[name] = value
 
     def start(self) -> str:
         """Open the parent run and return its id; an HTTP store that does not answer fails
