@@ -1,6 +1,7 @@
 """DVC stage ``envspec``: params.yaml -> models/envspec.json (see marlpipe.pipeline.envspec)."""
 
 from marlpipe.config import load_params
+from marlpipe.log import configure
 from marlpipe.pipeline import envspec
 from marlpipe.pipeline.errors import run_stage
 
@@ -12,4 +13,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    configure()  # INFO and up to stderr, as the marlpipe CLI
     run_stage(main, "envspec")

@@ -1,6 +1,7 @@
 """DVC stage ``evaluate``: models/elite/ -> reports/eval.json (+ MLflow run, registered model)."""
 
 from marlpipe.config import load_params
+from marlpipe.log import configure
 from marlpipe.pipeline import evaluate
 from marlpipe.pipeline.errors import run_stage
 from marlpipe.pipeline.preflight import check_stage
@@ -14,4 +15,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    configure()  # INFO and up to stderr, as the marlpipe CLI
     run_stage(main, "evaluate")

@@ -4,6 +4,7 @@ Resumes from runs/evolve/checkpoint after a kill (see marlpipe.pipeline.resume).
 """
 
 from marlpipe.config import load_params
+from marlpipe.log import configure
 from marlpipe.pipeline import evolve
 from marlpipe.pipeline.errors import run_stage
 from marlpipe.pipeline.preflight import check_stage
@@ -20,4 +21,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    configure()  # INFO and up to stderr, as the marlpipe CLI
     run_stage(main, "evolve")

@@ -38,6 +38,7 @@ from typing import Any
 import torch
 
 from marlpipe.algos.checkpoint_checks import SpecMismatchError, check_content
+from marlpipe.errors import MarlpipeError
 from marlpipe.io import atomic_dir, atomic_write, read_json, write_json
 from marlpipe.registry import ALGORITHMS, algorithm_class
 
@@ -49,7 +50,7 @@ LOAD_ERRORS = (KeyError, ValueError, RuntimeError, TypeError, AttributeError, In
 """What rebuilding an agent from mismatched content can raise; each becomes a CheckpointError."""
 
 
-class CheckpointError(ValueError):
+class CheckpointError(MarlpipeError, ValueError):
     """A checkpoint file is missing, unreadable, or not what the caller expected."""
 
 

@@ -16,8 +16,10 @@ import typing
 from dataclasses import field
 from typing import Any
 
+from marlpipe.errors import MarlpipeError
 
-class ConfigError(ValueError):
+
+class ConfigError(MarlpipeError, ValueError):
     """Invalid parameters; the message is one line naming the file and the key path."""
 
 

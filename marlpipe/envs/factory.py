@@ -5,15 +5,13 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from marlpipe.envs.errors import EnvNameError
+
 NAMING_HELP = (
     'name an environment as "package.module" with a parallel_env() function '
     '(e.g. "mpe2.simple_speaker_listener_v4"), as "package.module:factory" for your own function '
     'or as "vmas.<scenario>" for a VMAS scenario'
 )
-
-
-class EnvNameError(ValueError):
-    """The environment name does not resolve to a PettingZoo parallel environment factory."""
 
 
 def resolve_env_factory(name: str):

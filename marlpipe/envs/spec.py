@@ -10,8 +10,10 @@ from typing import Any, Literal
 import numpy as np
 from gymnasium import spaces
 
+from marlpipe.errors import MarlpipeError
 
-class UnsupportedSpaceError(ValueError):
+
+class UnsupportedSpaceError(MarlpipeError, ValueError):
     """An agent's observation or action space is of a kind marlpipe cannot learn from."""
 
 

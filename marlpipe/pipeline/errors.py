@@ -7,35 +7,13 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-
-class UserError(Exception):
-    """An error the user can fix from its one-line message (no traceback shown)."""
-
-
-def require(module: str, purpose: str) -> Any:
-    """Import ``module`` from the ``pipeline`` extra, or say in one line how to install it."""
-    import importlib
-
-    try:
-        return importlib.import_module(module)
-    except ModuleNotFoundError as err:
-        if err.name != module.split(".")[0]:
-            raise
-        raise UserError(
-            f"{purpose} needs {err.name}, which is not installed: pip install 'marlpipe[pipeline]'"
-        ) from None
+from marlpipe.errors import MarlpipeError, UserError, require
 
 
 def user_error_types() -> tuple[type[BaseException], ...]:
-    """Exception types that mean "fix your params or files", not "bug in marlpipe"."""
-    from marlpipe.algos.checkpoint import CheckpointError
-    from marlpipe.config import ConfigError
-    from marlpipe.envs import EnvNameError, UnsupportedSpaceError
-
-    return (
-        UserError, ConfigError, EnvNameError, UnsupportedSpaceError, CheckpointError,
-        FileNotFoundError, *_mlflow_error_types(),
-    )  # fmt: skip
+    """Exception types that mean "fix your params or files", not "bug in marlpipe": the root
+    every marlpipe user error derives from, a missing file, and MLflow's (when it is loaded)."""
+    return (MarlpipeError, FileNotFoundError, *_mlflow_error_types())
 
 
 def _mlflow_error_types() -> tuple[type[BaseException], ...]:
@@ -69,3 +47,6 @@ def run_stage(main: Callable[[], Any], name: str = "marlpipe") -> Any:
             raise
         print(f"{name}: error: {one_line(err)}", file=sys.stderr)
         sys.exit(2)
+
+
+__all__ = ["MarlpipeError", "UserError", "one_line", "require", "run_stage", "user_error_types"]

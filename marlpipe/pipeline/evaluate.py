@@ -156,7 +156,7 @@ def _log_gif(tracker: Any, params: Params, root: Path, agent: Any) -> None:
 
     A GIF is a bonus: an env that cannot render says why on stderr and the stage goes on.
     """
-    import sys
+    import logging
     import tempfile
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -164,7 +164,7 @@ def _log_gif(tracker: Any, params: Params, root: Path, agent: Any) -> None:
             render_gif(params, root, Path(tmp) / "elite.gif", agent=agent)
         except Exception as err:  # no rgb_array mode, no pygame, ...: nothing to log
             reason = " ".join(f"{type(err).__name__}: {err}".split())
-            print(f"evaluate: no GIF logged to MLflow ({reason})", file=sys.stderr)
+            logging.getLogger(__name__).warning("evaluate: no GIF logged to MLflow (%s)", reason)
             return
         tracker.log_artifacts(tmp, "render")
 

@@ -12,11 +12,11 @@ and its two figures, ``reports/lineage.png`` (the family tree) and
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import re
 import shutil
-import sys
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,6 +31,8 @@ from marlpipe.pipeline import resume as checkpoints
 from marlpipe.pipeline.paths import ELITE_CARD, ELITE_FILE, Paths, atomic_dir, set_torch_threads
 from marlpipe.pipeline.preflight import check_device
 from marlpipe.seeding import derive_seed
+
+log = logging.getLogger(__name__)
 
 FIELD_NAMES = ("state", "action", "reward", "next_state", "done")
 
@@ -146,9 +148,9 @@ def run(
     mutation.load_state_dict(saved.mutation)
     loop = LoopState.from_dict(saved.loop)
     if loop.generation > 0:
-        print(
-            f"evolve: resuming the interrupted run in {checkpoint_dir} at generation "
-            f"{loop.generation}", file=sys.stderr,
+        log.warning(
+            "evolve: resuming the interrupted run in %s at generation %d",
+            checkpoint_dir, loop.generation,
         )  # fmt: skip
     if tracker is None and params.tracking.enabled:
         tracker = _tracker(params, root, saved.mlflow_run_id, loop.generation)

@@ -20,21 +20,24 @@ that cannot be read, is never deleted: it is moved aside to
 
 from __future__ import annotations
 
-import ast
 import hashlib
 import json
+import logging
 import os
 import shutil
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from marlpipe.algos.checkpoint import load_population, save_population
+from marlpipe.code_hash import code_hash as code_hash  # re-exported: moved below pipeline/
+from marlpipe.code_hash import training_code_hash
 from marlpipe.config import Params
 from marlpipe.io import read_json, write_json
 from marlpipe.pipeline.paths import atomic_dir, recover_dir
+
+log = logging.getLogger(__name__)
 
 STATE_FILE = "state.json"
 FORMAT = 2
@@ -54,52 +57,6 @@ thread count, so its numbers may differ in the last bit."""
 _NOT_FINGERPRINTED = ("evaluate", "tracking")
 """Groups that do not shape the generations: how the elite is scored afterwards, where runs
 are logged."""
-
-_NOT_TRAINING_CODE = ("tracking", "results", "cli.py", "__main__.py")
-"""Parts of the package that cannot change a generation's numbers (MLflow logging, the results
-table, the command line); edits there keep a partial run resumable."""
-
-
-def code_hash() -> str:
-    """Hash of the package's Python sources, byte for byte (the Ray workers' code check)."""
-    package = Path(__file__).resolve().parents[1]
-    digest = hashlib.sha256()
-    for source in sorted(package.rglob("*.py")):
-        digest.update(source.relative_to(package).as_posix().encode())
-        digest.update(source.read_bytes())
-    return digest.hexdigest()[:16]
-
-
-def _without_docstrings(tree: ast.AST) -> ast.AST:
-    for node in ast.walk(tree):
-        body = getattr(node, "body", None)
-        if (
-            isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
-            and body
-            and isinstance(body[0], ast.Expr)
-            and isinstance(body[0].value, ast.Constant)
-            and isinstance(body[0].value.value, str)
-        ):
-            node.body = body[1:] or [ast.Pass()]
-    return tree
-
-
-def training_code_hash(package: str | Path | None = None) -> str:
-    """Hash of the code that shapes a generation: every module of the package (``package``, by
-    default this one) except those in ``_NOT_TRAINING_CODE``, each as its syntax tree without
-    docstrings, so that comments, docstrings, blank lines and formatting do not count. Any
-    other edit does, even one that happens not to change the numbers: that cannot be known
-    without running both."""
-    package = Path(package) if package is not None else Path(__file__).resolve().parents[1]
-    digest = hashlib.sha256()
-    for source in sorted(package.rglob("*.py")):
-        relative = source.relative_to(package).as_posix()
-        if relative.split("/")[0] in _NOT_TRAINING_CODE:
-            continue
-        tree = _without_docstrings(ast.parse(source.read_bytes(), filename=relative))
-        digest.update(relative.encode())
-        digest.update(ast.dump(tree).encode())
-    return digest.hexdigest()[:16]
 
 
 def fingerprint(params: Params) -> str:
@@ -134,8 +91,8 @@ _REASONS = {
 
 
 def move_aside(directory: Path, why: str, detail: str = "") -> Path:
-    """Rename ``directory`` to ``<name>.stale-<why>-<UTC time>`` beside it, say so in one line on
-    stderr, and return the new path. Nothing is deleted: the user removes it."""
+    """Rename ``directory`` to ``<name>.stale-<why>-<UTC time>`` beside it, say so in one warning
+    (a line on stderr), and return the new path. Nothing is deleted: the user removes it."""
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     target = directory.with_name(f"{directory.name}.stale-{why}-{stamp}")
     count = 1
@@ -144,11 +101,10 @@ def move_aside(directory: Path, why: str, detail: str = "") -> Path:
         target = directory.with_name(f"{directory.name}.stale-{why}-{stamp}-{count}")
     os.replace(directory, target)
     reason = _REASONS[why] + (f": {detail}" if detail else "")
-    print(
-        f"evolve: the partial run in {directory} {reason}; moved it to {target.name} and "
-        "starting at generation 0 (remove it when you no longer need it)",
-        file=sys.stderr,
-    )
+    log.warning(
+        "evolve: the partial run in %s %s; moved it to %s and starting at generation 0 "
+        "(remove it when you no longer need it)", directory, reason, target.name,
+    )  # fmt: skip
     return target
 
 

@@ -4,6 +4,9 @@
 Reads the cells' summaries (:mod:`.cell`) and the tasks' baselines (:mod:`.baselines`); writes
 ``RESULTS.md`` and a plot. Nothing here is typed by hand except the targets and the published
 figures, each with its source.
+
+Its size (over 300 lines) is earned: the table's rows, their Markdown, the verdicts and the plot
+all read the same cells and must agree with each other; they are kept on one page.
 """
 
 from __future__ import annotations

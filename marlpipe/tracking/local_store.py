@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from marlpipe.errors import UserError
+
 SQLITE_HEADER = b"SQLite format 3\x00"
 """The first 16 bytes of every SQLite 3 database file."""
 
@@ -26,11 +28,9 @@ def sqlite_path(tracking_uri: str) -> Path | None:
 
 
 def check_sqlite_store(tracking_uri: str) -> None:
-    """Raise a one-line :class:`~marlpipe.pipeline.errors.UserError` when the file of a
+    """Raise a one-line :class:`~marlpipe.errors.UserError` when the file of a
     ``sqlite:`` ``tracking_uri`` exists but is not an SQLite database (a missing or empty file is
     fine: MLflow creates the store). Other URIs are left alone."""
-    from marlpipe.pipeline.errors import UserError
-
     path = sqlite_path(tracking_uri)
     if path is None or not path.exists():
         return

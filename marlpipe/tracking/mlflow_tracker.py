@@ -2,101 +2,25 @@
 
 Everything goes through ``MlflowClient`` with explicit run ids (no fluent "active run" stack),
 so a tracker never leaks state into other code that uses ``mlflow`` in the same process.
-``mlflow`` is imported inside functions: importing it costs about a second and a half.
+``mlflow`` is imported inside functions: importing it costs about a second and a half. The
+model registry (logging, registering and promoting the elite's model) is in
+:mod:`marlpipe.tracking.model_registry`, the tracker's methods for it delegating there; the
+store (its location, client, experiments, batched logging) in :mod:`marlpipe.tracking.store`.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from marlpipe.tracking import model_registry, store
 from marlpipe.tracking.provenance import run_tags
+from marlpipe.tracking.store import default_tracking_uri as default_tracking_uri  # re-exported
+from marlpipe.tracking.store import experiment_id, flatten, log_batch
 from marlpipe.training.tracker import GenerationRecord, Tracker
-
-_BATCH = 100  # MLflow accepts at most 100 params (and 1000 metrics) per log_batch call
-
-
-def store_root(root: str | os.PathLike = ".") -> Path:
-    """The folder of the local store (``mlflow.db``, ``mlartifacts/``): DVC's repository root
-    (``$DVC_ROOT``) when a stage runs under DVC, else ``root``. ``dvc exp run --temp`` and queued
-    experiments run their stages in a temporary copy of the repo that is deleted afterwards;
-    their runs belong in the repo's store, next to the others."""
-    return Path(os.environ.get("DVC_ROOT") or root).resolve()
-
-
-def default_tracking_uri(root: str | os.PathLike = ".") -> str:
-    """``$MLFLOW_TRACKING_URI`` if set, else ``sqlite:///<store root>/mlflow.db``."""
-    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{store_root(root)}/mlflow.db"
-
-
-def flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
-    """``{"a": {"b": 1}}`` -> ``{"a.b": "1"}`` (lists and ``None`` as JSON), for MLflow params."""
-    flat: dict[str, str] = {}
-    for key, value in data.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, Mapping) and value:
-            flat.update(flatten(value, f"{name}."))
-        else:
-            flat[name] = value if isinstance(value, str) else json.dumps(value)
-    return flat
-
-
-def _client(tracking_uri: str):
-    from marlpipe.pipeline.errors import require
-
-    tracking = require("mlflow.tracking", "MLflow tracking (tracking.enabled: true)")
-    return tracking.MlflowClient(tracking_uri=tracking_uri)
-
-
-EXPERIMENT_KIND = ("mlflow.experimentKind", "custom_model_development")
-"""Tells the MLflow UI these are training runs: it opens on the runs table, not GenAI views."""
-
-
-def experiment_id(client: Any, name: str, root: str | os.PathLike = ".") -> str:
-    """Id of experiment ``name``, created on first use (artefacts under ``<root>/mlartifacts``)
-    and marked as model development unless it already says what kind it is."""
-    found = client.get_experiment_by_name(name)
-    if found is not None:
-        if EXPERIMENT_KIND[0] not in found.tags:
-            client.set_experiment_tag(found.experiment_id, *EXPERIMENT_KIND)
-        return found.experiment_id
-    location = None
-    if client.tracking_uri.startswith("sqlite:"):
-        # Without a server MLflow would put artefacts under the *current* directory; pin them.
-        location = (store_root(root) / "mlartifacts" / name).as_uri()
-    return client.create_experiment(name, artifact_location=location, tags=dict([EXPERIMENT_KIND]))
-
-
-def log_batch(
-    client: Any,
-    run_id: str,
-    metrics: Mapping[str, float] | None = None,
-    params: Mapping[str, Any] | None = None,
-    tags: Mapping[str, Any] | None = None,
-    step: int = 0,
-) -> None:
-    """Log metrics, params and tags of one run in as few requests as MLflow allows."""
-    from mlflow.entities import Metric, Param, RunTag
-
-    now = int(time.time() * 1000)
-    metric_list = [Metric(k, float(v), now, step) for k, v in (metrics or {}).items()]
-    param_list = [Param(k, str(v)[:6000]) for k, v in (params or {}).items()]
-    tag_list = [RunTag(k, str(v)) for k, v in (tags or {}).items()]
-    for chunk in _chunks(param_list):
-        client.log_batch(run_id, params=chunk)
-    for chunk in _chunks(metric_list):
-        client.log_batch(run_id, metrics=chunk)
-    if tag_list:
-        client.log_batch(run_id, tags=tag_list)
-
-
-def _chunks(items: list[Any]) -> Iterable[list[Any]]:
-    return (items[i : i + _BATCH] for i in range(0, len(items), _BATCH))
 
 
 class MlflowTracker(Tracker):
@@ -143,7 +67,7 @@ class MlflowTracker(Tracker):
     def client(self) -> Any:
         """The ``MlflowClient`` (created on first use)."""
         if self._client is None:
-            self._client = _client(self.tracking_uri)
+            self._client = store.client(self.tracking_uri)
         return self._client
 
     def check_store(self, timeout: int = 5) -> None:
@@ -154,7 +78,7 @@ class MlflowTracker(Tracker):
         Local stores (``sqlite:``, folders) are always there and are not probed; an existing
         ``sqlite:`` file must be an SQLite database (its header is read, the file never changed).
         """
-        from marlpipe.pipeline.errors import UserError
+        from marlpipe.errors import UserError
         from marlpipe.tracking.local_store import check_sqlite_store
 
         check_sqlite_store(self.tracking_uri)
@@ -165,7 +89,7 @@ class MlflowTracker(Tracker):
             "MLFLOW_HTTP_REQUEST_TIMEOUT": str(int(timeout)),  # MLflow reads an integer
         }
         try:
-            with _environ(**probe):
+            with store.environ(**probe):
                 self.client.search_experiments(max_results=1)
         except Exception as err:
             reason = " ".join(str(err).split())[:200]
@@ -320,7 +244,7 @@ class MlflowTracker(Tracker):
     def log_metrics_to(self, run_id: str, metrics: dict[str, float]) -> bool:
         """Log ``metrics`` on another run of this store (e.g. the evolve run an evaluation
         scores); ``False`` when that run is not in this store."""
-        if not _run_exists(self.client, run_id):
+        if not store.run_exists(self.client, run_id):
             return False
         log_batch(self.client, run_id, metrics=metrics)
         return True
@@ -332,39 +256,9 @@ class MlflowTracker(Tracker):
     def log_model(
         self, name: str, save: Callable[[Path, Any], None], model_type: str | None = None
     ) -> tuple[str, str]:
-        """Log an MLflow model (a folder with an ``MLmodel`` file) as an output of the run.
-
-        ``save(path, mlflow_model)`` writes the model to ``path`` with the given
-        ``mlflow.models.Model`` metadata (e.g. ``mlflow.pyfunc.save_model(path, ...,
-        mlflow_model=mlflow_model)``). What the fluent ``mlflow.<flavor>.log_model`` does, but
-        on this tracker's run and store, with no active run or tracking URI set globally.
-        Returns the model's URI (``models:/<model_id>``) and its id.
-        """
-        import tempfile
-
-        from mlflow.entities import LoggedModelOutput
-        from mlflow.models import Model
-
-        client = self.client
-        experiment = client.get_run(self.run_id).info.experiment_id
-        model = client.create_logged_model(
-            experiment, name=name, source_run_id=self.run_id, model_type=model_type
-        )
-        metadata = Model(
-            artifact_path=model.artifact_location, model_uuid=model.model_id,
-            run_id=self.run_id, model_id=model.model_id,
-        )  # fmt: skip
-        try:
-            with tempfile.TemporaryDirectory() as tmp:
-                local = Path(tmp) / "model"
-                save(local, metadata)
-                client.log_model_artifacts(model.model_id, str(local))
-        except BaseException:
-            client.finalize_logged_model(model.model_id, "FAILED")
-            raise
-        client.finalize_logged_model(model.model_id, "READY")
-        client.log_outputs(self.run_id, [LoggedModelOutput(model.model_id, step=0)])
-        return f"models:/{model.model_id}", model.model_id
+        """Log an MLflow model as an output of the run (see
+        :func:`~marlpipe.tracking.model_registry.log_model`); its URI and id."""
+        return model_registry.log_model(self.client, self.run_id, name, save, model_type)
 
     def register_model(
         self,
@@ -373,49 +267,20 @@ class MlflowTracker(Tracker):
         tags: dict[str, Any] | None = None,
         model_id: str | None = None,
     ) -> int:
-        """Register ``model_uri`` (``models:/<model_id>`` from :meth:`log_model`) as a new version
-        of ``name``, made by this run; return the version."""
-        from mlflow.exceptions import MlflowException
-
-        try:
-            self.client.create_registered_model(name)
-        except MlflowException:
-            pass  # already registered: add a version below
-        # Given a models:/ URI, MLflow's registry looks the logged model up through the
-        # process-wide tracking URI (MLFLOW_TRACKING_URI, else mlflow.db in the working
-        # directory), not this client's: in a queued DVC experiment, which runs in another
-        # directory, that is another store and registration failed. Point it at this store
-        # for that one call.
-        with _environ(MLFLOW_TRACKING_URI=self.tracking_uri):
-            version = self.client.create_model_version(
-                name, model_uri, run_id=self.run_id, tags=tags, model_id=model_id
-            )
-        return int(version.version)
+        """Register ``model_uri`` as a new version of ``name``, made by this run (see
+        :func:`~marlpipe.tracking.model_registry.register_model`); return the version."""
+        return model_registry.register_model(
+            self.client, self.tracking_uri, self.run_id, name, model_uri, tags, model_id
+        )
 
     def find_model_version(self, name: str, tag: str, value: str) -> int | None:
         """The oldest version of registered model ``name`` whose tag ``tag`` is ``value``."""
-        found = [
-            int(v.version)
-            for v in self.client.search_model_versions(f"name = '{name}'")
-            if v.tags.get(tag) == value
-        ]
-        return min(found, default=None)
+        return model_registry.find_model_version(self.client, name, tag, value)
 
     def promote(self, name: str, version: int, alias: str = "champion", key: str = "score") -> bool:
-        """Point ``alias`` of ``name`` at ``version`` if nothing has it yet or ``version``'s tag
-        ``key`` (a number, higher is better) beats that of the version that has it."""
-        from mlflow.exceptions import MlflowException
-
-        client = self.client
-        try:
-            current = client.get_model_version_by_alias(name, alias)
-        except MlflowException:
-            current = None
-        score = float(client.get_model_version(name, str(version)).tags[key])
-        if current is not None and not score > float(current.tags.get(key, "-inf")):
-            return False
-        client.set_registered_model_alias(name, alias, str(version))
-        return True
+        """Point ``alias`` of ``name`` at ``version`` if it beats the version that has it (see
+        :func:`~marlpipe.tracking.model_registry.promote`)."""
+        return model_registry.promote(self.client, name, version, alias, key)
 
     def finish(self, status: str = "FINISHED") -> None:
         """Close the parent run (``FINISHED``, ``FAILED`` or ``KILLED``)."""
@@ -433,25 +298,3 @@ def mean_losses(record: GenerationRecord) -> dict[str, float]:
             for agent_id, value in getattr(member, kind).items():
                 sums.setdefault(f"{kind}.{agent_id}", []).append(value)
     return {name: sum(values) / len(values) for name, values in sums.items()}
-
-
-@contextlib.contextmanager
-def _environ(**values: str) -> Iterator[None]:
-    """Set environment variables for the block; put back what was there (or nothing)."""
-    saved = {name: os.environ.get(name) for name in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-
-
-def _run_exists(client: Any, run_id: str) -> bool:
-    try:
-        return client.get_run(run_id).info.lifecycle_stage == "active"
-    except Exception:  # MlflowException for a run that belongs to another store
-        return False

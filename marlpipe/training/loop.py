@@ -7,6 +7,10 @@ generation to ``on_generation`` (the pipeline checkpoints and tracks there).
 a budget in env steps. Everything a generation does is fixed by the population, the buffer, the
 selection and mutation generators and a :class:`LoopState`, so saving those and resuming
 replays the run exactly.
+
+Its size (over 300 lines) is earned: it is the one evolution loop (one generation, the loop, and
+the keyword convenience over it), whose order of steps fixes a run's numbers and is read top
+to bottom in one place.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The population on Ray: members' turns of a generation on Ray actors, in parallel.
 
 Each worker is an actor (:class:`MemberWorker`) that builds its vec env copies once and trains
-whichever member it is sent with :func:`~marlpipe.training.merged.train_member`; the env is reset
+whichever member it is sent with :func:`~marlpipe.training.member.train_member`; the env is reset
 with the task's seed, so a task's result never depends on the worker or on what it ran before.
 Per generation the driver ships the buffer snapshot once (``ray.put``: numpy arrays, read
 zero-copy by the workers on a node) and each member's weights as state dicts, and gets back the
@@ -21,8 +21,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from marlpipe.pipeline.errors import UserError
-from marlpipe.training.merged import MemberResult, MemberTask, train_member
+from marlpipe.code_hash import code_hash
+from marlpipe.errors import UserError
+from marlpipe.training.member import MemberResult, MemberTask, train_member
 
 PROBE_TIMEOUT_S = 3.0
 """How long the driver waits for a Ray cluster's address to answer before giving up."""
@@ -57,12 +58,10 @@ class MemberWorker:
 
     def code(self) -> str:
         """Hash of the marlpipe sources this worker imports."""
-        from marlpipe.pipeline.resume import code_hash
-
         return code_hash()
 
     def train(self, task: MemberTask, snapshot: dict[str, Any]) -> MemberResult:
-        """One member's turn (see :func:`~marlpipe.training.merged.train_member`)."""
+        """One member's turn (see :func:`~marlpipe.training.member.train_member`)."""
         result = train_member(task, snapshot, self.env)
         result.worker = self.label()
         return result
@@ -141,8 +140,6 @@ class RayTrainer:
         self._owns_ray = connect(address)
         self.env_args, self.torch_threads, self.num_cpus = dict(env_args), torch_threads, num_cpus
         self.num_gpus = float(num_gpus)
-        from marlpipe.pipeline.resume import code_hash
-
         self.code = code_hash()
         """Hash of the marlpipe sources this driver imports: every worker must match it."""
         self.code_checks = 0

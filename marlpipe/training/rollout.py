@@ -1,4 +1,9 @@
-"""Experience collection: one member steps a vectorised env, fills the shared buffer, learns."""
+"""Experience collection: one member steps a vectorised env, fills the shared buffer, learns.
+
+Its size (over 300 lines) is earned: :func:`collect` and the schedules and loss sums it steps
+are one procedure, the order of env steps, buffer writes and learn calls that fixes a run's
+numbers, kept readable top to bottom in one file.
+"""
 
 from __future__ import annotations
 

@@ -1,0 +1,146 @@
+"""One member's turn of a merged-experience generation, as a pure function of plain data.
+
+:func:`train_member` trains one member from a buffer snapshot; its env reset seed, its
+exploration and target noise and its buffer sampling come from :class:`MemberSeeds`, streams of
+``(run seed, generation, member position)`` only. Both trainers run it: ``LocalTrainer`` in
+this process (:mod:`marlpipe.training.merged`) and ``RayTrainer`` on Ray actors
+(:mod:`marlpipe.training.ray_trainer`); both import it from here, below them.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from marlpipe.training.rollout import EpsilonSchedule, RolloutStats, collect
+from marlpipe.training.state import LoopState
+
+NOISE_STREAM = 1
+"""Spawn-key slot (after the member position) of a member's re-seeded noise generators."""
+BUFFER_STREAM = 2
+"""Spawn-key slot (after the member position) of a member's buffer-sampling generator."""
+
+
+@dataclass(frozen=True)
+class MemberSeeds:
+    """Every seed a member's turn uses, all from ``(run seed, generation, position)``."""
+
+    env: int
+    """Reset seed of the env copies (the same one the ``shared`` loop uses)."""
+    noise: int
+    """Seed of the agent's numpy and torch generators (exploration, target smoothing)."""
+    buffer: int
+    """Seed of the sampling generator of the member's private buffer."""
+
+    @classmethod
+    def of(cls, state: LoopState, position: int) -> MemberSeeds:
+        """The seeds of the member at ``position`` in ``state``'s current generation."""
+        return cls(
+            env=state.seed_for(position),
+            noise=state.seed_for(position, NOISE_STREAM),
+            buffer=state.seed_for(position, BUFFER_STREAM),
+        )
+
+
+@dataclass(frozen=True)
+class MemberTask:
+    """One member's turn, as plain data that can be shipped to another process."""
+
+    position: int
+    """The member's position in the population (its seeds and its place in the merge)."""
+    metadata: dict[str, Any]
+    """``agent.metadata()``: algorithm, architecture, hyperparameters, evolution data."""
+    state: dict[str, dict[str, Any]]
+    """``agent.state_dicts()``: weights, optimisers, torch generator."""
+    seeds: MemberSeeds
+    env_steps: int
+    """Env transitions to collect."""
+    epsilon: EpsilonSchedule
+    device: str
+    """Torch device to train on."""
+    agents: list[str] | None = None
+    """The scored agents whose rewards make the turn's episode returns (``None``: all; see
+    :func:`~marlpipe.training.rollout.collect`)."""
+
+
+@dataclass
+class MemberResult:
+    """What one member's turn gives back."""
+
+    position: int
+    metadata: dict[str, Any]
+    """The trained member's ``metadata()``."""
+    state: dict[str, dict[str, Any]]
+    """The trained member's ``state_dicts()``."""
+    transitions: dict[str, dict[str, Any]]
+    """Its new transitions (the newest ``memory_size`` at most) as numpy arrays per field and
+    agent, oldest first (see ``MultiAgentReplayBuffer.newest``)."""
+    count: int
+    """How many transitions it saved."""
+    stats: RolloutStats
+    seconds: float
+    """Wall time of the turn."""
+    worker: str | None = None
+    """Who trained it (a Ray actor's ``node:pid``; ``None`` in this process)."""
+
+
+def member_task(
+    agent: Any,
+    position: int,
+    state: LoopState,
+    env_steps: int,
+    epsilon: EpsilonSchedule,
+    agents: Sequence[str] | None = None,
+) -> MemberTask:
+    """The task of ``agent`` at ``position`` in ``state``'s current generation (``agents``: the
+    scored agents of its episode returns, ``None`` for all)."""
+    return MemberTask(
+        position=position, metadata=agent.metadata(), state=agent.state_dicts(),
+        seeds=MemberSeeds.of(state, position), env_steps=int(env_steps), epsilon=epsilon,
+        device=str(agent.device), agents=None if agents is None else list(agents),
+    )  # fmt: skip
+
+
+def agent_from(metadata: dict[str, Any], state: dict[str, dict[str, Any]], device: str) -> Any:
+    """A new agent of the algorithm ``metadata`` names, loaded with ``state``."""
+    from marlpipe.registry import algorithm_class
+
+    return algorithm_class(metadata["algo"]).from_state(metadata, state, device)
+
+
+def train_member(task: MemberTask, snapshot: dict[str, Any], env: Any) -> MemberResult:
+    """Train one member for one generation from the buffer ``snapshot`` (see
+    ``MultiAgentReplayBuffer.snapshot``) on the vec env ``env`` (reset with the task's seed).
+
+    Pure: the result depends on the task and the snapshot only (the snapshot's arrays are
+    copied, never written).
+    """
+    from marlpipe.algos.buffer import MultiAgentReplayBuffer
+
+    started = time.perf_counter()
+    agent = agent_from(task.metadata, task.state, task.device)
+    agent.reseed(task.seeds.noise)
+    memory = MultiAgentReplayBuffer.from_snapshot(snapshot, task.device, seed=task.seeds.buffer)
+    before = memory.counter
+    stats = collect(agent, env, memory, task.env_steps, epsilon=task.epsilon,
+                    seed=task.seeds.env, agents=task.agents)  # fmt: skip
+    count = memory.counter - before
+    return MemberResult(
+        position=task.position, metadata=agent.metadata(), state=agent.state_dicts(),
+        transitions=memory.newest(count), count=count, stats=stats,
+        seconds=time.perf_counter() - started,
+    )  # fmt: skip
+
+
+__all__ = [
+    "BUFFER_STREAM",
+    "NOISE_STREAM",
+    "MemberResult",
+    "MemberSeeds",
+    "MemberTask",
+    "agent_from",
+    "member_task",
+    "train_member",
+]
