@@ -26,7 +26,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import yaml
 from bench_envs import cpu_model  # benchmarks/ is on sys.path when run as a script
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,21 +37,13 @@ RUNS = {
 
 def apply_overrides(path: Path, overrides: list[str]) -> None:
     """Set each ``a.b.c=value`` (value parsed as YAML) in the params file at ``path``, through
-    marlpipe's own ``with_overrides``, so a wrong key or value fails as the stages would."""
-    from marlpipe.config import ConfigError, dump_params, load_params, with_overrides
+    marlpipe's own ``--set`` parser (``marlpipe.config.files.apply_overrides``), so a wrong key or
+    value fails as ``marlpipe params show --set`` would."""
+    from marlpipe.config import ConfigError, dump_params, load_params
+    from marlpipe.config.files import apply_overrides as with_set
 
-    nested: dict = {}
-    for item in overrides:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise SystemExit(f"--set {item!r}: expected KEY=VALUE, e.g. population.size=3")
-        *parents, leaf = key.split(".")
-        node = nested
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[leaf] = yaml.safe_load(value)
     try:
-        params = with_overrides(load_params(path), nested, source=f"--set on {path.name}")
+        params = with_set(load_params(path), overrides, source=f"--set on {path.name}")
     except ConfigError as err:
         raise SystemExit(str(err)) from None
     path.write_text(dump_params(params))
@@ -63,8 +54,10 @@ def run_one(key: str, workdir: Path, overrides: list[str] | None = None) -> dict
     label, params_file = RUNS[key]
     clone = workdir / key
     subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True)
-    if params_file != "params.yaml":
-        shutil.copyfile(clone / params_file, clone / "params.yaml")
+    if params_file != "params.yaml":  # a preset holds only what it changes: write it whole
+        from marlpipe.config import dump_params, load_params
+
+        (clone / "params.yaml").write_text(dump_params(load_params(clone / params_file)))
     if overrides:
         apply_overrides(clone / "params.yaml", overrides)
         label, params_file = f"{label}, {' '.join(overrides)}", f"{params_file} + --set"

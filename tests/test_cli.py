@@ -433,3 +433,81 @@ def test_python_dash_m_and_one_version() -> None:
     assert importlib.metadata.version("marlpipe") == marlpipe.__version__
     code, out, _ = invoke("--version")
     assert code == 0 and out.strip() == f"marlpipe, version {marlpipe.__version__}"
+
+
+def test_params_show_prints_a_preset_with_sets_applied() -> None:
+    import yaml
+
+    from marlpipe.config import load_params, with_overrides
+
+    code, out, err = invoke(
+        "params", "show", "--preset", "spread",
+        "--set", "evolution.generations=3", "--set", "init_hp.lr_actor=1e-3",
+    )  # fmt: skip
+    assert code == 0, err
+    expected = with_overrides(
+        load_params(REPO / "configs" / "spread.yaml"),
+        {"evolution": {"generations": 3}, "init_hp": {"lr_actor": 1e-3}},
+    )
+    assert yaml.safe_load(out) == expected.to_dict()
+    code, out, _ = invoke("params", "show", "--preset", str(REPO / "configs" / "spread.yaml"))
+    assert code == 0 and yaml.safe_load(out) == load_params(REPO / "configs/spread.yaml").to_dict()
+
+
+@pytest.mark.parametrize(
+    "item, expected",
+    [
+        ("evolution.generations=0",
+         "--set evolution.generations=0: evolution.generations: expected an integer >= 1, got 0"),
+        ("evolution.generationz=3",
+         "--set evolution.generationz=3: evolution.generationz: unknown key"),
+        ("generations", "--set generations: expected KEY=VALUE"),
+    ],
+)  # fmt: skip
+def test_params_show_refuses_a_bad_set_in_one_line(item: str, expected: str) -> None:
+    code, out, err = invoke("params", "show", "--preset", "spread", "--set", item)
+    assert code == 2 and not out
+    assert err.strip().startswith(f"marlpipe: error: {expected}")
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_train_runs_the_four_stages_in_its_own_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import yaml
+    from conftest import TINY
+
+    from marlpipe.config import Params, load_params, with_overrides
+
+    monkeypatch.chdir(tmp_path)  # the default store (mlflow.db) and runs/ are under cwd
+    preset = tmp_path / "tiny.yaml"
+    preset.write_text(yaml.safe_dump(TINY))
+    code, out, err = invoke("train", "--preset", str(preset), "--set", "seed=2")
+    assert code == 0, err
+    folder = tmp_path / "runs" / "train" / "tiny-s2"
+    assert (folder / "models" / "elite").is_dir() and (folder / "reports" / "eval.json").is_file()
+    expected = with_overrides(with_overrides(Params(), TINY), {"seed": 2})
+    assert load_params(folder / "params.yaml") == expected
+    assert "score" in out and not (tmp_path / "mlflow.db").exists()  # tracking off in TINY
+
+
+def test_train_logs_to_the_tracking_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mlflow_uri: str
+) -> None:
+    import yaml
+    from conftest import TINY
+
+    monkeypatch.chdir(tmp_path)
+    preset = tmp_path / "tiny.yaml"
+    preset.write_text(yaml.safe_dump(TINY))
+    out = tmp_path / "run"
+    code, _, err = invoke("train", "--preset", str(preset), "--set", "tracking.enabled=true",
+                          "--out", str(out))  # fmt: skip
+    assert code == 0, err
+    assert (out / "models" / "elite").is_dir() and (out / "reports" / "eval.json").is_file()
+    assert not (out / "mlflow.db").exists()  # the store is MLFLOW_TRACKING_URI's
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=mlflow_uri)
+    runs = client.search_runs([client.get_experiment_by_name("tests").experiment_id])
+    assert {r.info.run_name for r in runs} >= {"evaluate"}

@@ -273,10 +273,60 @@ def test_settings_since_v1_refuse_bad_values(data: dict, expected: str) -> None:
 
 @pytest.mark.parametrize("preset", sorted((REPO / "configs").glob("*.yaml")), ids=lambda p: p.stem)
 def test_presets_refuse_a_bad_key_like_params_yaml(tmp_path: Path, preset: Path) -> None:
-    data = yaml.safe_load(preset.read_text())
-    data["population"]["workers"] = 0
+    data = yaml.safe_load(preset.read_text()) or {}
+    data.setdefault("population", {})["workers"] = 0
     path = tmp_path / preset.name
     path.write_text(yaml.safe_dump(data))
     with pytest.raises(ConfigError) as info:
         load_params(path)
     assert str(info.value) == f"{path}: population.workers: expected an integer >= 1, got 0"
+
+
+def _leaves(data: dict, prefix: str = "") -> dict:
+    """``{"a.b": value}`` for every key a (partial) params mapping sets; env.kwargs is one value."""
+    out = {}
+    for key, value in data.items():
+        if isinstance(value, dict) and key != "kwargs":
+            out.update(_leaves(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+PRESET_VALUES = {
+    "adversary": ("mpe2.simple_adversary_v3", 20),
+    "reference": ("mpe2.simple_reference_v3", 20),
+    "speaker_listener": ("mpe2.simple_speaker_listener_v4", 20),
+    "speaker_listener_discrete": ("mpe2.simple_speaker_listener_v4", 20),
+    "spread": ("mpe2.simple_spread_v3", 30),
+    "vmas_speaker_listener": ("vmas.simple_speaker_listener_per_copy", 14),
+}
+
+
+@pytest.mark.parametrize("preset", sorted((REPO / "configs").glob("*.yaml")), ids=lambda p: p.stem)
+def test_presets_hold_only_what_they_change(preset: Path) -> None:
+    """A preset is overrides on the package defaults (= params.yaml): every key it sets differs
+    from the default, and it resolves to the defaults with those keys changed."""
+    from marlpipe.config import Params, with_overrides
+
+    data = yaml.safe_load(preset.read_text()) or {}
+    defaults = _leaves(Params().to_dict())
+    for key, value in _leaves(data).items():
+        assert key in defaults, (preset.name, key)
+        assert value != defaults[key], f"{preset.name}: {key} repeats the default {value!r}"
+    params = load_params(preset)
+    assert params == with_overrides(Params(), data)
+    name, generations = PRESET_VALUES[preset.stem]
+    assert (params.env.name, params.evolution.generations) == (name, generations)
+    assert load_params(REPO / "params.yaml") == Params()
+
+
+def test_preset_kwargs_and_budgets() -> None:
+    spread = load_params(REPO / "configs" / "spread.yaml")
+    assert spread.env.kwargs == {"N": 3, "continuous_actions": True}
+    discrete = load_params(REPO / "configs" / "speaker_listener_discrete.yaml")
+    assert discrete.env.kwargs == {"continuous_actions": False}
+    vmas = load_params(REPO / "configs" / "vmas_speaker_listener.yaml")
+    assert (vmas.env.num_envs, vmas.init_hp.batch_size, vmas.evolution.steps_per_generation) == (
+        256, 256, 25600)
+    assert load_params(REPO / "configs" / "adversary.yaml").evolution.fitness_agents == ["agent"]

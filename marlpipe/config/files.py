@@ -97,3 +97,77 @@ def with_overrides(params: Params, overrides: dict[str, Any], source: str = "ove
         return out
 
     return params_from_dict(merge(params.to_dict(), overrides), source)
+
+
+PRESETS_DIR = "configs"
+"""Where ``--preset NAME`` looks for ``NAME.yaml`` (relative to the project directory)."""
+
+
+def preset_path(preset: str | Path, root: str | Path = ".") -> Path:
+    """The file of ``preset``: a path to a YAML file as given, else ``<root>/configs/NAME.yaml``.
+
+    A preset holds only the keys it changes; :func:`load_params` fills in the defaults.
+    """
+    given = Path(preset)
+    if given.suffix in (".yaml", ".yml") or given.parent != Path(".") or given.is_file():
+        return given
+    path = Path(root) / PRESETS_DIR / f"{preset}.yaml"
+    if not path.is_file():
+        names = sorted(p.stem for p in (Path(root) / PRESETS_DIR).glob("*.yaml"))
+        raise ConfigError(
+            f"--preset {preset}: {path} not found; expected a path or one of "
+            f"{', '.join(names) or f'the presets in {Path(root) / PRESETS_DIR}'}"
+        )
+    return path
+
+
+def parse_overrides(items: list[str] | tuple[str, ...]) -> dict[str, Any]:
+    """Nested overrides from ``--set`` items ``a.b.c=value`` (dotted keys, YAML values read as
+    params files are, so ``1e-3`` is a float); a malformed item raises a one-line
+    :class:`ConfigError` naming it."""
+    import yaml
+
+    nested: dict[str, Any] = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        parts = key.strip().split(".")
+        if not sep or not all(parts):
+            raise ConfigError(f"--set {item}: expected KEY=VALUE, e.g. evolution.generations=3")
+        try:
+            value = yaml.load(text, Loader=_unique_key_loader()) if text.strip() else None
+        except yaml.YAMLError as err:
+            reason = " ".join(str(getattr(err, "problem", None) or err).split())
+            raise ConfigError(f"--set {item}: value is not valid YAML ({reason})") from None
+        node = nested
+        for depth, part in enumerate(parts[:-1]):
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(
+                    f"--set {item}: {'.'.join(parts[: depth + 1])} is also set to a value"
+                )
+        if isinstance(node.get(parts[-1]), dict) and not isinstance(value, dict):
+            raise ConfigError(f"--set {item}: {key} also has keys set below it")
+        node[parts[-1]] = value
+    return nested
+
+
+def apply_overrides(
+    params: Params, items: list[str] | tuple[str, ...], source: str = "--set"
+) -> Params:
+    """``params`` with the ``--set`` ``items`` applied (:func:`parse_overrides`, then
+    :func:`with_overrides`); an invalid value is one line naming its ``--set`` item."""
+    if not items:
+        return params
+    try:
+        return with_overrides(params, parse_overrides(items), source)
+    except ConfigError as err:
+        message = str(err)
+        if not message.startswith(f"{source}: "):
+            raise
+        rest = message[len(source) + 2 :]
+        path = rest.split(":", 1)[0].split("[", 1)[0]
+        for item in reversed(items):  # the last item setting a key wins, as in the merge
+            key = item.partition("=")[0].strip()
+            if path == key or path.startswith(key + ".") or key.startswith(path + "."):
+                raise ConfigError(f"--set {item}: {rest}") from None
+        raise

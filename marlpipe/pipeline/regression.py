@@ -55,15 +55,13 @@ def measured_on() -> str:
 
 
 def run_pipeline(params_path: str | Path, workdir: str | Path, progress: bool = True) -> float:
-    """Run envspec -> init_population -> evolve -> evaluate in ``workdir``; return the score."""
-    from marlpipe.pipeline import envspec, evaluate, evolve, init_population
+    """Run the four stages (``marlpipe.pipeline.run_all``) in ``workdir``, tracking off, from
+    generation 0; return the score."""
+    from marlpipe.pipeline.run_all import run_pipeline as run_all
     from marlpipe.training import NullTracker
 
     params = with_overrides(load_params(params_path), {"tracking": {"enabled": False}})
-    envspec.run(params, workdir)
-    init_population.run(params, workdir)
-    evolve.run(params, workdir, resume=False, progress=progress, tracker=NullTracker())
-    return float(evaluate.run(params, workdir)["score"])
+    return run_all(params, workdir, resume=False, progress=progress, tracker=NullTracker()).score
 
 
 def run(

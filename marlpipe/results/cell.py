@@ -27,16 +27,14 @@ def run_cell(
     preset: str | Path, algorithm: str, seed: int, out: str | Path, summary: str | Path
 ) -> dict[str, Any]:
     """Train and evaluate one cell in ``out``; write and return its ``summary`` row."""
-    from marlpipe.pipeline import envspec, evaluate, evolve, init_population
     from marlpipe.pipeline.paths import Paths
+    from marlpipe.pipeline.run_all import run_pipeline
 
     params = cell_params(preset, algorithm, seed)
     out = Path(out)
     started = time.perf_counter()
-    envspec.run(params, out)
-    init_population.run(params, out)
-    result = evolve.run(params, out, resume=True)
-    metrics = evaluate.run(params, out)
+    done = run_pipeline(params, out, resume=True)
+    result, metrics = done.evolve, done.metrics
     wall = time.perf_counter() - started
     runs = Paths(out).evolve_run
     shutil.rmtree(runs, ignore_errors=True)

@@ -1,0 +1,81 @@
+"""The four stages in one call: envspec -> init_population -> evolve -> evaluate in one folder.
+
+``dvc repro`` runs them one stage at a time (``stages/``); everything else that runs the whole
+chain (``marlpipe train``, the CI regression check, a results cell) calls :func:`run_pipeline`,
+so the order and the arguments each stage gets live here once.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from marlpipe.config import Params
+
+
+@dataclass(frozen=True)
+class PipelineResult:
+    """What one whole run gave."""
+
+    evolve: Any
+    """The evolve stage's :class:`~marlpipe.pipeline.evolve.EvolveResult`."""
+    metrics: dict[str, Any]
+    """The evaluate stage's metrics (``reports/eval.json``, plus ``registered_version`` with
+    tracking)."""
+
+    @property
+    def score(self) -> float:
+        """The evaluated score of the elite."""
+        return float(self.metrics["score"])
+
+
+@contextmanager
+def _store_at(store: str | Path | None) -> Iterator[None]:
+    """Put the local MLflow store (``mlflow.db``, ``mlartifacts/``) in ``store`` rather than the
+    run's folder, as a DVC stage puts it in the repository root (``store_root`` reads
+    ``$DVC_ROOT``); a ``$DVC_ROOT`` already set, or ``store`` None, leaves it as it is."""
+    if store is None or os.environ.get("DVC_ROOT"):
+        yield
+        return
+    os.environ["DVC_ROOT"] = str(Path(store).resolve())
+    try:
+        yield
+    finally:
+        os.environ.pop("DVC_ROOT", None)
+
+
+def run_pipeline(
+    params: Params,
+    root: str | Path,
+    *,
+    resume: bool = True,
+    progress: bool = False,
+    tracker: Any = None,
+    store: str | Path | None = None,
+) -> PipelineResult:
+    """Run the four stages on ``params`` in ``root`` (``models/``, ``reports/``, ``runs/``).
+
+    ``resume``: the evolve stage continues a partial run saved in ``root`` (else it starts at
+    generation 0, setting the partial run aside). ``tracker`` replaces the MLflow tracker of the
+    evolve stage (``params.tracking.enabled`` decides whether the evaluate stage logs and
+    registers the elite). ``store``: the folder of the local MLflow store when tracking
+    (default: ``root``, as the stages pick it; ``$MLFLOW_TRACKING_URI`` overrides both).
+    """
+    from marlpipe.pipeline import envspec, evaluate, evolve, init_population
+    from marlpipe.pipeline.preflight import check_stage
+
+    with _store_at(store):
+        tracking = params.tracking.enabled and tracker is None
+        check_stage(params, root, tracking=tracking)  # before any work
+        envspec.run(params, root)
+        init_population.run(params, root)
+        result = evolve.run(params, root, resume=resume, progress=progress, tracker=tracker)
+        metrics = evaluate.run(params, root)
+    return PipelineResult(result, metrics)
+
+
+__all__ = ["PipelineResult", "run_pipeline"]
