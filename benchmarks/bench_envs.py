@@ -2,6 +2,7 @@
 mpe2 (sync backend) beside VMAS at 8, 64, 512 and 2,048 copies.
 
 Run: python benchmarks/bench_envs.py [--seconds 5] [--cell-seconds 2] [--device cpu]
+[--copies 8,64,512,2048] [--json PATH]
 An env step here is one step of one env copy (a vector step of 8 copies counts 8). The VMAS
 columns: ``marlpipe`` is :class:`~marlpipe.envs.vmas_env.VmasVecEnv` (numpy actions in, numpy
 observations out, auto-reset); ``torch`` is VMAS's own ``step`` on torch tensors with a batched
@@ -12,12 +13,11 @@ the ``torch`` column then waits for the GPU before it stops the clock.
 
 from __future__ import annotations
 
-import argparse
 import importlib.util
-import subprocess
 import time
 
 import numpy as np
+from harness import Report, parser, require_device, synchronize
 
 from marlpipe.envs import make_env, make_vec_env, random_actions
 
@@ -92,73 +92,59 @@ def vmas_torch_rate(num_envs: int, seconds: float, device: str = "cpu") -> float
     return steps * num_envs / (time.perf_counter() - start)
 
 
-def synchronize(device: str) -> None:
-    """Wait for queued GPU work so that a timing covers it (nothing to wait for on a CPU)."""
+def side_by_side(report: Report, seconds: float, device: str, copies: tuple[int, ...]) -> None:
+    """mpe2 (sync) and VMAS (on ``device``) env-steps/s at each number of ``copies``."""
     import torch
 
-    if torch.device(device).type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def require_device(parser: argparse.ArgumentParser, device: str) -> None:
-    """Stop with one line naming ``--device`` when it asks for CUDA that torch does not see."""
-    import torch
-
-    if torch.device(device).type == "cuda" and not torch.cuda.is_available():
-        parser.error(f"--device {device}: this torch sees no CUDA device")
-
-
-def cpu_model() -> str:
-    """``lscpu``'s model name and the widest AVX it lists, e.g. ``AMD EPYC (AVX-512)``."""
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown (no lscpu)"
-    model = next((line.split(":", 1)[1].strip() for line in out.splitlines()
-                  if line.startswith("Model name:")), "unknown")  # fmt: skip
-    simd = "AVX-512" if "avx512f" in out else "AVX2" if "avx2" in out else "no AVX2"
-    return f"{model} ({simd})"
-
-
-def side_by_side(seconds: float, device: str = "cpu") -> None:
-    """mpe2 (sync) and VMAS (on ``device``) env-steps/s at each of :data:`COPIES` copies."""
-    import torch
-
-    print(f"\nspeaker-listener, random continuous actions, {torch.get_num_threads()} torch "
-          f"thread(s), VMAS on {device}, about {seconds:g} s per cell")  # fmt: skip
-    print(f"{'copies':>7} {'mpe2 sync':>12} {'vmas marlpipe':>14} {'vmas torch':>12} {'ratio':>7}")
+    report.figure("torch_threads", torch.get_num_threads())
+    report.line(f"\nspeaker-listener, random continuous actions, {torch.get_num_threads()} torch "
+                f"thread(s), VMAS on {device}, about {seconds:g} s per cell")  # fmt: skip
+    report.line(f"{'copies':>7} {'mpe2 sync':>12} {'vmas marlpipe':>14} {'vmas torch':>12} "
+                f"{'ratio':>7}")  # fmt: skip
     have_vmas = importlib.util.find_spec("vmas") is not None
-    for num_envs in COPIES:
-        mpe2 = vector_rate("sync", num_envs, seconds)
+    rows = []
+    for num_envs in copies:
+        row: dict[str, float | int | None] = {"copies": num_envs}
+        row["mpe2_sync"] = mpe2 = vector_rate("sync", num_envs, seconds)
         if have_vmas:
-            ours = vector_rate("sync", num_envs, seconds, VMAS_NAME, device)
-            raw = vmas_torch_rate(num_envs, seconds, device)
+            row["vmas_marlpipe"] = ours = vector_rate("sync", num_envs, seconds, VMAS_NAME, device)
+            row["vmas_torch"] = raw = vmas_torch_rate(num_envs, seconds, device)
             cells = f"{ours:14.0f} {raw:12.0f} {ours / mpe2:6.1f}x"
         else:
+            row["vmas_marlpipe"] = row["vmas_torch"] = None
             cells = f"{'(no vmas)':>14}"
-        print(f"{num_envs:>7} {mpe2:12.0f} {cells}")
+        rows.append(row)
+        report.line(f"{num_envs:>7} {mpe2:12.0f} {cells}")
+    report.figure("side_by_side_env_steps_per_s", rows)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--seconds", type=float, default=5.0)
-    parser.add_argument("--num-envs", type=int, default=8)
-    parser.add_argument("--cell-seconds", type=float, default=2.0)
-    parser.add_argument("--device", default="cpu", help="torch device of the VMAS columns")
-    args = parser.parse_args()
-    require_device(parser, args.device)
-    print(f"CPU: {cpu_model()}")
+    cli = parser(__doc__)
+    cli.add_argument("--seconds", type=float, default=5.0, help="per single/sync/async figure")
+    cli.add_argument("--num-envs", type=int, default=8)
+    cli.add_argument("--cell-seconds", type=float, default=2.0, help="per side-by-side cell")
+    cli.add_argument("--copies", default=",".join(map(str, COPIES)),
+                     help="side-by-side copies, comma-separated")  # fmt: skip
+    cli.add_argument("--device", default="cpu", help="torch device of the VMAS columns")
+    args = cli.parse_args()
+    require_device(cli, args.device)
+    copies = tuple(int(n) for n in args.copies.split(","))
+    report = Report(__file__, args)
     one = single_env_rate(args.seconds)
     sync = vector_rate("sync", args.num_envs, args.seconds)
     asyn = vector_rate("async", args.num_envs, args.seconds)
-    print(f"single env          : {one:9.0f} env-steps/s")
-    print(
-        f"sync  x{args.num_envs:<2}           : {sync:9.0f} env-steps/s  ({sync / one:.2f}x single)"
-    )
-    print(
-        f"async x{args.num_envs:<2}           : {asyn:9.0f} env-steps/s  ({asyn / one:.2f}x single)"
-    )
-    side_by_side(args.cell_seconds, args.device)
+    n = args.num_envs
+    report.figure("single_env_steps_per_s", one, f"single env          : {one:9.0f} env-steps/s")
+    report.figure(
+        "sync_env_steps_per_s", sync,
+        f"sync  x{n:<2}           : {sync:9.0f} env-steps/s  ({sync / one:.2f}x single)",
+    )  # fmt: skip
+    report.figure(
+        "async_env_steps_per_s", asyn,
+        f"async x{n:<2}           : {asyn:9.0f} env-steps/s  ({asyn / one:.2f}x single)",
+    )  # fmt: skip
+    side_by_side(report, args.cell_seconds, args.device, copies)
+    report.write()
 
 
 if __name__ == "__main__":

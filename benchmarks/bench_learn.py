@@ -1,25 +1,25 @@
 """Benchmark MATD3 ``learn()`` and a lean training loop on speaker-listener shapes.
 
 Usage: ``python benchmarks/bench_learn.py [--threads N] [--updates 300] [--env-steps 40000]
-[--batch-sizes 128,1024] [--hidden 64,64] [--device cpu] [--no-training] [--profile]``
+[--batch-sizes 128,1024] [--hidden 64,64] [--device cpu] [--no-training] [--profile]
+[--json PATH]``
 
-Prints the median milliseconds per MATD3 update (critic step every call, actor + targets every
-second call, as in training) at each batch size (default 128 and 1024) with hidden layers
-``--hidden`` (default 64,64; architecture mutations grow them, e.g. to 128,128,128), then the
-env-steps/s of one agent training on 8 sync envs with learn_step 5 (one update per 5 collected
-transitions) at batch 1024. ``--device cuda`` puts the networks and the sampled batches (and the
-lean loop's buffer) on the GPU; each timed update then waits for the GPU (``synchronize``).
+Prints the median (and range) of milliseconds per MATD3 update (critic step every call, actor +
+targets every second call, as in training) at each batch size (default 128 and 1024) with hidden
+layers ``--hidden`` (default 64,64; architecture mutations grow them, e.g. to 128,128,128), then
+the env-steps/s of one agent training on 8 sync envs with learn_step 5 (one update per 5
+collected transitions) at batch 1024. ``--device cuda`` puts the networks and the sampled
+batches (and the lean loop's buffer) on the GPU; each timed update then waits for the GPU
+(``synchronize``).
 """
 
 from __future__ import annotations
 
-import argparse
-import statistics
 import time
 
 import numpy as np
 import torch
-from bench_envs import require_device, synchronize  # benchmarks/ is on sys.path as a script
+from harness import Report, parser, require_device, summarize, synchronize
 
 from marlpipe.algos import MATD3
 from marlpipe.algos.buffer import MultiAgentReplayBuffer
@@ -49,8 +49,9 @@ def bench_learn(
     hidden: tuple[int, ...] = (64, 64),
     profile: bool = False,
     device: str = "cpu",
-) -> float:
-    """Median ms per learn() call over ``updates`` calls (pre-sampled batches, after warm-up);
+) -> dict:
+    """ms per learn() call over ``updates`` calls (pre-sampled batches, after warm-up), as
+    :func:`harness.summarize` gives them (median, min, max);
     with ``profile``, also print torch.profiler's table of the ops that took the time."""
     env = make_vec_env(ENV, 8, seed=0, continuous_actions=True)
     agent = MATD3(
@@ -80,7 +81,7 @@ def bench_learn(
         key = "self_device_time_total" if len(activities) > 1 else "self_cpu_time_total"
         print(prof.key_averages().table(sort_by=key, row_limit=8))
     env.close()
-    return 1000 * statistics.median(times)
+    return summarize(1000 * t for t in times)
 
 
 def bench_training(
@@ -113,28 +114,35 @@ def bench_training(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
-    parser.add_argument("--updates", type=int, default=300)
-    parser.add_argument("--env-steps", type=int, default=40_000)
-    parser.add_argument("--batch-sizes", default="128,1024", help="comma-separated")
-    parser.add_argument("--hidden", default="64,64", help="hidden layer sizes, comma-separated")
-    parser.add_argument("--device", default="cpu", help="torch device, e.g. cuda")
-    parser.add_argument("--no-training", action="store_true", help="skip the training loop")
-    parser.add_argument("--profile", action="store_true", help="print the top ops per batch size")
-    args = parser.parse_args()
+    cli = parser(__doc__)
+    cli.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
+    cli.add_argument("--updates", type=int, default=300)
+    cli.add_argument("--env-steps", type=int, default=40_000)
+    cli.add_argument("--batch-sizes", default="128,1024", help="comma-separated")
+    cli.add_argument("--hidden", default="64,64", help="hidden layer sizes, comma-separated")
+    cli.add_argument("--device", default="cpu", help="torch device, e.g. cuda")
+    cli.add_argument("--no-training", action="store_true", help="skip the training loop")
+    cli.add_argument("--profile", action="store_true", help="print the top ops per batch size")
+    args = cli.parse_args()
     hidden = tuple(int(n) for n in args.hidden.split(","))
     torch.set_num_threads(args.threads)
     np.set_printoptions(precision=2)
-    require_device(parser, args.device)
-    print(f"torch {torch.__version__}, {args.threads} thread(s), device {args.device}")
+    require_device(cli, args.device)
+    report = Report(__file__, args)
+    report.figure("torch_version", torch.__version__,
+                  f"torch {torch.__version__}, {args.threads} thread(s), device {args.device}")
+    learn = {}
     for batch_size in (int(b) for b in args.batch_sizes.split(",")):
         ms = bench_learn(batch_size, args.updates, hidden, args.profile, args.device)
-        print(f"MATD3 learn() hidden {list(hidden)} batch {batch_size:5d}: {ms:.2f} ms/update")
-    if args.no_training:
-        return
-    rate = bench_training(args.env_steps, device=args.device)
-    print(f"training (8 envs, learn_step 5, batch 1024): {rate:,.0f} env-steps/s")
+        learn[str(batch_size)] = ms
+        print(f"MATD3 learn() hidden {list(hidden)} batch {batch_size:5d}: {ms['median']:.2f} "
+              f"ms/update ({ms['min']:.2f} to {ms['max']:.2f})")  # fmt: skip
+    report.figure("learn_ms_per_update_by_batch", learn)
+    if not args.no_training:
+        rate = bench_training(args.env_steps, device=args.device)
+        report.figure("training_env_steps_per_s", rate,
+                      f"training (8 envs, learn_step 5, batch 1024): {rate:,.0f} env-steps/s")
+    report.write()
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ snapshot (``ship_s``), to rebuild members and merge their transitions (``merge_s
 slowest member's turn (``slowest_member_s``). Shorten a run with ``--generations``/``--steps``:
 
     python benchmarks/bench_ray.py --generations 2 --steps 5000 [--workers 2] [--modes local,ray]
+        [--repeats N] [--json PATH]
 
 ``--repeats N`` runs the modes N times, alternating, and compares medians: on these shared VMs
 one process's speed drifts by a quarter between minutes, so one run of each can mislead.
@@ -27,6 +28,8 @@ import statistics
 import tempfile
 import time
 from pathlib import Path
+
+from harness import Report, alternate, compare, parser
 
 from marlpipe.config import Params, with_overrides
 from marlpipe.pipeline import envspec, evolve, init_population
@@ -69,44 +72,42 @@ def run_mode(mode: str, args: argparse.Namespace) -> dict[str, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--generations", type=int, default=Params().evolution.generations)
-    parser.add_argument("--steps", type=int, default=Params().evolution.steps_per_generation,
-                        help="env steps per member per generation")  # fmt: skip
-    parser.add_argument("--workers", type=int, default=2, help="Ray actors")
-    parser.add_argument("--modes", default=",".join(MODES), help="comma-separated modes")
-    parser.add_argument(
-        "--repeats",
-        type=int,
-        default=1,
-        help="run every mode this many times, alternating (local, ray, local, "
-        "ray, ...), so that a machine whose speed drifts during the "
-        "benchmark shifts every mode alike; medians are compared",
-    )
-    args = parser.parse_args()
+    cli = parser(__doc__)
+    cli.add_argument("--generations", type=int, default=Params().evolution.generations)
+    cli.add_argument("--steps", type=int, default=Params().evolution.steps_per_generation,
+                     help="env steps per member per generation")  # fmt: skip
+    cli.add_argument("--workers", type=int, default=2, help="Ray actors")
+    cli.add_argument("--modes", default=",".join(MODES), help="comma-separated modes")
+    cli.add_argument(
+        "--repeats", type=int, default=1,
+        help="run every mode this many times, alternating (local, ray, local, ray, ...), so "
+        "that a machine whose speed drifts during the benchmark shifts every mode alike; "
+        "medians are compared",
+    )  # fmt: skip
+    args = cli.parse_args()
     modes = args.modes.split(",")
-    runs: dict[str, list[dict[str, float]]] = {mode: [] for mode in modes}
-    for repeat in range(args.repeats):
-        for mode in modes:
-            figures = run_mode(mode, args)
-            runs[mode].append(figures)
-            print(
-                f"[{repeat + 1}/{args.repeats}] {mode}: "
-                + ", ".join(f"{k} {v:.4g}" for k, v in figures.items()),
-                flush=True,
-            )
+    unknown = sorted(set(modes) - set(MODES))
+    if unknown:
+        cli.error(f"--modes: unknown {unknown}; expected some of {sorted(MODES)}")
+    report = Report(__file__, args)
+
+    def show(repeat: int, mode: str, figures: dict[str, float]) -> None:
+        print(f"[{repeat + 1}/{args.repeats}] {mode}: "
+              + ", ".join(f"{k} {v:.4g}" for k, v in figures.items()), flush=True)  # fmt: skip
+
+    runs = alternate({m: (lambda m=m: run_mode(m, args)) for m in modes}, args.repeats, show)
+    report.figure("runs", runs)
     if "local" in runs:
-        base = statistics.median(f["env_steps_per_s"] for f in runs["local"])
-        for mode, figures in runs.items():
-            median = statistics.median(f["env_steps_per_s"] for f in figures)
-            paired = [
-                f["env_steps_per_s"] / b["env_steps_per_s"]
-                for f, b in zip(figures, runs["local"], strict=True)
-            ]
+        rates = {mode: [f["env_steps_per_s"] for f in figures] for mode, figures in runs.items()}
+        against = compare(rates, "local")
+        report.figure("env_steps_per_s_against_local", against)
+        for mode, row in against.items():
             print(
-                f"{mode}: median {median:,.0f} env-steps/s, {median / base:.2f}x local's median "
-                f"(per repeat: {', '.join(f'{r:.2f}x' for r in paired)})"
+                f"{mode}: median {row['median']:,.0f} env-steps/s, "
+                f"{row['ratio_of_medians']:.2f}x local's median (per repeat: "
+                f"{', '.join(f'{r:.2f}x' for r in row['paired_ratios'])})"
             )
+    report.write()
 
 
 if __name__ == "__main__":

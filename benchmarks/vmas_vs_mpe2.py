@@ -3,6 +3,11 @@
 Run (about 10 minutes on a 2-core AVX-512 machine, 25 on an AVX2 one; let nothing else run):
 
     python benchmarks/vmas_vs_mpe2.py [--runs mpe2,vmas] [--keep] [--set KEY=VALUE ...]
+        [--repeats N] [--json PATH]
+
+A benchmark, not an experiment: its figure is the side-by-side wall time of the two runs (the
+ratio), the scores only check that the faster run still learns. ``--repeats N`` runs them N
+times in alternating order (mpe2, vmas, mpe2, ...) and compares medians.
 
 ``--set evolution.generations=18`` (repeatable; dotted keys, YAML values) changes the VMAS run's
 params in its clone: how preset variants are tried (``--runs vmas`` to time only those).
@@ -17,7 +22,6 @@ twice the distance), so scores compare as fractions of their own random policy's
 
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
 import subprocess
@@ -26,7 +30,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench_envs import cpu_model  # benchmarks/ is on sys.path when run as a script
+from harness import Report, alternate, compare, parser
 
 ROOT = Path(__file__).resolve().parents[1]
 RUNS = {
@@ -49,10 +53,13 @@ def apply_overrides(path: Path, overrides: list[str]) -> None:
     path.write_text(dump_params(params))
 
 
-def run_one(key: str, workdir: Path, overrides: list[str] | None = None) -> dict[str, float | str]:
-    """Clone, copy the params, time ``dvc repro``, read the score and measure the random policy."""
+def run_one(
+    key: str, workdir: Path, overrides: list[str] | None = None, folder: str | None = None
+) -> dict[str, float | str]:
+    """Clone into ``workdir/folder``, copy the params, time ``dvc repro``, read the score and
+    measure the random policy."""
     label, params_file = RUNS[key]
-    clone = workdir / key
+    clone = workdir / (folder or key)
     subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True)
     if params_file != "params.yaml":  # a preset holds only what it changes: write it whole
         from marlpipe.config import dump_params, load_params
@@ -76,50 +83,59 @@ def run_one(key: str, workdir: Path, overrides: list[str] | None = None) -> dict
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", default="mpe2,vmas", help="comma-separated: mpe2, vmas")
-    parser.add_argument("--keep", action="store_true", help="keep the clones (printed path)")
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
+    cli = parser(__doc__)
+    cli.add_argument("--runs", default="mpe2,vmas", help="comma-separated: mpe2, vmas")
+    cli.add_argument("--keep", action="store_true", help="keep the clones (printed path)")
+    cli.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
         help="change the VMAS run's params (repeatable)",
-    )
-    args = parser.parse_args()
+    )  # fmt: skip
+    cli.add_argument("--repeats", type=int, default=1, help="runs of each, alternating")
+    args = cli.parse_args()
     keys = [k.strip() for k in args.runs.split(",") if k.strip()]
     unknown = sorted(set(keys) - set(RUNS))
     if unknown:
-        parser.error(f"--runs: unknown {unknown}; expected some of {sorted(RUNS)}")
+        cli.error(f"--runs: unknown {unknown}; expected some of {sorted(RUNS)}")
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, check=True,
                             capture_output=True, text=True).stdout.strip()  # fmt: skip
-    print(f"commit {commit}, CPU {cpu_model()}")
+    report = Report(__file__, args)
+    report.figure("commit", commit, f"commit {commit}")
     workdir = Path(tempfile.mkdtemp(prefix="vmas-vs-mpe2-"))
-    rows = []
+
+    def one(key: str) -> dict[str, float | str]:
+        index = len(list(workdir.glob(f"{key}*")))
+        return run_one(key, workdir, args.overrides if key == "vmas" else [], f"{key}{index}")
+
+    def show(repeat: int, key: str, row: dict[str, float | str]) -> None:
+        print(f"[{repeat + 1}/{args.repeats}] {row['run']}: {row['wall_s']:.1f} s, score "
+              f"{row['score']:.2f}, random {row['random']:.2f}, score/random "
+              f"{row['fraction']:.3f}", flush=True)  # fmt: skip
+
     try:
-        for key in keys:
-            row = run_one(key, workdir, args.overrides if key == "vmas" else [])
-            rows.append(row)
-            print(f"{row['run']}: {row['wall_s']:.1f} s, score {row['score']:.2f}, random "
-                  f"{row['random']:.2f}, score/random {row['fraction']:.3f}",
-                  flush=True)  # fmt: skip
+        runs = alternate({key: (lambda key=key: one(key)) for key in keys}, args.repeats, show)
     finally:
         if args.keep:
             print(f"clones kept in {workdir}")
         else:
             shutil.rmtree(workdir, ignore_errors=True)
+    report.figure("runs", runs)
     print("\n| run | params | dvc repro wall time | elite score | random policy | score / random |")
     print("|---|---|---:|---:|---:|---:|")
-    for row in rows:
-        print(f"| {row['run']} | `{row['params']}` | {row['wall_s']:.1f} s | {row['score']:.2f} "
-              f"| {row['random']:.1f} | {row['fraction']:.3f} |")  # fmt: skip
-    if len(rows) == 2:
-        mpe2, vmas = rows
-        ratio = vmas["wall_s"] / mpe2["wall_s"]
-        print(f"\nVMAS / mpe2 wall time: {ratio:.1%} (aim: 25 % or less); "
-              f"score fraction {vmas['fraction']:.3f} against {mpe2['fraction']:.3f} (aim: at "
-              f"least as good, i.e. a fraction no larger)")  # fmt: skip
+    for rows in runs.values():
+        for row in rows:
+            print(f"| {row['run']} | `{row['params']}` | {row['wall_s']:.1f} s "
+                  f"| {row['score']:.2f} | {row['random']:.1f} | {row['fraction']:.3f} |")
+    if set(runs) == {"mpe2", "vmas"}:
+        walls = {key: [float(row["wall_s"]) for row in rows] for key, rows in runs.items()}
+        against = compare(walls, "mpe2")["vmas"]
+        fraction = {key: float(rows[0]["fraction"]) for key, rows in runs.items()}
+        report.figure(
+            "vmas_over_mpe2_wall", against,
+            f"\nVMAS / mpe2 wall time (medians): {against['ratio_of_medians']:.1%} (aim: 25 % or "
+            f"less); score fraction {fraction['vmas']:.3f} against {fraction['mpe2']:.3f} (aim: "
+            f"at least as good, i.e. a fraction no larger)",
+        )  # fmt: skip
+    report.write()
 
 
 if __name__ == "__main__":

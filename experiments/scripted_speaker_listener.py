@@ -7,10 +7,15 @@ VMAS's speaker-listener gives the listener a fifth of MPE's force, so there even
 far from the landmarks (see ``marlpipe/envs/vmas_scenarios.py``). Same 100 episodes of 25 steps
 as the evaluate stage's (``evaluate.seed`` 12345 for VMAS; mpe2 episodes seeded 12345 + k).
 
-    python benchmarks/scripted_speaker_listener.py
+    python experiments/scripted_speaker_listener.py
+
+An experiment (a baseline score), not a benchmark: it measures no speed or memory, so it lives
+in ``experiments/`` and does not use ``benchmarks/harness.py``. It takes about a minute.
 """
 
 from __future__ import annotations
+
+import argparse
 
 import numpy as np
 
@@ -82,6 +87,7 @@ def random_score(**kwargs: float) -> float:
 
 
 def main() -> None:
+    argparse.ArgumentParser(description=__doc__.split("\n\n")[0]).parse_args()
     rows = [
         ("mpe2 simple_speaker_listener_v4", mpe2_scripted, {}),
         ("VMAS per-copy, u_multiplier 1 (VMAS's force)", vmas_scripted, {"u_multiplier": 1.0}),
