@@ -152,3 +152,28 @@ def test_memory_is_close_to_raw_float32_bytes():
     buffer = filled(memory_size=memory_size, transitions=8)
     raw_per_transition = sum(2 * OBS[a] + ACT[a] + 2 for a in AGENTS) * 4
     assert buffer.nbytes <= 1.25 * raw_per_transition * memory_size
+
+
+def test_sample_is_a_batch_named_by_the_field_names():
+    """Named access equals positional access; the batch still unpacks and pickles as a tuple."""
+    import pickle
+
+    from marlpipe.algos.buffer import Batch
+
+    fields = ["obs", "act", "rew", "next_obs", "term"]
+    buf = MultiAgentReplayBuffer(10, fields, ["a", "b"], seed=0)
+    for i in range(4):
+        buf.save_to_memory(*({"a": np.full(2, i + k), "b": np.full(2, -i - k)}
+                             for k in range(5)))  # fmt: skip
+    batch = buf.sample(6)
+    assert isinstance(batch, Batch) and isinstance(batch, tuple) and len(batch) == 5
+    obs, act, rew, next_obs, term = batch
+    for position, name in enumerate(fields):
+        assert getattr(batch, name) is batch[position] is batch[name]
+    assert batch.next_obs is next_obs and batch.obs is obs and batch.term is term
+    assert list(batch._asdict()) == fields
+    copy = pickle.loads(pickle.dumps(batch))
+    assert copy._fields == tuple(fields)
+    torch.testing.assert_close(copy.rew["a"], rew["a"])
+    with pytest.raises(AttributeError, match="no field 'done'"):
+        _ = batch.done

@@ -8,6 +8,7 @@ from marlpipe.envs import (
     AsyncVecEnv,
     EnvNameError,
     EnvSpec,
+    SyncVecEnv,
     UnsupportedSpaceError,
     copy_seeds,
     make_env,
@@ -728,3 +729,33 @@ def test_vmas_speaker_listener_per_copy_can_take_mpes_force():
         env.close()
     assert (speeds[0] > 0).all()
     np.testing.assert_allclose(speeds[1], 5 * speeds[0], rtol=1e-5)
+
+
+@pytest.mark.parametrize("backend", ["sync", "async", "vmas"])
+def test_every_backend_is_a_vec_env(backend):
+    """The three backends satisfy the one ``VecEnv`` protocol."""
+    from marlpipe.envs.protocols import VecEnv
+
+    vec = _vec(backend, 2, seed=0, continuous_actions=True)
+    try:
+        assert isinstance(vec, VecEnv)
+        assert vec.num_envs == 2 and tuple(vec.agent_ids) == tuple(vec.spec.agent_ids)
+    finally:
+        vec.close()
+
+
+def test_vec_env_constructor_checks_are_shared():
+    from marlpipe.envs.batching import check_vec_args
+
+    check_vec_args(2, [1, None], num_workers=1)
+    with pytest.raises(ValueError, match="num_envs must be at least 1, got 0"):
+        check_vec_args(0)
+    with pytest.raises(ValueError, match="seeds: expected 2 seeds, got 1"):
+        check_vec_args(2, [1])
+    with pytest.raises(ValueError, match="num_workers must be at least 1, got 0"):
+        check_vec_args(2, num_workers=0)
+    for backend in ("sync", "async"):
+        with pytest.raises(ValueError, match="num_envs must be at least 1"):
+            make_vec_env(SPEAKER_LISTENER, 0, backend=backend)
+    with pytest.raises(ValueError, match="seeds: expected 2 seeds, got 1"):
+        SyncVecEnv(SPEAKER_LISTENER, 2, seeds=[1])

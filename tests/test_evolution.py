@@ -410,3 +410,34 @@ def test_seed_style_constructors_take_the_config_defaults():
              "eps_decay": "epsilon_decay", "target": "target"}  # fmt: skip
     for keyword, field in names.items():
         assert signature[keyword].default == getattr(defaults, field), keyword
+
+
+def test_one_table_of_mutation_kinds_drives_draws_validation_and_figures(spec):
+    """``MUTATION_KINDS`` is in draw order; every kind names a config weight, a ``Mutations``
+    method and a figure marker; ``Mutations`` and ``check_mutation`` read its weights."""
+    import dataclasses
+
+    from marlpipe.config.mutation_kinds import MUTATION_KINDS, mutation_weights
+    from marlpipe.pipeline.figures import MARKERS
+
+    assert KINDS == ("none", "architecture", "parameters", "activation", "rl_hp")
+    assert KINDS == tuple(kind.name for kind in MUTATION_KINDS)
+    fields = {f.name for f in dataclasses.fields(MutationConfig)}
+    config = MutationConfig(no_mutation=0.1, architecture=0.2, parameters=0.3, activation=0.15,
+                            rl_hp=0.25)  # fmt: skip
+    assert mutation_weights(config) == [0.1, 0.2, 0.3, 0.15, 0.25]
+    mutations = Mutations(config, seed=0)
+    np.testing.assert_allclose(mutations.probabilities, np.array([0.1, 0.2, 0.3, 0.15, 0.25]))
+    for kind in MUTATION_KINDS:
+        assert kind.config_field in fields
+        assert kind.method is None or callable(getattr(mutations, kind.method))
+        assert MARKERS[kind.name] == kind.marker
+
+
+def test_members_satisfy_the_agent_protocol(spec):
+    from marlpipe.algos.protocols import Agent
+
+    for algo in ("MATD3", "MADDPG"):
+        member = tiny_population(spec, size=1, algo=algo)[0]
+        assert isinstance(member, Agent)
+        assert isinstance(member.clone(3), Agent)

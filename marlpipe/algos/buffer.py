@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -14,6 +14,50 @@ from marlpipe.io import atomic_write
 
 _META_KEYS = ("memory_size", "field_names", "agent_ids", "counter", "size", "pos", "rng")
 """Keys that :meth:`MultiAgentReplayBuffer.save` writes to an archive's ``__meta__``."""
+
+
+class Batch(tuple):
+    """A sampled batch: one per-agent dict of tensors per field, in the buffer's
+    ``field_names`` order, also reachable by field name.
+
+    It is a plain tuple to every caller (``state, action, reward, next_state, done = batch``,
+    ``batch[0]``, ``len(batch)``), so AgileRL-style code keeps working; the buffer's field
+    names (any strings) add named access: ``batch.next_state`` or ``batch["next_state"]`` is
+    ``batch[field_names.index("next_state")]``. Slices and ``+`` give plain tuples.
+    """
+
+    _fields: tuple[str, ...]
+
+    def __new__(cls, values: Iterable[Any] = (), fields: Sequence[str] = ()) -> Batch:
+        batch = super().__new__(cls, values)
+        fields = tuple(fields)
+        if fields and len(fields) != len(batch):
+            raise ValueError(f"Batch: {len(batch)} values for {len(fields)} fields {fields}")
+        batch._fields = fields
+        return batch
+
+    def __getnewargs__(self) -> tuple[Any, ...]:  # pickling (Ray, multiprocessing)
+        return tuple(self), self._fields
+
+    def __getattr__(self, name: str) -> Any:
+        fields = self.__dict__.get("_fields", ())
+        if name in fields:
+            return tuple.__getitem__(self, fields.index(name))
+        raise AttributeError(f"batch has no field {name!r}; its fields are {fields}")
+
+    def __getitem__(self, key: Any) -> Any:
+        if isinstance(key, str):
+            if key not in self._fields:
+                raise KeyError(f"batch has no field {key!r}; its fields are {self._fields}")
+            key = self._fields.index(key)
+        return tuple.__getitem__(self, key)
+
+    def _asdict(self) -> dict[str, Any]:
+        """Field name -> per-agent dict, in field order (as ``NamedTuple._asdict``)."""
+        return dict(zip(self._fields, self, strict=True))
+
+    def __repr__(self) -> str:
+        return f"Batch(fields={self._fields})"
 
 
 class MultiAgentReplayBuffer:
@@ -100,14 +144,18 @@ class MultiAgentReplayBuffer:
         self._size = min(self._size + batch, self.memory_size)
         self.counter += batch
 
-    def sample(self, batch_size: int) -> tuple[dict[str, torch.Tensor], ...]:
-        """Uniformly sample ``batch_size`` transitions (with replacement): one dict per field."""
+    def sample(self, batch_size: int) -> Batch:
+        """Uniformly sample ``batch_size`` transitions (with replacement): one dict per field,
+        as a :class:`Batch` (a tuple in ``field_names`` order, also named by them)."""
         if self._size == 0:
             raise ValueError("cannot sample from an empty replay buffer")
         idx = self.rng.integers(0, self._size, size=int(batch_size))
-        return tuple(
-            {a: self._to_tensor(self._data[name][a][idx]) for a in self.agent_ids}
-            for name in self.field_names
+        return Batch(
+            (
+                {a: self._to_tensor(self._data[name][a][idx]) for a in self.agent_ids}
+                for name in self.field_names
+            ),
+            self.field_names,
         )
 
     def _to_tensor(self, rows: np.ndarray) -> torch.Tensor:

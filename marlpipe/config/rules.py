@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from marlpipe.config.mutation_kinds import MUTATION_KINDS, mutation_weights
 from marlpipe.config.validation import ConfigError
 from marlpipe.registry import ALGORITHMS
 
@@ -51,10 +52,10 @@ def check_mutation(mutation: Any, source: str, prefix: str = "mutation.") -> Non
     for name in ("lr", "batch_size", "learn_step"):
         _ordered(getattr(bounds, f"min_{name}"), getattr(bounds, f"max_{name}"),
                  f"{prefix}bounds.min_{name}", f"{prefix}bounds.max_{name}", source)  # fmt: skip
-    weights = (mutation.no_mutation, mutation.architecture, mutation.parameters,
-               mutation.activation, mutation.rl_hp)  # fmt: skip
+    weights = mutation_weights(mutation)
     if sum(weights) <= 0:
-        raise ConfigError(f"{source}: {prefix}no_mutation: expected some mutation weight > 0")
+        first = MUTATION_KINDS[0].config_field
+        raise ConfigError(f"{source}: {prefix}{first}: expected some mutation weight > 0")
     if mutation.activation > 0 and len(set(mutation.activation_selection)) < 2:
         raise ConfigError(
             f"{source}: {prefix}activation_selection: expected at least two activations when "

@@ -25,7 +25,13 @@ from marlpipe.envs.async_worker import (
     shared_arrays,
     step_layout,
 )
-from marlpipe.envs.batching import MASK_KEYS, copies_slice, copy_seeds, default_masks
+from marlpipe.envs.batching import (
+    MASK_KEYS,
+    check_vec_args,
+    copies_slice,
+    copy_seeds,
+    default_masks,
+)
 from marlpipe.envs.factory import make_env
 from marlpipe.envs.spec import EnvSpec
 
@@ -52,10 +58,7 @@ class AsyncVecEnv:
         num_workers: int | None = None,
         **env_kwargs: Any,
     ):
-        if num_envs < 1:
-            raise ValueError(f"num_envs must be at least 1, got {num_envs}")
-        if num_workers is not None and num_workers < 1:
-            raise ValueError(f"num_workers must be at least 1, got {num_workers}")
+        check_vec_args(num_envs, num_workers=num_workers)
         self.num_envs = num_envs
         probe = make_env(name, **env_kwargs)
         self.spec = EnvSpec.from_env(probe, channels_last, name, env_kwargs)

@@ -13,6 +13,19 @@ from marlpipe.envs.spec import ActionSpec, EnvSpec
 MASK_KEYS = ("agent_mask", "env_defined_actions")
 
 
+def check_vec_args(
+    num_envs: int, seeds: list[int | None] | None = None, num_workers: int | None = None
+) -> None:
+    """The constructor checks every vector env makes: at least one copy, one reset seed per copy
+    when ``seeds`` are given, at least one worker when ``num_workers`` is (async only)."""
+    if num_envs < 1:
+        raise ValueError(f"num_envs must be at least 1, got {num_envs}")
+    if seeds is not None and len(seeds) != num_envs:
+        raise ValueError(f"seeds: expected {num_envs} seeds, got {len(seeds)}")
+    if num_workers is not None and num_workers < 1:
+        raise ValueError(f"num_workers must be at least 1, got {num_workers}")
+
+
 def copy_seeds(seed: int | None, num_envs: int) -> list[int | None]:
     """Independent reset seeds for ``num_envs`` copies, all derived from the one ``seed``."""
     if seed is None:

@@ -13,7 +13,13 @@ from typing import Any
 
 import numpy as np
 
-from marlpipe.envs.batching import batch_masks, copies_slice, copy_seeds, observation_dtype
+from marlpipe.envs.batching import (
+    batch_masks,
+    check_vec_args,
+    copies_slice,
+    copy_seeds,
+    observation_dtype,
+)
 from marlpipe.envs.factory import make_env
 from marlpipe.envs.spec import EnvSpec
 
@@ -48,8 +54,7 @@ class SyncVecEnv:
         seeds: list[int | None] | None = None,
         **env_kwargs: Any,
     ):
-        if num_envs < 1:
-            raise ValueError(f"num_envs must be at least 1, got {num_envs}")
+        check_vec_args(num_envs, seeds)
         self.envs = [make_env(name, **env_kwargs) for _ in range(num_envs)]
         self.num_envs = num_envs
         self.spec = EnvSpec.from_env(self.envs[0], channels_last, name, env_kwargs)

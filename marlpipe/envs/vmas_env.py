@@ -49,7 +49,7 @@ from typing import Any
 
 import numpy as np
 
-from marlpipe.envs.batching import copies_slice, copy_seeds
+from marlpipe.envs.batching import check_vec_args, copies_slice, copy_seeds
 from marlpipe.envs.errors import EnvNameError
 from marlpipe.envs.spec import EnvSpec
 
@@ -152,8 +152,7 @@ class VmasVecEnv:
         device: str = "cpu",
         **env_kwargs: Any,
     ):
-        if num_envs < 1:
-            raise ValueError(f"num_envs must be at least 1, got {num_envs}")
+        check_vec_args(num_envs, seeds)
         scenario = scenario_of(name)
         check_kwargs(name, env_kwargs)
         import vmas

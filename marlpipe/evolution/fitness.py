@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from marlpipe.algos.episodes import run_episodes
 from marlpipe.config.validation import ConfigError
+
+if TYPE_CHECKING:
+    from marlpipe.algos.protocols import Agent
 
 
 def team_of(agent_id: str) -> str:
@@ -52,13 +55,13 @@ def team_returns(per_agent: Mapping[str, float]) -> dict[str, float]:
     return teams
 
 
-def record_fitness(agent: Any, score: float) -> None:
+def record_fitness(agent: Agent, score: float) -> None:
     """Append ``score`` to the member's fitness history (what selection averages over)."""
     agent.fitness.append(float(score))
 
 
 def evaluate_population(
-    population: Sequence[Any],
+    population: Sequence[Agent],
     eval_env: Any,
     *,
     episodes: int = 1,

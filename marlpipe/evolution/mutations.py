@@ -33,17 +33,22 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 from torch import nn
 
+from marlpipe.config.mutation_kinds import KIND_NAMES, MUTATION_KINDS, mutation_weights
 from marlpipe.config.params import MutationBounds, MutationConfig, validated
 from marlpipe.config.rules import check_batch_bounds_fit_memory
 from marlpipe.evolution.tournament import generator_state, set_generator_state
 
-KINDS: tuple[str, ...] = ("none", "architecture", "parameters", "activation", "rl_hp")
+if TYPE_CHECKING:
+    from marlpipe.algos.protocols import Agent
+
+KINDS: tuple[str, ...] = KIND_NAMES
+"""The kinds in draw order: the names of :data:`~marlpipe.config.mutation_kinds.MUTATION_KINDS`."""
 RL_HP_BOUNDS_KEYS = {
     "lr_actor": "lr",
     "lr_critic": "lr",
@@ -55,7 +60,7 @@ LR_HPS = frozenset({"lr_actor", "lr_critic"})
 FACTORS = (0.8, 1.2)
 
 
-def actor_modules(agent: Any) -> list[nn.Module]:
+def actor_modules(agent: Agent) -> list[nn.Module]:
     """The agent's actor networks as a list, whether ``actors`` is a list, dict or one module."""
     actors = agent.actors
     if isinstance(actors, nn.Module) and not isinstance(actors, nn.ModuleList | nn.ModuleDict):
@@ -75,7 +80,7 @@ def weight_parameters(modules: Iterable[nn.Module]) -> list[torch.Tensor]:
     ]
 
 
-def current_activation(agent: Any) -> str | None:
+def current_activation(agent: Agent) -> str | None:
     """The activation the agent's hidden layers use now (the networks know; configs may lag)."""
     for module in actor_modules(agent):
         if getattr(module, "activation", None):
@@ -104,8 +109,7 @@ class Mutations:
         if self.memory_size is not None:
             check_batch_bounds_fit_memory(config.bounds, self.memory_size, "Mutations",
                                           memory_key="memory_size")  # fmt: skip
-        weights = [config.no_mutation, config.architecture, config.parameters,
-                   config.activation, config.rl_hp]  # fmt: skip
+        weights = mutation_weights(config)
         probs = np.array(weights, np.float64)
         self.probabilities = probs / probs.sum()
         self.rng = np.random.default_rng(seed)
@@ -124,7 +128,7 @@ class Mutations:
         config = validated(MutationConfig, values, "Mutations.from_keywords", "mutation.")
         return cls(config, rand_seed, memory_size=memory_size)
 
-    def mutation(self, population: Sequence[Any]) -> list[Any]:
+    def mutation(self, population: Sequence[Agent]) -> list[Any]:
         """Mutate every member in place (one record each in ``lineage["mutations"]``)."""
         for agent in population:
             if self.config.protect_elite and agent.lineage.get("elite"):
@@ -137,21 +141,16 @@ class Mutations:
             agent.lineage.setdefault("mutations", []).append(record)
         return list(population)
 
-    def apply(self, agent: Any, kind: str) -> dict[str, Any]:
+    def apply(self, agent: Agent, kind: str) -> dict[str, Any]:
         """Apply one mutation of ``kind`` to ``agent`` and return what changed."""
-        if kind == "none":
-            return {"kind": "none", "where": None, "old": None, "new": None}
-        if kind == "architecture":
-            return self.architecture_mutation(agent)
-        if kind == "parameters":
-            return self.parameter_mutation(agent)
-        if kind == "activation":
-            return self.activation_mutation(agent)
-        if kind == "rl_hp":
-            return self.rl_hp_mutation(agent)
+        for entry in MUTATION_KINDS:
+            if entry.name == kind:
+                if entry.method is None:
+                    return {"kind": kind, "where": None, "old": None, "new": None}
+                return getattr(self, entry.method)(agent)
         raise ValueError(f"unknown mutation kind {kind!r}; expected one of {KINDS}")
 
-    def architecture_mutation(self, agent: Any) -> dict[str, Any]:
+    def architecture_mutation(self, agent: Agent) -> dict[str, Any]:
         """A new layer (probability ``new_layer_prob``) or new nodes, via the agent."""
         method = "add_layer" if self.rng.random() < self.config.new_layer_prob else "add_nodes"
         record = dict(agent.mutate_architecture(method, self.rng))
@@ -159,7 +158,7 @@ class Mutations:
         record.setdefault("method", method)
         return record
 
-    def parameter_mutation(self, agent: Any) -> dict[str, Any]:
+    def parameter_mutation(self, agent: Agent) -> dict[str, Any]:
         """Relative Gaussian noise of sd ``mutation_sd`` on every actor weight (in place)."""
         weights = weight_parameters(actor_modules(agent))
         # One torch generator per mutation, seeded from our stream: bulk draws stay fast and the
@@ -179,7 +178,7 @@ class Mutations:
             "sd": self.config.mutation_sd,
         }
 
-    def activation_mutation(self, agent: Any) -> dict[str, Any]:
+    def activation_mutation(self, agent: Agent) -> dict[str, Any]:
         """Switch every network to a different activation from ``activation_selection``."""
         current = current_activation(agent)
         options = [name for name in self.config.activation_selection if name != current]
@@ -190,7 +189,7 @@ class Mutations:
         record.setdefault("new", choice)
         return record
 
-    def rl_hp_mutation(self, agent: Any) -> dict[str, Any]:
+    def rl_hp_mutation(self, agent: Agent) -> dict[str, Any]:
         """Scale one learning hyperparameter by 0.8 or 1.2 within its bounds."""
         selection = self.config.rl_hp_selection
         name = selection[int(self.rng.integers(len(selection)))]

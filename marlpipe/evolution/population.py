@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -11,6 +11,9 @@ from marlpipe.algos.hyperparameters import as_init_hp
 from marlpipe.config.params import InitHP, NetConfig
 from marlpipe.envs.spec import EnvSpec
 from marlpipe.registry import algorithm_class
+
+if TYPE_CHECKING:
+    from marlpipe.algos.protocols import Agent
 
 
 def member_seeds(seed: int | None, population_size: int) -> list[int]:
@@ -53,13 +56,13 @@ def create_population(
     return population
 
 
-def recent_fitness(agent: Any, last: int) -> float:
+def recent_fitness(agent: Agent, last: int) -> float:
     """Mean of the agent's last ``last`` evaluations (``-inf`` when it has none yet)."""
     history = list(agent.fitness)[-int(last) :] if last > 0 else []
     return float(np.mean(history)) if history else float("-inf")
 
 
-def population_fitness(population: Sequence[Any], last: int) -> list[float]:
+def population_fitness(population: Sequence[Agent], last: int) -> list[float]:
     """:func:`recent_fitness` of every member, in population order."""
     return [recent_fitness(agent, last) for agent in population]
 

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from marlpipe.config.params import TournamentConfig, validated
 from marlpipe.config.rules import check_selection
 from marlpipe.evolution.population import population_fitness
+
+if TYPE_CHECKING:
+    from marlpipe.algos.protocols import Agent
 
 
 def generator_state(rng: np.random.Generator) -> dict[str, Any]:
@@ -22,7 +25,7 @@ def set_generator_state(rng: np.random.Generator, state: dict[str, Any]) -> None
     rng.bit_generator.state = state["bit_generator"]
 
 
-def make_offspring(parent: Any, index: int, generation: int, elite: bool = False) -> Any:
+def make_offspring(parent: Agent, index: int, generation: int, elite: bool = False) -> Any:
     """An independent clone of ``parent`` with a new ``index`` and its lineage linked to it.
 
     The child inherits the fitness history, the env-step count, the learn-step credit (so the
@@ -80,7 +83,7 @@ class TournamentSelection:
         check_selection(config, population_size, source)
         return cls(config, population_size, rand_seed)
 
-    def fitness(self, population: Sequence[Any]) -> list[float]:
+    def fitness(self, population: Sequence[Agent]) -> list[float]:
         """The fitness selection uses for each member: the mean of its last ``eval_last`` scores."""
         return population_fitness(population, self.config.eval_last)
 
@@ -91,7 +94,7 @@ class TournamentSelection:
         scores = np.asarray(fitness, dtype=np.float64)[contenders]
         return int(contenders[int(np.argmax(scores))])
 
-    def select(self, population: Sequence[Any]) -> tuple[Any, list[Any]]:
+    def select(self, population: Sequence[Agent]) -> tuple[Any, list[Any]]:
         """Return ``(elite, new_population)``.
 
         The elite is always an independent clone that nothing later trains or mutates, so it stays

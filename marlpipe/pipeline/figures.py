@@ -14,28 +14,20 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from marlpipe.config.mutation_kinds import MUTATION_KINDS
 from marlpipe.io import atomic_write
 
 DPI = 100
 """Resolution of both figures (pixels per inch)."""
 
-MARKERS = {
-    "initial": "o",
-    "none": "o",
-    "architecture": "s",
-    "parameters": "^",
-    "activation": "D",
-    "rl_hp": "P",
-}
+MARKERS = {"initial": "o", **{kind.name: kind.marker for kind in MUTATION_KINDS}}
 """Marker of each mutation kind a member was born with (``initial``: generation 0)."""
 
 _LEGEND = {
     "initial": "initial / no mutation",
-    "architecture": "architecture (+layer, +nodes)",
-    "parameters": "parameters (weight noise)",
-    "activation": "activation (-> new)",
-    "rl_hp": "RL hyperparameter (x factor)",
+    **{kind.name: kind.label for kind in MUTATION_KINDS if kind.label is not None},
 }
+"""Legend entry of each marker (kinds without a label share ``initial``'s)."""
 _ELITE_RING = "#f5a300"
 _ANCESTRY = "#c0143c"
 _LABEL_BOX = {"boxstyle": "round,pad=0.12", "facecolor": "white", "edgecolor": "none",

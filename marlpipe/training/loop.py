@@ -21,7 +21,7 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -43,6 +43,11 @@ from marlpipe.training.tracker import (
     mutation_count,
 )
 
+if TYPE_CHECKING:
+    from marlpipe.algos.buffer import MultiAgentReplayBuffer
+    from marlpipe.algos.protocols import Agent
+    from marlpipe.envs.protocols import VecEnv
+
 EVAL_STREAM = 2**31 - 1
 """Spawn-key slot of the evaluation seed, far from the member positions."""
 
@@ -51,7 +56,7 @@ EVAL_STREAM = 2**31 - 1
 class GenerationResult:
     """What :func:`run_generation` hands back."""
 
-    population: list[Any]
+    population: list[Agent]
     """The next generation (selected and mutated)."""
     elite: Any
     """An independent clone of the member selection kept as the best, as it was evaluated (see
@@ -70,9 +75,9 @@ OnGeneration = Callable[[GenerationResult, LoopState], None]
 
 
 def run_generation(
-    env: Any,
-    population: Sequence[Any],
-    memory: Any,
+    env: VecEnv,
+    population: Sequence[Agent],
+    memory: MultiAgentReplayBuffer,
     state: LoopState,
     evolution: EvolutionConfig,
     *,
@@ -183,7 +188,7 @@ def run_generation(
 class EvolutionResult:
     """What :func:`evolve` hands back."""
 
-    population: list[Any]
+    population: list[Agent]
     """The population as the last generation left it (selected and mutated)."""
     history: list[list[float]]
     """Every generation's evaluation scores, one list per generation run by this call."""
@@ -192,9 +197,9 @@ class EvolutionResult:
 
 
 def evolve(
-    env: Any,
-    population: Sequence[Any],
-    memory: Any,
+    env: VecEnv,
+    population: Sequence[Agent],
+    memory: MultiAgentReplayBuffer,
     evolution: EvolutionConfig,
     *,
     tournament: Any = None,
@@ -261,7 +266,7 @@ def evolve(
     return EvolutionResult(population, history, last)
 
 
-def _check_batches_fit(population: Sequence[Any], memory: Any) -> None:
+def _check_batches_fit(population: Sequence[Agent], memory: MultiAgentReplayBuffer) -> None:
     """A member whose batch is larger than the buffer can ever hold would never learn."""
     capacity = getattr(memory, "memory_size", None)
     for pos, agent in enumerate(population):
@@ -273,7 +278,7 @@ def _check_batches_fit(population: Sequence[Any], memory: Any) -> None:
             )
 
 
-def _loop_seed(population: Sequence[Any]) -> int | None:
+def _loop_seed(population: Sequence[Agent]) -> int | None:
     """A seed read from the members' numpy generator states (``None`` if they have none)."""
     try:
         states = [agent.np_rng.bit_generator.state for agent in population]
@@ -288,9 +293,9 @@ _DEFAULTS = EvolutionConfig()
 
 
 def train_multi_agent(
-    env: Any,
-    pop: Sequence[Any],
-    memory: Any,
+    env: VecEnv,
+    pop: Sequence[Agent],
+    memory: MultiAgentReplayBuffer,
     *,
     max_steps: int,
     evo_steps: int,

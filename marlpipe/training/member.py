@@ -12,10 +12,14 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from marlpipe.training.rollout import EpsilonSchedule, RolloutStats, collect
 from marlpipe.training.state import LoopState
+
+if TYPE_CHECKING:
+    from marlpipe.algos.protocols import Agent
+    from marlpipe.envs.protocols import VecEnv
 
 NOISE_STREAM = 1
 """Spawn-key slot (after the member position) of a member's re-seeded noise generators."""
@@ -87,7 +91,7 @@ class MemberResult:
 
 
 def member_task(
-    agent: Any,
+    agent: Agent,
     position: int,
     state: LoopState,
     env_steps: int,
@@ -110,7 +114,7 @@ def agent_from(metadata: dict[str, Any], state: dict[str, dict[str, Any]], devic
     return algorithm_class(metadata["algo"]).from_state(metadata, state, device)
 
 
-def train_member(task: MemberTask, snapshot: dict[str, Any], env: Any) -> MemberResult:
+def train_member(task: MemberTask, snapshot: dict[str, Any], env: VecEnv) -> MemberResult:
     """Train one member for one generation from the buffer ``snapshot`` (see
     ``MultiAgentReplayBuffer.snapshot``) on the vec env ``env`` (reset with the task's seed).
 

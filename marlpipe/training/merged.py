@@ -18,7 +18,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from marlpipe.training.member import (
     BUFFER_STREAM,
@@ -33,12 +33,17 @@ from marlpipe.training.member import (
 from marlpipe.training.rollout import EpsilonSchedule, RolloutStats
 from marlpipe.training.state import LoopState
 
+if TYPE_CHECKING:
+    from marlpipe.algos.buffer import MultiAgentReplayBuffer
+    from marlpipe.algos.protocols import Agent
+    from marlpipe.envs.protocols import VecEnv
+
 
 class Trainer(Protocol):
     """Runs the members' turns of one generation (in any order, anywhere)."""
 
     def train(self, tasks: Sequence[MemberTask], snapshot: dict[str, Any],
-              env: Any) -> list[MemberResult]:  # fmt: skip
+              env: VecEnv) -> list[MemberResult]:  # fmt: skip
         """One result per task, in the tasks' order."""
         ...
 
@@ -54,7 +59,7 @@ class LocalTrainer:
     """Seconds the last ``train`` spent shipping the buffer and weights (none here)."""
 
     def train(self, tasks: Sequence[MemberTask], snapshot: dict[str, Any],
-              env: Any) -> list[MemberResult]:  # fmt: skip
+              env: VecEnv) -> list[MemberResult]:  # fmt: skip
         """Run each task on ``env``."""
         return [train_member(task, snapshot, env) for task in tasks]
 
@@ -66,7 +71,7 @@ class LocalTrainer:
 class MergedGeneration:
     """What :func:`train_merged` hands back to the loop."""
 
-    population: list[Any]
+    population: list[Agent]
     """The trained members, rebuilt from their results, in population order."""
     rollouts: list[RolloutStats]
     workers: list[str | None]
@@ -78,9 +83,9 @@ class MergedGeneration:
 
 def train_merged(
     trainer: Trainer,
-    env: Any,
-    population: Sequence[Any],
-    memory: Any,
+    env: VecEnv,
+    population: Sequence[Agent],
+    memory: MultiAgentReplayBuffer,
     state: LoopState,
     env_steps: int,
     epsilon: EpsilonSchedule,

@@ -10,9 +10,14 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from marlpipe.algos.buffer import MultiAgentReplayBuffer
+    from marlpipe.algos.protocols import Agent
+    from marlpipe.envs.protocols import VecEnv
 
 
 @dataclass
@@ -165,7 +170,9 @@ def _accumulate(sums: list[Any] | None, losses: dict[str, Any]) -> list[Any]:
     return sums
 
 
-def _learn(agent: Any, memory: Any, calls: int, stats: RolloutStats, losses: LossSums) -> None:
+def _learn(
+    agent: Agent, memory: MultiAgentReplayBuffer, calls: int, stats: RolloutStats, losses: LossSums
+) -> None:
     for _ in range(calls):
         result = agent.learn(memory.sample(agent.batch_size))
         stats.learn_calls += 1
@@ -201,9 +208,9 @@ class _VectorStep:
 
 
 def collect(
-    agent: Any,
-    env: Any,
-    memory: Any,
+    agent: Agent,
+    env: VecEnv,
+    memory: MultiAgentReplayBuffer,
     env_steps: int,
     *,
     epsilon: float | EpsilonSchedule = 0.0,

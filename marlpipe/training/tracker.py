@@ -5,7 +5,10 @@ from __future__ import annotations
 import copy
 import os
 from dataclasses import asdict, dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from marlpipe.algos.protocols import Agent
 
 
 @dataclass(frozen=True)
@@ -95,25 +98,25 @@ class GenerationRecord:
         return asdict(self)
 
 
-def hyperparameters_of(agent: Any) -> dict[str, Any]:
+def hyperparameters_of(agent: Agent) -> dict[str, Any]:
     """The agent's current hyperparameters as plain Python values."""
     hps = agent.hyperparameters() if hasattr(agent, "hyperparameters") else {}
     return {k: (v.item() if hasattr(v, "item") else v) for k, v in hps.items()}
 
 
-def mutation_count(agent: Any) -> int:
+def mutation_count(agent: Agent) -> int:
     """How many mutation entries the agent's lineage holds."""
     return len(agent.lineage.get("mutations") or [])
 
 
-def birth_mutation(agent: Any) -> dict[str, Any] | None:
+def birth_mutation(agent: Agent) -> dict[str, Any] | None:
     """The mutation the agent received in the generation it was born (``None``: none)."""
     mutations = agent.lineage.get("mutations") or []
     born = agent.lineage.get("generation", 0)
     return mutations[-1] if mutations and mutations[-1].get("generation") == born else None
 
 
-def child_record(agent: Any, mutations_before: int) -> ChildRecord:
+def child_record(agent: Agent, mutations_before: int) -> ChildRecord:
     """The record of one next-generation member; its mutation is the entry added after selection."""
     lineage = agent.lineage
     mutations = lineage.get("mutations") or []
