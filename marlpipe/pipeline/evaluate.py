@@ -8,7 +8,13 @@ from typing import Any
 
 from marlpipe.config import Params
 from marlpipe.io import file_sha256, read_json, write_json
-from marlpipe.pipeline.paths import ELITE_CARD, ELITE_FILE, Paths, set_torch_threads
+from marlpipe.pipeline.paths import (
+    ELITE_CARD,
+    ELITE_FILE,
+    Paths,
+    env_short_name,
+    set_torch_threads,
+)  # fmt: skip
 from marlpipe.pipeline.preflight import check_device
 
 
@@ -56,8 +62,11 @@ def episode_scores(agent: Any, params: Params) -> tuple[list[float], dict[str, f
     return scores, per_agent
 
 
-def run(params: Params, root: str | Path = ".") -> dict[str, Any]:
-    """Write ``reports/eval.json`` for the elite; log it to MLflow and register the model."""
+def run(
+    params: Params, root: str | Path = ".", *, store: str | Path | None = None
+) -> dict[str, Any]:
+    """Write ``reports/eval.json`` for the elite; log it to MLflow and register the model
+    (``store``: the folder of the local MLflow store, default ``root``)."""
     check_device(params.population.device)  # one line, before any work, not torch's trace
     set_torch_threads(params.population.torch_threads)
     root = Path(root)
@@ -65,7 +74,7 @@ def run(params: Params, root: str | Path = ".") -> dict[str, Any]:
     if params.tracking.enabled:  # a store that does not answer fails now, not after the work
         from marlpipe.tracking import MlflowTracker
 
-        MlflowTracker(params.tracking.experiment, root=root).check_store()
+        MlflowTracker(params.tracking.experiment, root=store or root).check_store()
     scores, per_agent = episode_scores(agent, params)
     metrics: dict[str, Any] = {
         "score": statistics.fmean(scores),
@@ -82,7 +91,7 @@ def run(params: Params, root: str | Path = ".") -> dict[str, Any]:
 
     metrics.update({f"team_{t}": v for t, v in team_returns(per_agent).items()})
     if params.tracking.enabled:
-        version = _track(params, root, metrics, card, agent)
+        version = _track(params, root, Path(store or root), metrics, card, agent)
         metrics_out = {**metrics, "registered_version": version}
     else:
         metrics_out = metrics
@@ -95,12 +104,17 @@ def registered_model_name(params: Params, env_name: str | None) -> str:
     """``tracking.registered_model`` or ``marlpipe-<env>-<algorithm>``."""
     if params.tracking.registered_model:
         return params.tracking.registered_model
-    short = (env_name or "env").split(":")[-1].split(".")[-1]
+    short = env_short_name(env_name or "env")
     return f"marlpipe-{short}-{params.algorithm.lower()}"
 
 
 def _track(
-    params: Params, root: Path, metrics: dict[str, Any], card: dict[str, Any], agent: Any
+    params: Params,
+    root: Path,
+    store: Path,
+    metrics: dict[str, Any],
+    card: dict[str, Any],
+    agent: Any,
 ) -> int:
     from marlpipe.tracking import MlflowTracker
 
@@ -109,7 +123,7 @@ def _track(
     # (eval.*), so the runs table sorts evolve runs by their elite's evaluated score.
     link = {"evolve_run_id": evolve_run_id, "mlflow.parentRunId": evolve_run_id}
     tracker = MlflowTracker(
-        params.tracking.experiment, root=root, run_name="evaluate",
+        params.tracking.experiment, root=store, run_name="evaluate",
         params=_flat_evaluate(params), tags=link if evolve_run_id else None,
     )  # fmt: skip
     tracker.start()

@@ -28,7 +28,14 @@ from marlpipe.config import Params
 from marlpipe.io import file_sha256, write_json
 from marlpipe.pipeline import envspec, figures
 from marlpipe.pipeline import resume as checkpoints
-from marlpipe.pipeline.paths import ELITE_CARD, ELITE_FILE, Paths, atomic_dir, set_torch_threads
+from marlpipe.pipeline.paths import (
+    ELITE_CARD,
+    ELITE_FILE,
+    Paths,
+    atomic_dir,
+    env_short_name,
+    set_torch_threads,
+)  # fmt: skip
 from marlpipe.pipeline.preflight import check_device
 from marlpipe.seeding import derive_seed
 
@@ -87,16 +94,16 @@ def run_name(params: Params) -> str:
     name = os.environ.get("DVC_EXP_NAME")
     if name:
         return name
-    env = params.env.name.split(":")[-1].split(".")[-1]
+    env = env_short_name(params.env.name)
     env = re.sub(r"_v\d+$", "", re.sub(r"^simple_", "", env)) or env
     return f"{env}-{params.algorithm.lower()}-s{params.seed}"
 
 
-def _tracker(params: Params, root: Path, run_id: str | None, generation: int) -> Any:
+def _tracker(params: Params, store: Path, run_id: str | None, generation: int) -> Any:
     from marlpipe.tracking import MlflowTracker
 
     return MlflowTracker(
-        params.tracking.experiment, root=root, run_name=run_name(params),
+        params.tracking.experiment, root=store, run_name=run_name(params),
         params=params.to_dict(), parent_run_id=run_id, resumed_at=generation,
     )  # fmt: skip
 
@@ -109,10 +116,12 @@ def run(
     progress: bool = False,
     tracker: Any = None,
     on_generation: Callable[[int, Any], None] | None = None,
+    store: str | Path | None = None,
 ) -> EvolveResult:
     """Evolve ``models/initial_population`` under ``params``; return the elite's summary.
 
-    ``tracker`` overrides the MLflow tracker that ``params.tracking.enabled`` would create.
+    ``tracker`` overrides the MLflow tracker that ``params.tracking.enabled`` would create;
+    ``store`` is the folder of its local store (default ``root``; see ``store_root``).
     ``on_generation(generation, result)`` is called after each generation's checkpoint is
     written (tests raise from it to simulate a kill).
     """
@@ -153,13 +162,13 @@ def run(
             checkpoint_dir, loop.generation,
         )  # fmt: skip
     if tracker is None and params.tracking.enabled:
-        tracker = _tracker(params, root, saved.mlflow_run_id, loop.generation)
+        tracker = _tracker(params, Path(store or root), saved.mlflow_run_id, loop.generation)
     elif tracker is None:
         tracker = NullTracker()
     saved.mlflow_run_id = tracker.start()
     tracker.discard_generations_from(loop.generation)
     for run_id in abandoned:  # killed, then set aside: its MLflow run says so, not "running"
-        getattr(tracker, "mark_abandoned", lambda _run_id: None)(run_id)
+        tracker.mark_abandoned(run_id)
 
     def checkpoint(result: Any, state: LoopState) -> None:
         """Keep the finished generation in ``runs/evolve/checkpoint`` before the next starts."""

@@ -10,7 +10,10 @@ from marlpipe.io import atomic_dir
 
 ELITE_FILE = "elite.pt"
 ELITE_CARD = "elite.json"
-__all__ = ["ELITE_CARD", "ELITE_FILE", "Paths", "atomic_dir", "recover_dir", "set_torch_threads"]
+__all__ = [
+    "ELITE_CARD", "ELITE_FILE", "Paths", "atomic_dir", "env_short_name", "recover_dir",
+    "set_torch_threads",
+]  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -75,6 +78,12 @@ class Paths:
         must not change from one run of the same params to the next; ``evaluate`` depends on it,
         so a new evolve run (a fresh clone's, say) is always evaluated and registered."""
         return self.evolve_run / "mlflow_run.json"
+
+
+def env_short_name(env_name: str) -> str:
+    """The env's own name without its package or module: ``mpe2.simple_spread_v3`` ->
+    ``simple_spread_v3``, ``pkg.mod:factory`` -> ``factory`` (run and model names use it)."""
+    return env_name.split(":")[-1].split(".")[-1]
 
 
 def set_torch_threads(threads: int) -> None:

@@ -45,20 +45,22 @@ def check_device(device: str, key: str = "population.device") -> str:
 
 
 def check_tracking_store(params: Any, root: str | Path = ".") -> None:
-    """With ``tracking.enabled``, fail now if the MLflow store cannot be used
-    (:meth:`~marlpipe.tracking.MlflowTracker.check_store`)."""
+    """With ``tracking.enabled``, fail now if the MLflow store (local store in ``root``, see
+    ``store_root``) cannot be used (:meth:`~marlpipe.tracking.MlflowTracker.check_store`)."""
     if params.tracking.enabled:
         from marlpipe.tracking import MlflowTracker
 
         MlflowTracker(params.tracking.experiment, root=root).check_store()
 
 
-def check_stage(params: Any, root: str | Path = ".", *, tracking: bool = False) -> Any:
-    """Every check before a stage's work: the device, and with ``tracking`` the MLflow store.
-    Returns ``params``."""
+def check_stage(
+    params: Any, root: str | Path = ".", *, tracking: bool = False, store: str | Path | None = None
+) -> Any:
+    """Every check before a stage's work: the device, and with ``tracking`` the MLflow store
+    (its local store in ``store``, default ``root``). Returns ``params``."""
     check_device(params.population.device)
     if tracking:
-        check_tracking_store(params, root)
+        check_tracking_store(params, store or root)
     return params
 
 

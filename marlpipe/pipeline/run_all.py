@@ -7,9 +7,6 @@ so the order and the arguments each stage gets live here once.
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,21 +30,6 @@ class PipelineResult:
         return float(self.metrics["score"])
 
 
-@contextmanager
-def _store_at(store: str | Path | None) -> Iterator[None]:
-    """Put the local MLflow store (``mlflow.db``, ``mlartifacts/``) in ``store`` rather than the
-    run's folder, as a DVC stage puts it in the repository root (``store_root`` reads
-    ``$DVC_ROOT``); a ``$DVC_ROOT`` already set, or ``store`` None, leaves it as it is."""
-    if store is None or os.environ.get("DVC_ROOT"):
-        yield
-        return
-    os.environ["DVC_ROOT"] = str(Path(store).resolve())
-    try:
-        yield
-    finally:
-        os.environ.pop("DVC_ROOT", None)
-
-
 def run_pipeline(
     params: Params,
     root: str | Path,
@@ -68,13 +50,14 @@ def run_pipeline(
     from marlpipe.pipeline import envspec, evaluate, evolve, init_population
     from marlpipe.pipeline.preflight import check_stage
 
-    with _store_at(store):
-        tracking = params.tracking.enabled and tracker is None
-        check_stage(params, root, tracking=tracking)  # before any work
-        envspec.run(params, root)
-        init_population.run(params, root)
-        result = evolve.run(params, root, resume=resume, progress=progress, tracker=tracker)
-        metrics = evaluate.run(params, root)
+    tracking = params.tracking.enabled and tracker is None
+    check_stage(params, root, tracking=tracking, store=store)  # before any work
+    envspec.run(params, root)
+    init_population.run(params, root)
+    result = evolve.run(
+        params, root, resume=resume, progress=progress, tracker=tracker, store=store
+    )
+    metrics = evaluate.run(params, root, store=store)
     return PipelineResult(result, metrics)
 
 

@@ -146,6 +146,11 @@ class Tracker(Protocol):
     def discard_generations_from(self, generation: int) -> None:
         """Forget generations from ``generation`` on (logged, then lost to a kill)."""
 
+    def mark_abandoned(self, run_id: str) -> bool:
+        """Say that run ``run_id``, whose partial state was set aside, will never be continued;
+        ``True`` if the record changed."""
+        return False
+
     def log_generation(self, record: GenerationRecord) -> None:
         """Record one finished generation."""
 
