@@ -328,8 +328,8 @@ def _check_kept(old: list[torch.Tensor], new: list[torch.Tensor]) -> None:
 @pytest.mark.parametrize("algo", ALGOS)
 @pytest.mark.parametrize(
     ("method", "kwargs"),
-    [("add_layer", {}), ("remove_layer", {}), ("add_nodes", {"layer": 1}),
-     ("remove_nodes", {"num_nodes": 8}), ("change_activation", {"name": "Tanh"})],
+    [("add_layer", {}), ("add_nodes", {"layer": 1}), ("add_nodes", {"num_nodes": 8}),
+     ("change_activation", {"name": "Tanh"})],
 )  # fmt: skip
 def test_mutate_architecture_consistent_and_keeps_weights(algo, method, kwargs):
     agent = algo(make_spec(), {"hidden_sizes": [32, 32], "min_nodes": 8}, seed=0)
@@ -420,9 +420,16 @@ def test_image_observations_use_cnn_actor():
     assert single["a"].shape == (2,)
     batch = random_batch(agent.spec, 8)
     agent.learn(batch), agent.learn(batch)
-    result = agent.mutate_architecture("add_channels", np.random.default_rng(0))
-    assert result["where"] == ["actor:a"]
+    actor = agent.actors["a"]
+    result = agent.mutate_architecture("add_nodes", np.random.default_rng(0), num_nodes=8)
+    assert result["new"]["actor:a"] == [16]  # "new nodes" widen the encoder: 8 more channels
+    assert [agent.actors["a"].channel_sizes, agent.actor_targets["a"].channel_sizes] == [[16]] * 2
+    result = agent.mutate_architecture("add_layer", np.random.default_rng(0))
+    assert result["new"]["actor:a"] == [16, 16] and actor.hidden_sizes == [16, 16]  # head kept
+    assert set(result["where"]) == {"actor:a", "actor:b", "critic"}  # b: an MLP actor
     agent.learn(batch)
+    with pytest.raises(ValueError, match="remove_layer"):
+        agent.mutate_architecture("remove_layer", np.random.default_rng(0))
 
 
 def test_unknown_net_config_key_is_named():

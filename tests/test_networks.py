@@ -106,18 +106,6 @@ def test_add_layer_keeps_trained_layers():
     assert net(torch.randn(4, 5)).shape == (2, 4, 3)
 
 
-def test_remove_layer_keeps_output_slice():
-    net = make_mlp(ensemble_size=2)
-    old = snapshot(net)
-    report = net.remove_layer()
-    assert report["op"] == "remove_layer" and net.hidden_sizes == [32]
-    assert torch.equal(net.weights[0], old["weights.0"])
-    assert net.weights[1].shape == (2, 32, 3)
-    assert torch.equal(net.weights[1], old["weights.2"][:, :32, :])
-    assert torch.equal(net.biases[1], old["biases.2"])
-    assert net(torch.randn(4, 5)).shape == (2, 4, 3)
-
-
 def test_add_nodes_keeps_overlap_and_function():
     net = make_mlp(ensemble_size=2)
     x = torch.randn(2, 4, 5)
@@ -135,30 +123,15 @@ def test_add_nodes_keeps_overlap_and_function():
     torch.testing.assert_close(net(x), before)
 
 
-def test_remove_nodes_keeps_overlap():
-    net = make_mlp(ensemble_size=2)
-    old = snapshot(net)
-    report = net.remove_nodes(layer=1, num_nodes=16)
-    assert report["new"] == [32, 32] and report["nodes"] == 16
-    assert torch.equal(net.weights[1], old["weights.1"][:, :, :32])
-    assert torch.equal(net.biases[1], old["biases.1"][:, :, :32])
-    assert torch.equal(net.weights[2], old["weights.2"][:, :32, :])
-    assert torch.equal(net.weights[0], old["weights.0"])
-    assert net(torch.randn(4, 5)).shape == (2, 4, 3)
-
-
 def test_mutations_respect_bounds():
     net = make_mlp(hidden=(500, 16), max_hidden_layers=2, max_nodes=512)
     old = snapshot(net)
-    assert net.add_layer()["op"] == "none"
-    assert net.remove_nodes(layer=1, num_nodes=16)["op"] == "none"
+    assert net.add_layer()["op"] == "none"  # max_hidden_layers=2
     assert all(torch.equal(old[k], v) for k, v in net.state_dict().items())
     report = net.add_nodes(layer=0, num_nodes=64)  # capped at max_nodes
     assert report["new"] == [512, 16] and report["nodes"] == 12
     assert net.add_nodes(layer=0, num_nodes=16)["op"] == "none"
-    assert net.remove_layer()["new"] == [512]
-    assert net.remove_layer()["op"] == "none"  # min_hidden_layers=1
-    assert net.remove_nodes(layer=0, num_nodes=500)["new"] == [16]  # clipped at min_nodes
+    assert not hasattr(net, "remove_layer") and not hasattr(net, "remove_nodes")  # only growth
     with pytest.raises(IndexError):
         net.add_nodes(layer=3)
 
@@ -222,7 +195,6 @@ def test_reproducible_with_seeded_generators():
         for _ in range(4):
             net.add_nodes(generator=g)
             net.add_layer(g)
-            net.remove_nodes(generator=g)
     assert a.hidden_sizes == b.hidden_sizes and same_state(a, b)
 
 
@@ -256,7 +228,7 @@ def test_cnn_add_channels_middle_layer():
 
 
 def test_cnn_last_layer_channels_resize_head():
-    net = make_cnn()
+    net = make_cnn(max_channels=32)
     x = torch.randn(2, 3, 6, 6)
     before, old = net(x), snapshot(net)
     net.add_channels(layer=1, num=8, generator=gen(1))
@@ -268,11 +240,8 @@ def test_cnn_last_layer_channels_resize_head():
     with torch.no_grad():
         net.head.weights[0][:, 64:, :] = 0
     torch.testing.assert_close(net(x), before)
-    net.remove_channels(layer=1, num=16)
-    assert net.channel_sizes == [8, 8] and net.head.input_dim == 8 * 4
-    assert torch.equal(net.convs[1].weight, old["convs.1.weight"][:8])
-    assert torch.equal(net.head.weights[0], old["head.weights.0"][:, :32, :])
-    assert net.remove_channels(layer=1)["op"] == "none"  # min_channels=8
+    report = net.add_channels(layer=1, num=64, generator=gen(2))  # capped at max_channels
+    assert report["new"] == [8, 32] and net.add_channels(layer=1)["op"] == "none"
 
 
 def test_cnn_conv_layer_mutations():
@@ -284,13 +253,6 @@ def test_cnn_conv_layer_mutations():
     for k in ("convs.0.weight", "convs.1.weight", "head.weights.0", "head.biases.0"):
         assert torch.equal(net.state_dict()[k], old[k])
     assert net.add_conv_layer()["op"] == "none"
-    assert net(torch.randn(2, 3, 6, 6)).shape == (2, 4)
-    net.remove_conv_layer()
-    net.remove_conv_layer(gen(2))
-    assert net.channel_sizes == [8] and net.head.input_dim == 8 * 4 * 4
-    assert torch.equal(net.convs[0].weight, old["convs.0.weight"])
-    assert torch.equal(net.head.weights[0][:, :64, :], old["head.weights.0"])
-    assert net.remove_conv_layer()["op"] == "none"
     assert net(torch.randn(2, 3, 6, 6)).shape == (2, 4)
 
 
@@ -304,10 +266,7 @@ def test_cnn_head_mutations_and_activation():
     assert all(torch.equal(old[k], v) for k, v in net.state_dict().items())
     with pytest.raises(ValueError, match="ReLU"):
         net.change_activation("tanh")
-    assert net.add_layer(gen(1))["new"] == [16, 16]
-    assert net.add_nodes(layer=1, num_nodes=16)["new"] == [16, 32]
-    assert net.remove_nodes(layer=1, num_nodes=16)["new"] == [16, 16]
-    assert net.remove_layer()["new"] == [16] and net.hidden_sizes == [16]
+    assert net.head.add_layer(gen(1))["new"] == [16, 16]  # the head is an EvolvableMLP
     assert torch.equal(net.head.weights[0], old["head.weights.0"])
 
 
@@ -317,7 +276,7 @@ def test_cnn_config_round_trip_clone_and_reproducibility():
     for net, g in ((a, gen(9)), (b, gen(9))):
         net.add_channels(generator=g)
         net.add_conv_layer(g)
-        net.add_nodes(generator=g)
+        net.head.add_nodes(generator=g)
     assert a.config == b.config and same_state(a, b)
     twin = a.clone()
     with torch.no_grad():
@@ -333,6 +292,6 @@ def test_cnn_config_round_trip_clone_and_reproducibility():
 def test_mutations_stay_on_device_with_cpu_generator():
     net = make_cnn().cuda()
     net.add_channels(layer=1, num=8, generator=gen(1))
-    net.add_layer(gen(2))
+    net.add_conv_layer(gen(2))
     assert all(p.is_cuda for p in net.parameters())
     assert net(torch.randn(2, 3, 6, 6, device="cuda")).shape == (2, 4)

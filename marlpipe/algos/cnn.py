@@ -25,11 +25,12 @@ from marlpipe.algos.networks import EvolvableMLP
 class EvolvableCNN(nn.Module):
     """Conv encoder (``nn.Conv2d`` + activation) -> flatten -> :class:`EvolvableMLP` head.
 
-    Input is channels-first ``(B, C, H, W)``. ``add_layer``/``remove_layer``/``add_nodes``/
-    ``remove_nodes`` act on ``self.head``; the conv mutations resize ``self.convs`` and, when the
-    flattened size changes, the head's first layer keeps its overlapping slice. Flattening is
-    channel-major, so channels added to/removed from the last conv layer map exactly onto
-    appended/dropped head inputs.
+    Input is channels-first ``(B, C, H, W)``. Architecture mutations grow the encoder (an
+    agent's "new layer" is :meth:`add_conv_layer` here, its "new nodes" :meth:`add_channels`; see
+    :func:`marlpipe.algos.architecture.mutate_architecture`); the head keeps its initial shape.
+    When the flattened size changes, the head's first layer keeps its overlapping slice.
+    Flattening is channel-major, so channels added to the last conv layer map exactly onto
+    appended head inputs.
     """
 
     CHANNEL_CHOICES: tuple[int, ...] = (8, 16, 32)
@@ -173,26 +174,11 @@ class EvolvableCNN(nn.Module):
         self._rebuild_convs(generator)
         return {"op": "add_conv_layer", "old": old, "new": self.channel_sizes}
 
-    def remove_conv_layer(self, generator: Gen = None) -> dict[str, Any]:
-        """Drop the last conv layer; the head's first layer keeps its overlapping slice."""
-        old = self.channel_sizes
-        if len(old) <= max(self.min_conv_layers, 1):
-            return skipped("remove_conv_layer", f"min_conv_layers={self.min_conv_layers} reached")
-        self.conv_specs.pop()
-        self._rebuild_convs(generator)
-        return {"op": "remove_conv_layer", "old": old, "new": self.channel_sizes}
-
     def add_channels(
         self, layer: int | None = None, num: int | None = None, generator: Gen = None
     ) -> dict[str, Any]:
         """Widen conv ``layer`` by ``num`` channels (each random if None), capped at the max."""
         return self._change_channels("add_channels", layer, num, generator)
-
-    def remove_channels(
-        self, layer: int | None = None, num: int | None = None, generator: Gen = None
-    ) -> dict[str, Any]:
-        """Narrow conv ``layer`` by ``num`` channels (each random if None), not below the min."""
-        return self._change_channels("remove_channels", layer, num, generator)
 
     def _change_channels(
         self, op: str, layer: int | None, num: int | None, gen: Gen
@@ -206,26 +192,6 @@ class EvolvableCNN(nn.Module):
                 spec[0] = channels
             self._rebuild_convs(gen)
         return report
-
-    def add_layer(self, generator: Gen = None) -> dict[str, Any]:
-        """Add a hidden layer to the head (see :meth:`EvolvableMLP.add_layer`)."""
-        return self.head.add_layer(generator)
-
-    def remove_layer(self, generator: Gen = None) -> dict[str, Any]:
-        """Remove the head's last hidden layer (see :meth:`EvolvableMLP.remove_layer`)."""
-        return self.head.remove_layer(generator)
-
-    def add_nodes(
-        self, layer: int | None = None, num_nodes: int | None = None, generator: Gen = None
-    ) -> dict[str, Any]:
-        """Widen a hidden layer of the head (see :meth:`EvolvableMLP.add_nodes`)."""
-        return self.head.add_nodes(layer, num_nodes, generator)
-
-    def remove_nodes(
-        self, layer: int | None = None, num_nodes: int | None = None, generator: Gen = None
-    ) -> dict[str, Any]:
-        """Narrow a hidden layer of the head (see :meth:`EvolvableMLP.remove_nodes`)."""
-        return self.head.remove_nodes(layer, num_nodes, generator)
 
     def change_activation(self, name: str) -> dict[str, Any]:
         """Switch the activation of the conv stack and of the head's hidden layers."""

@@ -111,7 +111,7 @@ def plan_width_change(
         num = choices[_randint(len(choices), gen)]
     if num <= 0:
         raise ValueError(f"number of units must be positive, got {num}")
-    target = sizes[layer] + num if op.startswith("add") else sizes[layer] - num
+    target = sizes[layer] + num
     size = min(max(target, bounds[0]), bounds[1])  # clip to the bounds rather than refuse
     if size == sizes[layer]:
         return None, skipped(op, f"layer {layer} already at its bound ({size})")

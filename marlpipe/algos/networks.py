@@ -142,25 +142,11 @@ class EvolvableMLP(nn.Module):
         self._resize([*old, old[-1]], gen=generator)
         return {"op": "add_layer", "old": old, "new": list(self.hidden_sizes)}
 
-    def remove_layer(self, generator: Gen = None) -> dict[str, Any]:
-        """Drop the last hidden layer; the output layer keeps its overlapping input slice."""
-        old = list(self.hidden_sizes)
-        if len(old) <= self.min_hidden_layers:
-            return skipped("remove_layer", f"min_hidden_layers={self.min_hidden_layers} reached")
-        self._resize(old[:-1], gen=generator)
-        return {"op": "remove_layer", "old": old, "new": list(self.hidden_sizes)}
-
     def add_nodes(
         self, layer: int | None = None, num_nodes: int | None = None, generator: Gen = None
     ) -> dict[str, Any]:
         """Widen hidden ``layer`` by ``num_nodes`` (each random if None), capped at max_nodes."""
         return self._change_width("add_nodes", layer, num_nodes, generator)
-
-    def remove_nodes(
-        self, layer: int | None = None, num_nodes: int | None = None, generator: Gen = None
-    ) -> dict[str, Any]:
-        """Narrow hidden ``layer`` by ``num_nodes`` (each random if None), not below min_nodes."""
-        return self._change_width("remove_nodes", layer, num_nodes, generator)
 
     def _change_width(
         self, op: str, layer: int | None, num: int | None, gen: Gen

@@ -58,7 +58,7 @@ class NetConfig:
     activation: str = option("ReLU", choices=ACTIVATIONS)
     """Hidden activation (a torch.nn class name such as ReLU, Tanh, ELU, GELU)."""
     min_hidden_layers: int = option(1, ge=1)
-    """Fewest hidden layers (a bound of the networks' remove-layer operation)."""
+    """Fewest hidden layers a network may be built with (mutations only add layers)."""
     max_hidden_layers: int = option(3, ge=1)
     """Architecture mutations never add layers above this."""
     min_nodes: int = option(16, ge=1)
