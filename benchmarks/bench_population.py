@@ -38,6 +38,7 @@ from marlpipe.config import EvolutionConfig, MutationConfig, TournamentConfig
 from marlpipe.envs import make_env, make_vec_env, random_actions
 from marlpipe.evolution import Mutations, TournamentSelection, create_population
 from marlpipe.training import ListTracker, LoopState, run_generation, train_multi_agent
+from marlpipe.training.agilerl_style import mutations_from_keywords, tournament_from_keywords
 
 ENV = "mpe2.simple_speaker_listener_v4"
 FIELDS = ["state", "action", "reward", "next_state", "done"]
@@ -135,8 +136,8 @@ def backend_run(backend: str, args) -> tuple[float, list[list[float]]]:
     hp = {"batch_size": 128, "learn_step": 100}
     pop = create_population("MATD3", env.spec, {"hidden_sizes": [64, 64]}, hp, 4, seed=0)
     memory = MultiAgentReplayBuffer(100_000, FIELDS, env.agent_ids, seed=0)
-    tournament = TournamentSelection.from_keywords(2, True, 4, eval_loop=1, rand_seed=0)
-    mutation = Mutations.from_keywords(
+    tournament = tournament_from_keywords(2, True, 4, eval_loop=1, rand_seed=0)
+    mutation = mutations_from_keywords(
         no_mutation=0.4, architecture=0.2, new_layer_prob=0.2, parameters=0.2, activation=0,
         rl_hp=0.2, rand_seed=0,
     )  # fmt: skip

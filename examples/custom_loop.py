@@ -20,7 +20,8 @@ import numpy as np
 
 from marlpipe.algos.buffer import MultiAgentReplayBuffer
 from marlpipe.envs import make_env, make_vec_env
-from marlpipe.evolution import Mutations, TournamentSelection, create_population
+from marlpipe.evolution import create_population
+from marlpipe.training.agilerl_style import mutations_from_keywords, tournament_from_keywords
 from marlpipe.training.rollout import EpsilonSchedule
 
 ENV_NAME = "mpe2.simple_speaker_listener_v4"
@@ -54,11 +55,11 @@ def main(
     )
     # The AgileRL-style keyword constructors; TournamentSelection(TournamentConfig(...), ...) and
     # Mutations(MutationConfig(...), seed) take the params.yaml groups instead.
-    tournament = TournamentSelection.from_keywords(
+    tournament = tournament_from_keywords(
         tournament_size=2, elitism=True, population_size=population_size, eval_loop=1,
         rand_seed=seed,
     )  # fmt: skip
-    mutations = Mutations.from_keywords(
+    mutations = mutations_from_keywords(
         no_mutation=0.2, architecture=0.2, new_layer_prob=0.2, parameters=0.2, activation=0.0,
         rl_hp=0.2, mutation_sd=0.1, rand_seed=seed,
     )  # fmt: skip

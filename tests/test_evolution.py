@@ -13,6 +13,7 @@ from marlpipe.config import ConfigError, MutationConfig, TournamentConfig
 from marlpipe.envs import make_env
 from marlpipe.envs.spec import EnvSpec
 from marlpipe.evolution import KINDS, Mutations, TournamentSelection, create_population
+from marlpipe.training.agilerl_style import mutations_from_keywords, tournament_from_keywords
 
 SL = "mpe2.simple_speaker_listener_v4"
 TINY_NET = {"hidden_sizes": [16, 16]}
@@ -87,7 +88,7 @@ def test_create_population_accepts_upper_case_and_names_unknown_keys(spec):
 # ---------------------------------------------------------------------------------- selection
 def test_elitism_keeps_the_best_with_new_indices_and_parent_links(spec):
     pop = with_fitness(tiny_population(spec), [-5.0, 3.0, -1.0, 0.0])
-    elite, new = TournamentSelection.from_keywords(2, True, 4, eval_loop=1, rand_seed=0).select(pop)
+    elite, new = tournament_from_keywords(2, True, 4, eval_loop=1, rand_seed=0).select(pop)
     # The elite is an independent clone of new[0]: same index, lineage and weights.
     assert elite is not new[0] and elite.index == new[0].index == 4
     assert elite.lineage == new[0].lineage and elite.fitness == new[0].fitness
@@ -98,7 +99,7 @@ def test_elitism_keeps_the_best_with_new_indices_and_parent_links(spec):
     assert all(a.fitness == pop[a.lineage["parent"]].fitness for a in new)
     # With tournaments of two distinct members, the worst member can never win one.
     parents = Counter()
-    selector = TournamentSelection.from_keywords(2, True, 4, eval_loop=1, rand_seed=1)
+    selector = tournament_from_keywords(2, True, 4, eval_loop=1, rand_seed=1)
     for _ in range(30):
         parents.update(a.lineage["parent"] for a in selector.select(pop)[1][1:])
     assert 0 not in parents and set(parents) == {1, 2, 3}
@@ -106,7 +107,7 @@ def test_elitism_keeps_the_best_with_new_indices_and_parent_links(spec):
 
 def test_full_size_tournament_always_picks_the_best(spec):
     pop = with_fitness(tiny_population(spec), [1.0, 7.0, 2.0, 3.0])
-    _, new = TournamentSelection.from_keywords(4, False, 4, eval_loop=1, rand_seed=0).select(pop)
+    _, new = tournament_from_keywords(4, False, 4, eval_loop=1, rand_seed=0).select(pop)
     assert [a.lineage["parent"] for a in new] == [1, 1, 1, 1]
     assert not any(a.lineage["elite"] for a in new)
 
@@ -124,18 +125,18 @@ def test_fitness_is_mean_of_last_eval_loop_scores(spec):
     # Last score favours member 0; the mean of the last three favours member 1.
     pop = with_fitness(tiny_population(spec, 2), [[0.0, 0.0, 5.0], [4.0, 4.0, 4.0]])
     assert (
-        TournamentSelection.from_keywords(2, True, 2, eval_loop=1).select(pop)[0].lineage["parent"]
+        tournament_from_keywords(2, True, 2, eval_loop=1).select(pop)[0].lineage["parent"]
         == 0
     )
     assert (
-        TournamentSelection.from_keywords(2, True, 2, eval_loop=3).select(pop)[0].lineage["parent"]
+        tournament_from_keywords(2, True, 2, eval_loop=3).select(pop)[0].lineage["parent"]
         == 1
     )
 
 
 def test_selection_clones_are_independent(spec):
     pop = with_fitness(tiny_population(spec, 3), [0.0, 1.0, 2.0])
-    _, new = TournamentSelection.from_keywords(3, True, 3, eval_loop=1, rand_seed=0).select(pop)
+    _, new = tournament_from_keywords(3, True, 3, eval_loop=1, rand_seed=0).select(pop)
     assert len({id(a) for a in new}) == 3
     before = [all_params(a) for a in [*pop, *new]]
     with torch.no_grad():
@@ -152,7 +153,7 @@ def test_selection_clones_are_independent(spec):
 @pytest.mark.parametrize("elitism", [True, False])
 def test_returned_elite_is_independent_of_the_new_population(spec, elitism):
     pop = with_fitness(tiny_population(spec, 3), [0.0, 5.0, 2.0])
-    elite, new = TournamentSelection.from_keywords(2, elitism, 3, eval_loop=1, rand_seed=0).select(
+    elite, new = tournament_from_keywords(2, elitism, 3, eval_loop=1, rand_seed=0).select(
         pop
     )
     assert all(elite is not agent for agent in [*pop, *new])
@@ -174,7 +175,7 @@ def test_offspring_and_clones_carry_the_learn_credit(spec):
     pop = with_fitness(tiny_population(spec), [0.0, 1.0, 2.0, 3.0])
     for agent in pop:
         agent.learn_credit = 10 * agent.index + 3
-    elite, new = TournamentSelection.from_keywords(2, True, 4, eval_loop=1, rand_seed=0).select(pop)
+    elite, new = tournament_from_keywords(2, True, 4, eval_loop=1, rand_seed=0).select(pop)
     assert all(a.learn_credit == pop[a.lineage["parent"]].learn_credit for a in new)
     assert elite.learn_credit == 33
     assert pop[2].clone().learn_credit == 23
@@ -185,7 +186,7 @@ def test_siblings_explore_with_their_own_noise(spec):
     # random streams are reseeded, so their exploration noise differs (a plain clone would
     # repeat the parent's noise draw for draw).
     pop = with_fitness(tiny_population(spec), [1.0, 7.0, 2.0, 3.0])
-    _, new = TournamentSelection.from_keywords(4, False, 4, eval_loop=1, rand_seed=0).select(pop)
+    _, new = tournament_from_keywords(4, False, 4, eval_loop=1, rand_seed=0).select(pop)
     assert all(equal_params(new[0], child) for child in new[1:])
     obs = {a: np.zeros((2, *spec.observations[a].shape), np.float32) for a in spec.agent_ids}
     noisy = [child.get_action(obs, training=True)[0] for child in new]
@@ -198,28 +199,28 @@ def test_siblings_explore_with_their_own_noise(spec):
 
 def test_selection_state_dict_resumes_exactly(spec):
     pop = with_fitness(tiny_population(spec), [1.0, 2.0, 3.0, 4.0])
-    selector = TournamentSelection.from_keywords(2, False, 4, eval_loop=1, rand_seed=3)
+    selector = tournament_from_keywords(2, False, 4, eval_loop=1, rand_seed=3)
     selector.select(pop)
     saved = json.loads(json.dumps(selector.state_dict()))
     first = [a.lineage["parent"] for a in selector.select(pop)[1]]
-    resumed = TournamentSelection.from_keywords(2, False, 4, eval_loop=1)
+    resumed = tournament_from_keywords(2, False, 4, eval_loop=1)
     resumed.load_state_dict(saved)
     assert [a.lineage["parent"] for a in resumed.select(pop)[1]] == first
 
 
 def test_selection_validates_sizes():
     with pytest.raises(ConfigError, match=r"tournament\.size: expected an integer <= population"):
-        TournamentSelection.from_keywords(5, True, 4, 1)
+        tournament_from_keywords(5, True, 4, 1)
     with pytest.raises(ConfigError, match=r"tournament\.eval_last: expected an integer >= 1"):
-        TournamentSelection.from_keywords(2, True, 4, 0)
+        tournament_from_keywords(2, True, 4, 0)
     with pytest.raises(ConfigError, match=r"population\.size: expected an integer >= tournament"):
-        TournamentSelection.from_keywords(2, True, 1)
+        tournament_from_keywords(2, True, 1)
 
 
 # ---------------------------------------------------------------------------------- mutations
 def only(kind: str, **kwargs) -> Mutations:
     probs = {k: float(k == kind) for k in KINDS}
-    return Mutations.from_keywords(**{
+    return mutations_from_keywords(**{
         "no_mutation": probs["none"], "architecture": probs["architecture"],
         "new_layer_prob": 0.5, "parameters": probs["parameters"],
         "activation": probs["activation"], "rl_hp": probs["rl_hp"], "rand_seed": 0, **kwargs,
@@ -227,7 +228,7 @@ def only(kind: str, **kwargs) -> Mutations:
 
 
 def test_probabilities_are_normalised():
-    mutations = Mutations.from_keywords(
+    mutations = mutations_from_keywords(
         no_mutation=2,
         architecture=2,
         new_layer_prob=0.5,
@@ -238,7 +239,7 @@ def test_probabilities_are_normalised():
     )
     assert np.allclose(mutations.probabilities, 0.2)
     with pytest.raises(ConfigError, match=r"mutation\.rl_hp_selection\[0\]: expected one of"):
-        Mutations.from_keywords(no_mutation=1, rl_hp_selection=("momentum",))
+        mutations_from_keywords(no_mutation=1, rl_hp_selection=("momentum",))
 
 
 @pytest.mark.parametrize("new_layer_prob", [0.0, 1.0])
@@ -353,7 +354,7 @@ def test_min_batch_size_above_memory_size_is_refused():
 
 def test_every_kind_occurs_once_per_member_and_elite_is_protected(spec):
     pop = with_fitness(tiny_population(spec), [0.0, 1.0, 2.0, 3.0])
-    selector = TournamentSelection.from_keywords(2, True, 4, eval_loop=1, rand_seed=0)
+    selector = tournament_from_keywords(2, True, 4, eval_loop=1, rand_seed=0)
     mutations = Mutations(EVERY_KIND, 0)
     kinds = Counter()
     for generation in range(1, 9):
@@ -399,9 +400,9 @@ def test_seed_style_constructors_take_the_config_defaults():
     from marlpipe.training import train_multi_agent
 
     weights = {"no_mutation": 0.4, "architecture": 0.2, "parameters": 0.2, "rl_hp": 0.2}
-    assert Mutations.from_keywords(**weights).config == MutationConfig(**weights)
-    assert Mutations.from_keywords(**weights).config.bounds == MutationBounds()
-    tournament = TournamentSelection.from_keywords(2, True, 4)
+    assert mutations_from_keywords(**weights).config == MutationConfig(**weights)
+    assert mutations_from_keywords(**weights).config.bounds == MutationBounds()
+    tournament = tournament_from_keywords(2, True, 4)
     assert tournament.config == TournamentConfig()
     defaults = EvolutionConfig()
     signature = inspect.signature(train_multi_agent).parameters

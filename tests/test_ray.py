@@ -15,9 +15,10 @@ import torch
 from marlpipe.algos.buffer import MultiAgentReplayBuffer
 from marlpipe.config import ConfigError, EvolutionConfig, MutationConfig, Params, with_overrides
 from marlpipe.envs import make_env, make_vec_env
-from marlpipe.evolution import Mutations, TournamentSelection, create_population
+from marlpipe.evolution import Mutations, create_population
 from marlpipe.pipeline.errors import UserError
 from marlpipe.training import ListTracker, LoopState, evolve
+from marlpipe.training.agilerl_style import tournament_from_keywords
 from marlpipe.training.merged import LocalTrainer
 
 ray = pytest.importorskip("ray")
@@ -50,7 +51,7 @@ def run(trainer, generations: int = 2, on_generation=None):
     hp = {"batch_size": 32, "learn_step": 20}
     pop = create_population("MATD3", env.spec, {"hidden_sizes": [16]}, hp, SIZE, 0)
     memory = MultiAgentReplayBuffer(2000, FIELDS, env.agent_ids, seed=0)
-    tournament = TournamentSelection.from_keywords(2, True, SIZE, eval_loop=1, rand_seed=0)
+    tournament = tournament_from_keywords(2, True, SIZE, eval_loop=1, rand_seed=0)
     evolution = EvolutionConfig(generations=generations, steps_per_generation=200, eval_episodes=1)
     tracker = ListTracker()
     result = evolve(

@@ -16,7 +16,7 @@ from marlpipe.algos.checkpoint import load_agent
 from marlpipe.algos.episodes import greedy_score
 from marlpipe.config import ConfigError, EvolutionConfig, MutationConfig
 from marlpipe.envs import make_env, make_vec_env, random_actions
-from marlpipe.evolution import Mutations, TournamentSelection, create_population
+from marlpipe.evolution import Mutations, create_population
 from marlpipe.training import (
     LearnSchedule,
     ListTracker,
@@ -26,6 +26,7 @@ from marlpipe.training import (
     run_generation,
     train_multi_agent,
 )
+from marlpipe.training.agilerl_style import mutations_from_keywords, tournament_from_keywords
 from marlpipe.training.rollout import PARTS, EpsilonSchedule, split_copies
 
 SL = "mpe2.simple_speaker_listener_v4"
@@ -180,7 +181,7 @@ def tiny_setup(seed: int = 0, num_envs: int = 4, population_size: int = 2):
     hp = {"batch_size": 32, "learn_step": 30}  # 100 steps a turn leave a credit of 10
     pop = create_population("MATD3", env.spec, {"hidden_sizes": [16]}, hp, population_size, seed)
     memory = MultiAgentReplayBuffer(5000, FIELDS, env.agent_ids, seed=seed)
-    tournament = TournamentSelection.from_keywords(
+    tournament = tournament_from_keywords(
         2, True, population_size, eval_loop=1, rand_seed=seed
     )
     mutation = Mutations(EVERY_KIND, seed)
@@ -447,7 +448,7 @@ def test_train_multi_agent_takes_the_seed_names_and_validates_them():
     """eval_loop (episodes to play) and the tournament's eval_loop (scores to average) are two
     settings with one AgileRL name each; both pass in one call and each lands where it belongs."""
     env, eval_env, pop, memory, _, mutation = tiny_setup(population_size=2)
-    tournament = TournamentSelection.from_keywords(2, True, 2, eval_loop=3, rand_seed=0)
+    tournament = tournament_from_keywords(2, True, 2, eval_loop=3, rand_seed=0)
     assert tournament.config.eval_last == 3
     tracker = ListTracker()
     train_multi_agent(
@@ -635,8 +636,8 @@ def test_population_learns_speaker_listener():
     memory = MultiAgentReplayBuffer(200_000, FIELDS, env.agent_ids, seed=1)
     pop, history = train_multi_agent(
         env, pop, memory, max_steps=72_000, evo_steps=3000, eval_loop=5, eval_env=eval_env,
-        tournament=TournamentSelection.from_keywords(2, True, 4, eval_loop=1, rand_seed=1),
-        mutation=Mutations.from_keywords(
+        tournament=tournament_from_keywords(2, True, 4, eval_loop=1, rand_seed=1),
+        mutation=mutations_from_keywords(
             no_mutation=0.4, architecture=0.2, new_layer_prob=0.2, parameters=0.2,
             activation=0.0, rl_hp=0.2, rand_seed=1, min_batch_size=8, max_batch_size=1024,
             min_learn_step=1, max_learn_step=500,

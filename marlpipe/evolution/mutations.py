@@ -31,7 +31,6 @@ AgileRL does. Either way each member gets exactly one record (``kind="none"`` wi
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -40,7 +39,7 @@ import torch
 from torch import nn
 
 from marlpipe.config.mutation_kinds import KIND_NAMES, MUTATION_KINDS, mutation_weights
-from marlpipe.config.params import MutationBounds, MutationConfig, validated
+from marlpipe.config.params import MutationConfig
 from marlpipe.config.rules import check_batch_bounds_fit_memory
 from marlpipe.evolution.tournament import generator_state, set_generator_state
 
@@ -94,7 +93,8 @@ def current_activation(agent: Agent) -> str | None:
 class Mutations:
     """Apply one randomly chosen mutation to each member of a population (see the module doc).
 
-    ``config`` (trusted as validated: ``params.yaml``, or :meth:`from_keywords`) gives the
+    ``config`` (trusted as validated: ``params.yaml``, or
+    :func:`marlpipe.training.agilerl_style.mutations_from_keywords`) gives the
     weights of each kind, their strength and the hyperparameter bounds; ``seed`` seeds this
     object's own generator. ``memory_size`` (the replay buffer's capacity, the params'
     ``evolution.memory_size``) caps batch-size mutations below ``bounds.max_batch_size`` when
@@ -113,20 +113,6 @@ class Mutations:
         probs = np.array(weights, np.float64)
         self.probabilities = probs / probs.sum()
         self.rng = np.random.default_rng(seed)
-
-    @classmethod
-    def from_keywords(
-        cls, *, rand_seed: int | None = None, memory_size: int | None = None, **keywords: Any
-    ) -> Mutations:
-        """The AgileRL-style constructor: ``MutationConfig``'s field names as keywords (bounds
-        flat, e.g. ``min_lr=1e-4``), defaults from ``MutationConfig``, validated like a params
-        file; ``rand_seed`` seeds the generator; ``memory_size``: see the class doc."""
-        bound_names = {f.name for f in dataclasses.fields(MutationBounds)}
-        bounds = {k: keywords.pop(k) for k in list(keywords) if k in bound_names}
-        values = {k: list(v) if isinstance(v, tuple) else v for k, v in keywords.items()}
-        values["bounds"] = bounds
-        config = validated(MutationConfig, values, "Mutations.from_keywords", "mutation.")
-        return cls(config, rand_seed, memory_size=memory_size)
 
     def mutation(self, population: Sequence[Agent]) -> list[Any]:
         """Mutate every member in place (one record each in ``lineage["mutations"]``)."""

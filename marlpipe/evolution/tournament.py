@@ -7,8 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from marlpipe.config.params import TournamentConfig, validated
-from marlpipe.config.rules import check_selection
+from marlpipe.config.params import TournamentConfig
 from marlpipe.evolution.population import population_fitness
 
 if TYPE_CHECKING:
@@ -58,30 +57,14 @@ class TournamentSelection:
     (seeded by ``seed``) and the fittest wins (ties go to the earlier position). Every member of
     the new population is a fresh clone with a new index, ``lineage["parent"]`` set to the index
     it was cloned from and ``lineage["generation"]`` one past the population's newest generation.
-    ``config`` is trusted as validated (``params.yaml``, or :meth:`from_keywords`).
+    ``config`` is trusted as validated (``params.yaml``, or
+    :func:`marlpipe.training.agilerl_style.tournament_from_keywords`).
     """
 
     def __init__(self, config: TournamentConfig, population_size: int, seed: int | None = None):
         self.config = config
         self.population_size = int(population_size)
         self.rng = np.random.default_rng(seed)
-
-    @classmethod
-    def from_keywords(
-        cls,
-        tournament_size: int,
-        elitism: bool,
-        population_size: int,
-        eval_loop: int = TournamentConfig.eval_last,
-        rand_seed: int | None = None,
-    ) -> TournamentSelection:
-        """The AgileRL-style constructor: its names mapped onto ``TournamentConfig``
-        (``tournament_size`` -> ``size``, ``eval_loop`` -> ``eval_last``) and validated."""
-        source = "TournamentSelection.from_keywords"
-        values = {"size": tournament_size, "elitism": elitism, "eval_last": eval_loop}
-        config = validated(TournamentConfig, values, source, "tournament.")
-        check_selection(config, population_size, source)
-        return cls(config, population_size, rand_seed)
 
     def fitness(self, population: Sequence[Agent]) -> list[float]:
         """The fitness selection uses for each member: the mean of its last ``eval_last`` scores."""

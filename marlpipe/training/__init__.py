@@ -1,11 +1,15 @@
 """Training: experience collection, one generation, the evolution loop and its records."""
 
+from marlpipe.training.agilerl_style import (
+    mutations_from_keywords,
+    tournament_from_keywords,
+    train_multi_agent,
+)
 from marlpipe.training.loop import (
     EvolutionResult,
     GenerationResult,
     evolve,
     run_generation,
-    train_multi_agent,
 )
 from marlpipe.training.rollout import LearnSchedule, RolloutStats, collect
 from marlpipe.training.state import LoopState
@@ -31,6 +35,8 @@ __all__ = [
     "RolloutStats",
     "Tracker",
     "collect",
+    "mutations_from_keywords",
+    "tournament_from_keywords",
     "evolve",
     "run_generation",
     "train_multi_agent",

@@ -3,21 +3,16 @@
 :func:`evolve` is the one loop. It repeats :func:`run_generation` for ``evolution.generations``
 generations or until the elite reaches ``evolution.target``, and hands every finished
 generation to ``on_generation`` (the pipeline checkpoints and tracks there).
-:func:`train_multi_agent` is the AgileRL-style convenience over it: the seed's keyword names and
-a budget in env steps. Everything a generation does is fixed by the population, the buffer, the
-selection and mutation generators and a :class:`LoopState`, so saving those and resuming
-replays the run exactly.
-
-Its size (over 300 lines) is earned: it is the one evolution loop (one generation, the loop, and
-the keyword convenience over it), whose order of steps fixes a run's numbers and is read top
-to bottom in one place.
+:func:`~marlpipe.training.agilerl_style.train_multi_agent` is the AgileRL-style convenience over
+it. Everything a generation does is fixed by the population, the buffer, the selection and
+mutation generators and a :class:`LoopState`, so saving those and resuming replays the run
+exactly.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -26,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from marlpipe.config.params import EvolutionConfig, validated
+from marlpipe.config.params import EvolutionConfig
 from marlpipe.evolution.fitness import evaluate_population, scored_agents
 from marlpipe.evolution.population import recent_fitness
 from marlpipe.training.merged import Trainer, train_merged
@@ -230,7 +225,7 @@ def evolve(
         # batch-size mutations never go past what the buffer can hold (Mutations' docstring)
         mutation.memory_size = int(memory.memory_size)
     if state is None:
-        state = LoopState.start(_loop_seed(population) if seed is None else seed)
+        state = LoopState.start(population_seed(population) if seed is None else seed)
     own_eval_env = eval_env is None
     if own_eval_env:
         from marlpipe.envs.make_vec import make_eval_env  # only needed when the caller gave none
@@ -278,7 +273,7 @@ def _check_batches_fit(population: Sequence[Agent], memory: MultiAgentReplayBuff
             )
 
 
-def _loop_seed(population: Sequence[Agent]) -> int | None:
+def population_seed(population: Sequence[Agent]) -> int | None:
     """A seed read from the members' numpy generator states (``None`` if they have none)."""
     try:
         states = [agent.np_rng.bit_generator.state for agent in population]
@@ -288,78 +283,12 @@ def _loop_seed(population: Sequence[Agent]) -> int | None:
     return int.from_bytes(digest[:8], "little")
 
 
-_DEFAULTS = EvolutionConfig()
-"""Where :func:`train_multi_agent`'s defaults come from: the config's, never repeated."""
-
-
-def train_multi_agent(
-    env: VecEnv,
-    pop: Sequence[Agent],
-    memory: MultiAgentReplayBuffer,
-    *,
-    max_steps: int,
-    evo_steps: int,
-    eval_loop: int = _DEFAULTS.eval_episodes,
-    eval_env: Any = None,
-    eval_steps: int = _DEFAULTS.eval_max_steps,
-    target: float | None = None,
-    tournament: Any = None,
-    mutation: Any = None,
-    eps_start: float = _DEFAULTS.epsilon_start,
-    eps_end: float = _DEFAULTS.epsilon_end,
-    eps_decay: float = _DEFAULTS.epsilon_decay,
-    tracker: Tracker | None = None,
-    progress: bool = True,
-    on_generation: OnGeneration | None = None,
-    seed: int | None = None,
-    state: LoopState | None = None,
-    trainer: Trainer | None = None,
-) -> tuple[list[Any], list[list[float]]]:
-    """The AgileRL-style entry point: :func:`evolve` with the seed's keyword names.
-
-    The names map onto :class:`~marlpipe.config.EvolutionConfig` (``evo_steps`` ->
-    ``steps_per_generation``, ``eval_loop`` -> ``eval_episodes``, ``eval_steps`` ->
-    ``eval_max_steps``, ``eps_*`` -> ``epsilon_*``), take its defaults and are validated like a
-    params file.
-    Budgets are counted in env transitions (vector steps x env copies):
-
-    * ``evo_steps`` is **per member, per generation**, rounded up to whole vector steps;
-    * ``max_steps`` is the **total over all members and generations**: the run has as many
-      generations as it takes to reach it (the last one may pass it).
-
-    Unlike ``max_steps`` in AgileRL's ``train_multi_agent`` (a per-episode step cap), nothing
-    here caps training episodes: they end when the env ends them. Seeds: see :func:`evolve`
-    (a seeded population and env make the run repeatable without ``seed``). ``trainer``: where
-    members train with merged experience, e.g. a
-    :class:`~marlpipe.training.ray_trainer.RayTrainer` for the members in parallel on Ray
-    (see :func:`evolve`); ``None``: one after another on the shared buffer. Returns
-    ``(population, fitness_history)`` with one list of evaluation scores per generation.
-    """
-    state = state or LoopState.start(_loop_seed(pop) if seed is None else seed)
-    per_generation = len(pop) * math.ceil(int(evo_steps) / env.num_envs) * env.num_envs
-    to_go = math.ceil(max(0, int(max_steps) - state.env_steps) / max(per_generation, 1))
-    if to_go == 0:
-        return list(pop), []
-    values = {
-        "generations": state.generation + to_go, "steps_per_generation": evo_steps,
-        "eval_episodes": eval_loop, "eval_max_steps": eval_steps, "target": target,
-        "epsilon_start": eps_start, "epsilon_end": eps_end, "epsilon_decay": eps_decay,
-    }  # fmt: skip
-    evolution = validated(EvolutionConfig, values, "train_multi_agent", "")
-    result = evolve(
-        env, pop, memory, evolution, tournament=tournament, mutation=mutation, state=state,
-        eval_env=eval_env, tracker=tracker, on_generation=on_generation,
-        progress=None if progress else False, trainer=trainer,
-    )  # fmt: skip
-    return result.population, result.history
-
-
 __all__ = [
     "EVAL_STREAM",
     "EvolutionResult",
     "GenerationResult",
     "OnGeneration",
     "evolve",
+    "population_seed",
     "run_generation",
-    "train_multi_agent",
 ]
