@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import statistics
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from marlpipe.config import Params
 from marlpipe.io import file_sha256, read_json, write_json
@@ -17,8 +17,13 @@ from marlpipe.pipeline.paths import (
 )  # fmt: skip
 from marlpipe.pipeline.preflight import check_device
 
+if TYPE_CHECKING:
+    from marlpipe.algos.protocols import Agent
+    from marlpipe.tracking import MlflowTracker
 
-def load_elite(root: str | Path = ".", device: str = "cpu") -> tuple[Any, dict[str, Any]]:
+
+
+def load_elite(root: str | Path = ".", device: str = "cpu") -> tuple[Agent, dict[str, Any]]:
     """The elite agent and its JSON card from ``models/elite/``."""
     from marlpipe.algos import load_agent
     from marlpipe.pipeline.envspec import check_agent
@@ -31,7 +36,7 @@ def load_elite(root: str | Path = ".", device: str = "cpu") -> tuple[Any, dict[s
     return agent, read_json(directory / ELITE_CARD)
 
 
-def episode_scores(agent: Any, params: Params) -> tuple[list[float], dict[str, float]]:
+def episode_scores(agent: Agent, params: Params) -> tuple[list[float], dict[str, float]]:
     """Greedy return of each of ``params.evaluate.episodes`` episodes, summed over the scored
     agents (``evolution.fitness_agents``; default: all), and every agent's mean return.
 
@@ -114,7 +119,7 @@ def _track(
     store: Path,
     metrics: dict[str, Any],
     card: dict[str, Any],
-    agent: Any,
+    agent: Agent,
 ) -> int:
     from marlpipe.tracking import MlflowTracker
 
@@ -138,7 +143,9 @@ def _track(
     return version
 
 
-def _register(tracker: Any, name: str, elite: Path, agent: Any, score: float) -> int:
+def _register(
+    tracker: MlflowTracker, name: str, elite: Path, agent: Agent, score: float
+) -> int:
     """The registered version of the elite checkpoint in ``elite/``.
 
     A checkpoint registered before (same ``checkpoint_sha256`` tag) keeps its version. Else the
@@ -165,7 +172,7 @@ def _register(tracker: Any, name: str, elite: Path, agent: Any, score: float) ->
     return int(version)
 
 
-def _log_gif(tracker: Any, params: Params, root: Path, agent: Any) -> None:
+def _log_gif(tracker: MlflowTracker, params: Params, root: Path, agent: Agent) -> None:
     """Log the elite playing the evaluation's first episode as ``render/elite.gif``.
 
     A GIF is a bonus: an env that cannot render says why on stderr and the stage goes on.
@@ -202,7 +209,7 @@ def _flat_evaluate(params: Params) -> dict[str, Any]:
 
 
 def render_gif(
-    params: Params, root: str | Path, path: str | Path, fps: int = 10, agent: Any = None
+    params: Params, root: str | Path, path: str | Path, fps: int = 10, agent: Agent | None = None
 ) -> int:
     """Record the elite playing one greedy episode to a GIF; return the number of frames.
 

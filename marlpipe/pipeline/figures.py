@@ -12,10 +12,13 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from marlpipe.config.mutation_kinds import MUTATION_KINDS
 from marlpipe.io import atomic_write
+
+if TYPE_CHECKING:
+    from marlpipe.training.tracker import GenerationRecord
 
 DPI = 100
 """Resolution of both figures (pixels per inch)."""
@@ -56,7 +59,7 @@ def _birth(mutation: dict[str, Any] | None) -> dict[str, Any]:
     return {"mutation": (mutation or {}).get("kind"), "detail": mutation_label(mutation)}
 
 
-def lineage_row(record: Any) -> dict[str, Any]:
+def lineage_row(record: GenerationRecord) -> dict[str, Any]:
     """One ``reports/lineage.json`` row from a ``GenerationRecord``.
 
     ``members``: the population that trained, in slot order, each with its index, fitness, the

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from marlpipe.config import Params
 from marlpipe.pipeline import envspec
 from marlpipe.pipeline.paths import Paths, set_torch_threads
 from marlpipe.seeding import derive_seed
 
+if TYPE_CHECKING:
+    from marlpipe.algos.protocols import Agent
 
-def create(params: Params, root: str | Path = ".") -> list[Any]:
+
+
+def create(params: Params, root: str | Path = ".") -> list[Agent]:
     """Build the generation-0 population from ``params`` and ``models/envspec.json``."""
     from marlpipe.evolution import create_population
 
@@ -26,7 +30,7 @@ def create(params: Params, root: str | Path = ".") -> list[Any]:
     )
 
 
-def run(params: Params, root: str | Path = ".") -> list[Any]:
+def run(params: Params, root: str | Path = ".") -> list[Agent]:
     """Write ``models/initial_population/`` and return the population."""
     from marlpipe.algos.checkpoint import save_population
     from marlpipe.pipeline.preflight import check_device

@@ -8,9 +8,12 @@ render``), so a run that cannot work stops with one line before it reads or writ
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from marlpipe.pipeline.errors import UserError
+
+if TYPE_CHECKING:
+    from marlpipe.config import Params
 
 
 def check_device(device: str, key: str = "population.device") -> str:
@@ -44,7 +47,7 @@ def check_device(device: str, key: str = "population.device") -> str:
     return device
 
 
-def check_tracking_store(params: Any, root: str | Path = ".") -> None:
+def check_tracking_store(params: Params, root: str | Path = ".") -> None:
     """With ``tracking.enabled``, fail now if the MLflow store (local store in ``root``, see
     ``store_root``) cannot be used (:meth:`~marlpipe.tracking.MlflowTracker.check_store`)."""
     if params.tracking.enabled:
@@ -54,8 +57,12 @@ def check_tracking_store(params: Any, root: str | Path = ".") -> None:
 
 
 def check_stage(
-    params: Any, root: str | Path = ".", *, tracking: bool = False, store: str | Path | None = None
-) -> Any:
+    params: Params,
+    root: str | Path = ".",
+    *,
+    tracking: bool = False,
+    store: str | Path | None = None,
+) -> Params:
     """Every check before a stage's work: the device, and with ``tracking`` the MLflow store
     (its local store in ``store``, default ``root``). Returns ``params``."""
     check_device(params.population.device)

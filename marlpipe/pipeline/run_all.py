@@ -9,16 +9,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from marlpipe.config import Params
+
+if TYPE_CHECKING:
+    from marlpipe.pipeline.evolve import EvolveResult
+    from marlpipe.training.tracker import Tracker
 
 
 @dataclass(frozen=True)
 class PipelineResult:
     """What one whole run gave."""
 
-    evolve: Any
+    evolve: EvolveResult
     """The evolve stage's :class:`~marlpipe.pipeline.evolve.EvolveResult`."""
     metrics: dict[str, Any]
     """The evaluate stage's metrics (``reports/eval.json``, plus ``registered_version`` with
@@ -36,7 +40,7 @@ def run_pipeline(
     *,
     resume: bool = True,
     progress: bool = False,
-    tracker: Any = None,
+    tracker: Tracker | None = None,
     store: str | Path | None = None,
 ) -> PipelineResult:
     """Run the four stages on ``params`` in ``root`` (``models/``, ``reports/``, ``runs/``).
