@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -11,6 +11,9 @@ from marlpipe.algos.cnn import EvolvableCNN
 from marlpipe.algos.networks import EvolvableMLP
 from marlpipe.registry import ACTIVATIONS
 
+if TYPE_CHECKING:
+    from marlpipe.algos.protocols import Agent
+
 METHODS = ("add_layer", "add_nodes", "change_activation")
 """What an architecture mutation can do: networks only grow (as in the AgileRL text: "adding
 layers or nodes"), or switch their activation."""
@@ -18,7 +21,7 @@ CNN_METHODS = {"add_layer": "add_conv_layer", "add_nodes": "add_channels"}
 """What each method does to a CNN actor: its encoder grows (a conv layer, channels)."""
 
 
-def mutate_architecture(agent: Any, method: str, rng: np.random.Generator, **kwargs: Any) -> dict:
+def mutate_architecture(agent: Agent, method: str, rng: np.random.Generator, **kwargs: Any) -> dict:
     """Apply ``method`` (one of :data:`METHODS`) alike to every actor, the critic ensemble and
     all their targets; a CNN actor applies its :data:`CNN_METHODS` counterpart to its encoder.
 

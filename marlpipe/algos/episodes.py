@@ -7,17 +7,20 @@ AgileRL-style ``agent.test()`` all play their episodes through :func:`run_episod
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from marlpipe.envs.batching import copy_seeds, mask_info
 
+if TYPE_CHECKING:
+    from marlpipe.algos.protocols import Agent
+
 OnStep = Callable[[Any], None]
 
 
 def run_episodes(
-    agent: Any,
+    agent: Agent,
     env: Any,
     episodes: int,
     max_steps: int = 25,
@@ -51,7 +54,7 @@ def run_episodes(
 
 
 def _single_episodes(
-    agent: Any, env: Any, max_steps: int, loop: int, on_step: OnStep | None
+    agent: Agent, env: Any, max_steps: int, loop: int, on_step: OnStep | None
 ) -> np.ndarray:
     ids = agent.agent_ids
     returns = np.zeros((loop, len(ids)))
@@ -76,7 +79,7 @@ def _single_episodes(
     return returns
 
 
-def _vector_episodes(agent: Any, env: Any, max_steps: int, loop: int) -> np.ndarray:
+def _vector_episodes(agent: Agent, env: Any, max_steps: int, loop: int) -> np.ndarray:
     """Run ``loop`` complete episodes across the copies of a vec env.
 
     Copies that the env auto-resets go on with another episode while more are needed; a copy cut
@@ -112,7 +115,7 @@ def _vector_episodes(agent: Any, env: Any, max_steps: int, loop: int) -> np.ndar
 
 
 def _batched_episodes(
-    agent: Any, env: Any, max_steps: int, loop: int, seed: int | None, on_step: OnStep | None
+    agent: Agent, env: Any, max_steps: int, loop: int, seed: int | None, on_step: OnStep | None
 ) -> np.ndarray:
     """Play ``loop`` episodes as parallel copies of a batched simulator, ``env.num_envs`` at a
     time: each round resets the env with ``seed`` (state the copies share, see
@@ -148,7 +151,7 @@ def _batched_episodes(
 
 
 def greedy_score(
-    agent: Any, env: Any, episodes: int = 10, max_steps: int = 25, seed: int | None = None
+    agent: Agent, env: Any, episodes: int = 10, max_steps: int = 25, seed: int | None = None
 ) -> float:
     """Mean over ``episodes`` greedy episodes of the return summed over agents (no side effects)."""
     return float(run_episodes(agent, env, episodes, max_steps, seed).sum(1).mean())

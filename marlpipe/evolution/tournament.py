@@ -24,7 +24,7 @@ def set_generator_state(rng: np.random.Generator, state: dict[str, Any]) -> None
     rng.bit_generator.state = state["bit_generator"]
 
 
-def make_offspring(parent: Agent, index: int, generation: int, elite: bool = False) -> Any:
+def make_offspring(parent: Agent, index: int, generation: int, elite: bool = False) -> Agent:
     """An independent clone of ``parent`` with a new ``index`` and its lineage linked to it.
 
     The child inherits the fitness history, the env-step count, the learn-step credit (so the
@@ -92,7 +92,7 @@ class TournamentSelection:
         best = int(np.argmax(fitness))
         next_index = max(int(agent.index) for agent in population) + 1
         generation = max(int(agent.lineage.get("generation", 0)) for agent in population) + 1
-        new_population: list[Any] = []
+        new_population: list[Agent] = []
         if self.config.elitism:
             new_population.append(make_offspring(population[best], next_index, generation, True))
             next_index += 1
