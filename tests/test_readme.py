@@ -64,5 +64,5 @@ def test_ci_runs_the_readme_test_command() -> None:
     readme = README.read_text()
     ci = (README.parent / ".ci" / "run").read_text().strip().splitlines()[-1]
     assert ci.startswith("pip install") and f"\n{ci}\n" in readme
-    assert '".[pipeline,vmas,ray,test]"' in ci
+    assert '".[pipeline,vmas,ray,server,test]"' in ci
     assert '-e ".[pipeline,vmas,ray]" && dvc repro' in readme

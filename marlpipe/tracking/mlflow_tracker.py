@@ -283,9 +283,9 @@ class MlflowTracker(Tracker):
         return model_registry.promote(self.client, name, version, alias, key)
 
     def finish(self, status: str = "FINISHED") -> None:
-        """Close the parent run (``FINISHED``, ``FAILED`` or ``KILLED``)."""
+        """Close the parent run (``FINISHED``; ``FAILED``, ``KILLED``: :func:`store.terminate`)."""
         if self.run_id is not None:
-            self.client.set_terminated(self.run_id, status=status)
+            store.terminate(self.client, self.run_id, status)
 
 
 def mean_losses(record: GenerationRecord) -> dict[str, float]:

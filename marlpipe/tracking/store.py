@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
+
+log = logging.getLogger(__name__)
 
 _BATCH = 100  # MLflow accepts at most 100 params (and 1000 metrics) per log_batch call
 
@@ -94,6 +97,23 @@ def _chunks(items: list[Any]) -> Iterable[list[Any]]:
     return (items[i : i + _BATCH] for i in range(0, len(items), _BATCH))
 
 
+def terminate(client: Any, run_id: str, status: str = "FINISHED") -> None:
+    """Set the end status of run ``run_id``. ``FAILED`` and ``KILLED`` are best-effort: the
+    run is stopping on an error already, maybe the store's (a server that went away), so the
+    request is made once, without MLflow's minutes of retries, and a failure is logged, not
+    raised: the error that stopped the run is the one reported. A run left ``RUNNING`` so is
+    still resumed (``MlflowTracker.start``) or marked abandoned later."""
+    if status == "FINISHED":
+        client.set_terminated(run_id, status=status)
+        return
+    try:
+        with environ(MLFLOW_HTTP_REQUEST_MAX_RETRIES="0", MLFLOW_HTTP_REQUEST_TIMEOUT="10"):
+            client.set_terminated(run_id, status=status)
+    except Exception as err:  # MlflowException, or the store's own (e.g. SQLAlchemy's)
+        reason = " ".join(str(err).split())[:200]
+        log.warning("MLflow run %s could not be marked %s (%s)", run_id, status, reason)
+
+
 def run_exists(client: Any, run_id: str) -> bool:
     try:
         return client.get_run(run_id).info.lifecycle_stage == "active"
@@ -126,4 +146,5 @@ __all__ = [
     "log_batch",
     "run_exists",
     "store_root",
+    "terminate",
 ]
