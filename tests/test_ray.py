@@ -114,6 +114,25 @@ def test_ray_equals_local_merged(local_ray, local_merged, workers):
     assert None not in labels and 1 <= len(labels) <= workers
     assert all(r.extra["slowest_member_s"] > 0 and "merge_s" in r.extra for r in records)
     assert all(m.worker is None for r in local_merged[2] for m in r.members)
+    # the fitness episodes ran on the worker that trained the member, not on the driver
+    ray_members = [m for r in records for m in r.members]
+    local_members = [m for r in local_merged[2] for m in r.members]
+    assert all(m.evaluated_on == m.worker and m.node for m in ray_members)
+    assert all(m.evaluated_on is None and m.node is None for m in local_members)
+    assert [m.fitness for m in ray_members] == [m.fitness for m in local_members]
+    assert all(m.reruns == 0 for m in ray_members) and all(r.extra["reruns"] == 0 for r in records)
+
+
+def test_driver_evaluation_flag_gives_the_same_numbers(local_ray, local_merged):
+    """``evaluate=False`` keeps the old path (the driver plays every member's fitness episodes
+    after the turns) with the same numbers; it is what the benchmark measures against."""
+    trainer = RayTrainer(ENV_ARGS, workers=2, evaluate=False)
+    try:
+        on_driver = run(trainer)
+    finally:
+        trainer.close()
+    assert_identical(local_merged, on_driver)
+    assert all(m.evaluated_on is None and m.worker for r in on_driver[2] for m in r.members)
 
 
 def test_merged_differs_from_shared_and_appends_every_member(local_merged):
@@ -164,6 +183,9 @@ def test_killed_worker_mid_generation_gives_the_same_result(local_ray, local_mer
     finally:
         trainer.close()
     assert_identical(local_merged, on_ray)
+    second = on_ray[2][1]  # the replaced work is recorded: one rerun turn in generation 1
+    assert second.extra["reruns"] == 1 and sum(m.reruns for m in second.members) == 1
+    assert on_ray[2][0].extra["reruns"] == 0
 
 
 def test_replacement_worker_passes_the_same_code_check(local_ray):

@@ -272,6 +272,54 @@ def test_train_return_sums_the_scored_agents_like_fitness(merged):
     assert_same_state(weights, agent_weights, "trained members")
 
 
+def test_a_trainer_that_evaluates_gives_the_drivers_fitness():
+    """A trainer whose ``evaluates`` is true (what the Ray workers do, here in-process) plays each
+    member's fitness episodes right after its turn: the same scores, fitness histories and models
+    as the local trainer, whose members the loop evaluates on the driver afterwards."""
+    from marlpipe.training.member import make_eval_env_from, train_member
+    from marlpipe.training.merged import LocalTrainer
+
+    adversary = "mpe2.simple_adversary_v3"
+    env_args = {"name": adversary, "num_envs": 2, "seed": 0, "continuous_actions": True}
+
+    class EvaluatingTrainer(LocalTrainer):
+        evaluates = True
+
+        def train(self, tasks, snapshot, env):
+            eval_env = make_eval_env_from(env_args, tasks[0].evaluation.episodes)
+            results = [train_member(task, snapshot, env, eval_env) for task in tasks]
+            for result in results:
+                result.worker = "in-process"
+            return results
+
+    def generations(trainer):
+        env = make_vec_env(**env_args)
+        eval_env = make_env(adversary, continuous_actions=True)
+        hp = {"batch_size": 32, "learn_step": 30}
+        pop = create_population("MATD3", env.spec, {"hidden_sizes": [16]}, hp, 3, 0)
+        memory = MultiAgentReplayBuffer(5000, FIELDS, env.agent_ids, seed=0)
+        tracker, state = ListTracker(), LoopState.start(0)
+        for _ in range(2):
+            result = run_generation(
+                env, pop, memory, state,
+                evolution(steps_per_generation=100, eval_episodes=2, fitness_agents=["agent"]),
+                eval_env=eval_env, tournament=tournament_from_keywords(2, True, 3, rand_seed=0),
+                mutation=Mutations(EVERY_KIND, 0), tracker=tracker, trainer=trainer,
+            )  # fmt: skip
+            pop = result.population
+        env.close()
+        return pop, tracker.records
+
+    driver_pop, driver_records = generations(LocalTrainer())
+    worker_pop, worker_records = generations(EvaluatingTrainer())
+    assert [r.fitnesses for r in driver_records] == [r.fitnesses for r in worker_records]
+    assert_same_population(driver_pop, worker_pop)  # fitness histories and lineage included
+    assert all(m.evaluated_on is None for r in driver_records for m in r.members)
+    assert all(m.evaluated_on == "in-process" for r in worker_records for m in r.members)
+    assert all(r.extra["eval_s"] > 0 for r in driver_records)
+    assert all(r.extra["reruns"] == 0 and r.extra["wait_s"] > 0 for r in worker_records)
+
+
 def test_loss_sums_average_each_loss_over_the_calls_that_made_it():
     """Critic losses over every call; actor losses only over the calls that updated the actors
     (MATD3's policy delay leaves ``actor_losses`` None on the others)."""

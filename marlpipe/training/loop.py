@@ -24,7 +24,8 @@ from tqdm.auto import tqdm
 from marlpipe.config.params import EvolutionConfig
 from marlpipe.evolution.fitness import evaluate_population, scored_agents
 from marlpipe.evolution.population import recent_fitness
-from marlpipe.training.merged import Trainer, train_merged
+from marlpipe.training.member import Evaluation
+from marlpipe.training.merged import MergedGeneration, Trainer, train_merged
 from marlpipe.training.rollout import EpsilonSchedule, RolloutStats, collect
 from marlpipe.training.state import LoopState
 from marlpipe.training.tracker import (
@@ -96,19 +97,21 @@ def run_generation(
     With a ``trainer`` (``population.experience: merged``) the members instead train from
     ``memory`` as it stood at the generation's start plus their own transitions, on the trainer's
     workers, and their new transitions are appended in member order afterwards (see
-    :mod:`marlpipe.training.merged`); the record then names each member's ``worker`` and carries
-    ``slowest_member_s``, ``ship_s`` and ``merge_s`` in ``extra``.
+    :mod:`marlpipe.training.merged`; its ``extra`` figures join the record's). A trainer that
+    ``evaluates`` (Ray) plays each member's fitness episodes where it trained, right after its
+    turn, with the driver's seed and numbers. ``extra["eval_s"]``: the driver's evaluation time.
     """
     started = time.perf_counter()
     population = list(population)
     hyperparameters = [hyperparameters_of(agent) for agent in population]
     rollouts: list[RolloutStats] = []
     epsilon = EpsilonSchedule.from_config(evolution)
-    workers: list[str | None] = [None] * len(population)
-    merged_extra: dict[str, float] = {}
+    merged: MergedGeneration | None = None
     scored = None  # fitness and the training returns count the same agents (None: all)
     if evolution.fitness_agents is not None:
         scored = scored_agents(population[0].agent_ids, evolution.fitness_agents)
+    evaluation = Evaluation(evolution.eval_episodes, evolution.eval_max_steps,
+                            state.seed_for(EVAL_STREAM), scored)  # fmt: skip
     if trainer is None:
         for position, agent in enumerate(population):
             stats = collect(
@@ -118,16 +121,17 @@ def run_generation(
             state.env_steps += stats.env_steps
             rollouts.append(stats)
     else:
-        merged = train_merged(trainer, env, population, memory, state,
-                              evolution.steps_per_generation, epsilon, scored)  # fmt: skip
-        population, rollouts, workers = merged.population, merged.rollouts, merged.workers
-        merged_extra = merged.extra
+        steps = evolution.steps_per_generation
+        merged = train_merged(trainer, env, population, memory, state, steps, epsilon, scored,
+                              evaluation)  # fmt: skip
+        population, rollouts = merged.population, merged.rollouts
         state.env_steps += sum(r.env_steps for r in rollouts)
     collect_time = time.perf_counter() - started
-    fitnesses = evaluate_population(
-        population, eval_env, episodes=evolution.eval_episodes,
-        max_steps=evolution.eval_max_steps, seed=state.seed_for(EVAL_STREAM), agents=scored,
-    )  # fmt: skip
+    fitnesses = merged.fitnesses if merged is not None else None
+    if fitnesses is None:  # the driver plays every member's fitness episodes here
+        fitnesses = evaluate_population(population, eval_env, episodes=evaluation.episodes,
+            max_steps=evaluation.max_steps, seed=evaluation.seed, agents=scored)  # fmt: skip
+    eval_s = time.perf_counter() - started - collect_time
     last = tournament.config.eval_last if tournament is not None else 1
     selection = [recent_fitness(agent, last) for agent in population]
     members = [
@@ -142,7 +146,7 @@ def run_generation(
             learn_calls=rollouts[i].learn_calls,
             actor_loss=rollouts[i].actor_loss,
             critic_loss=rollouts[i].critic_loss,
-            worker=workers[i],
+            **(merged.where(i) if merged is not None else {}),
         )
         for i, agent in enumerate(population)
     ]
@@ -170,7 +174,8 @@ def run_generation(
         extra={
             "collect_time": collect_time,
             "collect_env_steps_per_s": sum(r.env_steps for r in rollouts) / max(collect_time, 1e-9),
-            **merged_extra,
+            "eval_s": eval_s,
+            **(merged.extra if merged is not None else {}),
         },
         children=children,
     )

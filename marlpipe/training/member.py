@@ -4,7 +4,9 @@
 exploration and target noise and its buffer sampling come from :class:`MemberSeeds`, streams of
 ``(run seed, generation, member position)`` only. Both trainers run it: ``LocalTrainer`` in
 this process (:mod:`marlpipe.training.merged`) and ``RayTrainer`` on Ray actors
-(:mod:`marlpipe.training.ray_trainer`); both import it from here, below them.
+(:mod:`marlpipe.training.ray_trainer`); both import it from here, below them. A task that
+carries an :class:`Evaluation` also plays the member's fitness episodes right after its turn,
+where it trained (the Ray workers do; the local trainer leaves that to the loop, as before).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from marlpipe.evolution.fitness import evaluate_population
 from marlpipe.training.rollout import EpsilonSchedule, RolloutStats, collect
 from marlpipe.training.state import LoopState
 
@@ -49,6 +52,32 @@ class MemberSeeds:
 
 
 @dataclass(frozen=True)
+class Evaluation:
+    """The fitness episodes of a generation: the same for every member (see
+    :func:`~marlpipe.evolution.fitness.evaluate_population`)."""
+
+    episodes: int
+    max_steps: int
+    seed: int | None
+    """The generation's evaluation seed (the loop's ``EVAL_STREAM``): common to all members."""
+    agents: list[str] | None = None
+    """The scored agents (``None``: all)."""
+
+
+EVAL_ENV_ARGS = ("num_envs", "backend", "seed", "channels_last", "fast")
+"""``make_vec_env`` arguments an evaluation env does not take (its device it takes apart)."""
+
+
+def make_eval_env_from(env_args: dict[str, Any], episodes: int) -> Any:
+    """The evaluation env the pipeline builds for the training env ``make_vec_env(**env_args)``
+    (``make_eval_env`` of its name, device and env kwargs): where a worker plays fitness."""
+    from marlpipe.envs.make_vec import make_eval_env
+
+    kwargs = {k: v for k, v in env_args.items() if k not in (*EVAL_ENV_ARGS, "name", "device")}
+    return make_eval_env(env_args["name"], episodes, env_args.get("device", "cpu"), **kwargs)
+
+
+@dataclass(frozen=True)
 class MemberTask:
     """One member's turn, as plain data that can be shipped to another process."""
 
@@ -67,6 +96,8 @@ class MemberTask:
     agents: list[str] | None = None
     """The scored agents whose rewards make the turn's episode returns (``None``: all; see
     :func:`~marlpipe.training.rollout.collect`)."""
+    evaluation: Evaluation | None = None
+    """Fitness episodes to play right after the turn (``None``: the loop evaluates)."""
 
 
 @dataclass
@@ -87,7 +118,14 @@ class MemberResult:
     seconds: float
     """Wall time of the turn."""
     worker: str | None = None
-    """Who trained it (a Ray actor's ``node:pid``; ``None`` in this process)."""
+    """Who trained it (a Ray actor's ``node-ip:pid``; ``None`` in this process)."""
+    fitness: float | None = None
+    """Its score on the task's :class:`Evaluation`, already in its fitness history (``None``:
+    not evaluated here)."""
+    node: str | None = None
+    """The Ray node id the turn ran on (``None`` in this process)."""
+    reruns: int = 0
+    """How often the turn was rerun after the worker running it died."""
 
 
 def member_task(
@@ -97,13 +135,16 @@ def member_task(
     env_steps: int,
     epsilon: EpsilonSchedule,
     agents: Sequence[str] | None = None,
+    evaluation: Evaluation | None = None,
 ) -> MemberTask:
     """The task of ``agent`` at ``position`` in ``state``'s current generation (``agents``: the
-    scored agents of its episode returns, ``None`` for all)."""
+    scored agents of its episode returns, ``None`` for all; ``evaluation``: fitness episodes to
+    play after the turn)."""
     return MemberTask(
         position=position, metadata=agent.metadata(), state=agent.state_dicts(),
         seeds=MemberSeeds.of(state, position), env_steps=int(env_steps), epsilon=epsilon,
         device=str(agent.device), agents=None if agents is None else list(agents),
+        evaluation=evaluation,
     )  # fmt: skip
 
 
@@ -114,9 +155,12 @@ def agent_from(metadata: dict[str, Any], state: dict[str, dict[str, Any]], devic
     return algorithm_class(metadata["algo"]).from_state(metadata, state, device)
 
 
-def train_member(task: MemberTask, snapshot: dict[str, Any], env: VecEnv) -> MemberResult:
+def train_member(task: MemberTask, snapshot: dict[str, Any], env: VecEnv,
+                 eval_env: Any = None) -> MemberResult:  # fmt: skip
     """Train one member for one generation from the buffer ``snapshot`` (see
-    ``MultiAgentReplayBuffer.snapshot``) on the vec env ``env`` (reset with the task's seed).
+    ``MultiAgentReplayBuffer.snapshot``) on the vec env ``env`` (reset with the task's seed);
+    with a ``task.evaluation``, then score it on ``eval_env`` (seeded with the evaluation's seed,
+    so the score is what the driver would get) and record the score in its fitness history.
 
     Pure: the result depends on the task and the snapshot only (the snapshot's arrays are
     copied, never written).
@@ -131,20 +175,28 @@ def train_member(task: MemberTask, snapshot: dict[str, Any], env: VecEnv) -> Mem
     stats = collect(agent, env, memory, task.env_steps, epsilon=task.epsilon,
                     seed=task.seeds.env, agents=task.agents)  # fmt: skip
     count = memory.counter - before
+    fitness, ev = None, task.evaluation
+    if ev is not None:
+        if eval_env is None:
+            raise ValueError("train_member: a task with an evaluation needs an eval_env")
+        (fitness,) = evaluate_population([agent], eval_env, episodes=ev.episodes,
+                                         max_steps=ev.max_steps, seed=ev.seed, agents=ev.agents)
     return MemberResult(
         position=task.position, metadata=agent.metadata(), state=agent.state_dicts(),
         transitions=memory.newest(count), count=count, stats=stats,
-        seconds=time.perf_counter() - started,
+        seconds=time.perf_counter() - started, fitness=fitness,
     )  # fmt: skip
 
 
 __all__ = [
     "BUFFER_STREAM",
     "NOISE_STREAM",
+    "Evaluation",
     "MemberResult",
     "MemberSeeds",
     "MemberTask",
     "agent_from",
+    "make_eval_env_from",
     "member_task",
     "train_member",
 ]

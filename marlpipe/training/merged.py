@@ -8,7 +8,10 @@ its env reset seed, its exploration and target noise (the agent's generators, re
 buffer sampling come from streams of ``(run seed, generation, member position)`` only, so which
 process trains it, and in which order, never changes the result. :class:`LocalTrainer` runs the
 turns one after another in this process; ``marlpipe.training.ray_trainer.RayTrainer`` runs them
-on Ray actors. Both give byte-identical populations. The arrows point one way: this module and
+on Ray actors. Both give byte-identical populations. A trainer whose ``evaluates`` is true
+(the Ray one) also plays each member's fitness episodes where the member trained, right after its
+turn, so the driver only reads the scores; the local trainer leaves them to the loop. The scores
+are the same either way. The arrows point one way: this module and
 ``ray_trainer`` both import the turn from ``member.py``, and only :func:`make_trainer` imports
 ``ray_trainer`` (lazily).
 """
@@ -23,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from marlpipe.training.member import (
     BUFFER_STREAM,
     NOISE_STREAM,
+    Evaluation,
     MemberResult,
     MemberSeeds,
     MemberTask,
@@ -40,7 +44,9 @@ if TYPE_CHECKING:
 
 
 class Trainer(Protocol):
-    """Runs the members' turns of one generation (in any order, anywhere)."""
+    """Runs the members' turns of one generation (in any order, anywhere). One whose
+    ``evaluates`` attribute is true also plays the tasks' fitness episodes (an absent attribute
+    counts as false: the loop evaluates)."""
 
     def train(self, tasks: Sequence[MemberTask], snapshot: dict[str, Any],
               env: VecEnv) -> list[MemberResult]:  # fmt: skip
@@ -57,6 +63,8 @@ class LocalTrainer:
 
     ship_s = 0.0
     """Seconds the last ``train`` spent shipping the buffer and weights (none here)."""
+    evaluates = False
+    """The loop evaluates the members on the driver afterwards, as with the shared buffer."""
 
     def train(self, tasks: Sequence[MemberTask], snapshot: dict[str, Any],
               env: VecEnv) -> list[MemberResult]:  # fmt: skip
@@ -77,8 +85,27 @@ class MergedGeneration:
     workers: list[str | None]
     """Who trained each member."""
     extra: dict[str, float]
-    """``slowest_member_s``, ``ship_s`` (tasks and snapshot out) and ``merge_s`` (members
-    rebuilt and transitions appended)."""
+    """``slowest_member_s``, ``ship_s`` (tasks and snapshot out), ``merge_s`` (members
+    rebuilt and transitions appended), ``reruns`` (turns rerun after their worker died) and
+    ``wait_s`` (the driver waiting for the turns: the trainer's time less its shipping)."""
+    results: list[MemberResult]
+    """The members' results (their ``node``, ``reruns`` and ``fitness``; transitions and state
+    dropped once merged), in population order."""
+
+    @property
+    def fitnesses(self) -> list[float] | None:
+        """The scores the trainer's workers gave (already in the members' fitness histories);
+        ``None`` when the loop must evaluate."""
+        scores = [r.fitness for r in self.results]
+        return None if any(f is None for f in scores) else [float(f) for f in scores]
+
+    def where(self, i: int) -> dict[str, Any]:
+        """Where member ``i``'s turn (and its fitness episodes, if there) ran, as the fields
+        ``worker``, ``node``, ``evaluated_on`` and ``reruns`` of its ``MemberRecord``."""
+        result = self.results[i]
+        evaluated_on = result.worker if result.fitness is not None else None
+        return {"worker": result.worker, "node": result.node, "evaluated_on": evaluated_on,
+                "reruns": result.reruns}  # fmt: skip
 
 
 def train_merged(
@@ -90,28 +117,36 @@ def train_merged(
     env_steps: int,
     epsilon: EpsilonSchedule,
     agents: Sequence[str] | None = None,
+    evaluation: Evaluation | None = None,
 ) -> MergedGeneration:
     """Train every member from ``memory`` as it stands now, then append each member's new
     transitions to ``memory`` in member order (``state`` is read, not advanced). ``agents``:
-    the scored agents of the members' episode returns (``None``: all)."""
+    the scored agents of the members' episode returns (``None``: all). ``evaluation``: the
+    generation's fitness episodes, played after each turn if the trainer ``evaluates``."""
     started = time.perf_counter()
     snapshot = memory.snapshot()
-    tasks = [member_task(agent, pos, state, env_steps, epsilon, agents)
+    if not getattr(trainer, "evaluates", False):
+        evaluation = None
+    tasks = [member_task(agent, pos, state, env_steps, epsilon, agents, evaluation)
              for pos, agent in enumerate(population)]  # fmt: skip
     ship = time.perf_counter() - started
     results = trainer.train(tasks, snapshot, env)
     merging = time.perf_counter()
+    wait = merging - started - ship - float(getattr(trainer, "ship_s", 0.0))
     trained = [agent_from(r.metadata, r.state, str(a.device))
                for r, a in zip(results, population, strict=True)]  # fmt: skip
     for result in results:
         memory.extend(result.transitions, result.count)
+        result.transitions, result.state = {}, {}  # merged: not held through the generation
     extra = {
         "slowest_member_s": max(r.seconds for r in results),
         "ship_s": ship + float(getattr(trainer, "ship_s", 0.0)),
         "merge_s": time.perf_counter() - merging,
+        "reruns": sum(r.reruns for r in results),
+        "wait_s": wait,
     }
     return MergedGeneration(trained, [r.stats for r in results], [r.worker for r in results],
-                            extra)  # fmt: skip
+                            extra, list(results))  # fmt: skip
 
 
 def make_trainer(population: Any, env_args: dict[str, Any]) -> Trainer | None:
@@ -130,6 +165,7 @@ def make_trainer(population: Any, env_args: dict[str, Any]) -> Trainer | None:
 __all__ = [
     "BUFFER_STREAM",
     "NOISE_STREAM",
+    "Evaluation",
     "LocalTrainer",
     "MemberResult",
     "MemberSeeds",

@@ -5,8 +5,12 @@ whichever member it is sent with :func:`~marlpipe.training.member.train_member`;
 with the task's seed, so a task's result never depends on the worker or on what it ran before.
 Per generation the driver ships the buffer snapshot once (``ray.put``: numpy arrays, read
 zero-copy by the workers on a node) and each member's weights as state dicts, and gets back the
-trained state dicts and the new transitions as numpy arrays. A worker that dies mid-generation
-is replaced and its task rerun: the task is pure, so the result is the same. Every worker, the
+trained state dicts and the new transitions as numpy arrays. Each worker also plays the fitness
+episodes of the member it trained, right after its turn, on an evaluation env it builds from the
+same env args (the pipeline's ``make_eval_env``), so the driver no longer evaluates members one
+after another. A result names the worker (``node-ip:pid``) and the Ray node id it ran on. A worker
+that dies mid-generation (or whose node goes) is replaced and its task rerun: the task is pure,
+so the result is the same, and the result counts its reruns. Every worker, the
 first ones and each replacement alike, is started by :meth:`RayTrainer._start` and must import
 the same marlpipe code as the driver (its code hash) before it gets a task.
 Only this module imports ``ray`` (the ``ray`` extra).
@@ -23,7 +27,7 @@ from typing import Any
 
 from marlpipe.code_hash import code_hash
 from marlpipe.errors import UserError
-from marlpipe.training.member import MemberResult, MemberTask, train_member
+from marlpipe.training.member import MemberResult, MemberTask, make_eval_env_from, train_member
 
 PROBE_TIMEOUT_S = 3.0
 """How long the driver waits for a Ray cluster's address to answer before giving up."""
@@ -35,7 +39,8 @@ workers import the same code as the driver."""
 
 
 class MemberWorker:
-    """A Ray actor's body: one vec env, built once, and the members' turns on it."""
+    """A Ray actor's body: one vec env, built once, and the members' turns on it; evaluation
+    envs built when first needed, one per episode count."""
 
     def __init__(self, env_args: dict[str, Any], torch_threads: int) -> None:
         import torch
@@ -44,7 +49,9 @@ class MemberWorker:
 
         if torch_threads > 0:
             torch.set_num_threads(int(torch_threads))
+        self.env_args = dict(env_args)
         self.env = make_vec_env(**env_args)
+        self.eval_envs: dict[int, Any] = {}
 
     def label(self) -> str:
         """``node-ip:pid`` of this worker."""
@@ -60,10 +67,23 @@ class MemberWorker:
         """Hash of the marlpipe sources this worker imports."""
         return code_hash()
 
+    def node(self) -> str:
+        """The Ray node id this worker runs on."""
+        import ray
+
+        return ray.get_runtime_context().get_node_id()
+
     def train(self, task: MemberTask, snapshot: dict[str, Any]) -> MemberResult:
-        """One member's turn (see :func:`~marlpipe.training.member.train_member`)."""
-        result = train_member(task, snapshot, self.env)
-        result.worker = self.label()
+        """One member's turn and, if the task asks, its fitness episodes (see
+        :func:`~marlpipe.training.member.train_member`)."""
+        eval_env = None
+        if task.evaluation is not None:
+            episodes = int(task.evaluation.episodes)
+            if episodes not in self.eval_envs:
+                self.eval_envs[episodes] = make_eval_env_from(self.env_args, episodes)
+            eval_env = self.eval_envs[episodes]
+        result = train_member(task, snapshot, self.env, eval_env)
+        result.worker, result.node = self.label(), self.node()
         return result
 
 
@@ -133,6 +153,7 @@ class RayTrainer:
         address: str | None = None,
         torch_threads: int = 1,
         population_size: int | None = None,
+        evaluate: bool = True,
     ) -> None:
         import ray
 
@@ -140,6 +161,11 @@ class RayTrainer:
         self._owns_ray = connect(address)
         self.env_args, self.torch_threads, self.num_cpus = dict(env_args), torch_threads, num_cpus
         self.num_gpus = float(num_gpus)
+        self.evaluates = bool(evaluate)
+        """Whether the workers play each member's fitness episodes after its turn, on an eval env
+        built from ``env_args`` like the pipeline's (the loop then reads the scores); false
+        leaves evaluation to the driver on the loop's ``eval_env``, as before (for a caller's
+        own ``eval_env`` that ``env_args`` do not describe)."""
         self.code = code_hash()
         """Hash of the marlpipe sources this driver imports: every worker must match it."""
         self.code_checks = 0
@@ -211,6 +237,7 @@ class RayTrainer:
             task, slot = pending.pop(ready)
             try:
                 results[task] = ray.get(ready)
+                results[task].reruns = tries[task]
             except ray.exceptions.RayActorError:
                 tries[task] += 1
                 if tries[task] > MAX_RETRIES:

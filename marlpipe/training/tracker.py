@@ -40,7 +40,14 @@ class MemberRecord:
     """Mean critic loss per agent id over this generation's ``learn()`` calls; empty when it
     did not learn."""
     worker: str | None = None
-    """Who trained it this generation: a Ray actor's ``node:pid`` (``None``: this process)."""
+    """Who trained it this generation: a Ray actor's ``node-ip:pid`` (``None``: this process)."""
+    node: str | None = None
+    """The Ray node id its turn ran on (``None``: this process)."""
+    evaluated_on: str | None = None
+    """Who played its fitness episodes: the Ray worker that trained it (``worker``), or
+    ``None`` for the driver."""
+    reruns: int = 0
+    """How often its turn was rerun on a fresh worker after the one running it died."""
 
 
 @dataclass(frozen=True)

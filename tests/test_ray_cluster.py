@@ -1,0 +1,181 @@
+"""The population on a Ray cluster of several nodes on this machine (``ray.cluster_utils``).
+
+One cluster of three one-CPU nodes (80 MB object store each) serves the module: members must
+spread over the nodes and come back byte-identical to ``backend: local`` with merged experience,
+fitness included (played on the workers); then a node running a member is removed in the middle
+of a generation and the run still ends the same, its rerun recorded. The node removal test runs
+last: it leaves the cluster a node short.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from marlpipe.algos.buffer import MultiAgentReplayBuffer
+from marlpipe.config import EvolutionConfig, MutationConfig
+from marlpipe.envs import make_env, make_vec_env
+from marlpipe.evolution import Mutations, create_population
+from marlpipe.training import ListTracker, LoopState, evolve
+from marlpipe.training.agilerl_style import tournament_from_keywords
+from marlpipe.training.merged import LocalTrainer
+
+ray = pytest.importorskip("ray")
+cluster_utils = pytest.importorskip("ray.cluster_utils")
+
+from marlpipe.training.ray_trainer import RayTrainer  # noqa: E402
+
+pytestmark = pytest.mark.e2e  # starts a Ray cluster: deselect with -m 'not e2e'
+
+SL = "mpe2.simple_speaker_listener_v4"
+FIELDS = ["state", "action", "reward", "next_state", "done"]
+ENV_ARGS = {"name": SL, "num_envs": 2, "seed": 0, "continuous_actions": True}
+SIZE = 3
+NODES = 3
+STORE = 80 * 1024 * 1024
+"""Object store bytes per node: the machine runs several nodes side by side."""
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """A head and two worker nodes, one CPU each, this driver connected to the head; shut down
+    at the module's end whatever happened."""
+    root = str(Path(__file__).resolve().parents[1])
+    path = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)
+    made = cluster_utils.Cluster()
+    try:
+        made.add_node(num_cpus=1, object_store_memory=STORE, include_dashboard=False)
+        for _ in range(NODES - 1):
+            made.add_node(num_cpus=1, object_store_memory=STORE)
+        made.wait_for_nodes()
+        ray.init(address=made.address, log_to_driver=False,
+                 runtime_env={"env_vars": {"PYTHONPATH": path}})  # fmt: skip
+        yield made
+    finally:
+        ray.shutdown()
+        made.shutdown()
+
+
+def run(trainer, on_generation=None):
+    """A tiny evolution (3 members, 2 generations); what must come out identical."""
+    env = make_vec_env(**ENV_ARGS)
+    eval_env = make_env(SL, continuous_actions=True)
+    hp = {"batch_size": 32, "learn_step": 20}
+    pop = create_population("MATD3", env.spec, {"hidden_sizes": [16]}, hp, SIZE, 0)
+    memory = MultiAgentReplayBuffer(2000, FIELDS, env.agent_ids, seed=0)
+    tournament = tournament_from_keywords(2, True, SIZE, eval_loop=1, rand_seed=0)
+    evolution = EvolutionConfig(generations=2, steps_per_generation=200, eval_episodes=2)
+    tracker = ListTracker()
+    try:
+        result = evolve(
+            env, pop, memory, evolution, tournament=tournament,
+            mutation=Mutations(MutationConfig(), 0), state=LoopState.start(0), eval_env=eval_env,
+            tracker=tracker, progress=False, trainer=trainer, on_generation=on_generation,
+        )  # fmt: skip
+    finally:
+        env.close()
+        eval_env.close()
+    return result, tracker.records
+
+
+@pytest.fixture(scope="module")
+def local_merged():
+    return run(LocalTrainer())
+
+
+def assert_identical(left, right) -> None:
+    """Same fitness histories, per-generation scores and members (metadata with their fitness
+    histories and lineage, every tensor of their state)."""
+    (res_a, rec_a), (res_b, rec_b) = left, right
+    assert res_a.history == res_b.history
+    assert [r.fitnesses for r in rec_a] == [r.fitnesses for r in rec_b]
+    assert [[c.parent for c in r.children] for r in rec_a] == [
+        [c.parent for c in r.children] for r in rec_b
+    ]
+    for a, b in zip(res_a.population, res_b.population, strict=True):
+        assert a.metadata() == b.metadata()
+        sa, sb = a.state_dicts(), b.state_dicts()
+        assert sa.keys() == sb.keys()
+        for key in sa:
+            pairs = zip(_tensors(sa[key]), _tensors(sb[key]), strict=True)
+            assert all(x.dtype == y.dtype and torch.equal(x, y) for x, y in pairs), key
+
+
+def _tensors(value) -> list[torch.Tensor]:
+    if isinstance(value, torch.Tensor):
+        return [value]
+    if isinstance(value, dict):
+        return [t for k in sorted(value, key=str) for t in _tensors(value[k])]
+    if isinstance(value, (list, tuple)):
+        return [t for v in value for t in _tensors(v)]
+    return [torch.tensor(value)] if isinstance(value, (int, float)) else []
+
+
+def test_members_spread_over_nodes_and_match_local(cluster, local_merged):
+    trainer = RayTrainer(ENV_ARGS, workers=NODES)
+    try:
+        assert not trainer._owns_ray  # joined the fixture's cluster
+        on_cluster = run(trainer)
+    finally:
+        trainer.close()
+    assert_identical(local_merged, on_cluster)
+    members = [m for r in on_cluster[1] for m in r.members]
+    nodes = {m.node for m in members}
+    alive = {n["NodeID"] for n in ray.nodes() if n["Alive"]}
+    assert len(nodes) > 1 and nodes <= alive, nodes
+    assert all(m.evaluated_on == m.worker for m in members)  # fitness played where it trained
+    assert all(r.extra["reruns"] == 0 for r in on_cluster[1])
+
+
+def _cpu_ticks(pid: int) -> int:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])  # utime + stime
+
+
+def test_removed_node_mid_generation_gives_the_same_result(cluster, local_merged):
+    """Remove a worker node while its worker trains a member of the second generation: the
+    member is retrained on a worker elsewhere and the run ends exactly as without the removal."""
+    trainer = RayTrainer(ENV_ARGS, workers=2)  # three one-CPU nodes: one stays free
+    head = cluster.head_node.node_id
+    removed: list[str] = []
+
+    def remove_mid_training(result, _state) -> None:
+        if result.record.generation != 0:
+            return
+        nodes = ray.get([w.node.remote() for w in trainer.workers])
+        slot = next(i for i, n in enumerate(nodes) if n != head)  # the driver needs the head
+        node = next(n for n in cluster.worker_nodes if n.node_id == nodes[slot])
+        pid = trainer.pids()[slot]
+        start = _cpu_ticks(pid)
+
+        def remover() -> None:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:  # busy once its next turn has started
+                try:
+                    busy = _cpu_ticks(pid) - start >= 5  # 50 ms of CPU: well into a turn
+                except FileNotFoundError:
+                    return
+                if busy:
+                    cluster.remove_node(node)
+                    removed.append(node.node_id)
+                    return
+                time.sleep(0.005)
+
+        threading.Thread(target=remover, daemon=True).start()
+
+    try:
+        on_cluster = run(trainer, on_generation=remove_mid_training)
+        assert removed and trainer.restarts == 1
+    finally:
+        trainer.close()
+    assert_identical(local_merged, on_cluster)
+    first, second = on_cluster[1]
+    assert first.extra["reruns"] == 0 and second.extra["reruns"] == 1
+    rerun = [m for m in second.members if m.reruns]
+    assert len(rerun) == 1 and rerun[0].node != removed[0]  # retrained on a node still there
+    assert all(m.evaluated_on == m.worker for m in second.members)
