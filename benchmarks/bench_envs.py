@@ -1,9 +1,16 @@
 """Raw env steps/s of speaker-listener with random actions: one env, sync x8, async x8; then
-mpe2 (sync backend) beside VMAS at 8, 64, 512 and 2,048 copies.
+mpe2 (sync backend) beside VMAS at 8, 64, 512 and 2,048 copies; then the fast mpe2 path against
+the PettingZoo path (``env.fast``), and sync against async on the fast path.
 
 Run: python benchmarks/bench_envs.py [--seconds 5] [--cell-seconds 2] [--device cpu]
-[--copies 8,64,512,2048] [--json PATH]
-An env step here is one step of one env copy (a vector step of 8 copies counts 8). The VMAS
+[--copies 8,64,512,2048] [--fast-only] [--fast-copies 1,8,64] [--repeats 5] [--json PATH]
+An env step here is one step of one env copy (a vector step of 8 copies counts 8). The fast
+path table (``--fast-only``: that table alone) runs speaker-listener and spread (continuous
+actions) at each of ``--fast-copies``, ``--repeats`` cells of ``--cell-seconds`` per side in
+alternating order (PettingZoo, fast, PettingZoo, ...), and prints the medians, the ratio of the
+medians and the range of the paired ratios; then sync and async, both on the fast path, at
+``--num-envs`` copies, alternating the same way. The single/sync/async lines and the VMAS
+columns use the default (fast) path. The VMAS
 columns: ``marlpipe`` is :class:`~marlpipe.envs.vmas_env.VmasVecEnv` (numpy actions in, numpy
 observations out, auto-reset); ``torch`` is VMAS's own ``step`` on torch tensors with a batched
 reset at ``max_steps``, i.e. what keeping torch tensors end to end could at best give.
@@ -17,11 +24,12 @@ import importlib.util
 import time
 
 import numpy as np
-from harness import Report, parser, require_device, synchronize
+from harness import Report, alternate, compare, parser, require_device, synchronize
 
 from marlpipe.envs import make_env, make_vec_env, random_actions
 
 NAME = "mpe2.simple_speaker_listener_v4"
+FAST_TASKS = ("mpe2.simple_speaker_listener_v4", "mpe2.simple_spread_v3")
 VMAS_NAME = "vmas.simple_speaker_listener"
 COPIES = (8, 64, 512, 2048)
 
@@ -47,11 +55,16 @@ def random_actions_single(env, rng):
 
 
 def vector_rate(
-    backend: str, num_envs: int, seconds: float, name: str = NAME, device: str = "cpu"
+    backend: str,
+    num_envs: int,
+    seconds: float,
+    name: str = NAME,
+    device: str = "cpu",
+    fast: bool = True,
 ) -> float:
     """Env-steps/s of ``num_envs`` copies, at least one vector step however slow."""
     vec = make_vec_env(
-        name, num_envs, backend=backend, seed=0, device=device, continuous_actions=True
+        name, num_envs, backend=backend, seed=0, device=device, fast=fast, continuous_actions=True
     )
     try:
         vec.reset()
@@ -118,6 +131,44 @@ def side_by_side(report: Report, seconds: float, device: str, copies: tuple[int,
     report.figure("side_by_side_env_steps_per_s", rows)
 
 
+def _paired(against: dict, side: str) -> str:
+    ratios = against[side]["paired_ratios"]
+    return f"{against[side]['ratio_of_medians']:5.2f}x ({min(ratios):.2f}-{max(ratios):.2f})"
+
+
+def fast_path(report: Report, args) -> None:
+    """The fast mpe2 path against the PettingZoo path, then sync against async on it."""
+    seconds, repeats = args.cell_seconds, args.repeats
+    copies = tuple(int(n) for n in args.fast_copies.split(","))
+    report.line(f"\nfast mpe2 path vs PettingZoo path (sync, random continuous actions), median "
+                f"of {repeats} alternating {seconds:g} s cells; ratio: fast/PettingZoo "
+                "(range of the paired ratios)")  # fmt: skip
+    report.line(f"{'task':<28} {'copies':>6} {'PettingZoo':>11} {'fast':>9} {'ratio':>20}")
+    rows = []
+    for name in FAST_TASKS:
+        for n in copies:
+            sides = {
+                "pettingzoo": lambda n=n, name=name: vector_rate("sync", n, seconds, name,
+                                                                 fast=False),
+                "fast": lambda n=n, name=name: vector_rate("sync", n, seconds, name),
+            }  # fmt: skip
+            against = compare(alternate(sides, repeats), "pettingzoo")
+            slow, fast = against["pettingzoo"]["median"], against["fast"]["median"]
+            rows.append({"env": name, "copies": n, **against})
+            report.line(f"{name.split('.')[1]:<28} {n:>6} {slow:11.0f} {fast:9.0f} "
+                        f"{_paired(against, 'fast'):>20}")  # fmt: skip
+    report.figure("fast_vs_pettingzoo_env_steps_per_s", rows)
+    n = args.num_envs
+    sides = {b: (lambda b=b: vector_rate(b, n, seconds)) for b in ("sync", "async")}
+    against = compare(alternate(sides, repeats), "sync")
+    report.figure(
+        "fast_sync_vs_async", against,
+        f"fast path, {n} copies of speaker-listener: sync {against['sync']['median']:.0f}, "
+        f"async {against['async']['median']:.0f} env-steps/s, async/sync "
+        f"{_paired(against, 'async')}",
+    )  # fmt: skip
+
+
 def main() -> None:
     cli = parser(__doc__)
     cli.add_argument("--seconds", type=float, default=5.0, help="per single/sync/async figure")
@@ -126,10 +177,19 @@ def main() -> None:
     cli.add_argument("--copies", default=",".join(map(str, COPIES)),
                      help="side-by-side copies, comma-separated")  # fmt: skip
     cli.add_argument("--device", default="cpu", help="torch device of the VMAS columns")
+    cli.add_argument("--fast-only", action="store_true",
+                     help="only the fast-path table (fast vs PettingZoo, sync vs async)")
+    cli.add_argument("--fast-copies", default="1,8,64", help="copies of the fast-path table")
+    cli.add_argument("--repeats", type=int, default=5,
+                     help="alternating cells per side in the fast-path table")  # fmt: skip
     args = cli.parse_args()
     require_device(cli, args.device)
     copies = tuple(int(n) for n in args.copies.split(","))
     report = Report(__file__, args)
+    if args.fast_only:
+        fast_path(report, args)
+        report.write()
+        return
     one = single_env_rate(args.seconds)
     sync = vector_rate("sync", args.num_envs, args.seconds)
     asyn = vector_rate("async", args.num_envs, args.seconds)
@@ -144,6 +204,7 @@ def main() -> None:
         f"async x{n:<2}           : {asyn:9.0f} env-steps/s  ({asyn / one:.2f}x single)",
     )  # fmt: skip
     side_by_side(report, args.cell_seconds, args.device, copies)
+    fast_path(report, args)
     report.write()
 
 

@@ -175,6 +175,7 @@ NEUTRAL = [
     {"population": {"num_cpus": 2}},
     {"population": {"num_gpus": 0}},
     {"env": {"backend": "async"}},
+    {"env": {"fast": False}},
     {"tracking": {"experiment": "elsewhere"}},
     {"tracking": {"registered_model": "another-name"}},
     {"tracking": {"enabled": False}},

@@ -4,6 +4,7 @@ from marlpipe.envs.async_vector import AsyncVecEnv
 from marlpipe.envs.batching import copy_seeds
 from marlpipe.envs.factory import EnvNameError, make_env
 from marlpipe.envs.make_vec import make_vec_env
+from marlpipe.envs.mpe_fast import FastMpeVecEnv
 from marlpipe.envs.spec import ActionSpec, EnvSpec, ObservationSpec, UnsupportedSpaceError
 from marlpipe.envs.vector import SyncVecEnv, random_actions
 
@@ -12,6 +13,7 @@ __all__ = [
     "AsyncVecEnv",
     "EnvNameError",
     "EnvSpec",
+    "FastMpeVecEnv",
     "ObservationSpec",
     "SyncVecEnv",
     "UnsupportedSpaceError",

@@ -1,5 +1,6 @@
 """The ``"async"`` backend of :func:`~marlpipe.envs.make_vec.make_vec_env`: env copies in worker
-subprocesses (spawned), each worker stepping a :class:`~marlpipe.envs.vector.SyncVecEnv` slice.
+subprocesses (spawned), each worker stepping a :class:`~marlpipe.envs.vector.SyncVecEnv` slice
+(for mpe2 tasks its fast form, :class:`~marlpipe.envs.mpe_fast.FastMpeVecEnv`).
 
 Actions, observations, rewards and done flags travel through one shared-memory block that the
 parent and every worker view as numpy arrays; a step is signalled through a pair of semaphores
@@ -46,7 +47,8 @@ class AsyncVecEnv:
     per copy. Steps of disjoint runs of copies may be pending together (see
     :class:`SyncVecEnv`); a worker steps them in the order they were started. Workers and this
     process poll for each other's signal for a moment before they block when every process has
-    a core of its own (see ``async_worker._POLL_SECONDS``).
+    a core of its own (see ``async_worker._POLL_SECONDS``). With ``fast`` a worker steps an mpe2
+    task through :class:`~marlpipe.envs.mpe_fast.FastMpeVecEnv` (same numbers).
     """
 
     def __init__(
@@ -56,6 +58,7 @@ class AsyncVecEnv:
         seed: int | None = None,
         channels_last: bool = False,
         num_workers: int | None = None,
+        fast: bool = True,
         **env_kwargs: Any,
     ):
         check_vec_args(num_envs, num_workers=num_workers)
@@ -76,7 +79,7 @@ class AsyncVecEnv:
         self._pending: list[tuple[slice, list[tuple[Worker, slice]]]] = []
         self._workers: list[Worker] = []
         for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
-            env_args = (name, seeds[lo:hi], channels_last, env_kwargs)
+            env_args = (name, seeds[lo:hi], channels_last, fast, env_kwargs)
             worker = Worker(ctx, slice(lo, hi), self._poll, env_args, (layout, block))
             self._workers.append(worker)
         self._started()

@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 
 from marlpipe.envs.batching import MASK_KEYS, action_dtype, observation_dtype
+from marlpipe.envs.mpe_fast import sync_vec_env
 from marlpipe.envs.spec import EnvSpec
-from marlpipe.envs.vector import SyncVecEnv
 
 _ALIGN = 64  # bytes: every array starts on its own cache line
 
@@ -98,14 +98,15 @@ def _acquire(semaphore: Any, poll: bool, alive: Callable[[], bool]) -> bool:
 
 
 def _worker(conn, go, done, control, poll, part, env_args, data) -> None:
-    """Step the copies ``part`` (``env_args``: name, seeds, channels_last, env kwargs) on the
+    """Step the copies ``part`` (``env_args``: name, seeds, channels_last, fast, env kwargs) on the
     commands in the ring ``control``, with the arrays laid over ``data`` (layout, block)."""
     parent = os.getppid()
     try:
-        name, seeds, channels_last, env_kwargs = env_args
-        vec = SyncVecEnv(
-            name, part.stop - part.start, channels_last=channels_last, seeds=seeds, **env_kwargs
-        )
+        name, seeds, channels_last, fast, env_kwargs = env_args
+        vec = sync_vec_env(
+            name, part.stop - part.start, fast, channels_last=channels_last, seeds=seeds,
+            **env_kwargs,
+        )  # fmt: skip
         ring = np.frombuffer(control, dtype=np.int64).reshape(-1, 4)
         arrays = shared_arrays(*data)
         agents = vec.agent_ids

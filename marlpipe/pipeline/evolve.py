@@ -184,7 +184,7 @@ def run(
     env_args = {
         "name": spec.env_name, "num_envs": params.env.num_envs, "backend": params.env.backend,
         "seed": derive_seed(params.seed, "envs"), "channels_last": params.env.channels_last,
-        "device": device, **spec.env_kwargs,
+        "device": device, "fast": params.env.fast, **spec.env_kwargs,
     }  # fmt: skip
     env = make_vec_env(**env_args)  # a VMAS simulator runs on population.device too
     eval_env = make_eval_env(spec.env_name, evo.eval_episodes, device, **spec.env_kwargs)

@@ -28,7 +28,7 @@ import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from marlpipe.algos.checkpoint import load_population, save_population
 from marlpipe.code_hash import code_hash as code_hash  # re-exported: moved below pipeline/
@@ -36,6 +36,10 @@ from marlpipe.code_hash import training_code_hash
 from marlpipe.config import Params
 from marlpipe.io import read_json, write_json
 from marlpipe.pipeline.paths import atomic_dir, recover_dir
+
+if TYPE_CHECKING:
+    from marlpipe.algos.protocols import Agent
+
 
 log = logging.getLogger(__name__)
 
@@ -45,14 +49,15 @@ FORMAT = 2
 
 RESULT_NEUTRAL: dict[str, tuple[str, ...]] = {
     "population": ("backend", "ray_address", "num_cpus", "num_gpus", "workers"),
-    "env": ("backend",),
+    "env": ("backend", "fast"),
 }
 """Settings that by design do not change a run's numbers: where members train (locally or on
 which Ray workers, with merged experience the same numbers either way) and how env copies are
-stepped (sync or async: identical results). Changing one neither invalidates a resume nor, in
-``dvc.yaml``, the ``evolve`` and ``evaluate`` stages (``tests/test_workflows.py`` checks both).
-``population.torch_threads`` is not among them: the order of a BLAS reduction may follow the
-thread count, so its numbers may differ in the last bit."""
+stepped (sync or async, mpe2's fast path or PettingZoo's: identical results). Changing one
+neither invalidates a resume nor, in ``dvc.yaml``, the ``evolve`` and ``evaluate`` stages
+(``tests/test_workflows.py`` checks both). ``population.torch_threads`` is not among them:
+the order of a BLAS reduction may follow the thread count, so its numbers may differ in the
+last bit."""
 
 _NOT_FINGERPRINTED = ("evaluate", "tracking")
 """Groups that do not shape the generations: how the elite is scored afterwards, where runs
@@ -112,9 +117,9 @@ def move_aside(directory: Path, why: str, detail: str = "") -> Path:
 class EvolveState:
     """Everything ``evolve`` needs to continue after its last completed generation."""
 
-    population: list[Any]
+    population: list[Agent]
     """The next generation, selected and mutated."""
-    elite: Any
+    elite: Agent | None
     """The elite of the last completed generation (``None`` before the first)."""
     elite_fitness: float
     """Its selection fitness."""

@@ -1,0 +1,166 @@
+"""The fast mpe2 path (``marlpipe.envs.mpe_fast``) gives the PettingZoo path's numbers, bytewise.
+
+Every mpe2 task, both action types: 2 seeds x 4 copies x 150 random-action vector steps (1,200
+env steps, 6 episodes of 25 steps per copy and seed, so auto-resets happen) per case; 50 vector
+steps (400 env steps) for the two slow tasks (world_comm, collect_treasure: many entities, most
+of the file's time on the PettingZoo side); and the default task (speaker-listener, continuous)
+at the issue's full 10,000 env steps (2 seeds x 4 copies x 1,250 vector steps). Each step
+compares the observations, rewards, terminations, truncations and infos (masks, ``final_obs``,
+``_final_obs``) of the two paths stepped side by side, byte for byte.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import mpe2
+import numpy as np
+import pytest
+
+from marlpipe.config import Params, params_from_dict
+from marlpipe.envs import SyncVecEnv, make_vec_env, mpe_fast, random_actions
+from marlpipe.envs.mpe_fast import FastMpeVecEnv
+from marlpipe.pipeline.resume import RESULT_NEUTRAL
+
+TASKS = [
+    "simple_v3", "simple_speaker_listener_v4", "simple_spread_v3", "simple_adversary_v3",
+    "simple_reference_v3", "simple_push_v3", "simple_crypto_v3", "simple_tag_v3",
+    "simple_world_comm_v3", "collect_treasure_v1", "simple_line_v1", "simple_formation_v1",
+]  # fmt: skip
+SLOW_TASKS = ("simple_world_comm_v3", "collect_treasure_v1")
+SPEAKER_LISTENER = "mpe2.simple_speaker_listener_v4"
+
+
+def flat(value, path=""):
+    """``(path, dtype, shape, bytes)`` of every array in a nested step result."""
+    if isinstance(value, dict):
+        return [item for k in sorted(value) for item in flat(value[k], f"{path}/{k}")]
+    if isinstance(value, (list, tuple)):
+        return [item for i, v in enumerate(value) for item in flat(v, f"{path}/{i}")]
+    array = np.asarray(value)
+    return [(path, array.dtype.str, array.shape, array.tobytes())]
+
+
+def assert_same(a, b, where: str) -> None:
+    for x, y in zip(flat(a), flat(b), strict=True):
+        assert x == y, f"{where}: {x[0]} differs"
+
+
+def lockstep(name, kwargs, copies, steps, seeds, actions=random_actions, parts=False):
+    """Step the fast and the PettingZoo path side by side; compare every result's bytes."""
+    fast = make_vec_env(name, copies, seed=seeds[0], **kwargs)
+    slow = make_vec_env(name, copies, seed=seeds[0], fast=False, **kwargs)
+    assert type(fast) is FastMpeVecEnv and fast.fast and type(slow) is SyncVecEnv
+    assert fast._setters is not None  # the actions are decoded in bulk (from 4 copies)
+    try:
+        for s, seed in enumerate(seeds):  # the first from the constructor, then reset(seed)
+            reset_seed = None if s == 0 else seed
+            assert_same(fast.reset(reset_seed), slow.reset(reset_seed), f"{name} reset {seed}")
+            rng = np.random.default_rng(seed)
+            for step in range(steps):
+                batch = actions(fast.spec, copies, rng)
+                if parts and step % 2:  # two pending steps of disjoint copies
+                    half = copies // 2
+                    for vec in (fast, slow):
+                        vec.step_async({a: x[:half] for a, x in batch.items()}, slice(0, half))
+                        vec.step_async({a: x[half:] for a, x in batch.items()}, slice(half, None))
+                    pairs = [(fast.step_wait(), slow.step_wait()) for _ in range(2)]
+                else:
+                    pairs = [(fast.step(batch), slow.step(batch))]
+                for got, want in pairs:
+                    assert_same(got, want, f"{name} {kwargs} seed {seed} step {step}")
+    finally:
+        fast.close()
+        slow.close()
+
+
+@pytest.mark.parametrize("continuous", [True, False], ids=["continuous", "discrete"])
+@pytest.mark.parametrize("task", TASKS)
+def test_fast_path_gives_the_pettingzoo_numbers(task, continuous):
+    kwargs = {"continuous_actions": continuous, "max_cycles": 25}
+    steps = 50 if task in SLOW_TASKS else 150
+    lockstep(f"mpe2.{task}", kwargs, copies=4, steps=steps, seeds=(0, 1), parts=task == TASKS[1])
+
+
+def test_default_task_over_10000_env_steps():
+    kwargs = {"continuous_actions": True, "max_cycles": 25}
+    lockstep(SPEAKER_LISTENER, kwargs, copies=4, steps=1250, seeds=(2, 3))
+
+
+def test_terminations_and_kwargs_give_the_same_numbers(monkeypatch):
+    """mpe2's is_terminal ends episodes early (a rule that fires often under random actions),
+    and the task's own kwargs (local_ratio, N, benchmark_data infos) pass through."""
+    from mpe2.simple_spread.simple_spread import Scenario
+
+    monkeypatch.setattr(Scenario, "is_terminal", lambda self, w: w.agents[0].state.p_pos[0] > 1)
+    kwargs = {"continuous_actions": True, "N": 4, "local_ratio": 0.25, "benchmark_data": True}
+    lockstep("mpe2.simple_spread_v3", kwargs, copies=4, steps=150, seeds=(5,))
+
+
+def test_out_of_bounds_actions_are_clipped_or_refused_alike():
+    def wide(spec, n, rng):  # continuous actions in [-0.5, 1.5]: PettingZoo clips them
+        return {a: rng.uniform(-0.5, 1.5, (n, *spec.actions[a].shape)) for a in spec.agent_ids}
+
+    lockstep(SPEAKER_LISTENER, {"continuous_actions": True}, copies=2, steps=30, seeds=(0,),
+             actions=wide)  # fmt: skip
+    for fast in (True, False):
+        vec = make_vec_env(SPEAKER_LISTENER, 2, seed=0, fast=fast, continuous_actions=False)
+        vec.reset()
+        bad = {"speaker_0": np.array([0, 3]), "listener_0": np.array([0, 1])}
+        with pytest.raises(AssertionError, match="not in action space"):
+            vec.step(bad)
+        vec.close()
+
+
+def test_async_backend_on_the_fast_path_gives_the_sync_numbers():
+    kwargs = {"continuous_actions": True}
+    sync = make_vec_env(SPEAKER_LISTENER, 4, seed=3, fast=False, **kwargs)
+    asyn = make_vec_env(SPEAKER_LISTENER, 4, backend="async", seed=3, **kwargs)
+    try:
+        assert_same(asyn.reset(), sync.reset(), "reset")
+        rng = np.random.default_rng(1)
+        for step in range(60):
+            batch = random_actions(sync.spec, 4, rng)
+            assert_same(asyn.step(batch), sync.step(batch), f"step {step}")
+    finally:
+        sync.close()
+        asyn.close()
+
+
+def test_env_fast_false_keeps_the_pettingzoo_path():
+    assert Params().env.fast is True
+    assert params_from_dict({"env": {"fast": False}}).env.fast is False
+    assert "fast" in RESULT_NEUTRAL["env"]
+    slow = make_vec_env(SPEAKER_LISTENER, 2, seed=0, fast=False)
+    fast = make_vec_env(SPEAKER_LISTENER, 2, seed=0)
+    other = make_vec_env("marlpipe.envs.toy:match_env", 2, seed=0)  # not mpe2: always PettingZoo
+    try:
+        assert type(slow) is SyncVecEnv and type(other) is SyncVecEnv
+        assert type(fast) is FastMpeVecEnv and fast.fast
+    finally:
+        for vec in (slow, fast, other):
+            vec.close()
+
+
+def test_an_env_the_fast_path_cannot_drive_steps_through_pettingzoo():
+    """Rendering is PettingZoo's business: such copies keep its path, with its numbers."""
+    vec = FastMpeVecEnv(SPEAKER_LISTENER, 2, seed=0, render_mode="rgb_array")
+    try:
+        assert not vec.fast
+        vec.reset()
+        vec.step(random_actions(vec.spec, 2, np.random.default_rng(0)))
+    finally:
+        vec.close()
+
+
+def test_an_untested_mpe2_version_falls_back_with_one_warning(monkeypatch, caplog):
+    monkeypatch.setattr(mpe2, "__version__", "0.0.1")
+    monkeypatch.setattr(mpe_fast, "_warned", set())
+    with caplog.at_level(logging.WARNING, logger=mpe_fast.__name__):
+        vecs = [make_vec_env(SPEAKER_LISTENER, 2, seed=0) for _ in range(2)]
+    for vec in vecs:
+        assert type(vec) is SyncVecEnv
+        vec.close()
+    warnings = [r for r in caplog.records if r.name == mpe_fast.__name__]
+    assert len(warnings) == 1 and warnings[0].levelno == logging.WARNING
+    assert "0.0.1" in warnings[0].getMessage() and "\n" not in warnings[0].getMessage()
