@@ -1,4 +1,5 @@
-"""Population training throughput, sync against async, and time-to-score on speaker-listener.
+"""Population training throughput, sync against async, fast env path against PettingZoo's, and
+time-to-score on speaker-listener.
 
 Speaker-listener with continuous actions, 4 MATD3 members, 8 copies. Three parts (``--parts``):
 
@@ -13,13 +14,17 @@ Speaker-listener with continuous actions, 4 MATD3 members, 8 copies. Three parts
    evo_steps 4000), ``--repeats`` runs of each in alternating order in one process; env-steps/s
    of each run, the async/sync ratio of the medians, and whether the fitness histories are
    identical (they must be). Formerly ``bench_backends.py``;
-3. ``score``: the wall time until the elite's greedy score over 10 fresh episodes reaches
+3. ``envpaths``: mpe2's fast path (``env.fast``) against PettingZoo's in the same
+   ``train_multi_agent`` run (sync backend), alternating; the fast/PettingZoo ratio of the
+   medians and whether the fitness histories are identical (they must be);
+4. ``score``: the wall time until the elite's greedy score over 10 fresh episodes reaches
    ``--score`` (target: under 3 minutes on 2 cores), with ``--batch-size``/``--learn-step``
    (default 128 and 10: at learn_step 100 each member gets too few updates). The check is not
    counted.
 
-    python benchmarks/bench_population.py [--parts throughput,backends,score] [--backend async]
-        [--workers 1] [--threads 1] [--backend-steps 48000] [--repeats 2] [--json PATH]
+    python benchmarks/bench_population.py [--parts throughput,backends,envpaths,score]
+        [--backend async] [--workers 1] [--threads 1] [--backend-steps 48000] [--repeats 2]
+        [--json PATH]
 
 ``--backend`` is the env backend of the ``throughput`` and ``score`` parts.
 """
@@ -130,9 +135,9 @@ def throughput(args, report: Report) -> None:
                   f"rate")  # fmt: skip
 
 
-def backend_run(backend: str, args) -> tuple[float, list[list[float]]]:
+def backend_run(backend: str, args, fast: bool = True) -> tuple[float, list[list[float]]]:
     """One seeded ``train_multi_agent`` run: env-steps/s over its wall time, fitness history."""
-    env = make_vec_env(ENV, 8, seed=0, continuous_actions=True, backend=backend)
+    env = make_vec_env(ENV, 8, seed=0, continuous_actions=True, backend=backend, fast=fast)
     hp = {"batch_size": 128, "learn_step": 100}
     pop = create_population("MATD3", env.spec, {"hidden_sizes": [64, 64]}, hp, 4, seed=0)
     memory = MultiAgentReplayBuffer(100_000, FIELDS, env.agent_ids, seed=0)
@@ -167,6 +172,25 @@ def backends(args, report: Report) -> None:
     histories = {backend: results[0][1] for backend, results in runs.items()}
     same = histories["sync"] == histories["async"]
     report.figure("backends_identical_fitness", same, f"identical fitness histories: {same}")
+
+
+def env_paths(args, report: Report) -> None:
+    """mpe2's fast path against PettingZoo's in ``train_multi_agent`` at AgileRL's tutorial
+    settings (sync backend), alternating; ratio of the medians, identical fitness."""
+
+    def show(repeat: int, path: str, result: tuple[float, list]) -> None:
+        print(f"{path:>10}: {result[0]:,.0f} env-steps/s", flush=True)
+
+    paths = {"pettingzoo": False, "fast": True}
+    runs = alternate({p: (lambda f=f: backend_run("sync", args, fast=f)) for p, f in paths.items()},
+                     args.repeats, show)  # fmt: skip
+    rates = {path: [rate for rate, _ in results] for path, results in runs.items()}
+    against = compare(rates, "pettingzoo")
+    report.figure("envpaths_env_steps_per_s", rates)
+    report.figure("envpaths_fast_over_pettingzoo", against["fast"],
+                  f"fast / pettingzoo (medians): {against['fast']['ratio_of_medians']:.2f}x")
+    same = runs["fast"][0][1] == runs["pettingzoo"][0][1]
+    report.figure("envpaths_identical_fitness", same, f"identical fitness histories: {same}")
 
 
 def time_to_score(args, report: Report) -> None:
@@ -210,7 +234,7 @@ def time_to_score(args, report: Report) -> None:
               f"{state.env_steps:,} env steps, {state.generation} generations)")  # fmt: skip
 
 
-PARTS = ("throughput", "backends", "score")
+PARTS = ("throughput", "backends", "envpaths", "score")
 
 
 def main() -> None:
@@ -243,7 +267,8 @@ def main() -> None:
     report.line(f"torch threads {args.threads}")
     for part in PARTS:
         if part in parts:
-            {"throughput": throughput, "backends": backends, "score": time_to_score}[part](
+            {"throughput": throughput, "backends": backends, "envpaths": env_paths,
+             "score": time_to_score}[part](
                 args, report
             )
     report.write()
