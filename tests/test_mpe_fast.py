@@ -4,7 +4,8 @@ Every mpe2 task, both action types: 2 seeds x 4 copies x 150 random-action vecto
 env steps, 6 episodes of 25 steps per copy and seed, so auto-resets happen) per case; 50 vector
 steps (400 env steps) for the two slow tasks (world_comm, collect_treasure: many entities, most
 of the file's time on the PettingZoo side); and the default task (speaker-listener, continuous)
-at the issue's full 10,000 env steps (2 seeds x 4 copies x 1,250 vector steps). Each step
+at the issue's full 10,000 env steps (2 seeds x 4 copies x 1,250 vector steps; every task at that
+length with ``MARLPIPE_MPE_FULL=1``, see ``FULL_STEPS``). Each step
 compares the observations, rewards, terminations, truncations and infos (masks, ``final_obs``,
 ``_final_obs``) of the two paths stepped side by side, byte for byte.
 """
@@ -12,6 +13,7 @@ compares the observations, rewards, terminations, truncations and infos (masks, 
 from __future__ import annotations
 
 import logging
+import os
 
 import mpe2
 import numpy as np
@@ -29,6 +31,10 @@ TASKS = [
 ]  # fmt: skip
 SLOW_TASKS = ("simple_world_comm_v3", "collect_treasure_v1")
 SPEAKER_LISTENER = "mpe2.simple_speaker_listener_v4"
+FULL_STEPS = 1250 if os.environ.get("MARLPIPE_MPE_FULL") == "1" else 0
+"""``MARLPIPE_MPE_FULL=1`` runs every task and action type at the full 10,000 env steps (2 seeds
+x 4 copies x 1,250 vector steps; minutes, so by hand, not in CI):
+``MARLPIPE_MPE_FULL=1 python -m pytest -q tests/test_mpe_fast.py -k pettingzoo_numbers``."""
 
 
 def flat(value, path=""):
@@ -78,7 +84,7 @@ def lockstep(name, kwargs, copies, steps, seeds, actions=random_actions, parts=F
 @pytest.mark.parametrize("task", TASKS)
 def test_fast_path_gives_the_pettingzoo_numbers(task, continuous):
     kwargs = {"continuous_actions": continuous, "max_cycles": 25}
-    steps = 50 if task in SLOW_TASKS else 150
+    steps = FULL_STEPS or (50 if task in SLOW_TASKS else 150)
     lockstep(f"mpe2.{task}", kwargs, copies=4, steps=steps, seeds=(0, 1), parts=task == TASKS[1])
 
 
