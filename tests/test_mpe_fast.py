@@ -170,3 +170,34 @@ def test_an_untested_mpe2_version_falls_back_with_one_warning(monkeypatch, caplo
     warnings = [r for r in caplog.records if r.name == mpe_fast.__name__]
     assert len(warnings) == 1 and warnings[0].levelno == logging.WARNING
     assert "0.0.1" in warnings[0].getMessage() and "\n" not in warnings[0].getMessage()
+
+
+def test_swapped_mpe2_classes_keep_the_numbers_over_many_resets():
+    """The fast path's plain-attribute subclasses (``marlpipe.envs.mpe_speedups``) over many
+    short episodes, on world_comm (food and forests appended to ``landmarks`` in make_world,
+    agents of two accelerations): the same bytes, and the world's ``entities`` is still its
+    agents then landmarks, the same objects, after every reset."""
+    from mpe2._mpe_utils.core import Action, AgentState, EntityState, World
+
+    name, kwargs = "mpe2.simple_world_comm_v3", {"continuous_actions": True, "max_cycles": 2}
+    lockstep(name, kwargs, copies=4, steps=40, seeds=(7, 8))
+    vec = make_vec_env(name, 4, seed=0, **kwargs)
+    try:
+        vec.reset()
+        rng = np.random.default_rng(0)
+        for _ in range(3):
+            vec.step(random_actions(vec.spec, 4, rng))
+            for raw in vec._raws:
+                world = raw.world
+                assert isinstance(world, World) and type(world) is not World
+                entities = world.agents + world.landmarks
+                assert len(world.entities) == len(entities) == 6 + 5
+                assert all(a is b for a, b in zip(world.entities, entities, strict=True))
+                for entity in entities:
+                    state = entity.state
+                    assert isinstance(state, EntityState) and "_p_pos" not in vars(state)
+                    assert state.p_pos is vars(state)["p_pos"]
+                    if isinstance(state, AgentState):
+                        assert isinstance(entity.action, Action) and entity.action.u is not None
+    finally:
+        vec.close()

@@ -6,11 +6,13 @@ one wrapper chain per agent, computes each agent's observation twice (``last()``
 agent acts, then ``observe`` after the cycle) and checks the action order. Here one call steps
 every copy: the actions are checked for the whole batch (as the wrappers would, row by row only
 when something is out of bounds) and decoded into forces and utterances for all copies at once
-(:mod:`marlpipe.envs.mpe_actions`, from 4 copies on); each copy gets its actions as
+(:mod:`marlpipe.envs.mpe_actions`, from 3 copies on); each copy gets its actions as
 ``current_actions`` and runs mpe2's own ``_execute_world_step`` (``World.step``, rewards), then
 mpe2's truncation and ``is_terminal`` rule, and mpe2's ``Scenario.observation`` is written
-straight into the batch. No physics, reward or observation code is ours, so the numbers are
-mpe2's: tests/test_mpe_fast.py checks them byte for byte against the PettingZoo path. What is
+straight into the batch; each copy's world, entity states and actions read their attributes
+without mpe2's checking getters (:mod:`marlpipe.envs.mpe_speedups`). No physics, reward or
+observation code is ours, so the numbers are mpe2's: tests/test_mpe_fast.py checks them byte
+for byte against the PettingZoo path. What is
 left is mpe2's per-copy Python (``World.step``'s pairwise collision loop, the scenarios'
 rewards and observations on 2-vectors): about 90 % of this path's time on spread.
 
@@ -21,14 +23,20 @@ warning and keeps the PettingZoo path, as does an env whose mpe2 class changes `
 
 from __future__ import annotations
 
-import functools
 import logging
 from typing import Any
 
 import numpy as np
 
 from marlpipe.envs.batching import MASK_KEYS, batch_masks, copy_seeds
-from marlpipe.envs.mpe_actions import DecodedActions, decodable, decode
+from marlpipe.envs.mpe_actions import (
+    DecodedActions,
+    checked_actions,
+    decodable,
+    decode,
+    scalar_bounds,
+)
+from marlpipe.envs.mpe_speedups import refresh, speed_up
 from marlpipe.envs.vector import SyncVecEnv
 
 log = logging.getLogger(__name__)
@@ -36,9 +44,10 @@ log = logging.getLogger(__name__)
 SUPPORTED_MPE2 = ("1.1.1",)
 """mpe2 versions whose ``SimpleEnv`` step this module was checked against (byte-identical)."""
 
-_DECODE_FROM = 4
+_DECODE_FROM = 3
 """Copies from which decoding the actions in bulk beats mpe2's per-agent ``_set_action``
-(measured: at 1 copy bulk costs about twice mpe2's way, at 8 copies a third of it)."""
+(measured on spread and speaker-listener: at 1 copy bulk costs 1.5 to 2 times mpe2's way, at 2
+about the same, at 3 copies half to two thirds of it)."""
 
 _warned: set[str] = set()  # versions already warned about in this process
 
@@ -131,14 +140,18 @@ class FastMpeVecEnv(SyncVecEnv):
                      "PettingZoo", name)  # fmt: skip
             return
         self._raws = raws
+        for raw in raws:
+            speed_up(raw)
         self._continuous = bool(raws[0].continuous_actions)
-        self._spaces = [self.envs[0].action_space(a) for a in self.agent_ids]
-        self._bounds = [_scalar_bounds(space) for space in self._spaces]
+        # float32 vectors (checked above), every row written by _observe
+        self._obs_sizes = [(a, self.spec.observations[a].shape[0]) for a in self.agent_ids]
+        spaces = [self.envs[0].action_space(a) for a in self.agent_ids]
+        bounds = [scalar_bounds(space) for space in spaces]
+        shapes = [space.shape for space in spaces]
+        self._checks = list(zip(self.agent_ids, spaces, bounds, shapes, strict=True))
         self._setters = None
         if decodable(raws[0]):  # each copy's _set_action answered from the batch (mpe_actions)
             self._setters = [DecodedActions(raw) for raw in raws]
-            for raw, setter in zip(raws, self._setters, strict=True):
-                raw._set_action = setter
 
     def reset(self, seed: int | None = None, *, seeds: list[int | None] | None = None):
         """Reset every copy (see :meth:`SyncVecEnv.reset`)."""
@@ -152,15 +165,16 @@ class FastMpeVecEnv(SyncVecEnv):
         obs = {a: self._empty_obs(a, self.num_envs) for a in self.agent_ids}
         for i, raw in enumerate(self._raws):
             raw.reset(seed=seeds[i])
+            refresh(raw)
             self._observe(raw, obs, i)
         return obs, self._masks([raw.infos for raw in self._raws])
 
     def _observe(self, raw: Any, out: dict[str, np.ndarray], row: int) -> None:
         """mpe2's observation of every agent of copy ``raw`` into row ``row`` of ``out``
         (the float32 cast of ``SimpleEnv.observe``, done by the assignment)."""
-        scenario, world = raw.scenario, raw.world
+        observation, world = raw.scenario.observation, raw.world
         for agent, name in zip(world.agents, self.agent_ids, strict=True):
-            out[name][row] = scenario.observation(agent, world)
+            out[name][row] = observation(agent, world)
 
     def _masks(self, raw_infos: list[dict]) -> dict[str, Any]:
         """:func:`batch_masks` of the copies' infos; mpe2's infos (``{agent: {...}}``) rarely
@@ -174,32 +188,6 @@ class FastMpeVecEnv(SyncVecEnv):
                     return batch_masks(self.spec, raw_infos)
         return {}
 
-    def _checked_actions(self, actions: dict[str, np.ndarray], n: int):
-        """Each agent's actions of the ``n`` copies as the bounds wrapper passes them on
-        (continuous rows as given, clipped with PettingZoo's warning where out of the Box;
-        discrete ones as ints), and the whole batches when every row is as given (else
-        ``None``: mpe2 then decodes them itself)."""
-        columns, batches = [], []
-        for agent, space, bounds in zip(self.agent_ids, self._spaces, self._bounds, strict=True):
-            batch = actions[agent]
-            if self._continuous:
-                if _all_inside(batch, space, bounds, n):
-                    batch = batch[:n]
-                    columns.append(list(batch))
-                else:
-                    columns.append([_clipped(row, space) for row in batch[:n]])
-                    batch = None
-            else:
-                batch = np.asarray(batch)[:n]
-                rows = [int(a) for a in batch.tolist()]
-                low = int(space.start)  # AssertOutOfBoundsWrapper's check, for the batch
-                if rows and not (low <= min(rows) and max(rows) < low + int(space.n)):
-                    raise AssertionError("action is not in action space")
-                columns.append(rows)
-                batch = np.array(rows, np.int64)
-            batches.append(batch)
-        return columns, (None if any(b is None for b in batches) else batches)
-
     def step_wait(self):
         """Results of the oldest pending step, for its copies only (see :class:`SyncVecEnv`)."""
         if not self.fast:
@@ -208,17 +196,21 @@ class FastMpeVecEnv(SyncVecEnv):
             raise RuntimeError("step_wait() called without a pending step_async()")
         part, actions = self._pending.pop(0)
         n, agents, raws = part.stop - part.start, self.agent_ids, self._raws[part]
-        columns, batches = self._checked_actions(actions, n)
+        columns, batches = checked_actions(actions, self._checks, self._continuous, n)
         setters = self._setters[part] if self._setters is not None else [None] * n
         decoded = None
         if batches is not None and self._setters is not None and n >= _DECODE_FROM:
             decoded = decode(raws[0], batches)
-        final_obs = {a: self._empty_obs(a, n) for a in agents}
-        rewards, finished, truncated, raw_infos = [], [], [], []
+        final_obs = {a: np.empty((n, size), np.float32) for a, size in self._obs_sizes}
+        rewards = [[] for _ in agents]  # per agent, over the copies
+        finished, truncated, raw_infos = [], [], []
         for i, (raw, setter) in enumerate(zip(raws, setters, strict=True)):
             raw.current_actions = [column[i] for column in columns]
-            if setter is not None:
-                setter.rows = None if decoded is None else [(u[i], c[i]) for u, c in decoded]
+            if decoded is not None:  # the setter answers _set_action only while it decodes
+                setter.rows = [(u[i], c[i]) for u, c in decoded]
+                raw._set_action = setter
+            elif setter is not None:  # mpe2's own method, without a call through the setter
+                raw.__dict__.pop("_set_action", None)
             raw._execute_world_step()
             raw.steps += 1  # then SimpleEnv.step's end-of-cycle rule
             end = raw.steps >= raw.max_cycles
@@ -226,74 +218,33 @@ class FastMpeVecEnv(SyncVecEnv):
             end = end or raw.scenario.is_terminal(raw.world)
             # the parallel wrapper adds each reward to an int 0 (so -0.0 arrives as 0.0)
             reward = raw.rewards
-            rewards.append([0 + reward[a] for a in agents])
+            for column, a in zip(rewards, agents, strict=True):
+                column.append(0 + reward[a])
             self._observe(raw, final_obs, i)
             raw_infos.append(raw.infos)
             if end:  # the reset's infos stand for the copy, as in SyncVecEnv
                 finished.append(i)
                 raw.reset()
+                refresh(raw)
                 raw_infos[-1] = raw.infos
         infos = self._masks(raw_infos)
         obs = {a: final_obs[a].copy() for a in agents}
         for i in finished:
             self._observe(raws[i], obs, i)
         done = np.zeros(n, bool)
-        done[finished] = True
+        flags = np.zeros((2, len(agents), n), bool)  # terminated, truncated: a row per agent
+        if finished:  # (most steps end no copy)
+            done[finished] = True
+            ended = np.array(truncated, bool)
+            flags[0], flags[1] = done & ~ended, ended
         infos["final_obs"] = final_obs
         infos["_final_obs"] = done
-        by_agent = np.array(rewards, np.float32).reshape(n, len(agents)).T.copy()
+        by_agent = np.array(rewards, np.float32)  # (agents, n): a contiguous row per agent
         reward = {a: by_agent[k] for k, a in enumerate(agents)}
-        ended = np.array(truncated, bool)
-        terminated = done & ~ended
-        terms = {a: terminated.copy() for a in agents}
-        truncs = {a: ended.copy() for a in agents}
+        terms = {a: flags[0, k] for k, a in enumerate(agents)}
+        truncs = {a: flags[1, k] for k, a in enumerate(agents)}
         return obs, reward, terms, truncs, infos
 
     def close(self) -> None:
         super().close()
         self._raws, self._setters = [], None
-
-
-def _scalar_bounds(space: Any) -> tuple[float, float] | None:
-    """``(low, high)`` of a Box whose bounds are the same for every entry (mpe2's are 0 and 1),
-    else ``None``."""
-    low, high = getattr(space, "low", None), getattr(space, "high", None)
-    if low is None or low.size == 0:
-        return None
-    if not (np.all(low == low.flat[0]) and np.all(high == high.flat[0])):
-        return None
-    return float(low.flat[0]), float(high.flat[0])
-
-
-def _all_inside(batch: Any, space: Any, bounds: tuple[float, float] | None, n: int) -> bool:
-    """Whether every row of ``batch[:n]`` is one the Box ``space`` contains (what
-    ``ClipOutOfBoundsWrapper`` checks per row): a castable dtype, its shape, within bounds."""
-    if not isinstance(batch, np.ndarray) or batch.shape[1:] != space.shape:
-        return False
-    if not _can_cast(batch.dtype, space.dtype):
-        return False
-    rows = batch[:n]
-    if bounds is not None:  # NaN fails both comparisons, as it fails Box.contains
-        return bool(rows.min() >= bounds[0] and rows.max() <= bounds[1])
-    return bool(np.all(rows >= space.low) and np.all(rows <= space.high))
-
-
-@functools.lru_cache(maxsize=64)
-def _can_cast(source: np.dtype, target: np.dtype) -> bool:
-    return bool(np.can_cast(source, target))
-
-
-def _clipped(row: Any, space: Any) -> Any:
-    """One action row as ``ClipOutOfBoundsWrapper`` passes it on (its own check and clip)."""
-    from pettingzoo.utils.env_logger import EnvLogger
-
-    if space.contains(row):
-        return row
-    if np.isnan(row).any():
-        EnvLogger.error_nan_action()
-    if space.shape != np.shape(row):
-        raise AssertionError(f"action should have shape {space.shape}, has shape {row.shape}")
-    EnvLogger.warn_action_out_of_bound(
-        action=row, action_space=space, backup_policy="clipping to space"
-    )
-    return np.clip(row, space.low, space.high)
