@@ -8,17 +8,24 @@ import threading
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
+from ray_runs import (
+    ENV_ARGS,
+    FIELDS,
+    SIZE,
+    assert_identical,
+    tensors,
+    tiny_run,
+    worker_pythonpath,
+)
 
 from marlpipe.algos.buffer import MultiAgentReplayBuffer
-from marlpipe.config import ConfigError, EvolutionConfig, MutationConfig, Params, with_overrides
-from marlpipe.envs import make_env, make_vec_env
-from marlpipe.evolution import Mutations, create_population
+from marlpipe.config import ConfigError, Params, with_overrides
+from marlpipe.envs import make_vec_env
+from marlpipe.evolution import create_population
 from marlpipe.pipeline.errors import UserError
-from marlpipe.training import ListTracker, LoopState, evolve
-from marlpipe.training.agilerl_style import tournament_from_keywords
+from marlpipe.training import LoopState
 from marlpipe.training.merged import LocalTrainer
 
 ray = pytest.importorskip("ray")
@@ -27,85 +34,26 @@ from marlpipe.training.ray_trainer import RayTrainer, connect  # noqa: E402
 
 pytestmark = pytest.mark.e2e  # starts a local Ray: deselect with -m 'not e2e'
 
-SL = "mpe2.simple_speaker_listener_v4"
-FIELDS = ["state", "action", "reward", "next_state", "done"]
-ENV_ARGS = {"name": SL, "num_envs": 2, "seed": 0, "continuous_actions": True}
-SIZE = 3
-
-
 @pytest.fixture(scope="module")
 def local_ray():
     """One local Ray for the module's tests (workers import this checkout: PYTHONPATH)."""
-    root = str(Path(__file__).resolve().parents[1])
-    path = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)
+    path = worker_pythonpath()
     ray.init(num_cpus=2, address="local", include_dashboard=False, log_to_driver=False,
              runtime_env={"env_vars": {"PYTHONPATH": path}})  # fmt: skip
     yield
     ray.shutdown()
 
 
-def run(trainer, generations: int = 2, on_generation=None):
-    """A tiny evolution (3 members) on ``trainer``; what must come out identical."""
-    env = make_vec_env(**ENV_ARGS)
-    eval_env = make_env(SL, continuous_actions=True)
-    hp = {"batch_size": 32, "learn_step": 20}
-    pop = create_population("MATD3", env.spec, {"hidden_sizes": [16]}, hp, SIZE, 0)
-    memory = MultiAgentReplayBuffer(2000, FIELDS, env.agent_ids, seed=0)
-    tournament = tournament_from_keywords(2, True, SIZE, eval_loop=1, rand_seed=0)
-    evolution = EvolutionConfig(generations=generations, steps_per_generation=200, eval_episodes=1)
-    tracker = ListTracker()
-    result = evolve(
-        env, pop, memory, evolution, tournament=tournament, mutation=Mutations(MutationConfig(), 0),
-        state=LoopState.start(0), eval_env=eval_env, tracker=tracker, progress=False,
-        trainer=trainer, on_generation=on_generation,
-    )  # fmt: skip
-    env.close()
-    return result, memory, tracker.records
-
-
-def assert_identical(left, right) -> None:
-    (res_a, mem_a, rec_a), (res_b, mem_b, rec_b) = left, right
-    assert res_a.history == res_b.history
-    for a, b in zip(res_a.population, res_b.population, strict=True):
-        assert a.metadata() == b.metadata()
-        sa, sb = a.state_dicts(), b.state_dicts()
-        assert sa.keys() == sb.keys()
-        for key in sa:
-            flat_a, flat_b = _tensors(sa[key]), _tensors(sb[key])
-            assert len(flat_a) == len(flat_b), key
-            for ta, tb in zip(flat_a, flat_b, strict=True):
-                assert ta.dtype == tb.dtype and torch.equal(ta, tb), key
-    snap_a, snap_b = mem_a.snapshot(), mem_b.snapshot()
-    assert {k: v for k, v in snap_a.items() if k != "data"} == {
-        k: v for k, v in snap_b.items() if k != "data"
-    }
-    for name, field in snap_a["data"].items():
-        for agent, rows in field.items():
-            assert np.array_equal(rows, snap_b["data"][name][agent]), (name, agent)
-    assert [r.fitnesses for r in rec_a] == [r.fitnesses for r in rec_b]
-    assert [r.env_steps for r in rec_a] == [r.env_steps for r in rec_b]
-
-
-def _tensors(value) -> list[torch.Tensor]:
-    if isinstance(value, torch.Tensor):
-        return [value]
-    if isinstance(value, dict):
-        return [t for k in sorted(value, key=str) for t in _tensors(value[k])]
-    if isinstance(value, (list, tuple)):
-        return [t for v in value for t in _tensors(v)]
-    return [torch.tensor(value)] if isinstance(value, (int, float)) else []
-
-
 @pytest.fixture(scope="module")
 def local_merged():
-    return run(LocalTrainer())
+    return tiny_run(LocalTrainer())
 
 
 @pytest.mark.parametrize("workers", [1, 2])
 def test_ray_equals_local_merged(local_ray, local_merged, workers):
     trainer = RayTrainer(ENV_ARGS, workers=workers)
     try:
-        on_ray = run(trainer)
+        on_ray = tiny_run(trainer)
     finally:
         trainer.close()
     assert_identical(local_merged, on_ray)
@@ -128,7 +76,7 @@ def test_driver_evaluation_flag_gives_the_same_numbers(local_ray, local_merged):
     after the turns) with the same numbers; it is what the benchmark measures against."""
     trainer = RayTrainer(ENV_ARGS, workers=2, evaluate=False)
     try:
-        on_driver = run(trainer)
+        on_driver = tiny_run(trainer)
     finally:
         trainer.close()
     assert_identical(local_merged, on_driver)
@@ -136,7 +84,7 @@ def test_driver_evaluation_flag_gives_the_same_numbers(local_ray, local_merged):
 
 
 def test_merged_differs_from_shared_and_appends_every_member(local_merged):
-    shared = run(None)
+    shared = tiny_run(None)
     assert shared[0].history != local_merged[0].history  # members no longer see each other
     assert local_merged[1].counter == shared[1].counter == 2 * SIZE * 200
 
@@ -173,7 +121,7 @@ def test_killed_worker_mid_generation_gives_the_same_result(local_ray, local_mer
         threading.Thread(target=killer, daemon=True).start()
 
     try:
-        on_ray = run(
+        on_ray = tiny_run(
             trainer,
             on_generation=lambda result, _state: kill_mid_training(
                 result.record.generation, result
@@ -284,7 +232,7 @@ def test_resumed_ray_evolve_equals_an_uninterrupted_local_merged_run(
         b = torch.load(resumed / "models" / name, weights_only=True)
         assert a["state"].keys() == b["state"].keys(), name
         for key in a["state"]:  # weights, optimisers and generator states alike
-            pairs = zip(_tensors(a["state"][key]), _tensors(b["state"][key]), strict=True)
+            pairs = zip(tensors(a["state"][key]), tensors(b["state"][key]), strict=True)
             assert all(torch.equal(x, y) for x, y in pairs), (name, key)
 
 

@@ -9,20 +9,13 @@ last: it leaves the cluster a node short.
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from pathlib import Path
 
 import pytest
-import torch
+from ray_runs import ENV_ARGS, assert_identical, tiny_run, worker_pythonpath
 
-from marlpipe.algos.buffer import MultiAgentReplayBuffer
-from marlpipe.config import EvolutionConfig, MutationConfig
-from marlpipe.envs import make_env, make_vec_env
-from marlpipe.evolution import Mutations, create_population
-from marlpipe.training import ListTracker, LoopState, evolve
-from marlpipe.training.agilerl_style import tournament_from_keywords
 from marlpipe.training.merged import LocalTrainer
 
 ray = pytest.importorskip("ray")
@@ -32,10 +25,6 @@ from marlpipe.training.ray_trainer import RayTrainer  # noqa: E402
 
 pytestmark = pytest.mark.e2e  # starts a Ray cluster: deselect with -m 'not e2e'
 
-SL = "mpe2.simple_speaker_listener_v4"
-FIELDS = ["state", "action", "reward", "next_state", "done"]
-ENV_ARGS = {"name": SL, "num_envs": 2, "seed": 0, "continuous_actions": True}
-SIZE = 3
 NODES = 3
 STORE = 80 * 1024 * 1024
 """Object store bytes per node: the machine runs several nodes side by side."""
@@ -45,8 +34,7 @@ STORE = 80 * 1024 * 1024
 def cluster():
     """A head and two worker nodes, one CPU each, this driver connected to the head; shut down
     at the module's end whatever happened."""
-    root = str(Path(__file__).resolve().parents[1])
-    path = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)
+    path = worker_pythonpath()
     made = cluster_utils.Cluster()
     try:
         made.add_node(num_cpus=1, object_store_memory=STORE, include_dashboard=False)
@@ -61,75 +49,25 @@ def cluster():
         made.shutdown()
 
 
-def run(trainer, on_generation=None):
-    """A tiny evolution (3 members, 2 generations); what must come out identical."""
-    env = make_vec_env(**ENV_ARGS)
-    eval_env = make_env(SL, continuous_actions=True)
-    hp = {"batch_size": 32, "learn_step": 20}
-    pop = create_population("MATD3", env.spec, {"hidden_sizes": [16]}, hp, SIZE, 0)
-    memory = MultiAgentReplayBuffer(2000, FIELDS, env.agent_ids, seed=0)
-    tournament = tournament_from_keywords(2, True, SIZE, eval_loop=1, rand_seed=0)
-    evolution = EvolutionConfig(generations=2, steps_per_generation=200, eval_episodes=2)
-    tracker = ListTracker()
-    try:
-        result = evolve(
-            env, pop, memory, evolution, tournament=tournament,
-            mutation=Mutations(MutationConfig(), 0), state=LoopState.start(0), eval_env=eval_env,
-            tracker=tracker, progress=False, trainer=trainer, on_generation=on_generation,
-        )  # fmt: skip
-    finally:
-        env.close()
-        eval_env.close()
-    return result, tracker.records
-
-
 @pytest.fixture(scope="module")
 def local_merged():
-    return run(LocalTrainer())
-
-
-def assert_identical(left, right) -> None:
-    """Same fitness histories, per-generation scores and members (metadata with their fitness
-    histories and lineage, every tensor of their state)."""
-    (res_a, rec_a), (res_b, rec_b) = left, right
-    assert res_a.history == res_b.history
-    assert [r.fitnesses for r in rec_a] == [r.fitnesses for r in rec_b]
-    assert [[c.parent for c in r.children] for r in rec_a] == [
-        [c.parent for c in r.children] for r in rec_b
-    ]
-    for a, b in zip(res_a.population, res_b.population, strict=True):
-        assert a.metadata() == b.metadata()
-        sa, sb = a.state_dicts(), b.state_dicts()
-        assert sa.keys() == sb.keys()
-        for key in sa:
-            pairs = zip(_tensors(sa[key]), _tensors(sb[key]), strict=True)
-            assert all(x.dtype == y.dtype and torch.equal(x, y) for x, y in pairs), key
-
-
-def _tensors(value) -> list[torch.Tensor]:
-    if isinstance(value, torch.Tensor):
-        return [value]
-    if isinstance(value, dict):
-        return [t for k in sorted(value, key=str) for t in _tensors(value[k])]
-    if isinstance(value, (list, tuple)):
-        return [t for v in value for t in _tensors(v)]
-    return [torch.tensor(value)] if isinstance(value, (int, float)) else []
+    return tiny_run(LocalTrainer(), eval_episodes=2)
 
 
 def test_members_spread_over_nodes_and_match_local(cluster, local_merged):
     trainer = RayTrainer(ENV_ARGS, workers=NODES)
     try:
         assert not trainer._owns_ray  # joined the fixture's cluster
-        on_cluster = run(trainer)
+        on_cluster = tiny_run(trainer, eval_episodes=2)
     finally:
         trainer.close()
     assert_identical(local_merged, on_cluster)
-    members = [m for r in on_cluster[1] for m in r.members]
+    members = [m for r in on_cluster[2] for m in r.members]
     nodes = {m.node for m in members}
     alive = {n["NodeID"] for n in ray.nodes() if n["Alive"]}
     assert len(nodes) > 1 and nodes <= alive, nodes
     assert all(m.evaluated_on == m.worker for m in members)  # fitness played where it trained
-    assert all(r.extra["reruns"] == 0 for r in on_cluster[1])
+    assert all(r.extra["reruns"] == 0 for r in on_cluster[2])
 
 
 def _cpu_ticks(pid: int) -> int:
@@ -169,12 +107,12 @@ def test_removed_node_mid_generation_gives_the_same_result(cluster, local_merged
         threading.Thread(target=remover, daemon=True).start()
 
     try:
-        on_cluster = run(trainer, on_generation=remove_mid_training)
+        on_cluster = tiny_run(trainer, eval_episodes=2, on_generation=remove_mid_training)
         assert removed and trainer.restarts == 1
     finally:
         trainer.close()
     assert_identical(local_merged, on_cluster)
-    first, second = on_cluster[1]
+    first, second = on_cluster[2]
     assert first.extra["reruns"] == 0 and second.extra["reruns"] == 1
     rerun = [m for m in second.members if m.reruns]
     assert len(rerun) == 1 and rerun[0].node != removed[0]  # retrained on a node still there

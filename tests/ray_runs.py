@@ -1,0 +1,96 @@
+"""The tiny evolution both Ray test modules run, and the byte-for-byte comparison of two runs.
+
+``tests/test_ray.py`` (a local Ray) and ``tests/test_ray_cluster.py`` (a cluster of several
+nodes) run the same 3-member evolution on speaker-listener under different trainers and compare
+the outcome with :func:`assert_identical`.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from marlpipe.algos.buffer import MultiAgentReplayBuffer
+from marlpipe.config import EvolutionConfig, MutationConfig
+from marlpipe.envs import make_env, make_vec_env
+from marlpipe.evolution import Mutations, create_population
+from marlpipe.training import ListTracker, LoopState, evolve
+from marlpipe.training.agilerl_style import tournament_from_keywords
+
+SL = "mpe2.simple_speaker_listener_v4"
+FIELDS = ["state", "action", "reward", "next_state", "done"]
+ENV_ARGS = {"name": SL, "num_envs": 2, "seed": 0, "continuous_actions": True}
+SIZE = 3
+
+
+def worker_pythonpath() -> str:
+    """``PYTHONPATH`` for Ray workers: this checkout first, so they import the code under test."""
+    root = str(Path(__file__).resolve().parents[1])
+    return os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)
+
+
+def tiny_run(trainer, generations: int = 2, eval_episodes: int = 1, on_generation=None):
+    """A tiny evolution (3 members, 200 env steps each per generation) on ``trainer``;
+    ``(result, memory, records)``: what must come out identical."""
+    env = make_vec_env(**ENV_ARGS)
+    eval_env = make_env(SL, continuous_actions=True)
+    hp = {"batch_size": 32, "learn_step": 20}
+    pop = create_population("MATD3", env.spec, {"hidden_sizes": [16]}, hp, SIZE, 0)
+    memory = MultiAgentReplayBuffer(2000, FIELDS, env.agent_ids, seed=0)
+    tournament = tournament_from_keywords(2, True, SIZE, eval_loop=1, rand_seed=0)
+    evolution = EvolutionConfig(
+        generations=generations, steps_per_generation=200, eval_episodes=eval_episodes
+    )
+    tracker = ListTracker()
+    try:
+        result = evolve(
+            env, pop, memory, evolution, tournament=tournament,
+            mutation=Mutations(MutationConfig(), 0), state=LoopState.start(0), eval_env=eval_env,
+            tracker=tracker, progress=False, trainer=trainer, on_generation=on_generation,
+        )  # fmt: skip
+    finally:
+        env.close()
+        eval_env.close()
+    return result, memory, tracker.records
+
+
+def assert_identical(left, right) -> None:
+    """Same fitness histories, per-generation scores, env steps and children's parents, the same
+    members (metadata with fitness histories and lineage, every tensor of their state) and the
+    same buffer, byte for byte."""
+    (res_a, mem_a, rec_a), (res_b, mem_b, rec_b) = left, right
+    assert res_a.history == res_b.history
+    assert [r.fitnesses for r in rec_a] == [r.fitnesses for r in rec_b]
+    assert [r.env_steps for r in rec_a] == [r.env_steps for r in rec_b]
+    parents = [[[c.parent for c in r.children] for r in rec] for rec in (rec_a, rec_b)]
+    assert parents[0] == parents[1]
+    for a, b in zip(res_a.population, res_b.population, strict=True):
+        assert a.metadata() == b.metadata()
+        sa, sb = a.state_dicts(), b.state_dicts()
+        assert sa.keys() == sb.keys()
+        for key in sa:
+            flat_a, flat_b = tensors(sa[key]), tensors(sb[key])
+            assert len(flat_a) == len(flat_b), key
+            for ta, tb in zip(flat_a, flat_b, strict=True):
+                assert ta.dtype == tb.dtype and torch.equal(ta, tb), key
+    snap_a, snap_b = mem_a.snapshot(), mem_b.snapshot()
+    assert {k: v for k, v in snap_a.items() if k != "data"} == {
+        k: v for k, v in snap_b.items() if k != "data"
+    }
+    for name, field in snap_a["data"].items():
+        for agent, rows in field.items():
+            assert np.array_equal(rows, snap_b["data"][name][agent]), (name, agent)
+
+
+def tensors(value) -> list[torch.Tensor]:
+    """Every tensor (and number, as a tensor) in a nested state, in a fixed order."""
+    if isinstance(value, torch.Tensor):
+        return [value]
+    if isinstance(value, dict):
+        return [t for k in sorted(value, key=str) for t in tensors(value[k])]
+    if isinstance(value, (list, tuple)):
+        return [t for v in value for t in tensors(v)]
+    return [torch.tensor(value)] if isinstance(value, (int, float)) else []
