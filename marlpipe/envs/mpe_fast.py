@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from marlpipe.envs.batching import MASK_KEYS, batch_masks, copy_seeds
+from marlpipe.envs.batching import MASK_KEYS, batch_masks
 from marlpipe.envs.mpe_actions import (
     DecodedActions,
     checked_actions,
@@ -157,11 +157,7 @@ class FastMpeVecEnv(SyncVecEnv):
         """Reset every copy (see :meth:`SyncVecEnv.reset`)."""
         if not self.fast:
             return super().reset(seed, seeds=seeds)
-        if self._pending:
-            raise RuntimeError("reset() called while steps are pending: call step_wait() first")
-        if seeds is None:
-            seeds = copy_seeds(seed, self.num_envs) if seed is not None else self._seeds
-        self._seeds = [None] * self.num_envs
+        seeds = self._reset_seeds(seed, seeds)
         obs = {a: self._empty_obs(a, self.num_envs) for a in self.agent_ids}
         for i, raw in enumerate(self._raws):
             raw.reset(seed=seeds[i])

@@ -68,15 +68,21 @@ class SyncVecEnv:
     def _empty_obs(self, agent: str, n: int) -> np.ndarray:
         return np.zeros((n, *self.spec.observations[agent].shape), dtype=self._obs_dtypes[agent])
 
-    def reset(
-        self, seed: int | None = None, *, seeds: list[int | None] | None = None
-    ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-        """Reset every copy (with its derived seed on the first reset or when ``seed`` is given)."""
+    def _reset_seeds(self, seed: int | None, seeds: list[int | None] | None) -> list[int | None]:
+        """Each copy's reset seed: ``seeds``, else derived from ``seed``, else the constructor's
+        (first reset only; later resets continue each copy's own stream)."""
         if self._pending:
             raise RuntimeError("reset() called while steps are pending: call step_wait() first")
         if seeds is None:
             seeds = copy_seeds(seed, self.num_envs) if seed is not None else self._seeds
         self._seeds = [None] * self.num_envs
+        return seeds
+
+    def reset(
+        self, seed: int | None = None, *, seeds: list[int | None] | None = None
+    ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        """Reset every copy (with its derived seed on the first reset or when ``seed`` is given)."""
+        seeds = self._reset_seeds(seed, seeds)
         obs = {a: self._empty_obs(a, self.num_envs) for a in self.agent_ids}
         raw_infos = []
         for i, env in enumerate(self.envs):
