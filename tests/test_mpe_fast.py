@@ -201,3 +201,80 @@ def test_swapped_mpe2_classes_keep_the_numbers_over_many_resets():
                         assert isinstance(entity.action, Action) and entity.action.u is not None
     finally:
         vec.close()
+
+
+def sum_inputs():
+    """Inputs for ``np.sum`` and keyword sets: what mpe2 passes (float64 2-vectors, signed zeros,
+    non-finite values) and what it never does, which must reach ``np.sum`` itself."""
+    rng = np.random.default_rng(0)
+    vectors = [rng.normal(size=2) * 10.0 ** rng.integers(-8, 8) for _ in range(200)]
+    vectors += [np.array(v) for v in ([-0.0, -0.0], [0.0, -0.0], [np.inf, -np.inf], [np.nan, 1.0])]
+    other = [
+        rng.normal(size=(3, 4)), rng.normal(size=7).astype(np.float32), np.arange(5, dtype=np.int8),
+        np.float64(2.5), np.array(3.0), [1.5, 2.5], 4.0, np.array([True, False, True]),
+        np.ma.masked_array([1.0, 2.0], mask=[True, False]), np.empty(0),
+    ]  # fmt: skip
+    keywords = [{}, {"axis": 0}, {"axis": -1}, {"keepdims": True}, {"dtype": np.float32},
+                {"initial": 1.0}, {"where": True}]  # fmt: skip
+    return [(v, {}) for v in vectors] + [(v, k) for v in other for k in keywords]
+
+
+def test_exact_sum_is_numpys_sum_bit_for_bit():
+    from marlpipe.envs.mpe_numpy import NUMPY_FOR_MPE2, exact_sum
+
+    for value, keywords in sum_inputs():
+        try:
+            with np.errstate(invalid="ignore"):  # inf - inf
+                want = np.sum(value, **keywords)
+        except Exception as error:  # e.g. axis=-1 of a 0-d value: the same error
+            with pytest.raises(type(error)):
+                exact_sum(value, **keywords)
+            continue
+        with np.errstate(invalid="ignore"):
+            got = exact_sum(value, **keywords)
+        assert type(got) is type(want), (value, keywords)
+        assert np.asarray(got).dtype == np.asarray(want).dtype
+        assert np.asarray(got).tobytes() == np.asarray(want).tobytes(), (value, keywords)
+    out = np.zeros(4)
+    assert exact_sum(np.ones((3, 4)), 0, None, out) is out and out.tolist() == [3.0] * 4
+    # every other numpy name is numpy's own object
+    assert NUMPY_FOR_MPE2.sum is exact_sum
+    assert all(getattr(NUMPY_FOR_MPE2, k) is v for k, v in vars(np).items() if k != "sum")
+    with pytest.raises(AttributeError, match="float"):  # numpy's removed aliases, numpy's error
+        NUMPY_FOR_MPE2.float  # noqa: B018
+
+
+def test_mpe2_sees_the_exact_sum_only_inside_the_fast_paths_calls(monkeypatch):
+    """Within a fast step or reset mpe2's modules call :func:`exact_sum`; before and after (and
+    on the PettingZoo path) their ``np`` is numpy, also when mpe2 raises inside the step."""
+    import mpe2._mpe_utils.core as core
+    from mpe2.simple_spread.simple_spread import Scenario
+
+    from marlpipe.envs.mpe_numpy import NUMPY_FOR_MPE2, exact_sum
+
+    seen = []
+    observation = Scenario.observation
+
+    def recording(self, agent, world):
+        seen.append(core.np.sum)
+        return observation(self, agent, world)
+
+    monkeypatch.setattr(Scenario, "observation", recording)
+    kwargs = {"continuous_actions": True, "max_cycles": 25}
+    fast = make_vec_env("mpe2.simple_spread_v3", 2, seed=0, **kwargs)
+    slow = make_vec_env("mpe2.simple_spread_v3", 2, seed=0, fast=False, **kwargs)
+    try:
+        for vec in (fast, slow):
+            seen.clear()
+            vec.reset(seed=1)
+            vec.step(random_actions(vec.spec, 2, np.random.default_rng(0)))
+            expected = exact_sum if vec is fast else np.sum
+            assert seen and all(s is expected for s in seen)
+            assert core.np is np
+        monkeypatch.setattr(Scenario, "is_terminal", lambda self, world: 1 / 0)
+        with pytest.raises(ZeroDivisionError):
+            fast.step(random_actions(fast.spec, 2, np.random.default_rng(0)))
+        assert core.np is np and NUMPY_FOR_MPE2 is not np
+    finally:
+        fast.close()
+        slow.close()

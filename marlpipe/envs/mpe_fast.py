@@ -10,11 +10,12 @@ when something is out of bounds) and decoded into forces and utterances for all 
 ``current_actions`` and runs mpe2's own ``_execute_world_step`` (``World.step``, rewards), then
 mpe2's truncation and ``is_terminal`` rule, and mpe2's ``Scenario.observation`` is written
 straight into the batch; each copy's world, entity states and actions read their attributes
-without mpe2's checking getters (:mod:`marlpipe.envs.mpe_speedups`). No physics, reward or
-observation code is ours, so the numbers are mpe2's: tests/test_mpe_fast.py checks them byte
-for byte against the PettingZoo path. What is
-left is mpe2's per-copy Python (``World.step``'s pairwise collision loop, the scenarios'
-rewards and observations on 2-vectors): about 90 % of this path's time on spread.
+without mpe2's checking getters (:mod:`marlpipe.envs.mpe_speedups`), and during these calls
+mpe2's ``np.sum`` skips numpy's Python dispatch layer (:mod:`marlpipe.envs.mpe_numpy`: the same
+``np.add.reduce`` call it ends in). No physics, reward or observation code is ours, so the
+numbers are mpe2's: tests/test_mpe_fast.py checks them byte for byte against the PettingZoo
+path. What is left is mpe2's per-copy Python (``World.step``'s pairwise collision loop, the
+scenarios' rewards and observations on 2-vectors): most of this path's time on spread.
 
 Only tested mpe2 versions (:data:`SUPPORTED_MPE2`) take this path; another version logs one
 warning and keeps the PettingZoo path, as does an env whose mpe2 class changes ``step``,
@@ -36,6 +37,7 @@ from marlpipe.envs.mpe_actions import (
     decode,
     scalar_bounds,
 )
+from marlpipe.envs.mpe_numpy import ExactNumpy, mpe2_modules
 from marlpipe.envs.mpe_speedups import refresh, speed_up
 from marlpipe.envs.vector import SyncVecEnv
 
@@ -149,6 +151,7 @@ class FastMpeVecEnv(SyncVecEnv):
         bounds = [scalar_bounds(space) for space in spaces]
         shapes = [space.shape for space in spaces]
         self._checks = list(zip(self.agent_ids, spaces, bounds, shapes, strict=True))
+        self._exact_numpy = ExactNumpy(mpe2_modules())  # mpe2's np.sum, minus its dispatch
         self._setters = None
         if decodable(raws[0]):  # each copy's _set_action answered from the batch (mpe_actions)
             self._setters = [DecodedActions(raw) for raw in raws]
@@ -159,10 +162,11 @@ class FastMpeVecEnv(SyncVecEnv):
             return super().reset(seed, seeds=seeds)
         seeds = self._reset_seeds(seed, seeds)
         obs = {a: self._empty_obs(a, self.num_envs) for a in self.agent_ids}
-        for i, raw in enumerate(self._raws):
-            raw.reset(seed=seeds[i])
-            refresh(raw)
-            self._observe(raw, obs, i)
+        with self._exact_numpy:
+            for i, raw in enumerate(self._raws):
+                raw.reset(seed=seeds[i])
+                refresh(raw)
+                self._observe(raw, obs, i)
         return obs, self._masks([raw.infos for raw in self._raws])
 
     def _observe(self, raw: Any, out: dict[str, np.ndarray], row: int) -> None:
@@ -191,6 +195,11 @@ class FastMpeVecEnv(SyncVecEnv):
         if not self._pending:
             raise RuntimeError("step_wait() called without a pending step_async()")
         part, actions = self._pending.pop(0)
+        with self._exact_numpy:
+            return self._step_copies(part, actions)
+
+    def _step_copies(self, part: slice, actions: dict[str, Any]):
+        """Step the copies ``part`` with ``actions`` (mpe2's modules inside :class:`ExactNumpy`)."""
         n, agents, raws = part.stop - part.start, self.agent_ids, self._raws[part]
         columns, batches = checked_actions(actions, self._checks, self._continuous, n)
         setters = self._setters[part] if self._setters is not None else [None] * n
