@@ -3,13 +3,16 @@ mpe2 (sync backend) beside VMAS at 8, 64, 512 and 2,048 copies; then the fast mp
 the PettingZoo path (``env.fast``), and sync against async on the fast path.
 
 Run: python benchmarks/bench_envs.py [--seconds 5] [--cell-seconds 2] [--device cpu]
-[--copies 8,64,512,2048] [--fast-only] [--fast-copies 1,8,64] [--repeats 5] [--json PATH]
+[--copies 8,64,512,2048] [--fast-only] [--fast-copies 1,8,64] [--repeats 5]
+[--split-steps 20000] [--json PATH]
 An env step here is one step of one env copy (a vector step of 8 copies counts 8). The fast
 path table (``--fast-only``: that table alone) runs speaker-listener and spread (continuous
 actions) at each of ``--fast-copies``, ``--repeats`` cells of ``--cell-seconds`` per side in
 alternating order (PettingZoo, fast, PettingZoo, ...), and prints the medians, the ratio of the
 medians and the range of the paired ratios; then sync and async, both on the fast path, at
-``--num-envs`` copies, alternating the same way. The single/sync/async lines and the VMAS
+``--num-envs`` copies, alternating the same way; then where one fast-path env step of each
+task goes at 1 copy (mpe2's world step, rewards, observations, the rest), over
+``--split-steps`` steps (0 skips it). The single/sync/async lines and the VMAS
 columns use the default (fast) path. The VMAS
 columns: ``marlpipe`` is :class:`~marlpipe.envs.vmas_env.VmasVecEnv` (numpy actions in, numpy
 observations out, auto-reset); ``torch`` is VMAS's own ``step`` on torch tensors with a batched
@@ -169,6 +172,65 @@ def fast_path(report: Report, args) -> None:
     )  # fmt: skip
 
 
+def _timed(fn, totals: dict, key: str):
+    """``fn`` with its wall time added to ``totals[key]`` on every call."""
+    clock = time.perf_counter
+
+    def wrapper(*args, **kwargs):
+        start = clock()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            totals[key] += clock() - start
+
+    return wrapper
+
+
+def step_split(report: Report, steps: int) -> None:
+    """Where one env step of the fast path goes, at 1 copy: mpe2's ``World.step``, the
+    scenario's rewards (``global_reward`` and ``reward``), the rest of mpe2's
+    ``_execute_world_step`` (setting the actions), the scenario's observations and
+    ``is_terminal``, and marlpipe's own code (checks, the loop, batching), timed by
+    ``perf_counter`` wrappers on the copy's own methods (each wrapper adds about 0.2 us)."""
+    report.line(f"\nwhere a fast-path env step goes (1 copy, {steps} steps, random continuous "
+                "actions; us per env step)")  # fmt: skip
+    rows = []
+    for name in FAST_TASKS:
+        vec = make_vec_env(name, 1, seed=0)
+        raw = vec._raws[0]
+        keys = ("execute", "world_step", "rewards", "observations", "is_terminal")
+        totals = dict.fromkeys(keys, 0.0)
+        scenario = raw.scenario
+        raw._execute_world_step = _timed(raw._execute_world_step, totals, "execute")
+        raw.world.step = _timed(raw.world.step, totals, "world_step")
+        scenario.reward = _timed(scenario.reward, totals, "rewards")
+        scenario.global_reward = _timed(scenario.global_reward, totals, "rewards")
+        scenario.observation = _timed(scenario.observation, totals, "observations")
+        scenario.is_terminal = _timed(scenario.is_terminal, totals, "is_terminal")
+        rng = np.random.default_rng(0)
+        batches = [random_actions(vec.spec, 1, rng) for _ in range(100)]
+        vec.reset(seed=0)
+        start = time.perf_counter()
+        for k in range(steps):
+            vec.step(batches[k % 100])
+        total = time.perf_counter() - start
+        vec.close()
+        us = {k: v / steps * 1e6 for k, v in totals.items()}
+        parts = {
+            "world_step": us["world_step"],
+            "rewards": us["rewards"],
+            "set_actions": us["execute"] - us["world_step"] - us["rewards"],
+            "observations": us["observations"],
+            "is_terminal": us["is_terminal"],
+        }
+        parts["marlpipe"] = total / steps * 1e6 - sum(parts.values())
+        rows.append({"env": name, "us_per_env_step": total / steps * 1e6, **parts})
+        report.line(f"{name.split('.')[1]:<28} {total / steps * 1e6:6.1f} us: "
+                    + ", ".join(f"{k} {v:.1f} ({v / (total / steps * 1e6):.0%})"
+                                for k, v in parts.items()))  # fmt: skip
+    report.figure("fast_env_step_split", rows)
+
+
 def main() -> None:
     cli = parser(__doc__)
     cli.add_argument("--seconds", type=float, default=5.0, help="per single/sync/async figure")
@@ -182,12 +244,16 @@ def main() -> None:
     cli.add_argument("--fast-copies", default="1,8,64", help="copies of the fast-path table")
     cli.add_argument("--repeats", type=int, default=5,
                      help="alternating cells per side in the fast-path table")  # fmt: skip
+    cli.add_argument("--split-steps", type=int, default=20000,
+                     help="env steps of the per-part split of a fast-path step (0: none)")
     args = cli.parse_args()
     require_device(cli, args.device)
     copies = tuple(int(n) for n in args.copies.split(","))
     report = Report(__file__, args)
     if args.fast_only:
         fast_path(report, args)
+        if args.split_steps:
+            step_split(report, args.split_steps)
         report.write()
         return
     one = single_env_rate(args.seconds)
@@ -205,6 +271,8 @@ def main() -> None:
     )  # fmt: skip
     side_by_side(report, args.cell_seconds, args.device, copies)
     fast_path(report, args)
+    if args.split_steps:
+        step_split(report, args.split_steps)
     report.write()
 
 
