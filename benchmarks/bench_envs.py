@@ -27,7 +27,15 @@ import importlib.util
 import time
 
 import numpy as np
-from harness import Report, alternate, compare, parser, require_device, synchronize
+from harness import (
+    Report,
+    alternate,
+    compare,
+    parser,
+    require_device,
+    synchronize,
+    time_calls,
+)
 
 from marlpipe.envs import make_env, make_vec_env, random_actions
 
@@ -172,20 +180,6 @@ def fast_path(report: Report, args) -> None:
     )  # fmt: skip
 
 
-def _timed(fn, totals: dict, key: str):
-    """``fn`` with its wall time added to ``totals[key]`` on every call."""
-    clock = time.perf_counter
-
-    def wrapper(*args, **kwargs):
-        start = clock()
-        try:
-            return fn(*args, **kwargs)
-        finally:
-            totals[key] += clock() - start
-
-    return wrapper
-
-
 def step_split(report: Report, steps: int) -> None:
     """Where one env step of the fast path goes, at 1 copy: mpe2's ``World.step``, the
     scenario's rewards (``global_reward`` and ``reward``), the rest of mpe2's
@@ -201,12 +195,12 @@ def step_split(report: Report, steps: int) -> None:
         keys = ("execute", "world_step", "rewards", "observations", "is_terminal")
         totals = dict.fromkeys(keys, 0.0)
         scenario = raw.scenario
-        raw._execute_world_step = _timed(raw._execute_world_step, totals, "execute")
-        raw.world.step = _timed(raw.world.step, totals, "world_step")
-        scenario.reward = _timed(scenario.reward, totals, "rewards")
-        scenario.global_reward = _timed(scenario.global_reward, totals, "rewards")
-        scenario.observation = _timed(scenario.observation, totals, "observations")
-        scenario.is_terminal = _timed(scenario.is_terminal, totals, "is_terminal")
+        time_calls(raw, "_execute_world_step", totals, "execute")
+        time_calls(raw.world, "step", totals, "world_step")
+        time_calls(scenario, "reward", totals, "rewards")
+        time_calls(scenario, "global_reward", totals, "rewards")
+        time_calls(scenario, "observation", totals, "observations")
+        time_calls(scenario, "is_terminal", totals, "is_terminal")
         rng = np.random.default_rng(0)
         batches = [random_actions(vec.spec, 1, rng) for _ in range(100)]
         vec.reset(seed=0)

@@ -21,12 +21,10 @@ only times them.
 
 from __future__ import annotations
 
-import functools
 import tempfile
 import time
-from collections.abc import Callable
 
-from harness import Report, alternate, compare, parser
+from harness import Report, alternate, compare, parser, time_calls
 
 PARTS = ("env", "acting", "learn", "evaluate")
 PATHS = {"fast": True, "pettingzoo": False}
@@ -41,17 +39,7 @@ def instrument(spent: dict[str, float]) -> None:
     from marlpipe.envs.vector import SyncVecEnv
 
     def timed(owner: object, attr: str, part: str) -> None:
-        fn: Callable = getattr(owner, attr)
-
-        @functools.wraps(fn)
-        def wrapper(*args, **kwargs):
-            start = time.perf_counter()
-            try:
-                return fn(*args, **kwargs)
-            finally:
-                spent[part] = spent.get(part, 0.0) + time.perf_counter() - start
-
-        setattr(owner, attr, wrapper)
+        time_calls(owner, attr, spent, part)
 
     timed(SyncVecEnv, "step_wait", "env")
     if FastMpeVecEnv.step_wait is not SyncVecEnv.step_wait:

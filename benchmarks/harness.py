@@ -18,6 +18,7 @@ device helpers, so ``--help`` and a torch-free script stay light.
 from __future__ import annotations
 
 import argparse
+import functools
 import statistics
 import subprocess
 import sys
@@ -171,3 +172,18 @@ class Report:
         path = write_json(self.json_path, self.as_dict())
         print(f"figures written to {path}", file=sys.stderr)
         return path
+
+
+def time_calls(owner: object, attr: str, spent: dict[str, float], part: str) -> None:
+    """Replace ``owner.attr`` by a wrapper that adds each call's wall time to ``spent[part]``."""
+    fn = getattr(owner, attr)
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        start = time.perf_counter()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            spent[part] = spent.get(part, 0.0) + time.perf_counter() - start
+
+    setattr(owner, attr, wrapper)
