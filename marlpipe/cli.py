@@ -277,13 +277,42 @@ def results() -> None:
 @click.option("--seed", type=int, required=True, help="Root seed of the cell.")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="The cell's folder.")
 @click.option("--summary", required=True, type=click.Path(dir_okay=False), help="Summary JSON.")
+@click.option(
+    "--versus",
+    "versus_path",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="Also play the elite with one side random (a preset with a scored team); write this JSON.",
+)
 @_friendly
-def results_cell(preset: str, algorithm: str, seed: int, out: str, summary: str) -> None:
+def results_cell(
+    preset: str, algorithm: str, seed: int, out: str, summary: str, versus_path: str | None
+) -> None:
     """Train and evaluate PRESET with ALGORITHM and SEED in OUT; write its SUMMARY row."""
     from marlpipe.results.cell import run_cell
 
-    row = run_cell(preset, algorithm, seed, out, summary)
+    row = run_cell(preset, algorithm, seed, out, summary, versus=versus_path)
     click.echo(f"{row['task']} {algorithm} seed {seed}: score={row['score']:.2f}")
+
+
+@results.command("fingerprint")
+@click.option("--record", is_flag=True, help="Write this machine's fingerprints.")
+@click.option("--row", "rows", multiple=True, help="Only this row, e.g. spread-matd3 (repeatable).")
+@click.option("--root", default=".", show_default=True, type=click.Path(file_okay=False))
+@_friendly
+def results_fingerprint(record: bool, rows: tuple[str, ...], root: str) -> None:
+    """Check (or --record) the behaviour fingerprint: short runs of every row of the results
+    table whose hashes say whether this code still computes the table's numbers."""
+    from marlpipe.results import fingerprint
+
+    if record:
+        for path in fingerprint.record(root, list(rows)):
+            click.echo(f"wrote {path}")
+        return
+    outcomes = fingerprint.check(root, list(rows))
+    click.echo(fingerprint.summary(outcomes))
+    if any(o.status in fingerprint.FAILING for o in outcomes):
+        sys.exit(1)
 
 
 @results.command("baseline")

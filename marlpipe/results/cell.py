@@ -3,7 +3,9 @@
 The four stages run as ``dvc repro`` would run them, in the cell's own folder (``models/``,
 ``reports/``), with tracking off (the cells are many; each cell's numbers land in its summary).
 The evolve stage's resumable checkpoint is removed once the cell is done: the elite, the last
-population and the reports stay.
+population and the reports stay in the cell's folder, which is no DVC output (every clone would
+lack it): the summary (and, for a competitive preset, the versus scores) is what the table is
+built from, small and in git.
 """
 
 from __future__ import annotations
@@ -24,9 +26,17 @@ def cell_params(preset: str | Path, algorithm: str, seed: int) -> Params:
 
 
 def run_cell(
-    preset: str | Path, algorithm: str, seed: int, out: str | Path, summary: str | Path
+    preset: str | Path,
+    algorithm: str,
+    seed: int,
+    out: str | Path,
+    summary: str | Path,
+    *,
+    versus: str | Path | None = None,
 ) -> dict[str, Any]:
-    """Train and evaluate one cell in ``out``; write and return its ``summary`` row."""
+    """Train and evaluate one cell in ``out``; write and return its ``summary`` row. Given
+    ``versus`` (a preset with a scored team), also play the elite with one side random
+    (:func:`~marlpipe.results.versus.versus_scores`) and write that file."""
     from marlpipe.pipeline.paths import Paths
     from marlpipe.pipeline.run_all import run_pipeline
 
@@ -57,6 +67,10 @@ def run_cell(
         "env_steps": int(card["env_steps"]),
         "wall_s": round(wall, 1),
     }
+    if versus is not None:
+        from marlpipe.results.versus import versus_scores
+
+        write_json(versus, versus_scores(params, out))
     write_json(summary, row)
     return row
 
