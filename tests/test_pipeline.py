@@ -151,7 +151,7 @@ def test_resume_key_counts_what_changes_results(tiny_params: Params) -> None:
     ):  # fmt: skip
         other = with_overrides(merged, neutral)
         assert resume.fingerprint(other) == resume.fingerprint(merged), neutral
-    assert set(resume.RESULT_NEUTRAL) == {"population", "env"}
+    assert set(resume.RESULT_NEUTRAL) == {"population", "env", "tracking"}
 
 
 def test_only_a_real_code_change_invalidates_a_resume(tmp_path: Path) -> None:
