@@ -170,6 +170,14 @@ def test_mutation_bounds_against_the_settings_they_meet(monkeypatch: pytest.Monk
         message
     )
     assert "(1000), got 1024" in message
+    # ... but only where batch sizes can be mutated: a bound of what never changes cannot bite.
+    small = {"evolution": {"memory_size": 50}, "init_hp": {"batch_size": 32}}
+    for mutation in ({"rl_hp": 0}, {"rl_hp_selection": ["lr_actor", "lr_critic", "learn_step"]}):
+        params = params_from_dict({**small, "mutation": mutation})
+        assert params.mutation.bounds.min_batch_size == 64 > params.evolution.memory_size
+    for mutation in ({}, {"rl_hp": 0.1, "rl_hp_selection": ["batch_size"]}):
+        assert "mutation.bounds.min_batch_size: expected an integer <= evolution.memory_size " \
+            "(50), got 64" in error({**small, "mutation": mutation})
     for name in ("lr", "batch_size", "learn_step"):
         low, high = (0.5, 0.1) if name == "lr" else (300, 200)
         bounds = {f"min_{name}": low, f"max_{name}": high}
