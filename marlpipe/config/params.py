@@ -157,8 +157,7 @@ class MutationBounds:
     max_lr: float = option(1.0e-2, gt=0.0)
     """Largest learning rate."""
     min_batch_size: int = option(64, ge=1)
-    """Smallest batch size (at most ``evolution.memory_size`` when batch sizes are mutated:
-    ``rl_hp`` > 0 with ``batch_size`` in ``rl_hp_selection``)."""
+    """Smallest batch size (at most ``evolution.memory_size`` while batch sizes mutate)."""
     max_batch_size: int = option(2048, ge=1)
     """Largest batch size; mutations also stay at or below ``evolution.memory_size`` (a batch
     the replay buffer never holds would stop the member learning), so a larger value is fine."""
