@@ -170,6 +170,14 @@ def test_mutation_bounds_against_the_settings_they_meet(monkeypatch: pytest.Monk
         message
     )
     assert "(1000), got 1024" in message
+    # ... but only where batch sizes can be mutated: a bound of what never changes cannot bite.
+    small = {"evolution": {"memory_size": 50}, "init_hp": {"batch_size": 32}}
+    for mutation in ({"rl_hp": 0}, {"rl_hp_selection": ["lr_actor", "lr_critic", "learn_step"]}):
+        params = params_from_dict({**small, "mutation": mutation})
+        assert params.mutation.bounds.min_batch_size == 64 > params.evolution.memory_size
+    for mutation in ({}, {"rl_hp": 0.1, "rl_hp_selection": ["batch_size"]}):
+        assert "mutation.bounds.min_batch_size: expected an integer <= evolution.memory_size " \
+            "(50), got 64" in error({**small, "mutation": mutation})
     for name in ("lr", "batch_size", "learn_step"):
         low, high = (0.5, 0.1) if name == "lr" else (300, 200)
         bounds = {f"min_{name}": low, f"max_{name}": high}
@@ -330,3 +338,43 @@ def test_preset_kwargs_and_budgets() -> None:
     assert (vmas.env.num_envs, vmas.init_hp.batch_size, vmas.evolution.steps_per_generation) == (
         256, 256, 25600)
     assert load_params(REPO / "configs" / "adversary.yaml").evolution.fitness_agents == ["agent"]
+
+
+def test_result_neutral_settings_are_marked_where_they_are_defined() -> None:
+    """The marks on the fields are the one list: what changes no numbers, what only evaluate
+    reads, and so what shapes the generations (the resume fingerprint, dvc.yaml's params)."""
+    from marlpipe.config import keys
+
+    assert set(keys.result_neutral_keys()) == {
+        "population.backend", "population.ray_address", "population.num_cpus",
+        "population.num_gpus", "population.workers", "env.backend", "env.fast",
+        "tracking.enabled", "tracking.experiment", "tracking.registered_model",
+    }  # fmt: skip
+    assert keys.read_only_by("evaluate") == keys.expand("evaluate")
+    shaping = set(keys.generation_keys())
+    assert {"seed", "env.kwargs", "mutation.bounds.min_lr", "population.torch_threads",
+            "evolution.generations", "evolution.fitness_agents"} <= shaping  # fmt: skip
+    assert shaping.isdisjoint(keys.result_neutral_keys()) and "evaluate.seed" not in shaping
+    assert shaping | set(keys.result_neutral_keys()) | set(keys.read_only_by("evaluate")) == set(
+        keys.leaf_keys()
+    )
+    assert keys.expand("mutation.bounds") == tuple(
+        f"mutation.bounds.{k}" for k in Params().to_dict()["mutation"]["bounds"]
+    )
+    assert keys.expand("seed") == ("seed",) and keys.expand("env.kwargs") == ("env.kwargs",)
+    data = Params().to_dict()
+    kept = keys.select(data, ["seed", "mutation.bounds.min_lr", "env.name"])
+    assert kept == {"seed": 0, "mutation": {"bounds": {"min_lr": 1e-4}},
+                    "env": {"name": data["env"]["name"]}}  # fmt: skip
+    assert keys.grouped(["env.fast", "env.backend", "tracking.enabled"]) == {
+        "env": ("fast", "backend"), "tracking": ("enabled",)
+    }  # fmt: skip
+
+
+def test_the_marks_do_not_change_what_is_checked() -> None:
+    """``neutral`` and ``read_only_by`` sit in the metadata beside the rules, ignored by them."""
+    assert "population.workers: expected an integer >= 1, got 0" in error(
+        {"population": {"workers": 0}}
+    )
+    params = params_from_dict({"env": {"fast": False}, "tracking": {"enabled": False}})
+    assert params.env.fast is False and params.tracking.enabled is False

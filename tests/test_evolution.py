@@ -350,6 +350,9 @@ def test_min_batch_size_above_memory_size_is_refused():
     assert "mutation.bounds.min_batch_size: expected an integer <= memory_size (100), got 128" in (
         message
     )
+    # never mutated (no rl_hp weight, or batch_size not selectable): the bound cannot bite
+    only("none", min_batch_size=128, memory_size=100)
+    only("rl_hp", min_batch_size=128, memory_size=100, rl_hp_selection=["lr_actor"])
 
 
 def test_every_kind_occurs_once_per_member_and_elite_is_protected(spec):

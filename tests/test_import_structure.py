@@ -1,19 +1,17 @@
 """Arrows point down: the package's floors, and no import circle between its modules.
 
 Every import line of every module counts, at module level and inside functions alike (a
-deferred import is still an arrow). Modules named by strings (``registry.py``'s
-``"module:Class"``, the lazy names of ``marlpipe/__init__.py``) are not import lines and are
-not checked here.
+deferred import is still an arrow; ``tests/module_imports.py`` reads them). Modules named by
+strings (``registry.py``'s ``"module:Class"``, the lazy names of ``marlpipe/__init__.py``) are
+not import lines and are not checked here.
 """
 
 from __future__ import annotations
 
 import ast
-from pathlib import Path
 
 import pytest
-
-PACKAGE = Path(__file__).resolve().parents[1] / "marlpipe"
+from module_imports import PACKAGE, import_graph
 
 LAYERS: list[tuple[str, ...]] = [
     # the bottom: no marlpipe imports (the lazy top-level ``__init__`` imports by name only)
@@ -34,11 +32,6 @@ LAYERS: list[tuple[str, ...]] = [
 above. Within a floor, only circles are forbidden."""
 
 
-def module_name(path: Path) -> str:
-    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
-    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
-
-
 def floor(module: str) -> int:
     """The index in :data:`LAYERS` of the longest name that is ``module`` or a package above
     it (the top-level package only names itself: a new top-level module needs a floor)."""
@@ -50,28 +43,6 @@ def floor(module: str) -> int:
                 best, found = len(name), index
     assert found is not None, f"{module} is on no floor: add it to LAYERS"
     return found
-
-
-def import_graph(local_imports: bool = True) -> dict[str, set[str]]:
-    """Module -> the package modules its import lines name (function bodies too if asked)."""
-    files = {module_name(p): p for p in PACKAGE.rglob("*.py")}
-    graph: dict[str, set[str]] = {name: set() for name in files}
-    for name, path in files.items():
-        todo = list(ast.parse(path.read_text()).body)
-        while todo:
-            node = todo.pop()
-            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and not local_imports:
-                continue
-            if isinstance(node, ast.Import):
-                graph[name] |= {a.name for a in node.names if a.name in files}
-            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-                for alias in node.names:
-                    target = f"{node.module}.{alias.name}"
-                    graph[name].add(target if target in files else node.module)
-            else:
-                todo.extend(ast.iter_child_nodes(node))
-        graph[name] &= set(files)
-    return graph
 
 
 def cycle_through(graph: dict[str, set[str]], start: str) -> list[str] | None:

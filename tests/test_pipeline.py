@@ -151,7 +151,7 @@ def test_resume_key_counts_what_changes_results(tiny_params: Params) -> None:
     ):  # fmt: skip
         other = with_overrides(merged, neutral)
         assert resume.fingerprint(other) == resume.fingerprint(merged), neutral
-    assert set(resume.RESULT_NEUTRAL) == {"population", "env"}
+    assert set(resume.RESULT_NEUTRAL) == {"population", "env", "tracking"}
 
 
 def test_only_a_real_code_change_invalidates_a_resume(tmp_path: Path) -> None:
@@ -351,3 +351,76 @@ def test_an_elite_trained_on_cuda_is_evaluated_on_cpu(tmp_path: Path, tiny_param
     with pytest.raises(Killed):
         evolve.run(params, resumed, on_generation=kill_after_first)
     assert evolve.run(params, resumed).history == result.history
+
+
+USER_ENV = """from marlpipe.envs.toy import MatchEnv
+
+
+def make(**kwargs):
+    return MatchEnv(**kwargs)
+"""
+
+
+def user_repo(root: Path, monkeypatch: pytest.MonkeyPatch, stages: dict[str, list[str]]) -> None:
+    """A repository at ``root`` holding the env module ``usergame.py`` and a ``dvc.yaml`` whose
+    stages list ``stages``' deps; ``root`` on ``sys.path`` as ``python -m`` puts the cwd."""
+    import sys
+
+    import yaml
+
+    (root / "usergame.py").write_text(USER_ENV)
+    spec = {name: {"cmd": f"python -m stages.{name}", "deps": deps}
+            for name, deps in stages.items()}  # fmt: skip
+    (root / "dvc.yaml").write_text(yaml.safe_dump({"stages": spec}))
+    monkeypatch.syspath_prepend(str(root))
+    monkeypatch.setitem(sys.modules, "usergame", None)  # undone: no usergame left imported
+    del sys.modules["usergame"]
+
+
+def test_a_user_env_module_no_stage_lists_is_one_warning_per_stage_that_builds_the_env(
+    tmp_path: Path, tiny_params: Params, monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:  # fmt: skip
+    user_repo(tmp_path, monkeypatch, {
+        "envspec": ["stages/envspec.py", "marlpipe"], "init_population": [],
+        "evolve": ["usergame.py"], "evaluate": ["models/elite"],
+    })  # fmt: skip
+    params = with_overrides(tiny_params, {"env": {"name": "usergame:make"}})
+    with caplog.at_level("WARNING", logger="marlpipe.pipeline.env_deps"):
+        prepare(tmp_path, params)
+        evolve.run(params, tmp_path)
+        evaluate.run(params, tmp_path)
+    lines = [r.getMessage() for r in caplog.records if r.name == "marlpipe.pipeline.env_deps"]
+    assert lines == [
+        f"{stage}: env.name 'usergame:make' is built by usergame.py, which no dep of stage "
+        f'{stage} covers: add "- usergame.py" under stages.{stage}.deps in dvc.yaml so that '
+        "editing it reruns the stages that build the env"
+        for stage in ("envspec", "evaluate")  # evolve lists it; init_population builds no env
+    ]
+
+
+def test_what_the_env_module_warning_leaves_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from marlpipe.pipeline import env_deps
+
+    user_repo(tmp_path, monkeypatch, {"envspec": ["."], "evolve": ["games", "usergame.py"],
+                                      "evaluate": []})  # fmt: skip
+    assert env_deps.env_module_file("usergame:make") == tmp_path / "usergame.py"
+    assert env_deps.missing_env_dep("usergame:make", "envspec", tmp_path) is None  # a folder
+    assert env_deps.missing_env_dep("usergame", "evolve", tmp_path) is None
+    assert "stages.evaluate.deps" in env_deps.missing_env_dep("usergame", "evaluate", tmp_path)
+    assert env_deps.missing_env_dep("usergame", "no_such_stage", tmp_path) is None
+    # a module outside the repository (an installed package's): nothing to list
+    assert env_deps.missing_env_dep("marlpipe.envs.toy:match_env", "evaluate", tmp_path) is None
+    # mpe2, PettingZoo and VMAS names are not even looked up
+    with monkeypatch.context() as patched:
+        patched.setattr(env_deps.importlib.util, "find_spec", lambda name: 1 / 0)
+        for name in ("mpe2.simple_spread_v3", "pettingzoo.mpe.simple_v3", "vmas.balance"):
+            assert env_deps.missing_env_dep(name, "evaluate", tmp_path) is None
+    # no dvc.yaml, or a name that is no module: nothing said (building the env reports a bad name)
+    (tmp_path / "dvc.yaml").unlink()
+    assert env_deps.env_module_file("usergame") == tmp_path / "usergame.py"
+    assert env_deps.missing_env_dep("usergame", "evaluate", tmp_path) is None
+    assert env_deps.env_module_file("no_such_module_here:make") is None
+    assert env_deps.env_module_file("not a name") is None

@@ -1,6 +1,7 @@
 """Run parameters: the validated dataclasses of ``params.yaml``, read and written."""
 
 from marlpipe.config.files import dump_params, load_params, with_overrides
+from marlpipe.config.keys import generation_keys, result_neutral_keys
 from marlpipe.config.params import (
     DEFAULT_PARAMS_NAME,
     EnvConfig,
@@ -34,8 +35,10 @@ __all__ = [
     "TournamentConfig",
     "TrackingConfig",
     "dump_params",
+    "generation_keys",
     "load_params",
     "params_from_dict",
+    "result_neutral_keys",
     "validated",
     "with_overrides",
 ]

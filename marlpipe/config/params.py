@@ -38,14 +38,14 @@ class EnvConfig:
     """Keyword arguments given to the env factory."""
     num_envs: int = option(8, ge=1)
     """Env copies stepped together while training."""
-    backend: str = option("sync", choices=("sync", "async"))
+    backend: str = option("sync", choices=("sync", "async"), neutral=True)
     """"sync": copies stepped in this process; "async": in worker subprocesses (one per core but
     one) that share the batches with this process through shared memory, so the env steps while
     this process stores and learns. Both give identical results; async pays off when learning
     is light (small batches), sync when one learn call takes many env steps' time."""
     channels_last: bool = False
     """Image observations arrive [H, W, C] and are moved channels-first for the networks."""
-    fast: bool = True
+    fast: bool = option(True, neutral=True)
     """mpe2 tasks (``mpe2.*``): step the copies through mpe2's own scenario and world code, not
     PettingZoo's AEC cycle and wrappers (``marlpipe.envs.mpe_fast``): byte-identical numbers,
     about 3x the env steps/s on speaker-listener, 1.6-2x on spread and world_comm
@@ -113,7 +113,7 @@ class PopulationConfig:
     """Torch device of the networks ("cpu", "cuda", "cuda:N" or "mps")."""
     torch_threads: int = option(1, ge=0)
     """Torch intra-op CPU threads (0: torch's default). 1 is fastest for small networks."""
-    backend: str = option("local", choices=("local", "ray"))
+    backend: str = option("local", choices=("local", "ray"), neutral=True)
     """Where members train: "local" (one after another in this process) or "ray" (in parallel,
     one member per Ray actor at a time; needs ``experience: merged`` and the ``ray`` extra).
     With ``merged`` experience both give byte-identical runs."""
@@ -122,14 +122,14 @@ class PopulationConfig:
     members before it added in the same generation. "merged": each member trains from the
     buffer as it stood at the generation's start plus its own new transitions; all of them are
     appended in member order at the generation's end (what parallel training needs)."""
-    ray_address: str | None = None
+    ray_address: str | None = option(None, neutral=True)
     """Ray cluster to join ("host:port", "ray://host:port" or "auto"); null: the RAY_ADDRESS
     environment variable if set, else a Ray started on this machine."""
-    num_cpus: float = option(1.0, gt=0.0)
+    num_cpus: float = option(1.0, gt=0.0, neutral=True)
     """CPUs each Ray worker reserves."""
-    num_gpus: float | None = option(None, ge=0.0)
+    num_gpus: float | None = option(None, ge=0.0, neutral=True)
     """GPUs each Ray worker reserves (null: 1 when ``device`` is a CUDA device, else 0)."""
-    workers: int | None = option(None, ge=1)
+    workers: int | None = option(None, ge=1, neutral=True)
     """Ray workers (actors) training members in parallel (null: min(population size, the
     cluster's CPUs / num_cpus))."""
 
@@ -157,7 +157,7 @@ class MutationBounds:
     max_lr: float = option(1.0e-2, gt=0.0)
     """Largest learning rate."""
     min_batch_size: int = option(64, ge=1)
-    """Smallest batch size (at most ``evolution.memory_size``)."""
+    """Smallest batch size (at most ``evolution.memory_size`` while batch sizes mutate)."""
     max_batch_size: int = option(2048, ge=1)
     """Largest batch size; mutations also stay at or below ``evolution.memory_size`` (a batch
     the replay buffer never holds would stop the member learning), so a larger value is fine."""
@@ -270,8 +270,10 @@ class Params:
     tournament: TournamentConfig = option(factory=TournamentConfig)
     mutation: MutationConfig = option(factory=MutationConfig)
     evolution: EvolutionConfig = option(factory=EvolutionConfig)
-    evaluate: EvaluateConfig = option(factory=EvaluateConfig)
-    tracking: TrackingConfig = option(factory=TrackingConfig)
+    evaluate: EvaluateConfig = option(factory=EvaluateConfig, read_only_by="evaluate")
+    """Read by the evaluate stage alone: it shapes no generation of the evolve stage."""
+    tracking: TrackingConfig = option(factory=TrackingConfig, neutral=True)
+    """Where runs are logged, never what they compute: every key inside is result-neutral."""
 
     def to_dict(self) -> dict[str, Any]:
         """Plain nested dict (what ``params.yaml`` would hold)."""

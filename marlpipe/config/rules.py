@@ -97,20 +97,29 @@ def check_batch_fits_memory(batch_size: int, memory_size: int, source: str) -> N
         )
 
 
+def mutates_batch_size(mutation: Any) -> bool:
+    """Whether an RL mutation can change ``batch_size``: it has weight and may pick it."""
+    return mutation.rl_hp > 0 and "batch_size" in mutation.rl_hp_selection
+
+
 def check_batch_bounds_fit_memory(
-    bounds: Any,
+    mutation: Any,
     memory_size: int,
     source: str,
-    prefix: str = "mutation.bounds.",
+    prefix: str = "mutation.",
     memory_key: str = "evolution.memory_size",
 ) -> None:
     """Batch-size mutations stay at or below ``memory_size`` (``Mutations`` lowers its ceiling
-    from ``max_batch_size`` to it), so a ``min_batch_size`` above it could never be met."""
-    if bounds.min_batch_size > memory_size:
+    from ``max_batch_size`` to it), so a ``min_batch_size`` above it could never be met. Checked
+    only where it can bite: when a mutation can change the batch size (:func:`mutates_batch_size`;
+    ``rl_hp: 0`` or an ``rl_hp_selection`` without ``batch_size`` never touch it)."""
+    bounds = mutation.bounds
+    if mutates_batch_size(mutation) and bounds.min_batch_size > memory_size:
         raise ConfigError(
-            f"{source}: {prefix}min_batch_size: expected an integer <= {memory_key} "
-            f"({memory_size}), got {bounds.min_batch_size!r} (the replay buffer never holds a "
-            f"larger batch)"
+            f"{source}: {prefix}bounds.min_batch_size: expected an integer <= {memory_key} "
+            f"({memory_size}), got {bounds.min_batch_size!r} (batch sizes are mutated, and the "
+            f"replay buffer never holds a larger batch; {prefix}rl_hp: 0 or a "
+            f"{prefix}rl_hp_selection without batch_size leaves the batch size alone)"
         )
 
 
@@ -162,7 +171,7 @@ def check_params(params: Any, source: str) -> Any:
     check_population(params.population, source)
     check_selection(params.tournament, params.population.size, source)
     check_batch_fits_memory(params.init_hp.batch_size, params.evolution.memory_size, source)
-    check_batch_bounds_fit_memory(params.mutation.bounds, params.evolution.memory_size, source)
+    check_batch_bounds_fit_memory(params.mutation, params.evolution.memory_size, source)
     check_rl_hp_selection(params.mutation, params.algorithm, source)
     return params
 
@@ -178,4 +187,5 @@ __all__ = [
     "check_population",
     "check_rl_hp_selection",
     "check_selection",
+    "mutates_batch_size",
 ]

@@ -23,12 +23,31 @@ class ConfigError(MarlpipeError, ValueError):
     """Invalid parameters; the message is one line naming the file and the key path."""
 
 
-def option(default: Any = dataclasses.MISSING, factory: Any = dataclasses.MISSING, **rule: Any):
+MARKS = ("neutral", "read_only_by")
+"""The marks :func:`option` keeps in a field's metadata beside its rules (read by
+:mod:`marlpipe.config.keys`; the checker ignores them)."""
+
+
+def option(
+    default: Any = dataclasses.MISSING,
+    factory: Any = dataclasses.MISSING,
+    *,
+    neutral: bool = False,
+    read_only_by: str | None = None,
+    **rule: Any,
+):
     """A dataclass field with validation rules (ge, gt, le, lt, choices, min_len, pattern,
-    expected) as metadata."""
+    expected) as metadata, and two marks: ``neutral=True``, a setting that by design changes no
+    result (how or where the run computes, or where it is logged), and ``read_only_by``, the one
+    stage that reads it (``"evaluate"``). A mark on a group covers every key inside it."""
+    metadata = dict(rule)
+    if neutral:
+        metadata["neutral"] = True
+    if read_only_by is not None:
+        metadata["read_only_by"] = read_only_by
     if factory is not dataclasses.MISSING:
-        return field(default_factory=factory, metadata=rule)
-    return field(default=default, metadata=rule)
+        return field(default_factory=factory, metadata=metadata)
+    return field(default=default, metadata=metadata)
 
 
 def build_dataclass(cls: type, data: Any, source: str, prefix: str = "") -> Any:

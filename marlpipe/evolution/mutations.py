@@ -107,7 +107,7 @@ class Mutations:
         self.config = config
         self.memory_size = None if memory_size is None else int(memory_size)
         if self.memory_size is not None:
-            check_batch_bounds_fit_memory(config.bounds, self.memory_size, "Mutations",
+            check_batch_bounds_fit_memory(config, self.memory_size, "Mutations",
                                           memory_key="memory_size")  # fmt: skip
         weights = mutation_weights(config)
         probs = np.array(weights, np.float64)

@@ -7,6 +7,7 @@ from pathlib import Path
 from marlpipe.config import Params
 from marlpipe.envs import EnvSpec, make_env
 from marlpipe.io import atomic_write
+from marlpipe.pipeline.env_deps import warn_if_env_module_not_a_dep
 from marlpipe.pipeline.errors import UserError
 from marlpipe.pipeline.paths import Paths
 
@@ -24,6 +25,7 @@ def extract(params: Params) -> EnvSpec:
 
 def run(params: Params, root: str | Path = ".") -> EnvSpec:
     """Write ``models/envspec.json`` for ``params.env`` and return the spec."""
+    warn_if_env_module_not_a_dep(params.env.name, "envspec", root)
     spec = extract(params)
     text = spec.to_json() + "\n"
     atomic_write(Paths(Path(root)).envspec, lambda f: f.write(text), mode="w")

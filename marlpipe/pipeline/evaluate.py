@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from marlpipe.config import Params
 from marlpipe.io import file_sha256, read_json, write_json
+from marlpipe.pipeline.env_deps import warn_if_env_module_not_a_dep
 from marlpipe.pipeline.paths import (
     ELITE_CARD,
     ELITE_FILE,
@@ -76,6 +77,7 @@ def run(
     set_torch_threads(params.population.torch_threads)
     root = Path(root)
     agent, card = load_elite(root, params.population.device)
+    warn_if_env_module_not_a_dep(agent.spec.env_name, "evaluate", root)
     if params.tracking.enabled:  # a store that does not answer fails now, not after the work
         from marlpipe.tracking import MlflowTracker
 

@@ -28,6 +28,7 @@ from marlpipe.config import Params
 from marlpipe.io import file_sha256, write_json
 from marlpipe.pipeline import envspec, figures
 from marlpipe.pipeline import resume as checkpoints
+from marlpipe.pipeline.env_deps import warn_if_env_module_not_a_dep
 from marlpipe.pipeline.paths import (
     ELITE_CARD,
     ELITE_FILE,
@@ -135,6 +136,7 @@ def run(
     set_torch_threads(params.population.torch_threads)
     root, paths = Path(root), Paths(Path(root))
     spec = envspec.load_for(params, root)
+    warn_if_env_module_not_a_dep(spec.env_name, "evolve", root)
     checkpoint_dir = paths.evolve_run / "checkpoint"
     evo, device = params.evolution, params.population.device
     memory = MultiAgentReplayBuffer(

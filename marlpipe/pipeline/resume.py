@@ -11,9 +11,10 @@ written, so a finished run is never taken for a resume (``dvc repro -f`` retrain
 generation 0) and the buffer does not linger on disk.
 
 A checkpoint is resumed only by a run that would have made it: the same params, except the
-settings in :data:`RESULT_NEUTRAL`, ``evaluate`` and ``tracking``, and the same training code,
-compared by :func:`training_code_hash` (comments, docstrings and formatting do not count; the
-MLflow and results modules and the CLI are left out). A checkpoint that does not match, or
+settings marked neutral (:data:`RESULT_NEUTRAL`, ``tracking`` among them) and ``evaluate`` (read
+only by the evaluate stage), and the same training code, compared by :func:`training_code_hash`
+(comments, docstrings and formatting do not count; the MLflow and results modules and the CLI
+are left out). A checkpoint that does not match, or
 that cannot be read, is never deleted: it is moved aside to
 ``runs/evolve/checkpoint.stale-<why>-<when>`` with one line on stderr, and the run starts over.
 """
@@ -34,6 +35,7 @@ from marlpipe.algos.checkpoint import load_population, save_population
 from marlpipe.code_hash import code_hash as code_hash  # re-exported: moved below pipeline/
 from marlpipe.code_hash import training_code_hash
 from marlpipe.config import Params
+from marlpipe.config.keys import generation_keys, grouped, result_neutral_keys, select
 from marlpipe.io import read_json, write_json
 from marlpipe.pipeline.paths import atomic_dir, recover_dir
 
@@ -47,31 +49,22 @@ STATE_FILE = "state.json"
 FORMAT = 2
 """``state.json`` layout: 2 keeps the params and the code fingerprints apart (1 had one)."""
 
-RESULT_NEUTRAL: dict[str, tuple[str, ...]] = {
-    "population": ("backend", "ray_address", "num_cpus", "num_gpus", "workers"),
-    "env": ("backend", "fast"),
-}
-"""Settings that by design do not change a run's numbers: where members train (locally or on
-which Ray workers, with merged experience the same numbers either way) and how env copies are
-stepped (sync or async, mpe2's fast path or PettingZoo's: identical results). Changing one
-neither invalidates a resume nor, in ``dvc.yaml``, the ``evolve`` and ``evaluate`` stages
-(``tests/test_workflows.py`` checks both). ``population.torch_threads`` is not among them:
-the order of a BLAS reduction may follow the thread count, so its numbers may differ in the
-last bit."""
-
-_NOT_FINGERPRINTED = ("evaluate", "tracking")
-"""Groups that do not shape the generations: how the elite is scored afterwards, where runs
-are logged."""
+RESULT_NEUTRAL: dict[str, tuple[str, ...]] = grouped(result_neutral_keys())
+"""The settings marked ``neutral`` in :mod:`marlpipe.config.params`, by group: by design they
+do not change a run's numbers: where members train (locally or on which Ray workers, with
+merged experience the same numbers either way), how env copies are stepped (sync or async,
+mpe2's fast path or PettingZoo's: identical results) and every ``tracking`` key. Changing one
+neither invalidates a resume nor, in ``dvc.yaml``, any stage (``tests/test_dvc_yaml.py`` checks
+its params against the marks, ``tests/test_workflows.py`` runs it). ``population.torch_threads``
+is not among them: the order of a BLAS reduction may follow the thread count, so its numbers
+may differ in the last bit."""
 
 
 def fingerprint(params: Params) -> str:
-    """Hash of every param that shapes the generations (:data:`RESULT_NEUTRAL`, ``evaluate``
-    and ``tracking`` left out; ``evolution.generations`` and ``target`` count)."""
-    data = params.to_dict()
-    for group in _NOT_FINGERPRINTED:
-        data.pop(group)
-    for group, keys in RESULT_NEUTRAL.items():
-        data[group] = {k: v for k, v in data[group].items() if k not in keys}
+    """Hash of every param that shapes the generations (:func:`marlpipe.config.keys.
+    generation_keys`: the neutral settings and ``evaluate`` left out; ``evolution.generations``
+    and ``target`` count)."""
+    data = select(params.to_dict(), generation_keys())
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
 
