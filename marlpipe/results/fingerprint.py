@@ -6,8 +6,9 @@ evolve, evaluate; seed 0, tracking off) on a short budget (:data:`BUDGET`: 3 gen
 env steps per member), scores the random and no-op baselines and, for a competitive preset, the
 elite with one side random, on a few episodes, and hashes what came out:
 
-- ``params_sha256``: the row's resolved params (package defaults, preset, budget). It depends on
-  no CPU, so it is compared on every machine: a changed default is a change of numbers.
+- ``params_sha256``: the row's resolved params (package defaults, preset, budget) less the
+  result-neutral settings. It depends on no CPU, so it is compared on every machine: a changed
+  default is a change of numbers; another default backend is not.
 - ``model_sha256``: every tensor of the elite's checkpoint (networks, targets, optimisers, its
   random generator), by name, dtype, shape and bytes.
 - ``fitness_sha256``: every member's fitness in every generation, the elite's evaluated returns,
@@ -126,8 +127,13 @@ def row_params(preset: str | Path, algorithm: str) -> Params:
 
 
 def params_sha256(params: Params) -> str:
-    """Hash of the resolved params (every key, as JSON with sorted keys)."""
-    text = json.dumps(params.to_dict(), sort_keys=True)
+    """Hash of the resolved params that can change a number: every key but the result-neutral
+    ones (:func:`~marlpipe.config.keys.result_neutral_keys`), as JSON with sorted keys."""
+    from marlpipe.config.keys import leaf_keys, result_neutral_keys, select
+
+    neutral = set(result_neutral_keys())
+    kept = select(params.to_dict(), [k for k in leaf_keys() if k not in neutral])
+    text = json.dumps(kept, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()
 
 
