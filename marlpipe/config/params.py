@@ -19,6 +19,7 @@ from marlpipe.config.rules import (
     check_net_config,
     check_params,
     check_population,
+    check_tracking,
 )
 from marlpipe.config.validation import build_dataclass, option
 from marlpipe.registry import ACTIVATIONS, ALGORITHMS
@@ -291,7 +292,7 @@ def validated(cls: type[T], values: dict[str, Any], source: str, prefix: str = "
     checks a params file gets); errors start with ``source`` and the key path ``prefix``."""
     rules = {NetConfig: check_net_config, MutationConfig: check_mutation,
              EvolutionConfig: check_evolution, PopulationConfig: check_population,
-             EnvConfig: check_env}  # fmt: skip
+             EnvConfig: check_env, TrackingConfig: check_tracking}  # fmt: skip
     config = build_dataclass(cls, values, source, prefix)
     if cls in rules:
         rules[cls](config, source, prefix)
