@@ -75,11 +75,8 @@ class MlflowTracker(Tracker):
 
         MLflow retries an HTTP store for minutes by default (``MLFLOW_HTTP_REQUEST_MAX_RETRIES``,
         ``..._TIMEOUT``); this one request is made without retries and with a short timeout.
-        Local stores (``sqlite:``, folders) are always there and are not probed; an existing
-        ``sqlite:`` file must be an SQLite database (its header is read, the file never changed),
-        and the repo's own store must keep this experiment's artefacts in the repo (a copied or
-        moved repo's does not: :func:`~marlpipe.tracking.local_store.check_repo_store`).
-        """
+        Local stores are not probed; an existing ``sqlite:`` file must be an SQLite database,
+        the repo's own keep its artefacts in the repo (``local_store.check_repo_store``)."""
         from marlpipe.errors import UserError
         from marlpipe.tracking.local_store import check_repo_store, check_sqlite_store
 
