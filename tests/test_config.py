@@ -378,3 +378,27 @@ def test_the_marks_do_not_change_what_is_checked() -> None:
     )
     params = params_from_dict({"env": {"fast": False}, "tracking": {"enabled": False}})
     assert params.env.fast is False and params.tracking.enabled is False
+
+
+@pytest.mark.parametrize(
+    ("name", "why"),
+    [
+        ("a/b", "without '/' or ':'"),
+        ("team:model", "without '/' or ':'"),
+        ("  ", "non-blank"),
+        ("..", "does not start with '..'"),
+        ("both ' and \"", "but not both"),
+    ],
+)
+def test_registered_model_names_mlflow_cannot_take_are_refused_in_one_line(
+    name: str, why: str
+) -> None:
+    """Refused at validation, before any work; a name MLflow takes (a quote, spaces) is not."""
+    with pytest.raises(ConfigError) as info:
+        with_overrides(Params(), {"tracking": {"registered_model": name}})
+    message = str(info.value)
+    assert message.startswith("overrides: tracking.registered_model: expected") and why in message
+    assert "\n" not in message
+    for fine in ("bob's model", 'say "hi"', "ünï model_1.2"):
+        params = with_overrides(Params(), {"tracking": {"registered_model": fine}})
+        assert params.tracking.registered_model == fine

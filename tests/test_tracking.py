@@ -9,6 +9,7 @@ import sys
 import urllib.parse
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
 from local_server import free_port, serving
@@ -233,3 +234,178 @@ def test_generation_read_back_over_rest(tmp_path: Path) -> None:
         assert [(m["step"], m["value"]) for m in history] == [(0, -10.0)]
         runs = get_json(f"{base}/api/2.0/mlflow/runs/get?run_id={tracker.run_id}")
         assert runs["run"]["info"]["status"] == "FINISHED"
+
+
+def _open_store(uri: str, barrier: Any, out: Any) -> None:
+    """One process's first use of the store: every process starts it at once."""
+    import traceback
+
+    from marlpipe.tracking import store
+
+    barrier.wait(60)
+    try:
+        client = store.client(uri)
+        store.experiment_id(client, "tests", Path(uri.removeprefix("sqlite:///")).parent)
+        client.search_registered_models(max_results=1)
+        out.put("ok")
+    except BaseException:
+        out.put(traceback.format_exc(limit=1).strip().splitlines()[-1])
+
+
+def test_a_fresh_store_opened_by_several_processes_at_once(tmp_path: Path) -> None:
+    """MLflow creates an empty SQLite store's tables without a lock: processes opening it at
+    once (``dvc queue start -j 2``) failed on its migrations; the store is made once, locked."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")
+    uri, count = f"sqlite:///{tmp_path / 'mlflow.db'}", 3
+    barrier, out = ctx.Barrier(count), ctx.Queue()
+    procs = [ctx.Process(target=_open_store, args=(uri, barrier, out)) for _ in range(count)]
+    for proc in procs:
+        proc.start()
+    results = [out.get(timeout=120) for _ in procs]
+    for proc in procs:
+        proc.join(30)
+    assert results == ["ok"] * count
+    assert (tmp_path / "mlflow.db.lock").exists()
+
+
+class _RacingClient:
+    """An ``MlflowClient`` whose promotes read the champion together (a barrier, given up after
+    a second when a lock keeps the other out) and whose first move to ``slow`` comes late:
+    without care, the lower score would be written last."""
+
+    def __init__(self, client: Any, barrier: Any, slow: str, uri: str | None = None) -> None:
+        self._client, self._barrier, self._slow = client, barrier, slow
+        self.tracking_uri = uri or client.tracking_uri
+        self._read = self._moved = False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    def get_model_version_by_alias(self, *args: Any) -> Any:
+        import threading
+
+        if not self._read:
+            self._read = True
+            try:
+                self._barrier.wait(1.0)
+            except threading.BrokenBarrierError:
+                pass
+        return self._client.get_model_version_by_alias(*args)
+
+    def set_registered_model_alias(self, name: str, alias: str, version: str) -> None:
+        import time
+
+        if version == self._slow and not self._moved:
+            self._moved = True
+            time.sleep(1.0)
+        self._client.set_registered_model_alias(name, alias, version)
+
+
+@pytest.mark.parametrize("locked", [True, False], ids=["sqlite-lock", "converging-move"])
+def test_concurrent_promotes_never_leave_the_lower_score_champion(
+    tmp_path: Path, locked: bool
+) -> None:
+    import threading
+
+    from mlflow.tracking import MlflowClient
+
+    from marlpipe.tracking import model_registry, store
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    base = store.client(uri)
+    (tmp_path / "src").mkdir()
+    name = "bob's model"  # a quote: the searches must quote it
+    base.create_registered_model(name)
+    for score in ("-20.0", "-5.0", "-10.0"):  # versions 1, 2, 3: 2 and 3 beat 1, 2 is best
+        base.create_model_version(name, str(tmp_path / "src"), tags={"score": score})
+        if score == "-20.0":  # the champion both evaluations below want to beat
+            assert model_registry.promote(base, name, 1)
+    barrier, done = threading.Barrier(2), {}
+    other = None if locked else "http://127.0.0.1:1"  # a store without the file lock
+
+    def promote(version: int) -> None:
+        client = _RacingClient(MlflowClient(uri), barrier, slow="3", uri=other)
+        done[version] = model_registry.promote(client, name, version)
+
+    threads = [threading.Thread(target=promote, args=(v,)) for v in (2, 3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert base.get_model_version_by_alias(name, "champion").version in ("2", 2)
+    assert done == {2: True, 3: False}
+    assert model_registry.find_model_version(base, name, "score", "-10.0") == 3
+
+
+def test_registered_model_names_are_quoted_in_filters() -> None:
+    from marlpipe.tracking.model_registry import name_filter
+
+    assert name_filter("plain") == "name = 'plain'"
+    assert name_filter("bob's model") == "name = \"bob's model\""
+    assert name_filter('say "hi"') == "name = 'say \"hi\"'"
+    with pytest.raises(ValueError, match="both"):
+        name_filter("both ' and \"")
+
+
+def test_evaluate_registers_a_name_with_a_quote_and_a_failure_marks_its_run_failed(
+    tmp_path: Path, tiny_params: Params, mlflow_uri: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mlflow.tracking import MlflowClient
+
+    envspec.run(tiny_params, tmp_path)
+    init_population.run(tiny_params, tmp_path)
+    evolve.run(tiny_params, tmp_path)  # tracking off: only evaluate's runs below
+    params = with_overrides(
+        tiny_params, {"tracking": {"enabled": True, "registered_model": "bob's model"}}
+    )
+    first = evaluate.run(params, tmp_path)
+    assert evaluate.run(params, tmp_path)["registered_version"] == first["registered_version"]
+    client = MlflowClient(mlflow_uri)
+    assert client.get_model_version_by_alias("bob's model", "champion").version in ("1", 1)
+
+    def broken(*args: Any) -> int:
+        raise RuntimeError("the registry went away")
+
+    monkeypatch.setattr(evaluate, "_register", broken)
+    (tmp_path / "reports" / "eval.json").unlink()
+    with pytest.raises(RuntimeError, match="went away"):
+        evaluate.run(params, tmp_path)
+    exp = client.get_experiment_by_name("tests").experiment_id
+    [last] = client.search_runs([exp], order_by=["start_time DESC"], max_results=1)
+    assert last.info.status == "FAILED"
+    assert not (tmp_path / "reports" / "eval.json").exists()
+
+
+def test_a_copied_repo_does_not_write_into_the_original(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The store keeps absolute artefact locations: the copy's mlflow.db still points at the
+    original's mlartifacts/. The copy stops with one line before any work instead."""
+    from marlpipe.errors import UserError
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.delenv("DVC_ROOT", raising=False)
+    original, copy = tmp_path / "original", tmp_path / "copy"
+    original.mkdir()
+    tracker = MlflowTracker("tests", root=original)
+    tracker.start()
+    tracker.log_generation(record(0))
+    tracker.finish()
+    shutil.copytree(original, copy)
+    before = sorted(p.relative_to(original) for p in original.rglob("*"))
+    for step in ("check_store", "start"):  # the preflight (sqlite3 alone), then MLflow's own
+        with pytest.raises(UserError) as info:
+            getattr(MlflowTracker("tests", root=copy), step)()
+        message = str(info.value)
+        assert "\n" not in message and "copied or moved" in message
+        assert str(original / "mlartifacts") in message
+        assert f"MLFLOW_TRACKING_URI=sqlite:///{original.resolve()}/mlflow.db" in message
+    assert sorted(p.relative_to(original) for p in original.rglob("*")) == before
+    MlflowTracker("other", root=copy).start()  # a new experiment of the copy is its own
+    MlflowTracker("tests", root=original).check_store()  # the original is fine
+    shutil.rmtree(original)  # moved: only "start a fresh store" is left to say
+    with pytest.raises(UserError, match="move mlflow.db and mlartifacts/ aside") as info:
+        MlflowTracker("tests", root=copy).check_store()
+    assert "MLFLOW_TRACKING_URI" not in str(info.value)

@@ -394,3 +394,51 @@ def test_a_fresh_clone_retrains_evaluates_and_keeps_the_version(session: Session
     [new] = [r for r in s.evolve_runs() if r.info.run_id not in before]
     assert_evolve_run(s, new, "speaker_listener-matd3-s1", PARAMS)
     assert len(s.versions()) == versions  # experiment A's checkpoint: no new version
+
+
+def test_a_queue_of_two_on_a_repo_without_a_store_yet(tmp_path: Path) -> None:
+    """``dvc queue start -j 2`` on a repo with no ``mlflow.db``: both evolves open the fresh
+    store at once; it is created once, under its file lock, and both experiments succeed."""
+    root = pipeline_repo(tmp_path / "repo", PARAMS)
+    env = user_env()
+    assert not (root / "mlflow.db").exists()
+    for seed in (5, 6):
+        run([*DVC, "exp", "run", "--queue", "-S", f"seed={seed}"], root, env=env)
+    run([*DVC, "queue", "start", "-j", "2"], root, env=env)
+    deadline = time.monotonic() + 400
+    while True:
+        status = run([*DVC, "queue", "status"], root, env=env)
+        if not any(word in status for word in ("Queued", "Running")):
+            break
+        assert time.monotonic() < deadline, status
+        time.sleep(2)
+    assert status.count("Success") == 2, status
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{root / 'mlflow.db'}")
+    exp = client.get_experiment_by_name(EXPERIMENT).experiment_id
+    evolved = [r for r in client.search_runs([exp]) if "mlflow.parentRunId" not in r.data.tags]
+    assert sorted(r.data.params["seed"] for r in evolved) == ["5", "6"]
+    assert {r.info.status for r in evolved} == {"FINISHED"}
+
+
+def test_a_copied_repo_stops_before_writing_into_the_original(session: Session) -> None:
+    """``cp -r`` of the repo copies its mlflow.db, which holds the original's absolute artefact
+    folder: the copy's evaluate stops in one line before any work, the original untouched."""
+    s = session
+    copy = s.root.parent / "copied"
+    run(["cp", "-r", str(s.root), str(copy)], s.root.parent)
+    artefacts = s.root / "mlartifacts"
+    before = sorted(p.relative_to(artefacts) for p in artefacts.rglob("*"))
+    runs = len(s.runs())
+    done = subprocess.run(
+        [*DVC, "repro", "-f", "-s", "evaluate"], cwd=copy, capture_output=True, text=True,
+        timeout=300, env=s.env,
+    )  # fmt: skip
+    out = done.stdout + done.stderr
+    assert done.returncode != 0, out
+    [line] = [x for x in out.splitlines() if "copied or moved" in x]
+    assert f"{s.root.resolve() / 'mlartifacts'}" in line and "move mlflow.db" in line
+    assert "Traceback" not in out
+    assert sorted(p.relative_to(artefacts) for p in artefacts.rglob("*")) == before
+    assert len(s.runs()) == runs

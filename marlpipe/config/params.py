@@ -4,6 +4,9 @@ Every group of ``params.yaml`` is one dataclass below; a missing key takes the d
 here (the defaults are the package's default run, used when no ``params.yaml`` is found). An
 unknown key, a wrong type or an out-of-range value raises :class:`ConfigError` with ONE line
 such as ``params.yaml: tournament.size: expected an integer >= 2, got 'x'``.
+
+Its size is earned: every key of ``params.yaml``, its default, range, marks and one-line
+docstring are written here once, and nowhere else.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from marlpipe.config.rules import (
     check_net_config,
     check_params,
     check_population,
+    check_tracking,
 )
 from marlpipe.config.validation import build_dataclass, option
 from marlpipe.registry import ACTIVATIONS, ALGORITHMS
@@ -293,7 +297,7 @@ def validated(cls: type[T], values: dict[str, Any], source: str, prefix: str = "
     checks a params file gets); errors start with ``source`` and the key path ``prefix``."""
     rules = {NetConfig: check_net_config, MutationConfig: check_mutation,
              EvolutionConfig: check_evolution, PopulationConfig: check_population,
-             EnvConfig: check_env}  # fmt: skip
+             EnvConfig: check_env, TrackingConfig: check_tracking}  # fmt: skip
     config = build_dataclass(cls, values, source, prefix)
     if cls in rules:
         rules[cls](config, source, prefix)

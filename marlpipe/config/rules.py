@@ -162,6 +162,29 @@ def check_env(env: Any, source: str, prefix: str = "env.") -> None:
         )
 
 
+def check_tracking(tracking: Any, source: str, prefix: str = "tracking.") -> None:
+    """A ``registered_model`` name MLflow takes and its search filters can quote.
+
+    MLflow refuses names that are blank, hold ``/`` or ``:``, or are not a plain file name
+    (``.``, ``..``, starting with ``..``); its filter grammar has no escapes, so a name holding
+    both ``'`` and ``"`` cannot be searched for (one kind alone is quoted with the other)."""
+    name = tracking.registered_model
+    if name is None:
+        return
+    key = f"{prefix}registered_model"
+    why = None
+    if not name.strip():
+        why = "a non-blank name"
+    elif "/" in name or ":" in name:
+        why = "a name without '/' or ':' (MLflow refuses them)"
+    elif name == "." or name.startswith(".."):
+        why = "a name that is not '.' and does not start with '..' (MLflow refuses them)"
+    elif "'" in name and '"' in name:
+        why = "a name holding ' or \" but not both (MLflow's search filters cannot quote it)"
+    if why is not None:
+        raise ConfigError(f"{source}: {key}: expected {why}, got {name!r}")
+
+
 def check_params(params: Any, source: str) -> Any:
     """Every rule between keys of a whole params file; returns ``params``."""
     check_env(params.env, source)
@@ -173,6 +196,7 @@ def check_params(params: Any, source: str) -> Any:
     check_batch_fits_memory(params.init_hp.batch_size, params.evolution.memory_size, source)
     check_batch_bounds_fit_memory(params.mutation, params.evolution.memory_size, source)
     check_rl_hp_selection(params.mutation, params.algorithm, source)
+    check_tracking(params.tracking, source)
     return params
 
 
@@ -187,5 +211,6 @@ __all__ = [
     "check_population",
     "check_rl_hp_selection",
     "check_selection",
+    "check_tracking",
     "mutates_batch_size",
 ]

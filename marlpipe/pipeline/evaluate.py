@@ -134,13 +134,17 @@ def _track(
         params=_flat_evaluate(params), tags=link if evolve_run_id else None,
     )  # fmt: skip
     tracker.start()
-    tracker.log_metrics(metrics)
-    if evolve_run_id:
-        tracker.log_metrics_to(evolve_run_id, {f"eval.{k}": v for k, v in metrics.items()})
-    tracker.log_artifacts(Paths(root).elite, "elite")
-    _log_gif(tracker, params, root, agent)
-    name = registered_model_name(params, card.get("env", {}).get("name"))
-    version = _register(tracker, name, Paths(root).elite, agent, metrics["score"])
+    try:
+        tracker.log_metrics(metrics)
+        if evolve_run_id:
+            tracker.log_metrics_to(evolve_run_id, {f"eval.{k}": v for k, v in metrics.items()})
+        tracker.log_artifacts(Paths(root).elite, "elite")
+        _log_gif(tracker, params, root, agent)
+        name = registered_model_name(params, card.get("env", {}).get("name"))
+        version = _register(tracker, name, Paths(root).elite, agent, metrics["score"])
+    except BaseException as err:  # the run says it failed (or was stopped), never RUNNING
+        tracker.finish("FAILED" if isinstance(err, Exception) else "KILLED")
+        raise
     tracker.finish("FINISHED")
     return version
 

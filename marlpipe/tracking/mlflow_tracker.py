@@ -75,13 +75,13 @@ class MlflowTracker(Tracker):
 
         MLflow retries an HTTP store for minutes by default (``MLFLOW_HTTP_REQUEST_MAX_RETRIES``,
         ``..._TIMEOUT``); this one request is made without retries and with a short timeout.
-        Local stores (``sqlite:``, folders) are always there and are not probed; an existing
-        ``sqlite:`` file must be an SQLite database (its header is read, the file never changed).
-        """
+        Local stores are not probed; an existing ``sqlite:`` file must be an SQLite database,
+        the repo's own keep its artefacts in the repo (``local_store.check_repo_store``)."""
         from marlpipe.errors import UserError
-        from marlpipe.tracking.local_store import check_sqlite_store
+        from marlpipe.tracking.local_store import check_repo_store, check_sqlite_store
 
         check_sqlite_store(self.tracking_uri)
+        check_repo_store(self.tracking_uri, store.store_root(self.root), self.experiment)
         if not self.tracking_uri.startswith(("http:", "https:")):
             return
         probe = {

@@ -83,32 +83,84 @@ def register_model(
     return int(version.version)
 
 
+def name_filter(name: str) -> str:
+    """An MLflow search filter ``name = '<name>'`` for any name MLflow's filters can hold.
+
+    MLflow's filter grammar has no escapes: a value is the text between its quotes. A name with
+    a ``'`` is quoted with ``"`` instead; one with both kinds cannot be written (params
+    validation refuses it: ``marlpipe.config.rules.check_tracking``)."""
+    if "'" not in name:
+        return f"name = '{name}'"
+    if '"' not in name:
+        return f'name = "{name}"'
+    raise ValueError(f"registered model name {name!r}: holds both ' and \"; MLflow cannot filter")
+
+
 def find_model_version(client: Any, name: str, tag: str, value: str) -> int | None:
     """The oldest version of registered model ``name`` whose tag ``tag`` is ``value``."""
     found = [
         int(v.version)
-        for v in client.search_model_versions(f"name = '{name}'")
+        for v in client.search_model_versions(name_filter(name))
         if v.tags.get(tag) == value
     ]
     return min(found, default=None)
 
 
-def promote(
-    client: Any, name: str, version: int, alias: str = "champion", key: str = "score"
-) -> bool:
-    """Point ``alias`` of ``name`` at ``version`` if nothing has it yet or ``version``'s tag
-    ``key`` (a number, higher is better) beats that of the version that has it."""
+def _score(version: Any, key: str) -> float | None:
+    try:
+        score = float(version.tags[key])
+    except (KeyError, TypeError, ValueError):
+        return None
+    return None if score != score else score  # NaN is not a score
+
+
+def _holder(client: Any, name: str, alias: str) -> Any:
     from mlflow.exceptions import MlflowException
 
     try:
-        current = client.get_model_version_by_alias(name, alias)
+        return client.get_model_version_by_alias(name, alias)
     except MlflowException:
-        current = None
-    score = float(client.get_model_version(name, str(version)).tags[key])
-    if current is not None and not score > float(current.tags.get(key, "-inf")):
-        return False
-    client.set_registered_model_alias(name, alias, str(version))
-    return True
+        return None
 
 
-__all__ = ["find_model_version", "log_model", "promote", "register_model"]
+def _best(client: Any, name: str, key: str) -> Any:
+    """The eligible version (numeric tag ``key``) with the highest score, oldest on ties."""
+    scored = [(s, -int(v.version), v) for v in client.search_model_versions(name_filter(name))
+              if (s := _score(v, key)) is not None]  # fmt: skip
+    return max(scored, key=lambda item: item[:2])[2] if scored else None
+
+
+def promote(
+    client: Any, name: str, version: int, alias: str = "champion", key: str = "score",
+    rounds: int = 10,
+) -> bool:  # fmt: skip
+    """Point ``alias`` of ``name`` at ``version`` if nothing has it yet or ``version``'s tag
+    ``key`` (a number, higher is better) beats that of the version that has it; ``True`` if
+    ``alias`` is on ``version`` afterwards.
+
+    Safe when several evaluations promote at once. In a local SQLite store the read and the move
+    hold the store's file lock (``local_store.store_lock``). In any store a move converges:
+    after setting the alias, the versions are read again and the alias is put on the
+    best-scoring eligible one (a numeric ``key`` tag; the oldest on ties) until a read shows it
+    there, so concurrent writers end on the highest score, never on a lower one written last.
+    """
+    from marlpipe.tracking.local_store import store_lock
+
+    with store_lock(getattr(client, "tracking_uri", "") or ""):
+        current = _holder(client, name, alias)
+        score = _score(client.get_model_version(name, str(version)), key)
+        if score is None:
+            raise ValueError(f"{name} version {version}: tag {key!r} is not a number")
+        held = None if current is None else _score(current, key)
+        if current is not None and not score > (float("-inf") if held is None else held):
+            return str(current.version) == str(version)
+        client.set_registered_model_alias(name, alias, str(version))
+        for _ in range(rounds):
+            best, current = _best(client, name, key), _holder(client, name, alias)
+            if best is None or (current is not None and current.version == best.version):
+                break
+            client.set_registered_model_alias(name, alias, str(best.version))
+        return str(getattr(_holder(client, name, alias), "version", "")) == str(version)
+
+
+__all__ = ["find_model_version", "log_model", "name_filter", "promote", "register_model"]

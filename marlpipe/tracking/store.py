@@ -45,9 +45,13 @@ def flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
 
 
 def client(tracking_uri: str):
+    """An ``MlflowClient`` of ``tracking_uri``; a local SQLite store is created (or its creation
+    finished) first, once, under its file lock (:func:`~.local_store.prepare_sqlite_store`)."""
     from marlpipe.errors import require
+    from marlpipe.tracking.local_store import prepare_sqlite_store
 
     tracking = require("mlflow.tracking", "MLflow tracking (tracking.enabled: true)")
+    prepare_sqlite_store(tracking_uri)
     return tracking.MlflowClient(tracking_uri=tracking_uri)
 
 
@@ -57,9 +61,16 @@ EXPERIMENT_KIND = ("mlflow.experimentKind", "custom_model_development")
 
 def experiment_id(client: Any, name: str, root: str | os.PathLike = ".") -> str:
     """Id of experiment ``name``, created on first use (artefacts under ``<root>/mlartifacts``)
-    and marked as model development unless it already says what kind it is."""
+    and marked as model development unless it already says what kind it is. In the repo's own
+    store (``<store root>/mlflow.db``) an experiment whose artefacts live outside the repo (a
+    copied or moved repo) stops here with one line (:func:`~.local_store.check_artifact_location`)
+    rather than writing into the other folder."""
+    from marlpipe.tracking.local_store import check_artifact_location, is_repo_store
+
     found = client.get_experiment_by_name(name)
     if found is not None:
+        if is_repo_store(client.tracking_uri, store_root(root)):
+            check_artifact_location(found.artifact_location, store_root(root), name)
         if EXPERIMENT_KIND[0] not in found.tags:
             client.set_experiment_tag(found.experiment_id, *EXPERIMENT_KIND)
         return found.experiment_id
