@@ -33,15 +33,14 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import platform
 import tempfile
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from marlpipe.config import Params, load_params, with_overrides
 from marlpipe.io import read_json, write_json
+from marlpipe.results.machine import cpu_kind, versions
 
 log = logging.getLogger(__name__)
 
@@ -67,9 +66,6 @@ Everything else (population, networks, hyperparameters, mutations, env copies) i
 so the run goes through the code paths the cell takes; the preset's batch sizes are reached in
 the first generation, so every run learns, selects and mutates."""
 
-VERSIONED = ("torch", "numpy", "mpe2", "pettingzoo", "vmas")
-"""Libraries whose version is part of what a fingerprint was computed with."""
-
 FOLDER = Path("results") / "fingerprints"
 """Where the fingerprints live, relative to the repository."""
 
@@ -77,46 +73,6 @@ FOLDER = Path("results") / "fingerprints"
 def row_name(preset: str, algorithm: str) -> str:
     """File stem of a row, e.g. ``speaker_listener-matd3``."""
     return f"{preset}-{algorithm.lower()}"
-
-
-def _cpuinfo() -> dict[str, str]:
-    info: dict[str, str] = {}
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return info
-    for line in text.splitlines():
-        if not line.strip():
-            break  # the first processor is enough
-        key, _, value = line.partition(":")
-        info.setdefault(key.strip(), value.strip())
-    return info
-
-
-def cpu_kind() -> str:
-    """This machine's CPU kind as far as float results go: architecture, vendor, the SIMD level
-    torch dispatches to, and AMX, e.g. ``x86_64-intel-avx512-amx`` or ``x86_64-amd-avx2``."""
-    import torch
-
-    info = _cpuinfo()
-    vendor = {"GenuineIntel": "intel", "AuthenticAMD": "amd"}.get(
-        info.get("vendor_id", ""), (info.get("vendor_id") or platform.processor() or "unknown")
-    )
-    kind = f"{platform.machine()}-{vendor.lower()}-{torch.backends.cpu.get_cpu_capability()}"
-    if "amx_tile" in info.get("flags", "").split():
-        kind += "-amx"
-    return kind.lower().replace(" ", "_")
-
-
-def versions() -> dict[str, str]:
-    """Python and the :data:`VERSIONED` libraries' versions on this machine."""
-    found = {"python": platform.python_version()}
-    for name in VERSIONED:
-        try:
-            found[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            found[name] = "absent"
-    return found
 
 
 def row_params(preset: str | Path, algorithm: str) -> Params:
@@ -337,18 +293,5 @@ def _short_versions() -> str:
     return ", ".join(f"{k} {v}" for k, v in versions().items() if k in ("torch", "numpy"))
 
 
-__all__ = [
-    "FAILING",
-    "summary",
-    "BUDGET",
-    "ROWS",
-    "Outcome",
-    "check",
-    "compute",
-    "cpu_kind",
-    "params_sha256",
-    "record",
-    "row_params",
-    "tensors_sha256",
-    "versions",
-]
+__all__ = ["BUDGET", "FAILING", "ROWS", "Outcome", "check", "compute", "cpu_kind", "record"]
+__all__ += ["params_sha256", "row_params", "summary", "tensors_sha256", "versions"]
