@@ -105,6 +105,7 @@ def _tracker(params: Params, store: Path, run_id: str | None, generation: int) -
     return MlflowTracker(
         params.tracking.experiment, root=store, run_name=run_name(params),
         params=params.to_dict(), parent_run_id=run_id, resumed_at=generation,
+        resume_key=checkpoints.resume_key(params),
     )  # fmt: skip
 
 
