@@ -201,6 +201,29 @@ def test_a_resume_under_changed_neutral_settings_and_a_new_name_continues_the_ru
     assert sorted(c.data.tags["generation"] for c in children) == ["0", "1"]
 
 
+def test_a_fresh_start_marks_the_set_aside_run_killed(
+    tmp_path: Path, tiny_params: Params, mlflow_uri: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``marlpipe evolve --fresh`` after a kill -9 (the run still says ``RUNNING``)."""
+    from mlflow.tracking import MlflowClient
+
+    params = with_overrides(tiny_params, {"tracking": {"enabled": True}})
+    envspec.run(params, tmp_path)
+    init_population.run(params, tmp_path)
+    with monkeypatch.context() as patch:  # a kill -9 closes nothing
+        patch.setattr(MlflowTracker, "finish", lambda self, status="FINISHED": None)
+        with pytest.raises(Killed):
+            evolve.run(params, tmp_path, on_generation=kill_after_first)
+    client = MlflowClient(mlflow_uri)
+    [killed] = evolve_runs(client)
+    assert killed.info.status == "RUNNING"
+    result = evolve.run(params, tmp_path, resume=False)
+    assert result.mlflow_run_id != killed.info.run_id
+    old = client.get_run(killed.info.run_id)
+    assert old.info.status == "KILLED" and "abandoned" in old.data.tags
+    assert client.get_run(result.mlflow_run_id).info.status == "FINISHED"
+
+
 def test_reopening_follows_the_resume_key_and_records_each_resume(
     tmp_path: Path, mlflow_uri: str
 ) -> None:

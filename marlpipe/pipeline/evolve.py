@@ -147,6 +147,8 @@ def run(
     saved = checkpoints.load(checkpoint_dir, memory, params, abandoned) if resume else None
     if saved is None:
         if checkpoint_dir.exists():  # resume=False (``marlpipe evolve --fresh``): keep it too
+            if (run_id := checkpoints.mlflow_run_of(checkpoint_dir)) is not None:
+                abandoned.append(run_id)  # never continued: marked so below, not left running
             checkpoints.move_aside(checkpoint_dir, "fresh")
         start = LoopState.start(derive_seed(params.seed, "training"))
         saved = checkpoints.EvolveState(

@@ -226,6 +226,15 @@ def load(
     return state
 
 
+def mlflow_run_of(directory: str | Path) -> str | None:
+    """The MLflow run the checkpoint in ``directory`` names (``None``: none, or unreadable)."""
+    try:
+        run_id = read_json(Path(directory) / STATE_FILE).get("mlflow_run_id")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return run_id if isinstance(run_id, str) else None
+
+
 def _short(err: BaseException) -> str:
     text = " ".join(str(err).split()) or type(err).__name__
     return text[:300]
