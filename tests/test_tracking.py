@@ -225,7 +225,7 @@ def test_a_fresh_start_marks_the_set_aside_run_killed(
 
 
 def test_reopening_follows_the_resume_key_and_records_each_resume(
-    tmp_path: Path, mlflow_uri: str
+    tmp_path: Path, mlflow_uri: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     def tracker(name: str, n: int, key: str, **kwargs: object) -> MlflowTracker:
         params = {"a": {"b": 1}, "n": n}
@@ -249,6 +249,16 @@ def test_reopening_follows_the_resume_key_and_records_each_resume(
     assert run.data.tags["mlflow.runName"] == "exp-c"
     assert run.data.tags["previous_run_names"] == "exp-a, exp-b"
     assert run.data.tags["resume_key"] == "k"
+    # Resumed outside a DVC experiment: named as such runs are, the experiment's tag gone.
+    fourth.finish("KILLED")
+    monkeypatch.setenv("DVC_EXP_NAME", "exp-c")
+    tracker("exp-c", 3, "k", parent_run_id=run_id, resumed_at=2).start()
+    assert fourth.client.get_run(run_id).data.tags["dvc_exp_name"] == "exp-c"
+    monkeypatch.delenv("DVC_EXP_NAME")
+    tracker("spread-matd3-s0", 3, "k", parent_run_id=run_id, resumed_at=2).start()
+    tags = fourth.client.get_run(run_id).data.tags
+    assert tags["mlflow.runName"] == "spread-matd3-s0" and "dvc_exp_name" not in tags
+    assert tags["previous_run_names"] == "exp-a, exp-b, exp-c"
     # Another resume key (what shapes the results changed): never reopened.
     other = tracker("exp-c", 3, "other", parent_run_id=run_id, resumed_at=2)
     new_id = other.start()

@@ -55,6 +55,8 @@ def continue_run(
     experiment = run_tags(root).get("dvc_exp_name")
     if experiment is not None:  # the DVC experiment resuming it (the name follows it)
         tags["dvc_exp_name"] = experiment
+    elif tags and "dvc_exp_name" in run.data.tags:  # renamed outside any DVC experiment
+        client.delete_tag(run_id, "dvc_exp_name")  # the former is in previous_run_names
     changed = resumed_params(run.data.params, params, generation)
     log_batch(client, run_id, params=changed, tags=tags)
     return True
