@@ -5,10 +5,11 @@ A resume continues its run when the run's ``resume_key`` tag equals the resuming
 a checkpoint must match to be resumed), whatever the settings left out of that key. MLflow
 params cannot change, so the settings that did change are added as params named
 ``resumed.g<generation>.<key>`` holding the new value (``resumed.g<generation>-<n>.<key>`` for
-the n-th resume at the same generation; :data:`UNSET` for a key that is gone). A run that
-takes a new name (``$DVC_EXP_NAME``) keeps its former ones, oldest first, in the tag
-``previous_run_names``. A run without the tag (or a tracker without a key) is reopened only
-when its params are exactly the new ones.
+the n-th resume at the same generation; :data:`UNSET` for a key that is gone). A run that takes
+a new name (the resuming DVC experiment's, or evolve's default outside one) keeps its former
+ones, oldest first, in the tag ``previous_run_names``; its ``dvc_exp_name`` tag follows (dropped
+outside an experiment). A run without the tag (or a tracker without a key) is reopened only when
+its params are exactly the new ones.
 """
 
 from __future__ import annotations
