@@ -107,7 +107,8 @@ def init_population(params_path: str | None, root: str) -> None:
 @root_option
 @click.option(
     "--fresh", is_flag=True,
-    help="Start at generation 0: a saved partial run is moved aside (runs/evolve/), not resumed.",
+    help="Start at generation 0: a saved partial run is moved aside (runs/evolve/), not resumed "
+    "(its MLflow run is marked KILLED).",
 )
 @_friendly
 def evolve(params_path: str | None, root: str, fresh: bool) -> None:

@@ -154,6 +154,119 @@ def test_resumed_run_reuses_parent_only_with_the_same_params(
     assert moved.start() != run_id
 
 
+class Killed(Exception):
+    """Stands in for a kill between generations."""
+
+
+def kill_after_first(generation: int, _result: object) -> None:
+    raise Killed
+
+
+def evolve_runs(client: object, experiment: str = "tests") -> list:
+    exp = client.get_experiment_by_name(experiment).experiment_id
+    return [r for r in client.search_runs([exp]) if "mlflow.parentRunId" not in r.data.tags]
+
+
+def test_a_resume_under_changed_neutral_settings_and_a_new_name_continues_the_run(
+    tmp_path: Path, tiny_params: Params, mlflow_uri: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Killed as ``dvc exp run -n exp-a``, resumed as ``exp-b`` with result-neutral settings
+    changed (the checkpoint is accepted): one MLflow run, named ``exp-b``, whose params say
+    what changed at which generation."""
+    from mlflow.tracking import MlflowClient
+
+    params = with_overrides(tiny_params, {"tracking": {"enabled": True}})
+    envspec.run(params, tmp_path)
+    init_population.run(params, tmp_path)
+    monkeypatch.setenv("DVC_EXP_NAME", "exp-a")
+    with pytest.raises(Killed):
+        evolve.run(params, tmp_path, on_generation=kill_after_first)
+    monkeypatch.setenv("DVC_EXP_NAME", "exp-b")
+    fast = params.env.fast
+    changed = with_overrides(params, {"env": {"fast": not fast}, "evaluate": {"episodes": 5}})
+    result = evolve.run(changed, tmp_path)
+    client = MlflowClient(mlflow_uri)
+    [run] = evolve_runs(client)
+    assert run.info.run_id == result.mlflow_run_id and run.info.status == "FINISHED"
+    logged = run.data.params
+    assert logged["evaluate.episodes"] == "3" and logged["env.fast"] == json.dumps(fast)
+    resumed = {k: v for k, v in logged.items() if k.startswith("resumed.")}
+    assert resumed == {
+        "resumed.g1.evaluate.episodes": "5", "resumed.g1.env.fast": json.dumps(not fast),
+    }  # fmt: skip
+    assert run.data.tags["mlflow.runName"] == "exp-b" and run.data.tags["dvc_exp_name"] == "exp-b"
+    assert run.data.tags["previous_run_names"] == "exp-a"
+    children = client.search_runs(
+        [run.info.experiment_id], f"tags.mlflow.parentRunId = '{run.info.run_id}'"
+    )
+    assert sorted(c.data.tags["generation"] for c in children) == ["0", "1"]
+
+
+def test_a_fresh_start_marks_the_set_aside_run_killed(
+    tmp_path: Path, tiny_params: Params, mlflow_uri: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``marlpipe evolve --fresh`` after a kill -9 (the run still says ``RUNNING``)."""
+    from mlflow.tracking import MlflowClient
+
+    params = with_overrides(tiny_params, {"tracking": {"enabled": True}})
+    envspec.run(params, tmp_path)
+    init_population.run(params, tmp_path)
+    with monkeypatch.context() as patch:  # a kill -9 closes nothing
+        patch.setattr(MlflowTracker, "finish", lambda self, status="FINISHED": None)
+        with pytest.raises(Killed):
+            evolve.run(params, tmp_path, on_generation=kill_after_first)
+    client = MlflowClient(mlflow_uri)
+    [killed] = evolve_runs(client)
+    assert killed.info.status == "RUNNING"
+    result = evolve.run(params, tmp_path, resume=False)
+    assert result.mlflow_run_id != killed.info.run_id
+    old = client.get_run(killed.info.run_id)
+    assert old.info.status == "KILLED" and "abandoned" in old.data.tags
+    assert client.get_run(result.mlflow_run_id).info.status == "FINISHED"
+
+
+def test_reopening_follows_the_resume_key_and_records_each_resume(
+    tmp_path: Path, mlflow_uri: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def tracker(name: str, n: int, key: str, **kwargs: object) -> MlflowTracker:
+        params = {"a": {"b": 1}, "n": n}
+        return MlflowTracker("tests", root=tmp_path, run_name=name, params=params,
+                             resume_key=key, **kwargs)  # fmt: skip
+
+    run_id = tracker("exp-a", 1, "k").start()
+    again = tracker("exp-b", 2, "k", parent_run_id=run_id, resumed_at=1)
+    assert again.start() == run_id
+    again.finish("KILLED")
+    # Killed again before generation 1 was checkpointed; resumed under yet another value.
+    third = tracker("exp-b", 3, "k", parent_run_id=run_id, resumed_at=1)
+    assert third.start() == run_id
+    third.finish("KILLED")
+    fourth = tracker("exp-c", 3, "k", parent_run_id=run_id, resumed_at=2)
+    assert fourth.start() == run_id
+    run = fourth.client.get_run(run_id)
+    assert run.data.params == {
+        "a.b": "1", "n": "1", "resumed.g1.n": "2", "resumed.g1-2.n": "3",
+    }  # fmt: skip
+    assert run.data.tags["mlflow.runName"] == "exp-c"
+    assert run.data.tags["previous_run_names"] == "exp-a, exp-b"
+    assert run.data.tags["resume_key"] == "k"
+    # Resumed outside a DVC experiment: named as such runs are, the experiment's tag gone.
+    fourth.finish("KILLED")
+    monkeypatch.setenv("DVC_EXP_NAME", "exp-c")
+    tracker("exp-c", 3, "k", parent_run_id=run_id, resumed_at=2).start()
+    assert fourth.client.get_run(run_id).data.tags["dvc_exp_name"] == "exp-c"
+    monkeypatch.delenv("DVC_EXP_NAME")
+    tracker("spread-matd3-s0", 3, "k", parent_run_id=run_id, resumed_at=2).start()
+    tags = fourth.client.get_run(run_id).data.tags
+    assert tags["mlflow.runName"] == "spread-matd3-s0" and "dvc_exp_name" not in tags
+    assert tags["previous_run_names"] == "exp-a, exp-b, exp-c"
+    # Another resume key (what shapes the results changed): never reopened.
+    other = tracker("exp-c", 3, "other", parent_run_id=run_id, resumed_at=2)
+    new_id = other.start()
+    assert new_id != run_id
+    assert other.client.get_run(new_id).data.tags["resumed_from_run"] == run_id
+
+
 def test_resume_discards_generations_logged_after_the_checkpoint(
     tmp_path: Path, mlflow_uri: str
 ) -> None:

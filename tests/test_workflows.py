@@ -4,7 +4,8 @@ The tests of this module run in order on the same repo (built once; each starts 
 one before left it), as a user's session would: ``dvc repro`` twice, settings that do not
 change results, ``dvc exp run -S``, a queued grid run with ``dvc queue start``, ``dvc exp
 apply``, ``dvc repro -f``, ``kill -9`` during evolve then ``dvc repro``, a code edit during an
-interrupted run, ``git checkout`` of an earlier commit with ``dvc checkout``, a remote and a
+interrupted run, a neutral setting changed during one, ``marlpipe evolve --fresh`` after a kill,
+``git checkout`` of an earlier commit with ``dvc checkout``, a remote and a
 fresh clone. After each, the test checks the models, ``dvc status``, the MLflow runs (how many,
 their names and params, which holds ``eval.*``), the registered versions and the champion.
 Commands run without ``MLFLOW_TRACKING_URI``: the stages log to the repo's own ``mlflow.db``.
@@ -17,6 +18,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -354,6 +356,52 @@ def test_a_code_edit_during_an_interrupted_run_moves_it_aside(session: Session) 
     assert sorted(p.relative_to(stale) for p in stale.rglob("*")) == kept
     assert not s.checkpoint().exists()
     s.reset()  # the code and experiment B's params and models back
+
+
+def test_a_neutral_change_during_an_interrupted_run_resumes_the_same_mlflow_run(
+    session: Session,
+) -> None:
+    """Settings that do not change results, changed while the run was stopped: the resume
+    continues the same MLflow run, whose params say what changed at which generation."""
+    s = session
+    s.set_params({"seed": 7, **LONGER})
+    start_and_kill(s)
+    [killed] = [r for r in s.evolve_runs() if r.info.status == "RUNNING"]
+    before = {r.info.run_id for r in s.evolve_runs()}
+    fast = PARAMS.env.fast
+    changes = {"evaluate": {"episodes": 4}, "env": {"fast": not fast}}
+    params = s.set_params({"seed": 7, **LONGER, **changes})
+    out = s.sh("dvc", "repro")
+    assert "resuming the interrupted run" in out
+    assert {r.info.run_id for r in s.evolve_runs()} == before  # no second run
+    run = s.client.get_run(killed.info.run_id)
+    assert_evolve_run(s, run, "speaker_listener-matd3-s7", params)
+    assert s.link()["run_id"] == killed.info.run_id
+    logged = run.data.params
+    assert logged["evaluate.episodes"] == "3" and logged["env.fast"] == json.dumps(fast)
+    resumed = {k.split(".", 2)[2]: v for k, v in logged.items() if k.startswith("resumed.g")}
+    assert resumed == {"evaluate.episodes": "4", "env.fast": json.dumps(not fast)}
+    s.reset()
+
+
+def test_evolve_fresh_after_a_kill_marks_the_old_mlflow_run_killed(session: Session) -> None:
+    """``marlpipe evolve --fresh`` sets the partial run aside: its MLflow run says KILLED."""
+    s = session
+    s.set_params({"seed": 8, **LONGER})
+    start_and_kill(s)
+    [killed] = [r for r in s.evolve_runs() if r.info.status == "RUNNING"]
+    before = {r.info.run_id for r in s.evolve_runs()}
+    out = run([sys.executable, "-m", "marlpipe", "evolve", "--fresh"], s.root, env=s.env)
+    assert "checkpoint.stale-fresh-" in out and "resuming" not in out
+    old = s.client.get_run(killed.info.run_id)
+    assert old.info.status == "KILLED" and "abandoned" in old.data.tags  # not left "running"
+    [new] = [r for r in s.evolve_runs() if r.info.run_id not in before]
+    assert new.info.status == "FINISHED" and s.link()["run_id"] == new.info.run_id
+    assert len(s.children(new.info.run_id, "generation-")) == LONGER["evolution"]["generations"]
+    assert not s.checkpoint().exists()
+    # The CLI's outputs are in no DVC cache: experiment B's are checked out over them.
+    s.sh("git", "checkout", "-q", "--", ".")
+    s.sh("dvc", "checkout", "-q", "-f")
 
 
 def test_checkout_of_an_earlier_commit_and_a_remote(session: Session) -> None:

@@ -106,6 +106,7 @@ def _tracker(params: Params, store: Path, run_id: str | None, generation: int) -
     return MlflowTracker(
         params.tracking.experiment, root=store, run_name=run_name(params),
         params=params.to_dict(), parent_run_id=run_id, resumed_at=generation,
+        resume_key=checkpoints.resume_key(params),
     )  # fmt: skip
 
 
@@ -148,6 +149,8 @@ def run(
     saved = checkpoints.load(checkpoint_dir, memory, params, abandoned) if resume else None
     if saved is None:
         if checkpoint_dir.exists():  # resume=False (``marlpipe evolve --fresh``): keep it too
+            if (run_id := checkpoints.mlflow_run_of(checkpoint_dir)) is not None:
+                abandoned.append(run_id)  # never continued: marked so below, not left running
             checkpoints.move_aside(checkpoint_dir, "fresh")
         start = LoopState.start(derive_seed(params.seed, "training"))
         saved = checkpoints.EvolveState(

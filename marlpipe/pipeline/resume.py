@@ -68,6 +68,13 @@ def fingerprint(params: Params) -> str:
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
 
+def resume_key(params: Params) -> str:
+    """What a checkpoint must match to be resumed under ``params``: :func:`fingerprint` and
+    :func:`training_code_hash`. The MLflow run of a resumed checkpoint carries it (its
+    ``resume_key`` tag), so the run is continued whatever the settings left out of it."""
+    return f"params-{fingerprint(params)}-code-{training_code_hash()}"
+
+
 def _mismatch(data: Any, params: Params) -> str | None:
     """Why ``state.json``'s ``data`` cannot be resumed under ``params`` (``None``: it can)."""
     if not isinstance(data, dict) or data.get("format") != FORMAT:
@@ -127,7 +134,7 @@ class EvolveState:
     lineage: list[dict[str, Any]] = field(default_factory=list)
     """One lineage-report row per completed generation (``figures.lineage_row``)."""
     mlflow_run_id: str | None = None
-    """Parent MLflow run, reopened on resume (when its params still match)."""
+    """Parent MLflow run, reopened on resume (see ``resume_key``)."""
 
 
 def save(directory: str | Path, state: EvolveState, memory: Any, params: Params) -> None:
@@ -210,6 +217,15 @@ def load(
     if abandoned is not None and run_id in abandoned:
         abandoned.remove(run_id)
     return state
+
+
+def mlflow_run_of(directory: str | Path) -> str | None:
+    """The MLflow run the checkpoint in ``directory`` names (``None``: none, or unreadable)."""
+    try:
+        run_id = read_json(Path(directory) / STATE_FILE).get("mlflow_run_id")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return run_id if isinstance(run_id, str) else None
 
 
 def _short(err: BaseException) -> str:

@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from marlpipe.tracking import model_registry, store
+from marlpipe.tracking import model_registry, reopen, store
 from marlpipe.tracking.provenance import run_tags
 from marlpipe.tracking.store import default_tracking_uri as default_tracking_uri  # re-exported
 from marlpipe.tracking.store import experiment_id, flatten, log_batch
@@ -36,6 +36,10 @@ class MlflowTracker(Tracker):
     hyperparameters, the counts of each mutation kind and the mean over members of each agent's
     actor and critic loss (``actor_loss.<agent>``, ``critic_loss.<agent>``; per member on the
     child run as ``member_<pos>.actor_loss.<agent>``).
+
+    A resume continues the parent run whose ``resume_key`` tag is ``resume_key`` (evolve: what
+    a checkpoint must match), logging params that changed as ``resumed.g<generation>.<key>``
+    and its new ``run_name`` (the former in ``previous_run_names``): see :mod:`.reopen`.
     """
 
     def __init__(
@@ -49,6 +53,7 @@ class MlflowTracker(Tracker):
         tags: Mapping[str, Any] | None = None,
         parent_run_id: str | None = None,
         resumed_at: int = 0,
+        resume_key: str | None = None,
     ) -> None:
         self.root = Path(root)
         self.tracking_uri = tracking_uri or default_tracking_uri(root)
@@ -60,6 +65,8 @@ class MlflowTracker(Tracker):
         """The parent run's id (set by :meth:`start`)."""
         self.resumed_at = resumed_at
         """The generation a resumed run continues at (0: a run from the start)."""
+        self.resume_key = resume_key
+        """What shapes the results (the run's ``resume_key`` tag; ``None``: every param)."""
         self._client: Any = None
         self._parent_steps: set[int] = set()  # generations already on the parent's curves
 
@@ -103,35 +110,28 @@ class MlflowTracker(Tracker):
         here within seconds (:meth:`check_store`).
 
         Given ``parent_run_id`` (a resume), that run is reopened only if it is still active in
-        this store and experiment and its logged params are exactly ``params``; otherwise a new
-        run is made, tagged ``resumed_from_run`` and ``resumed_at_generation``, so that a run's
-        params always describe every generation it holds.
+        this store and experiment and its ``resume_key`` tag is ``resume_key`` (without a key:
+        its params are ``params``); otherwise a new run is made, tagged ``resumed_from_run`` and
+        ``resumed_at_generation``, so that a run's params always describe every generation.
         """
         self.check_store()
         client = self.client
         exp_id = experiment_id(client, self.experiment, self.root)
         previous, self.run_id = self.run_id, None
-        if previous is not None and self._reopenable(previous, exp_id):
-            client.update_run(previous, status="RUNNING")
+        if previous is not None and reopen.continue_run(
+            client, previous, exp_id, flatten(self.params), self.resume_key,
+            name=self.run_name, generation=self.resumed_at, root=self.root,
+        ):  # fmt: skip
             self.run_id = previous
             return previous
-        tags = {"mlflow.runName": self.run_name, **run_tags(self.root), **self.tags}
+        key = {} if self.resume_key is None else {reopen.KEY_TAG: self.resume_key}
+        tags = {"mlflow.runName": self.run_name, **run_tags(self.root), **key, **self.tags}
         if previous is not None:
             tags.update(resumed_from_run=previous, resumed_at_generation=self.resumed_at)
         run = client.create_run(exp_id, tags={k: str(v) for k, v in tags.items()})
         self.run_id = run.info.run_id
         log_batch(client, self.run_id, params=flatten(self.params))
         return self.run_id
-
-    def _reopenable(self, run_id: str, exp_id: str) -> bool:
-        try:
-            run = self.client.get_run(run_id)
-        except Exception:  # MlflowException: a run of another store
-            return False
-        if run.info.lifecycle_stage != "active" or run.info.experiment_id != exp_id:
-            return False
-        logged = {k: v[:6000] for k, v in run.data.params.items()}
-        return logged == {k: str(v)[:6000] for k, v in flatten(self.params).items()}
 
     def mark_abandoned(self, run_id: str) -> bool:
         """Mark ``run_id``, a run whose partial state was set aside and will never be continued,
