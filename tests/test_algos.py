@@ -11,6 +11,7 @@ from torch import nn
 from marlpipe.algos import MADDPG, MATD3, LearnStats
 from marlpipe.algos.base import gumbel_softmax_straight_through, preprocess_observation
 from marlpipe.algos.cnn import EvolvableCNN
+from marlpipe.algos.episodes import run_episodes
 from marlpipe.envs.spec import ActionSpec, EnvSpec, ObservationSpec
 
 ALGOS = [MATD3, MADDPG]
@@ -113,6 +114,74 @@ def test_maddpg_td_target_uses_its_single_critic():
     done = {"a": torch.tensor([0.0]), "b": torch.tensor([0.0])}
     y = agent.td_targets(reward, next_state, done)
     torch.testing.assert_close(y, torch.tensor([[1.0 + 0.9 * 2.0], [1.0 - 0.9 * 3.0]]))
+
+
+class Constant(nn.Module):
+    """Stand-in actor: the same raw output (tanh output or logits) for every observation."""
+
+    def __init__(self, out: list[float]):
+        super().__init__()
+        self.out = torch.tensor(out)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.out.expand(x.shape[0], -1)
+
+
+class RecordingQ(FixedQ):
+    """``FixedQ`` that keeps the joint input it was called with."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.seen = x
+        return self.q
+
+
+@pytest.mark.parametrize("algo", ALGOS)
+@pytest.mark.parametrize("discrete", [False, True])
+def test_td_target_actions_come_from_the_target_actors(algo, discrete):
+    """Online and target actors apart: the next actions in the target critic's input are the
+    target actors' (scaled, or the one-hot argmax), never the online actors'."""
+    agent = algo(make_spec(discrete), NET, target_noise=0.0, seed=0)
+    if discrete:
+        target, online = {"a": [0.0, 0.0, 5.0], "b": [0.0, 5.0, 0.0, 0.0]}, {"a": [5.0, 0, 0],
+                                                                           "b": [0, 0, 0, 5.0]}
+        expected = [[0.0, 0.0, 1.0], [0.0, 1.0, 0.0, 0.0]]
+    else:  # tanh outputs mapped onto a: [-1, 1] x [0, 2], b: [0, 1]^3
+        target, online = {"a": [0.5, 0.5], "b": [0.5] * 3}, {"a": [-0.5, -0.5], "b": [-0.5] * 3}
+        expected = [[0.5, 1.5], [0.75] * 3]
+    agent.actor_targets = {a: Constant(v) for a, v in target.items()}
+    agent.actors = {a: Constant(v) for a, v in online.items()}
+    agent.critic_target = RecordingQ(torch.zeros(agent.critic_layout.ensemble_size, 4, 1))
+    _, _, reward, next_state, done = random_batch(agent.spec, 4)
+    agent.td_targets(reward, next_state, done)
+    actions = agent.critic_target.seen[:, agent._action_slices[0].start :]
+    torch.testing.assert_close(actions, torch.tensor(expected[0] + expected[1]).expand(4, -1))
+
+
+@pytest.mark.parametrize("algo", ALGOS)
+def test_actor_step_raises_each_agents_own_q(algo):
+    """Small actor steps on a fixed batch raise every agent's Q1 (ensemble member i) of its own
+    action (columns 8:10 for 'a', 10:13 for 'b'), the other agent's action from the batch."""
+    agent = algo(make_spec(), NET, lr_actor=1e-4, seed=0)
+    state, action, *_ = random_batch(agent.spec, 64)
+    obs = [preprocess_observation(state[a], agent.spec.observations[a]) for a in "ab"]
+    critic_in = torch.cat([state["a"], F.one_hot(state["b"].long(), 5).float(), action["a"],
+                           action["b"]], dim=1)  # fmt: skip
+
+    def own_q() -> torch.Tensor:
+        with torch.no_grad():
+            q = []
+            for i, (agent_id, cols) in enumerate([("a", slice(8, 10)), ("b", slice(10, 13))]):
+                joint = critic_in.clone()
+                joint[:, cols] = agent._scales[agent_id](agent.actors[agent_id](obs[i]))
+                q.append(agent.critic(joint)[i].mean())
+            return torch.stack(q)
+
+    critic, before = params(agent.critic), own_q()
+    for _ in range(3):
+        agent._actor_step(obs, critic_in)
+    after = own_q()
+    assert (after > before).all(), (before, after)
+    assert same(critic, params(agent.critic))
 
 
 def test_target_smoothing_noise_is_clipped_and_within_bounds():
@@ -488,6 +557,58 @@ class ResetCounter:
 
     def step(self, actions):
         return self.env.step(actions)
+
+
+class ScriptedVecEnv:
+    """Duck-typed vec env of ``len(lengths)`` copies with known rewards: copy ``i``'s episodes
+    last ``lengths[i]`` steps and the env auto-resets it; at the copy's ``k``-th step since the
+    last ``reset()`` agent 'a' gets ``10 * i + k`` and 'b' gets ``-k``. ``flag`` names the
+    reset copies in ``info["_final_obs"]`` (the vector envs' way) or leaves it to the
+    terminations."""
+
+    def __init__(self, lengths, flag=True):
+        self.lengths, self.flag = np.asarray(lengths), flag
+        self.num_envs, self.resets = len(lengths), 0
+
+    def _obs(self):
+        n = self.num_envs
+        return {"a": np.zeros((n, 3), np.float32), "b": np.zeros(n, np.int64)}
+
+    def reset(self, seed=None):
+        self.resets, self.k = self.resets + 1, np.zeros(self.num_envs, int)
+        return self._obs(), {}
+
+    def step(self, actions):
+        assert set(actions) == {"a", "b"} and len(actions["a"]) == self.num_envs
+        self.k += 1
+        ended = self.k % self.lengths == 0
+        rewards = {"a": 10.0 * np.arange(self.num_envs) + self.k, "b": -self.k.astype(float)}
+        terms = {"a": ended.copy(), "b": np.zeros(self.num_envs, bool)}
+        truncs = {"a": np.zeros(self.num_envs, bool), "b": ended.copy()}
+        return self._obs(), rewards, terms, truncs, {"_final_obs": ended} if self.flag else {}
+
+
+@pytest.mark.parametrize("flag", [True, False])
+def test_vec_env_episode_returns_are_exact(flag):
+    """Hand-computed episodes. Round 1 of 3 episodes on copies of lengths 2 and 3: copy 0 ends
+    at k=2 (a: 1+2, b: -3) and, one episode still wanting a copy, plays k=3..4 (a: 7, b: -7);
+    copy 1 ends at k=3 (a: 11+12+13). Cut at 2 steps instead, copy 1 stops at k=2 (a: 11+12)."""
+    agent = MATD3(make_spec(), NET, seed=0)
+    env = ScriptedVecEnv([2, 3], flag)
+    score = agent.test(env, max_steps=25, loop=3)
+    assert score == (3 - 3 + 36 - 6 + 7 - 7) / 3 and env.resets == 1
+    assert agent.last_test_returns == {"a": (3 + 36 + 7) / 3, "b": (-3 - 6 - 7) / 3}
+
+    np.testing.assert_array_equal(run_episodes(agent, env, 3, 25), [[3, -3], [36, -6], [7, -7]])
+    np.testing.assert_array_equal(run_episodes(agent, env, 3, 2), [[3, -3], [23, -3], [7, -7]])
+    # Copy 0 goes on while episodes are wanted (a: 5+6 at k=5..6), in one round of resets.
+    np.testing.assert_array_equal(
+        run_episodes(agent, env, 4, 2), [[3, -3], [23, -3], [7, -7], [11, -11]]
+    )
+    # Both copies cut at 2 steps before they end: a second round (a reset) plays the third.
+    env = ScriptedVecEnv([3, 3], flag)
+    np.testing.assert_array_equal(run_episodes(agent, env, 3, 2), [[3, -3], [23, -3], [3, -3]])
+    assert env.resets == 2
 
 
 @pytest.mark.parametrize("discrete", [False, True])
