@@ -142,8 +142,10 @@ def test_td_target_actions_come_from_the_target_actors(algo, discrete):
     target actors' (scaled, or the one-hot argmax), never the online actors'."""
     agent = algo(make_spec(discrete), NET, target_noise=0.0, seed=0)
     if discrete:
-        target, online = {"a": [0.0, 0.0, 5.0], "b": [0.0, 5.0, 0.0, 0.0]}, {"a": [5.0, 0, 0],
-                                                                           "b": [0, 0, 0, 5.0]}
+        target, online = (
+            {"a": [0.0, 0.0, 5.0], "b": [0.0, 5.0, 0.0, 0.0]},
+            {"a": [5.0, 0, 0], "b": [0, 0, 0, 5.0]},
+        )
         expected = [[0.0, 0.0, 1.0], [0.0, 1.0, 0.0, 0.0]]
     else:  # tanh outputs mapped onto a: [-1, 1] x [0, 2], b: [0, 1]^3
         target, online = {"a": [0.5, 0.5], "b": [0.5] * 3}, {"a": [-0.5, -0.5], "b": [-0.5] * 3}
