@@ -11,6 +11,7 @@ import torch
 
 from marlpipe.algos import load_agent
 from marlpipe.config import ConfigError, Params, with_overrides
+from marlpipe.config.keys import generation_keys
 from marlpipe.pipeline import envspec, evaluate, evolve, init_population, resume
 from marlpipe.pipeline.paths import Paths, atomic_dir
 
@@ -108,26 +109,49 @@ def test_vmas_unknown_scenario_is_one_line_naming_env_name(tmp_path: Path, tiny_
     assert "\n" not in str(err.value) and "env.name 'vmas.no_such_task'" in str(err.value)
 
 
-def test_resume_after_kill_matches_uninterrupted_run(tmp_path: Path, tiny_params: Params) -> None:
+SELECTING = {
+    "seed": 2,
+    "population": {"size": 3},
+    "evolution": {"generations": 3},
+    "mutation": {"no_mutation": 0.0, "architecture": 0.25, "parameters": 0.25,
+                 "activation": 0.25, "rl_hp": 0.25},
+}  # fmt: skip
+"""On top of the tiny params: 3 members, so a tournament of 2 can choose, and every mutation
+kind drawn within 3 generations (the test checks both on the uninterrupted run)."""
+
+
+@pytest.mark.parametrize("selecting", [False, True], ids=["tiny", "selecting"])
+def test_resume_after_kill_matches_uninterrupted_run(
+    tmp_path: Path, tiny_params: Params, selecting: bool
+) -> None:
+    params = with_overrides(tiny_params, SELECTING) if selecting else tiny_params
     straight, resumed = tmp_path / "straight", tmp_path / "resumed"
-    prepare(straight, tiny_params)
+    prepare(straight, params)
     shutil.copytree(straight, resumed)
-    expected = evolve.run(tiny_params, straight)
+    expected = evolve.run(params, straight)
+    lineage = json.loads((straight / "reports" / "lineage.json").read_text())
+    if selecting:  # what the resumed generations must reproduce: choices and every mutation
+        children = [child for generation in lineage for child in generation["children"]]
+        kinds = {child["mutation"] for child in children}
+        assert kinds == {"none", "architecture", "parameters", "activation", "rl_hp"}, kinds
+        later = [{child["parent"] for child in generation["children"]} for generation in lineage]
+        assert all(len(parents) > 1 for parents in later[:2]), later
 
     def kill_after_first(generation: int, _result: object) -> None:
         if generation == 0:
             raise Killed
 
     with pytest.raises(Killed):
-        evolve.run(tiny_params, resumed, on_generation=kill_after_first)
+        evolve.run(params, resumed, on_generation=kill_after_first)
     assert not Paths(resumed).elite.exists()  # nothing half-written among the outputs
     seen: list[int] = []
-    result = evolve.run(tiny_params, resumed, on_generation=lambda g, _: seen.append(g))
-    assert seen == [1]  # generation 0 was not run again
+    result = evolve.run(params, resumed, on_generation=lambda g, _: seen.append(g))
+    assert seen == list(range(1, params.evolution.generations))  # generation 0 not run again
     assert result.history == expected.history
     assert result.elite_fitness == expected.elite_fitness
     assert_same_weights(Paths(straight).elite / "elite.pt", Paths(resumed).elite / "elite.pt")
-    for name in ("member_00.pt", "member_01.pt"):
+    for index in range(params.population.size):
+        name = f"member_{index:02d}.pt"
         assert_same_weights(Paths(straight).population / name, Paths(resumed).population / name)
     # The lineage of the generation run before the kill came back from the checkpoint.
     for name in ("lineage.json", "lineage.png", "fitness_members.png"):
@@ -135,14 +159,66 @@ def test_resume_after_kill_matches_uninterrupted_run(tmp_path: Path, tiny_params
         assert (straight / report).read_bytes() == (resumed / report).read_bytes(), name
 
 
-def test_resume_key_counts_what_changes_results(tiny_params: Params) -> None:
-    key = resume.fingerprint(tiny_params)
-    for changed in (
-        {"evolution": {"generations": 5}}, {"evolution": {"target": 0.0}},
-        {"mutation": {"mutation_sd": 0.2}}, {"population": {"torch_threads": 2}},
-        {"population": {"experience": "merged"}}, {"env": {"num_envs": 3}},
-    ):  # fmt: skip
-        assert resume.fingerprint(with_overrides(tiny_params, changed)) != key, changed
+OTHER_VALUES = {
+    "algorithm": "MADDPG",
+    "env.name": "mpe2.simple_spread_v3",
+    "env.kwargs": {"continuous_actions": False},
+    "net_config.hidden_sizes": [16],
+    "net_config.critic_hidden_sizes": [32],
+    "net_config.activation": "GELU",
+    "population.device": "cuda",
+    "population.experience": "merged",
+    "mutation.rl_hp_selection": ["lr_actor"],
+    "mutation.activation_selection": ["ReLU", "ELU"],
+    "evolution.target": 0.0,
+    "evolution.fitness_agents": ["speaker_0"],
+}
+"""Another valid value for each generation key that is not a number or a flag."""
+
+
+def other_values(key: str, value: object) -> list[object]:
+    """Values to try in turn for ``key`` (the first the params accept is used)."""
+    if key in OTHER_VALUES:
+        return [OTHER_VALUES[key]]
+    if isinstance(value, bool):
+        return [not value]
+    if isinstance(value, int):
+        return [value + 1, value - 1]
+    assert isinstance(value, float), (key, value)  # a new kind of key: add it to OTHER_VALUES
+    return [value / 2 if value else 0.5, value * 1.5]
+
+
+def changed_params(params: Params, dotted: str) -> Params:
+    """``params`` with the leaf ``dotted`` set to another valid value."""
+    value = params.to_dict()
+    for group in dotted.split("."):
+        value = value[group]
+    for candidate in other_values(dotted, value):
+        for part in reversed(dotted.split(".")):
+            candidate = {part: candidate}
+        try:
+            return with_overrides(params, candidate)
+        except ConfigError:
+            continue
+    raise AssertionError(f"no other valid value tried for {dotted}")
+
+
+def test_resume_key_counts_every_setting_that_shapes_the_generations(tiny_params: Params) -> None:
+    """Each generation key, in every group (seed, algorithm, env, net_config, init_hp,
+    population, tournament, mutation, evolution), changed alone changes the fingerprint."""
+    base = with_overrides(
+        tiny_params, {"net_config": {"hidden_sizes": [16, 16]}, "population": {"size": 3}}
+    )
+    key, keys = resume.fingerprint(base), generation_keys()
+    assert {k.partition(".")[0] for k in keys} == {
+        "seed", "algorithm", "env", "net_config", "init_hp", "population", "tournament",
+        "mutation", "evolution",
+    }  # fmt: skip
+    for dotted in keys:
+        assert resume.fingerprint(changed_params(base, dotted)) != key, dotted
+
+
+def test_resume_key_leaves_out_the_neutral_settings(tiny_params: Params) -> None:
     merged = with_overrides(tiny_params, {"population": {"experience": "merged"}})
     for neutral in (
         {"population": {"backend": "ray", "workers": 2, "num_cpus": 2, "num_gpus": 0}},
