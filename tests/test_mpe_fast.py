@@ -151,12 +151,17 @@ def test_env_fast_false_keeps_the_pettingzoo_path():
 def test_an_env_the_fast_path_cannot_drive_steps_through_pettingzoo():
     """Rendering is PettingZoo's business: such copies keep its path, with its numbers."""
     vec = FastMpeVecEnv(SPEAKER_LISTENER, 2, seed=0, render_mode="rgb_array")
+    slow = make_vec_env(SPEAKER_LISTENER, 2, seed=0, fast=False)
     try:
         assert not vec.fast
-        vec.reset()
-        vec.step(random_actions(vec.spec, 2, np.random.default_rng(0)))
+        assert_same(vec.reset(), slow.reset(), "reset")
+        rng = np.random.default_rng(0)
+        for step in range(30):  # past the 25-step episodes: auto-resets included
+            batch = random_actions(vec.spec, 2, rng)
+            assert_same(vec.step(batch), slow.step(batch), f"step {step}")
     finally:
         vec.close()
+        slow.close()
 
 
 def test_an_untested_mpe2_version_falls_back_with_one_warning(monkeypatch, caplog):

@@ -10,8 +10,10 @@ import pytest
 import torch
 
 from marlpipe.algos import load_agent
+from marlpipe.algos.episodes import run_episodes
 from marlpipe.config import ConfigError, Params, with_overrides
 from marlpipe.config.keys import generation_keys
+from marlpipe.envs.make_vec import make_eval_env
 from marlpipe.pipeline import envspec, evaluate, evolve, init_population, resume
 from marlpipe.pipeline.paths import Paths, atomic_dir
 
@@ -69,9 +71,18 @@ def test_stages_write_loadable_outputs(
     assert card["fitness"] == pytest.approx(result.elite_fitness)
     assert card["hyperparameters"]["batch_size"] == elite.batch_size
     assert "parent" in card["lineage"]
-    metrics = evaluate.run(params, tmp_path)
-    assert metrics["episodes"] == 3
-    assert json.loads(paths.eval_report.read_text())["score"] == pytest.approx(metrics["score"])
+    evaluate.run(params, tmp_path)
+    # eval.json against the elite's episodes played here, on a fresh env with evaluate's seed.
+    report = json.loads(paths.eval_report.read_text())
+    env = make_eval_env(elite.spec.env_name, 3, "cpu", **elite.spec.env_kwargs)
+    returns = run_episodes(elite, env, 3, params.evaluate.max_steps, seed=params.evaluate.seed)
+    env.close()
+    totals = returns.sum(1)
+    assert report["episodes"] == 3 and report["score"] == pytest.approx(totals.mean())
+    assert (report["score_min"], report["score_max"]) == pytest.approx((totals.min(), totals.max()))
+    for column, agent_id in enumerate(elite.agent_ids):
+        assert report[f"return_{agent_id}"] == pytest.approx(returns[:, column].mean())
+    assert report["elite_fitness"] == card["fitness"] and report["generations"] == 2
     # no temporary files or directories left behind by the atomic writes
     assert not [p for p in tmp_path.rglob("*") if p.name.endswith((".tmp", ".old"))]
 
