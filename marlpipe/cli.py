@@ -174,7 +174,7 @@ def _resolved(preset: str | None, params_path: str | None, sets: tuple[str, ...]
     """``--params`` or ``--preset`` (only what it changes, on the defaults) else ./params.yaml,
     with the ``--set`` items applied; returns the params and a name for the run."""
     from marlpipe.config.files import apply_overrides, preset_path
-    from marlpipe.pipeline.errors import UserError
+    from marlpipe.errors import UserError
 
     if preset is not None and params_path is not None:
         raise UserError("--preset and --params: expected one of them, not both")

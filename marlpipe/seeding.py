@@ -24,4 +24,13 @@ def derive_seed(seed: int, name: str) -> int:
     return int(stream(seed, name).generate_state(1, np.uint32)[0] >> 1)
 
 
-__all__ = ["derive_seed", "stream"]
+def spawn_seeds(seed: int | None, count: int) -> list[int | None]:
+    """Independent integer seeds for ``count`` children of ``seed`` (env copies, population
+    members), from ``SeedSequence(seed).spawn``; ``None`` gives ``None`` for each (unseeded)."""
+    if seed is None:
+        return [None] * count
+    children = np.random.SeedSequence(seed).spawn(count)
+    return [int(child.generate_state(1)[0]) for child in children]
+
+
+__all__ = ["derive_seed", "spawn_seeds", "stream"]

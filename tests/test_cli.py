@@ -263,7 +263,7 @@ def test_a_device_this_machine_lacks_is_one_line_before_any_work(
 def test_check_device(monkeypatch: pytest.MonkeyPatch) -> None:
     import torch
 
-    from marlpipe.pipeline.errors import UserError
+    from marlpipe.errors import UserError
     from marlpipe.pipeline.preflight import check_device
 
     assert check_device("cpu") == "cpu"
@@ -308,7 +308,7 @@ def test_a_local_store_that_is_not_sqlite_is_one_line_and_left_alone(
 def test_check_sqlite_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import sqlite3
 
-    from marlpipe.pipeline.errors import UserError
+    from marlpipe.errors import UserError
     from marlpipe.tracking.local_store import check_sqlite_store
 
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
@@ -409,7 +409,7 @@ def test_a_preset_is_checked_like_params_yaml(tmp_path: Path) -> None:
 
 
 def test_ray_address_that_is_no_address_is_one_line_without_starting_ray() -> None:
-    from marlpipe.pipeline.errors import UserError
+    from marlpipe.errors import UserError
     from marlpipe.training.ray_trainer import probe
 
     with pytest.raises(UserError) as info:

@@ -10,12 +10,12 @@ from marlpipe.envs import (
     EnvSpec,
     SyncVecEnv,
     UnsupportedSpaceError,
-    copy_seeds,
     make_env,
     make_vec_env,
     random_actions,
 )
 from marlpipe.envs.batching import batch_masks
+from marlpipe.seeding import spawn_seeds
 
 SPEAKER_LISTENER = "mpe2.simple_speaker_listener_v4"
 VMAS_SPEAKER_LISTENER = "vmas.simple_speaker_listener"
@@ -175,11 +175,11 @@ def test_aec_factory_is_converted_to_a_parallel_env(backend):
             env.close()
 
 
-def test_copy_seeds_derive_from_one_seed():
-    seeds = copy_seeds(7, 4)
-    assert seeds == copy_seeds(7, 4)
+def test_spawned_seeds_derive_from_one_seed():
+    seeds = spawn_seeds(7, 4)
+    assert seeds == spawn_seeds(7, 4)
     assert len(set(seeds)) == 4
-    assert seeds != copy_seeds(8, 4)
+    assert seeds != spawn_seeds(8, 4)
 
 
 @pytest.mark.parametrize("backend", ["sync", "async"])
@@ -205,7 +205,7 @@ def test_final_observation_matches_single_env_at_truncation(backend):
     finally:
         vec.close()
 
-    for i, copy_seed in enumerate(copy_seeds(seed, num_envs)):
+    for i, copy_seed in enumerate(spawn_seeds(seed, num_envs)):
         env = make_env(SPEAKER_LISTENER, continuous_actions=True)
         single_obs, _ = env.reset(seed=copy_seed)
         for actions in actions_log:
@@ -231,7 +231,7 @@ def test_termination_stays_separate_from_truncation(backend):
             assert not any(truncs[a].any() for a in vec.agent_ids)
     finally:
         vec.close()
-    for i, copy_seed in enumerate(copy_seeds(seed, num_envs)):
+    for i, copy_seed in enumerate(spawn_seeds(seed, num_envs)):
         env = make_env(TOY, **kwargs)
         env.reset(seed=copy_seed)
         for _ in range(3):
@@ -683,14 +683,13 @@ def test_vmas_batched_evaluation_equals_episode_by_episode(continuous):
 
 def test_vmas_speaker_listener_per_copy_draws_a_goal_per_copy_from_its_seed():
     pytest.importorskip("vmas")
-    from marlpipe.envs.batching import copy_seeds
     from marlpipe.envs.make_vec import make_eval_env
 
     name = "vmas.simple_speaker_listener_per_copy"
     shipped, own = make_eval_env(VMAS_SPEAKER_LISTENER, 60), make_eval_env(name, 60)
     assert own.spec.observations == shipped.spec.observations
     assert own.spec.actions == shipped.spec.actions
-    seeds = copy_seeds(3, 60)
+    seeds = spawn_seeds(3, 60)
     goals = {}
     for label, env in (("shipped", shipped), ("own", own)):
         obs, _ = env.reset(seed=3, seeds=seeds)

@@ -10,9 +10,10 @@ import pytest
 import torch
 
 from marlpipe.config import ConfigError, MutationConfig, TournamentConfig
+from marlpipe.config.mutation_kinds import KIND_NAMES as KINDS
 from marlpipe.envs import make_env
 from marlpipe.envs.spec import EnvSpec
-from marlpipe.evolution import KINDS, Mutations, TournamentSelection, create_population
+from marlpipe.evolution import Mutations, TournamentSelection, create_population
 from marlpipe.training.agilerl_style import mutations_from_keywords, tournament_from_keywords
 
 SL = "mpe2.simple_speaker_listener_v4"

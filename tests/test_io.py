@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from marlpipe.io import atomic_write, read_json, write_json
-from marlpipe.pipeline.paths import atomic_dir
+from marlpipe.io import atomic_dir, atomic_write, read_json, write_json
 
 
 def mode(path: Path) -> int:
@@ -56,7 +55,7 @@ def test_mlflow_errors_are_one_line_naming_the_store(monkeypatch: pytest.MonkeyP
 
 
 def test_a_missing_pipeline_dependency_is_one_line_naming_the_extra() -> None:
-    from marlpipe.pipeline.errors import UserError, require
+    from marlpipe.errors import UserError, require
 
     with pytest.raises(UserError, match=r"^Tracking needs nosuch_pkg_xyz, which is not installed: "
                        r"pip install 'marlpipe\[pipeline\]'$"):  # fmt: skip

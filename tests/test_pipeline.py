@@ -14,8 +14,9 @@ from marlpipe.algos.episodes import run_episodes
 from marlpipe.config import ConfigError, Params, with_overrides
 from marlpipe.config.keys import generation_keys
 from marlpipe.envs.make_vec import make_eval_env
+from marlpipe.io import atomic_dir
 from marlpipe.pipeline import envspec, evaluate, evolve, init_population, resume
-from marlpipe.pipeline.paths import Paths, atomic_dir
+from marlpipe.pipeline.paths import Paths
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -23,8 +23,8 @@ from ray_runs import (
 from marlpipe.algos.buffer import MultiAgentReplayBuffer
 from marlpipe.config import ConfigError, Params, with_overrides
 from marlpipe.envs import make_vec_env
+from marlpipe.errors import UserError
 from marlpipe.evolution import create_population
-from marlpipe.pipeline.errors import UserError
 from marlpipe.training import LoopState
 from marlpipe.training.merged import LocalTrainer
 
@@ -140,7 +140,7 @@ def test_replacement_worker_passes_the_same_code_check(local_ray):
     """A worker started to replace a dead one is checked like the first ones: once the driver
     expects other code (as if the replacement imported another marlpipe), the rerun stops with
     the one-line error instead of training on it."""
-    from marlpipe.training.merged import member_task
+    from marlpipe.training.member import member_task
     from marlpipe.training.rollout import EpsilonSchedule
 
     env = make_vec_env(**ENV_ARGS)

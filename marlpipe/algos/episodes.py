@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from marlpipe.envs.batching import copy_seeds, mask_info
+from marlpipe.envs.batching import mask_info
+from marlpipe.seeding import spawn_seeds
 
 if TYPE_CHECKING:
     from marlpipe.algos.protocols import Agent
@@ -38,7 +39,7 @@ def run_episodes(
 
     A batched simulator (a VMAS env, ``env.batched_simulator``) plays the episodes as parallel
     copies instead (:func:`_batched_episodes`): episode ``k`` starts from copy seed
-    ``copy_seeds(seed, episodes)[k]``, so the returns are the same whatever ``env.num_envs``.
+    ``spawn_seeds(seed, episodes)[k]``, so the returns are the same whatever ``env.num_envs``.
     """
     if getattr(env, "batched_simulator", False):
         if on_step is not None and env.num_envs != 1:
@@ -120,14 +121,14 @@ def _batched_episodes(
     """Play ``loop`` episodes as parallel copies of a batched simulator, ``env.num_envs`` at a
     time: each round resets the env with ``seed`` (state the copies share, see
     :mod:`marlpipe.envs.vmas_env`) and every copy with its own seed (episode ``k`` gets
-    ``copy_seeds(seed, loop)[k]``; spare copies of the last round play unseeded and are not
+    ``spawn_seeds(seed, loop)[k]``; spare copies of the last round play unseeded and are not
     counted) and steps them all until each has ended once (by the env or after ``max_steps``).
     Seeded, an episode's return does not depend on how many copies play beside it.
     ``on_step(env)`` (one copy only) runs after the reset and every step but the last of an
     episode (after that one the env has auto-reset already).
     """
     ids, n = agent.agent_ids, env.num_envs
-    seeds = copy_seeds(seed, loop) if seed is not None else [None] * loop
+    seeds = spawn_seeds(seed, loop)
     returns = np.zeros((loop, len(ids)))
     for first in range(0, loop, n):
         count = min(n, loop - first)

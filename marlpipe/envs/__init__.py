@@ -1,7 +1,6 @@
 """Environments: names -> PettingZoo parallel envs, their spec, and vectorised copies."""
 
 from marlpipe.envs.async_vector import AsyncVecEnv
-from marlpipe.envs.batching import copy_seeds
 from marlpipe.envs.factory import EnvNameError, make_env
 from marlpipe.envs.make_vec import make_vec_env
 from marlpipe.envs.mpe_fast import FastMpeVecEnv
@@ -17,7 +16,6 @@ __all__ = [
     "ObservationSpec",
     "SyncVecEnv",
     "UnsupportedSpaceError",
-    "copy_seeds",
     "make_env",
     "make_vec_env",
     "random_actions",

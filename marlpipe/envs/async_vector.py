@@ -30,11 +30,11 @@ from marlpipe.envs.batching import (
     MASK_KEYS,
     check_vec_args,
     copies_slice,
-    copy_seeds,
     default_masks,
 )
 from marlpipe.envs.factory import make_env
 from marlpipe.envs.spec import EnvSpec
+from marlpipe.seeding import spawn_seeds
 
 
 class AsyncVecEnv:
@@ -71,7 +71,7 @@ class AsyncVecEnv:
         cores = os.cpu_count() or 1
         num_workers = max(1, min(num_envs, num_workers or cores - 1))
         self._poll = num_workers + 1 <= cores
-        seeds = copy_seeds(seed, num_envs)
+        seeds = spawn_seeds(seed, num_envs)
         bounds = [int(b) for b in np.linspace(0, num_envs, num_workers + 1).astype(int)]
         ctx = mp.get_context("spawn")
         block = ctx.RawArray("B", block_size(layout))
@@ -128,7 +128,7 @@ class AsyncVecEnv:
     def reset(self, seed: int | None = None):
         if self._pending:
             raise RuntimeError("reset() called while steps are pending: call step_wait() first")
-        seeds = copy_seeds(seed, self.num_envs) if seed is not None else None
+        seeds = spawn_seeds(seed, self.num_envs) if seed is not None else None
         shares = self._shares(slice(0, self.num_envs))
         for worker, share in shares:
             worker.conn.send(None if seeds is None else seeds[share])

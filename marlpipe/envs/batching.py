@@ -26,14 +26,6 @@ def check_vec_args(
         raise ValueError(f"num_workers must be at least 1, got {num_workers}")
 
 
-def copy_seeds(seed: int | None, num_envs: int) -> list[int | None]:
-    """Independent reset seeds for ``num_envs`` copies, all derived from the one ``seed``."""
-    if seed is None:
-        return [None] * num_envs
-    children = np.random.SeedSequence(seed).spawn(num_envs)
-    return [int(child.generate_state(1)[0]) for child in children]
-
-
 def observation_dtype(env: Any, spec: EnvSpec, agent: str) -> np.dtype:
     """dtype of an agent's batched observations: int64 indices for Discrete, else the space's."""
     if spec.observations[agent].kind == "discrete":

@@ -17,11 +17,11 @@ from marlpipe.envs.batching import (
     batch_masks,
     check_vec_args,
     copies_slice,
-    copy_seeds,
     observation_dtype,
 )
 from marlpipe.envs.factory import make_env
 from marlpipe.envs.spec import EnvSpec
+from marlpipe.seeding import spawn_seeds
 
 
 def random_actions(spec: EnvSpec, num_envs: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
@@ -59,7 +59,7 @@ class SyncVecEnv:
         self.num_envs = num_envs
         self.spec = EnvSpec.from_env(self.envs[0], channels_last, name, env_kwargs)
         self.agent_ids = self.spec.agent_ids
-        self._seeds = seeds if seeds is not None else copy_seeds(seed, num_envs)
+        self._seeds = seeds if seeds is not None else spawn_seeds(seed, num_envs)
         self._pending: list[tuple[slice, dict[str, np.ndarray]]] = []
         self._obs_dtypes = {
             a: observation_dtype(self.envs[0], self.spec, a) for a in self.spec.agent_ids
@@ -74,7 +74,7 @@ class SyncVecEnv:
         if self._pending:
             raise RuntimeError("reset() called while steps are pending: call step_wait() first")
         if seeds is None:
-            seeds = copy_seeds(seed, self.num_envs) if seed is not None else self._seeds
+            seeds = spawn_seeds(seed, self.num_envs) if seed is not None else self._seeds
         self._seeds = [None] * self.num_envs
         return seeds
 

@@ -49,9 +49,10 @@ from typing import Any
 
 import numpy as np
 
-from marlpipe.envs.batching import check_vec_args, copies_slice, copy_seeds
+from marlpipe.envs.batching import check_vec_args, copies_slice
 from marlpipe.envs.errors import EnvNameError
 from marlpipe.envs.spec import EnvSpec
+from marlpipe.seeding import spawn_seeds
 
 PREFIX = "vmas."
 """Env names that start with it name a VMAS scenario: ``vmas.simple_spread``."""
@@ -341,7 +342,7 @@ def _start(entry: list[Any]) -> int:
 
 def _stream_seed(seed: int | None) -> int | None:
     """A seed of any size as the 32-bit one VMAS's seeding (numpy's included) accepts."""
-    return None if seed is None else copy_seeds(seed, 1)[0]
+    return None if seed is None else spawn_seeds(seed, 1)[0]
 
 
 __all__ = ["DEFAULT_MAX_STEPS", "PREFIX", "VmasVecEnv", "is_vmas_name", "scenario_of"]

@@ -46,8 +46,6 @@ from marlpipe.evolution.tournament import generator_state, set_generator_state
 if TYPE_CHECKING:
     from marlpipe.algos.protocols import Agent
 
-KINDS: tuple[str, ...] = KIND_NAMES
-"""The kinds in draw order: the names of :data:`~marlpipe.config.mutation_kinds.MUTATION_KINDS`."""
 RL_HP_BOUNDS_KEYS = {
     "lr_actor": "lr",
     "lr_critic": "lr",
@@ -121,7 +119,7 @@ class Mutations:
                 record = {"kind": "none", "where": None, "old": None, "new": None}
                 record["reason"] = "elite"
             else:
-                kind = KINDS[int(self.rng.choice(len(KINDS), p=self.probabilities))]
+                kind = KIND_NAMES[int(self.rng.choice(len(KIND_NAMES), p=self.probabilities))]
                 record = self.apply(agent, kind)
             record["generation"] = int(agent.lineage.get("generation", 0))
             agent.lineage.setdefault("mutations", []).append(record)
@@ -134,7 +132,7 @@ class Mutations:
                 if entry.method is None:
                     return {"kind": kind, "where": None, "old": None, "new": None}
                 return getattr(self, entry.method)(agent)
-        raise ValueError(f"unknown mutation kind {kind!r}; expected one of {KINDS}")
+        raise ValueError(f"unknown mutation kind {kind!r}; expected one of {KIND_NAMES}")
 
     def architecture_mutation(self, agent: Agent) -> dict[str, Any]:
         """A new layer (probability ``new_layer_prob``) or new nodes, via the agent."""
@@ -213,4 +211,4 @@ class Mutations:
         set_generator_state(self.rng, state["rng"])
 
 
-__all__ = ["KINDS", "Mutations", "actor_modules", "current_activation", "weight_parameters"]
+__all__ = ["Mutations", "actor_modules", "current_activation", "weight_parameters"]

@@ -11,15 +11,10 @@ from marlpipe.algos.hyperparameters import as_init_hp
 from marlpipe.config.params import InitHP, NetConfig
 from marlpipe.envs.spec import EnvSpec
 from marlpipe.registry import algorithm_class
+from marlpipe.seeding import spawn_seeds
 
 if TYPE_CHECKING:
     from marlpipe.algos.protocols import Agent
-
-
-def member_seeds(seed: int | None, population_size: int) -> list[int]:
-    """Independent 32-bit seeds for ``population_size`` members, all derived from ``seed``."""
-    children = np.random.SeedSequence(seed).spawn(population_size)
-    return [int(child.generate_state(1)[0]) for child in children]
 
 
 def create_population(
@@ -46,7 +41,7 @@ def create_population(
         raise ValueError(f"population_size must be at least 1, got {population_size}")
     cls, hp = algorithm_class(algo), as_init_hp(init_hp)
     population = []
-    for index, member_seed in enumerate(member_seeds(seed, int(population_size))):
+    for index, member_seed in enumerate(spawn_seeds(seed, int(population_size))):
         agent = cls(env_spec, net_config, hp, device=device, seed=member_seed, index=index)
         agent.fitness = []
         agent.steps = 0
@@ -68,9 +63,7 @@ def population_fitness(population: Sequence[Agent], last: int) -> list[float]:
 
 
 __all__ = [
-    "algorithm_class",
     "create_population",
-    "member_seeds",
     "population_fitness",
     "recent_fitness",
 ]

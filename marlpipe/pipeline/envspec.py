@@ -6,9 +6,9 @@ from pathlib import Path
 
 from marlpipe.config import Params
 from marlpipe.envs import EnvSpec, make_env
+from marlpipe.errors import UserError
 from marlpipe.io import atomic_write
 from marlpipe.pipeline.env_deps import warn_if_env_module_not_a_dep
-from marlpipe.pipeline.errors import UserError
 from marlpipe.pipeline.paths import Paths
 
 

@@ -7,7 +7,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from marlpipe.errors import MarlpipeError, UserError, require
+from marlpipe.errors import MarlpipeError
 
 
 def user_error_types() -> tuple[type[BaseException], ...]:
@@ -49,4 +49,4 @@ def run_stage(main: Callable[[], Any], name: str = "marlpipe") -> Any:
         sys.exit(2)
 
 
-__all__ = ["MarlpipeError", "UserError", "one_line", "require", "run_stage", "user_error_types"]
+__all__ = ["one_line", "run_stage", "user_error_types"]

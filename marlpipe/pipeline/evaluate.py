@@ -225,8 +225,8 @@ def render_gif(
     from marlpipe.algos.episodes import run_episodes
     from marlpipe.envs import make_env
     from marlpipe.envs.vmas_env import is_vmas_name
+    from marlpipe.errors import require
     from marlpipe.io import atomic_write
-    from marlpipe.pipeline.errors import require
 
     image = require("PIL.Image", "Rendering a GIF")
     if agent is None:

@@ -25,7 +25,7 @@ from typing import Any
 
 from marlpipe.algos.checkpoint import load_population, save_population
 from marlpipe.config import Params
-from marlpipe.io import file_sha256, write_json
+from marlpipe.io import atomic_dir, file_sha256, write_json
 from marlpipe.pipeline import envspec, figures
 from marlpipe.pipeline import resume as checkpoints
 from marlpipe.pipeline.env_deps import warn_if_env_module_not_a_dep
@@ -33,7 +33,6 @@ from marlpipe.pipeline.paths import (
     ELITE_CARD,
     ELITE_FILE,
     Paths,
-    atomic_dir,
     env_short_name,
     set_torch_threads,
 )  # fmt: skip

@@ -6,12 +6,10 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from marlpipe.io import atomic_dir
-
 ELITE_FILE = "elite.pt"
 ELITE_CARD = "elite.json"
 __all__ = [
-    "ELITE_CARD", "ELITE_FILE", "Paths", "atomic_dir", "env_short_name", "recover_dir",
+    "ELITE_CARD", "ELITE_FILE", "Paths", "env_short_name", "recover_dir",
     "set_torch_threads",
 ]  # fmt: skip
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from marlpipe.pipeline.errors import UserError
+from marlpipe.errors import UserError
 
 if TYPE_CHECKING:
     from marlpipe.config import Params

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from marlpipe.config import load_params, with_overrides
+from marlpipe.errors import UserError
 from marlpipe.io import read_json, write_json
-from marlpipe.pipeline.errors import UserError
 
 DEFAULT_PARAMS = "params-ci.yaml"
 DEFAULT_BASELINE = "ci/fitness-baseline.json"

@@ -3,7 +3,7 @@
 ``runs/evolve/checkpoint/`` (outside DVC outputs) holds, after each completed generation, the
 population, the elite, the shared replay buffer, and ``state.json`` with the loop's counters,
 the selection and mutation generators, the fitness and lineage history and the MLflow parent
-run. It is replaced as a whole (:func:`~marlpipe.pipeline.paths.atomic_dir`), so a kill at any
+run. It is replaced as a whole (:func:`~marlpipe.io.atomic_dir`), so a kill at any
 moment leaves either the previous generation's checkpoint or the new one, never a mix.
 
 It exists only while a run is unfinished: ``evolve`` removes it once the run's outputs are
@@ -32,12 +32,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from marlpipe.algos.checkpoint import load_population, save_population
-from marlpipe.code_hash import code_hash as code_hash  # re-exported: moved below pipeline/
 from marlpipe.code_hash import training_code_hash
 from marlpipe.config import Params
 from marlpipe.config.keys import generation_keys, grouped, result_neutral_keys, select
-from marlpipe.io import read_json, write_json
-from marlpipe.pipeline.paths import atomic_dir, recover_dir
+from marlpipe.io import atomic_dir, read_json, write_json
+from marlpipe.pipeline.paths import recover_dir
 
 if TYPE_CHECKING:
     from marlpipe.algos.protocols import Agent

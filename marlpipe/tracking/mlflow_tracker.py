@@ -18,8 +18,7 @@ from typing import Any
 
 from marlpipe.tracking import model_registry, reopen, store
 from marlpipe.tracking.provenance import run_tags
-from marlpipe.tracking.store import default_tracking_uri as default_tracking_uri  # re-exported
-from marlpipe.tracking.store import experiment_id, flatten, log_batch
+from marlpipe.tracking.store import default_tracking_uri, experiment_id, flatten, log_batch
 from marlpipe.training.tracker import GenerationRecord, Tracker
 
 

@@ -24,11 +24,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from marlpipe.training.member import (
-    BUFFER_STREAM,
-    NOISE_STREAM,
     Evaluation,
     MemberResult,
-    MemberSeeds,
     MemberTask,
     agent_from,
     member_task,
@@ -163,17 +160,9 @@ def make_trainer(population: Any, env_args: dict[str, Any]) -> Trainer | None:
 
 
 __all__ = [
-    "BUFFER_STREAM",
-    "NOISE_STREAM",
-    "Evaluation",
     "LocalTrainer",
-    "MemberResult",
-    "MemberSeeds",
-    "MemberTask",
     "MergedGeneration",
     "Trainer",
     "make_trainer",
-    "member_task",
-    "train_member",
     "train_merged",
 ]
