@@ -10,9 +10,8 @@ from __future__ import annotations
 import numpy as np
 from harness import Report, calls_per_second, parser
 
-from marlpipe.algos.buffer import MultiAgentReplayBuffer
+from marlpipe.algos.buffer import TRANSITION_FIELDS, MultiAgentReplayBuffer
 
-FIELDS = ["state", "action", "reward", "next_state", "done"]
 OBS = {"speaker_0": 3, "listener_0": 11}
 ACT = {"speaker_0": 3, "listener_0": 5}
 AGENTS = list(OBS)
@@ -34,7 +33,7 @@ def main() -> None:
     report = Report(__file__, args)
     rng = np.random.default_rng(0)
     memory_size = args.memory_size
-    buffer = MultiAgentReplayBuffer(memory_size, FIELDS, AGENTS, seed=0)
+    buffer = MultiAgentReplayBuffer(memory_size, TRANSITION_FIELDS, AGENTS, seed=0)
     batch = transition_batch(8, rng)
     saves = calls_per_second(lambda: buffer.save_to_memory(*batch, is_vectorised=True),
                              args.seconds)  # fmt: skip

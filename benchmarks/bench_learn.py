@@ -22,18 +22,19 @@ import torch
 from harness import Report, parser, require_device, summarize, synchronize
 
 from marlpipe.algos import MATD3
-from marlpipe.algos.buffer import MultiAgentReplayBuffer
+from marlpipe.algos.buffer import TRANSITION_FIELDS, MultiAgentReplayBuffer
 from marlpipe.envs import make_vec_env
 
 ENV = "mpe2.simple_speaker_listener_v4"
-FIELDS = ["state", "action", "reward", "next_state", "done"]
 
 
 def filled_buffer(
     env, agent: MATD3, transitions: int, seed: int = 0, device: str = "cpu"
 ) -> MultiAgentReplayBuffer:
     """A buffer (sampling onto ``device``) filled by the (untrained, exploring) agent."""
-    buffer = MultiAgentReplayBuffer(transitions, FIELDS, env.agent_ids, device=device, seed=seed)
+    buffer = MultiAgentReplayBuffer(
+        transitions, TRANSITION_FIELDS, env.agent_ids, device=device, seed=seed
+    )
     obs, _ = env.reset(seed=seed)
     while len(buffer) < transitions:
         store, actions = agent.get_action(obs)
@@ -92,7 +93,9 @@ def bench_training(
     agent = MATD3(
         env.spec, {"hidden_sizes": [64, 64]}, batch_size=batch_size, seed=0, device=device
     )
-    buffer = MultiAgentReplayBuffer(200_000, FIELDS, env.agent_ids, device=device, seed=0)
+    buffer = MultiAgentReplayBuffer(
+        200_000, TRANSITION_FIELDS, env.agent_ids, device=device, seed=0
+    )
     obs, _ = env.reset(seed=0)
     due, collected = 0, 0
     start = time.perf_counter()

@@ -37,7 +37,7 @@ import numpy as np
 import torch
 from harness import Report, alternate, compare, parser, summarize
 
-from marlpipe.algos.buffer import MultiAgentReplayBuffer
+from marlpipe.algos.buffer import TRANSITION_FIELDS, MultiAgentReplayBuffer
 from marlpipe.algos.episodes import greedy_score
 from marlpipe.config import EvolutionConfig, MutationConfig, TournamentConfig
 from marlpipe.envs import make_env, make_vec_env, random_actions
@@ -46,7 +46,6 @@ from marlpipe.training import ListTracker, LoopState, run_generation, train_mult
 from marlpipe.training.agilerl_style import mutations_from_keywords, tournament_from_keywords
 
 ENV = "mpe2.simple_speaker_listener_v4"
-FIELDS = ["state", "action", "reward", "next_state", "done"]
 
 
 def vec_env(args, backend: str | None = None):
@@ -85,7 +84,7 @@ def population(args, batch_size: int, learn_step: int):
         "MATD3", env.spec, {"hidden_sizes": [64, 64]},
         {"batch_size": batch_size, "learn_step": learn_step}, args.population, seed=args.seed,
     )  # fmt: skip
-    memory = MultiAgentReplayBuffer(1_000_000, FIELDS, env.agent_ids, seed=args.seed)
+    memory = MultiAgentReplayBuffer(1_000_000, TRANSITION_FIELDS, env.agent_ids, seed=args.seed)
     tournament = TournamentSelection(TournamentConfig(), args.population, seed=args.seed)
     mutation = Mutations(MutationConfig(), seed=args.seed)
     return env, pop, memory, tournament, mutation
@@ -140,7 +139,7 @@ def backend_run(backend: str, args, fast: bool = True) -> tuple[float, list[list
     env = make_vec_env(ENV, 8, seed=0, continuous_actions=True, backend=backend, fast=fast)
     hp = {"batch_size": 128, "learn_step": 100}
     pop = create_population("MATD3", env.spec, {"hidden_sizes": [64, 64]}, hp, 4, seed=0)
-    memory = MultiAgentReplayBuffer(100_000, FIELDS, env.agent_ids, seed=0)
+    memory = MultiAgentReplayBuffer(100_000, TRANSITION_FIELDS, env.agent_ids, seed=0)
     tournament = tournament_from_keywords(2, True, 4, eval_loop=1, rand_seed=0)
     mutation = mutations_from_keywords(
         no_mutation=0.4, architecture=0.2, new_layer_prob=0.2, parameters=0.2, activation=0,

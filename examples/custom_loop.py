@@ -18,7 +18,7 @@ import os
 
 import numpy as np
 
-from marlpipe.algos.buffer import MultiAgentReplayBuffer
+from marlpipe.algos.buffer import TRANSITION_FIELDS, MultiAgentReplayBuffer
 from marlpipe.envs import make_env, make_vec_env
 from marlpipe.evolution import create_population
 from marlpipe.training.agilerl_style import mutations_from_keywords, tournament_from_keywords
@@ -50,9 +50,7 @@ def main(
     env = make_vec_env(ENV_NAME, num_envs, seed=seed, continuous_actions=True)
     eval_env = make_env(ENV_NAME, continuous_actions=True)
     pop = create_population("MATD3", env.spec, NET_CONFIG, INIT_HP, population_size, seed=seed)
-    memory = MultiAgentReplayBuffer(
-        1_000_000, ["state", "action", "reward", "next_state", "done"], env.agent_ids, seed=seed
-    )
+    memory = MultiAgentReplayBuffer(1_000_000, TRANSITION_FIELDS, env.agent_ids, seed=seed)
     # The AgileRL-style keyword constructors; TournamentSelection(TournamentConfig(...), ...) and
     # Mutations(MutationConfig(...), seed) take the params.yaml groups instead.
     tournament = tournament_from_keywords(

@@ -13,6 +13,7 @@ _LAZY = {
     "make_env": "marlpipe.envs.factory",
     "make_vec_env": "marlpipe.envs.make_vec",
     "MultiAgentReplayBuffer": "marlpipe.algos.buffer",
+    "TRANSITION_FIELDS": "marlpipe.algos.buffer",
     "MATD3": "marlpipe.algos.matd3",
     "MADDPG": "marlpipe.algos.maddpg",
 }

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from marlpipe.algos.buffer import MultiAgentReplayBuffer
+from marlpipe.algos.buffer import TRANSITION_FIELDS, MultiAgentReplayBuffer
 from marlpipe.config import EvolutionConfig, MutationConfig
 from marlpipe.envs import make_env, make_vec_env
 from marlpipe.evolution import Mutations, create_population
@@ -21,7 +21,6 @@ from marlpipe.training import ListTracker, LoopState, evolve
 from marlpipe.training.agilerl_style import tournament_from_keywords
 
 SL = "mpe2.simple_speaker_listener_v4"
-FIELDS = ["state", "action", "reward", "next_state", "done"]
 ENV_ARGS = {"name": SL, "num_envs": 2, "seed": 0, "continuous_actions": True}
 SIZE = 3
 
@@ -39,7 +38,7 @@ def tiny_run(trainer, generations: int = 2, eval_episodes: int = 1, on_generatio
     eval_env = make_env(SL, continuous_actions=True)
     hp = {"batch_size": 32, "learn_step": 20}
     pop = create_population("MATD3", env.spec, {"hidden_sizes": [16]}, hp, SIZE, 0)
-    memory = MultiAgentReplayBuffer(2000, FIELDS, env.agent_ids, seed=0)
+    memory = MultiAgentReplayBuffer(2000, TRANSITION_FIELDS, env.agent_ids, seed=0)
     tournament = tournament_from_keywords(2, True, SIZE, eval_loop=1, rand_seed=0)
     evolution = EvolutionConfig(
         generations=generations, steps_per_generation=200, eval_episodes=eval_episodes

@@ -16,13 +16,12 @@ import numpy as np
 import pytest
 
 from marlpipe.algos import MADDPG, MATD3
-from marlpipe.algos.buffer import MultiAgentReplayBuffer
+from marlpipe.algos.buffer import TRANSITION_FIELDS, MultiAgentReplayBuffer
 from marlpipe.envs import make_vec_env, random_actions
 
 pytestmark = pytest.mark.slow
 
 ENV = "mpe2.simple_speaker_listener_v4"
-FIELDS = ["state", "action", "reward", "next_state", "done"]
 EVAL_SEED, EVAL_EPISODES = 123, 32
 
 
@@ -52,7 +51,7 @@ def train(algo, continuous: bool, env_steps: int, learn_step: int, seed: int = 0
     env = make_vec_env(ENV, 8, seed=seed, continuous_actions=continuous)
     agent = algo(env.spec, {"hidden_sizes": [64, 64]}, batch_size=1024, learn_step=learn_step,
                  seed=seed)  # fmt: skip
-    buffer = MultiAgentReplayBuffer(200_000, FIELDS, env.agent_ids, seed=seed)
+    buffer = MultiAgentReplayBuffer(200_000, TRANSITION_FIELDS, env.agent_ids, seed=seed)
     obs, _ = env.reset(seed=seed)
     collected, due = 0, 0
     while collected < env_steps:

@@ -6,9 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from marlpipe.algos.buffer import MultiAgentReplayBuffer
+from marlpipe.algos.buffer import TRANSITION_FIELDS, MultiAgentReplayBuffer
 
-FIELDS = ["state", "action", "reward", "next_state", "done"]
 AGENTS = ["speaker_0", "listener_0"]
 OBS = {"speaker_0": 3, "listener_0": 11}
 ACT = {"speaker_0": 3, "listener_0": 5}
@@ -26,7 +25,7 @@ def batch(start: int, num_envs: int):
 
 
 def filled(memory_size=10, transitions=0, num_envs=4, seed=0):
-    buffer = MultiAgentReplayBuffer(memory_size, FIELDS, AGENTS, seed=seed)
+    buffer = MultiAgentReplayBuffer(memory_size, TRANSITION_FIELDS, AGENTS, seed=seed)
     for start in range(0, transitions, num_envs):
         buffer.save_to_memory(*batch(start, num_envs), is_vectorised=True)
     return buffer
@@ -44,7 +43,7 @@ def test_counts_and_ring_overwrite():
 
 
 def test_single_transition_save():
-    buffer = MultiAgentReplayBuffer(5, FIELDS, AGENTS)
+    buffer = MultiAgentReplayBuffer(5, TRANSITION_FIELDS, AGENTS)
     state, action, reward, next_state, done = batch(0, 1)
     one = [{a: v[a][0] for a in AGENTS} for v in (state, action, reward, next_state, done)]
     buffer.save_to_memory(*one)
@@ -54,7 +53,7 @@ def test_single_transition_save():
 
 
 def test_batch_larger_than_memory_keeps_newest():
-    buffer = MultiAgentReplayBuffer(3, FIELDS, AGENTS)
+    buffer = MultiAgentReplayBuffer(3, TRANSITION_FIELDS, AGENTS)
     buffer.save_to_memory(*batch(0, 5), is_vectorised=True)
     assert buffer.counter == 5 and len(buffer) == 3
     assert sorted(buffer._data["reward"]["speaker_0"].tolist()) == [-4.0, -3.0, -2.0]
@@ -86,13 +85,13 @@ def test_sampling_is_deterministic_under_a_seed():
 
 
 def test_empty_sample_and_wrong_field_count_are_clear():
-    buffer = MultiAgentReplayBuffer(4, FIELDS, AGENTS)
+    buffer = MultiAgentReplayBuffer(4, TRANSITION_FIELDS, AGENTS)
     with pytest.raises(ValueError, match="empty"):
         buffer.sample(1)
     with pytest.raises(ValueError, match="expected 5 fields"):
         buffer.save_to_memory({}, {})
     with pytest.raises(ValueError, match="memory_size"):
-        MultiAgentReplayBuffer(0, FIELDS, AGENTS)
+        MultiAgentReplayBuffer(0, TRANSITION_FIELDS, AGENTS)
 
 
 def test_images_stay_uint8_and_sample_as_float():
@@ -108,10 +107,10 @@ def test_save_load_round_trip_resumes_exactly(tmp_path):
     buffer.sample(4)  # advance the generator
     path = tmp_path / "buffer.npz"
     buffer.save(path)
-    restored = MultiAgentReplayBuffer(10, FIELDS, AGENTS)
+    restored = MultiAgentReplayBuffer(10, TRANSITION_FIELDS, AGENTS)
     restored.load(path)
     assert restored.counter == buffer.counter and len(restored) == len(buffer)
-    for name in FIELDS:
+    for name in TRANSITION_FIELDS:
         for agent in AGENTS:
             np.testing.assert_array_equal(restored._data[name][agent], buffer._data[name][agent])
     for _ in range(2):
@@ -129,7 +128,7 @@ def test_save_load_round_trip_resumes_exactly(tmp_path):
 def test_load_errors_name_the_file(tmp_path):
     bad = tmp_path / "bad.npz"
     bad.write_bytes(b"not a zip")
-    buffer = MultiAgentReplayBuffer(10, FIELDS, AGENTS)
+    buffer = MultiAgentReplayBuffer(10, TRANSITION_FIELDS, AGENTS)
     with pytest.raises(ValueError, match="bad.npz"):
         buffer.load(bad)
     other = MultiAgentReplayBuffer(10, ["state"], AGENTS)
@@ -142,7 +141,7 @@ def test_load_errors_name_the_file(tmp_path):
 def test_load_foreign_metadata_names_the_file(tmp_path, meta):
     foreign = tmp_path / "foreign.npz"
     np.savez(foreign, __meta__=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8))
-    buffer = MultiAgentReplayBuffer(10, FIELDS, AGENTS)
+    buffer = MultiAgentReplayBuffer(10, TRANSITION_FIELDS, AGENTS)
     with pytest.raises(ValueError, match="foreign.npz: not a readable replay buffer file"):
         buffer.load(foreign)
 
@@ -177,3 +176,15 @@ def test_sample_is_a_batch_named_by_the_field_names():
     torch.testing.assert_close(copy.rew["a"], rew["a"])
     with pytest.raises(AttributeError, match="no field 'done'"):
         _ = batch.done
+
+
+def test_transition_reads_a_sample_by_field_name_or_by_position():
+    from marlpipe.algos.buffer import Batch, transition
+
+    named = Batch(["d", "s", "a", "r", "n"], ["done", "state", "action", "reward", "next_state"])
+    assert transition(named) == ("s", "a", "r", "n", "d")
+    assert transition(("s", "a", "r", "n", "d")) == ("s", "a", "r", "n", "d")
+    other = Batch(["o", "u", "r", "o2", "t"], ["obs", "act", "rew", "obs2", "term"])
+    assert transition(other) == ("o", "u", "r", "o2", "t")  # other names: by position
+    with pytest.raises(ValueError, match="expected a sample of 5 fields"):
+        transition(("s", "a", "r", "n"))

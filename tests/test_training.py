@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from marlpipe.algos.buffer import MultiAgentReplayBuffer
+from marlpipe.algos.buffer import TRANSITION_FIELDS, MultiAgentReplayBuffer
 from marlpipe.algos.checkpoint import load_agent
 from marlpipe.algos.episodes import greedy_score
 from marlpipe.config import ConfigError, EvolutionConfig, MutationConfig
@@ -30,7 +30,6 @@ from marlpipe.training.agilerl_style import mutations_from_keywords, tournament_
 from marlpipe.training.rollout import PARTS, EpsilonSchedule, split_copies
 
 SL = "mpe2.simple_speaker_listener_v4"
-FIELDS = ["state", "action", "reward", "next_state", "done"]
 
 
 EVERY_KIND = MutationConfig(
@@ -85,7 +84,7 @@ def test_collect_decays_epsilon_with_the_members_own_transitions():
     """Each vector step acts with the epsilon of the member's transitions so far (both parts of
     a step alike), whether or not earlier steps were saved yet."""
     env = make_vec_env(SL, 4, seed=0, continuous_actions=False)
-    memory = MultiAgentReplayBuffer(1000, FIELDS, env.agent_ids, seed=0)
+    memory = MultiAgentReplayBuffer(1000, TRANSITION_FIELDS, env.agent_ids, seed=0)
     agent = CountingAgent(env.spec, learn_step=10**6, batch_size=10**6)
     schedule = EpsilonSchedule(1.0, 0.1, 0.9)
     agent.steps = 8  # inherited experience counts
@@ -111,7 +110,7 @@ def test_learn_schedule_carries_the_remainder():
 @pytest.mark.parametrize(("learn_step", "expected"), [(4, 18), (3, 24), (5, 15), (100, 0)])
 def test_collect_learns_once_per_learn_step_transitions(learn_step, expected):
     env = make_vec_env(SL, 8, seed=0, continuous_actions=True)
-    memory = MultiAgentReplayBuffer(1000, FIELDS, env.agent_ids, seed=0)
+    memory = MultiAgentReplayBuffer(1000, TRANSITION_FIELDS, env.agent_ids, seed=0)
     agent = CountingAgent(env.spec, learn_step, batch_size=16)
     stats = collect(agent, env, memory, env_steps=80, seed=0)
     # 10 vector steps of 8; the first leaves the buffer below batch_size (its calls are dropped,
@@ -126,7 +125,7 @@ def test_collect_learns_once_per_learn_step_transitions(learn_step, expected):
 
 def test_learning_accumulates_across_turns_shorter_than_learn_step():
     env = make_vec_env(SL, 8, seed=0, continuous_actions=True)
-    memory = MultiAgentReplayBuffer(1000, FIELDS, env.agent_ids, seed=0)
+    memory = MultiAgentReplayBuffer(1000, TRANSITION_FIELDS, env.agent_ids, seed=0)
     agent = CountingAgent(env.spec, learn_step=100, batch_size=16)
     per_turn = [collect(agent, env, memory, env_steps=80, seed=turn).learn_calls
                 for turn in range(5)]  # fmt: skip
@@ -142,7 +141,7 @@ def test_learning_accumulates_across_turns_shorter_than_learn_step():
 
 def test_collect_stores_true_final_observation_and_terminations():
     env = make_vec_env(SL, 1, seed=0, continuous_actions=True)
-    memory = RecordingMemory(100, FIELDS, env.agent_ids, seed=0)
+    memory = RecordingMemory(100, TRANSITION_FIELDS, env.agent_ids, seed=0)
     agent = CountingAgent(env.spec, learn_step=1000, batch_size=10_000)
     stats = collect(agent, env, memory, env_steps=26, seed=0)
     assert len(memory.saved) == 26 and len(stats.episode_returns) == 1  # 25-step episodes
@@ -161,7 +160,7 @@ def test_collect_stores_true_final_observation_and_terminations():
 
 def test_agent_mask_reaches_get_action():
     env = make_vec_env("marlpipe.envs.toy:match_env", 3, seed=0, masked=True)
-    memory = MultiAgentReplayBuffer(100, FIELDS, env.agent_ids, seed=0)
+    memory = MultiAgentReplayBuffer(100, TRANSITION_FIELDS, env.agent_ids, seed=0)
     agent = CountingAgent(env.spec, learn_step=1000, batch_size=10_000)
     collect(agent, env, memory, env_steps=6, seed=0)
     env.close()
@@ -180,7 +179,7 @@ def tiny_setup(seed: int = 0, num_envs: int = 4, population_size: int = 2):
     eval_env = make_env(SL, continuous_actions=True)
     hp = {"batch_size": 32, "learn_step": 30}  # 100 steps a turn leave a credit of 10
     pop = create_population("MATD3", env.spec, {"hidden_sizes": [16]}, hp, population_size, seed)
-    memory = MultiAgentReplayBuffer(5000, FIELDS, env.agent_ids, seed=seed)
+    memory = MultiAgentReplayBuffer(5000, TRANSITION_FIELDS, env.agent_ids, seed=seed)
     tournament = tournament_from_keywords(
         2, True, population_size, eval_loop=1, rand_seed=seed
     )
@@ -250,7 +249,7 @@ def test_train_return_sums_the_scored_agents_like_fitness(merged):
         eval_env = make_env(adversary, continuous_actions=True)
         hp = {"batch_size": 32, "learn_step": 30}
         pop = create_population("MATD3", env.spec, {"hidden_sizes": [16]}, hp, 2, 0)
-        memory = MultiAgentReplayBuffer(5000, FIELDS, env.agent_ids, seed=0)
+        memory = MultiAgentReplayBuffer(5000, TRANSITION_FIELDS, env.agent_ids, seed=0)
         tracker = ListTracker()
         result = run_generation(
             env, pop, memory, LoopState.start(0),
@@ -297,7 +296,7 @@ def test_a_trainer_that_evaluates_gives_the_drivers_fitness():
         eval_env = make_env(adversary, continuous_actions=True)
         hp = {"batch_size": 32, "learn_step": 30}
         pop = create_population("MATD3", env.spec, {"hidden_sizes": [16]}, hp, 3, 0)
-        memory = MultiAgentReplayBuffer(5000, FIELDS, env.agent_ids, seed=0)
+        memory = MultiAgentReplayBuffer(5000, TRANSITION_FIELDS, env.agent_ids, seed=0)
         tracker, state = ListTracker(), LoopState.start(0)
         for _ in range(2):
             result = run_generation(
@@ -454,7 +453,7 @@ def test_target_stops_early_and_default_eval_env():
 
 def test_a_batch_larger_than_the_buffer_is_refused_before_training():
     env, eval_env, pop, _, tournament, mutation = tiny_setup()
-    small = MultiAgentReplayBuffer(16, FIELDS, env.agent_ids, seed=0)  # batch_size is 32
+    small = MultiAgentReplayBuffer(16, TRANSITION_FIELDS, env.agent_ids, seed=0)  # batch_size is 32
     expected = r"population\[0\].batch_size: expected <= .*\(16\), got 32"
     with pytest.raises(ValueError, match=expected):
         evolve(env, pop, small, evolution(), eval_env=eval_env, progress=False, seed=0)
@@ -595,7 +594,9 @@ def test_collect_has_the_effects_of_a_plain_loop(backend, parts):
                               {"batch_size": 32, "learn_step": 12}, 1, seed=0)[0]
             for _ in range(2)
         ]  # fmt: skip
-        memories = [MultiAgentReplayBuffer(1000, FIELDS, env.agent_ids, seed=0) for _ in agents]
+        memories = [
+            MultiAgentReplayBuffer(1000, TRANSITION_FIELDS, env.agent_ids, seed=0) for _ in agents
+        ]
         stats = collect(agents[0], env, memories[0], env_steps=200, seed=1, parts=parts)
 
         agent, memory, schedule, owed = agents[1], memories[1], LearnSchedule(), 0
@@ -621,7 +622,7 @@ def test_collect_has_the_effects_of_a_plain_loop(backend, parts):
     assert stats.learn_calls == agents[1].learn_counter == 14
     agents[1].steps, agents[1].learn_credit = 200, schedule.credit  # collect() keeps these
     assert_same_state(state_of(agents[0]), state_of(agents[1]))
-    for field in FIELDS:
+    for field in TRANSITION_FIELDS:
         for agent_id in env.agent_ids:
             np.testing.assert_array_equal(memories[0]._data[field][agent_id],
                                           memories[1]._data[field][agent_id])  # fmt: skip
@@ -633,7 +634,7 @@ def test_async_backend_matches_sync():
         env = make_vec_env(SL, 4, backend=backend, seed=0, continuous_actions=True)
         pop = create_population("MATD3", env.spec, {"hidden_sizes": [16]},
                                 {"batch_size": 32, "learn_step": 8}, 1, seed=0)  # fmt: skip
-        memory = MultiAgentReplayBuffer(1000, FIELDS, env.agent_ids, seed=0)
+        memory = MultiAgentReplayBuffer(1000, TRANSITION_FIELDS, env.agent_ids, seed=0)
         stats = collect(pop[0], env, memory, env_steps=200, seed=1)
         results.append((stats.episode_returns, stats.learn_calls, weights(pop)))
         env.close()
@@ -680,7 +681,7 @@ def test_population_learns_speaker_listener():
     eval_env = make_env(SL, continuous_actions=True)
     pop = create_population("MATD3", env.spec, {"hidden_sizes": [64, 64]},
                             {"batch_size": 128, "learn_step": 10}, 4, seed=1)  # fmt: skip
-    memory = MultiAgentReplayBuffer(200_000, FIELDS, env.agent_ids, seed=1)
+    memory = MultiAgentReplayBuffer(200_000, TRANSITION_FIELDS, env.agent_ids, seed=1)
     pop, history = train_multi_agent(
         env, pop, memory, max_steps=72_000, evo_steps=3000, eval_loop=5, eval_env=eval_env,
         tournament=tournament_from_keywords(2, True, 4, eval_loop=1, rand_seed=1),
@@ -709,7 +710,7 @@ def test_collect_with_thousands_of_vmas_copies_owes_many_learn_calls_per_vector_
     20 learn calls (the remainder carries over), as 256 vector steps of 8 copies would."""
     pytest.importorskip("vmas")
     env = make_vec_env("vmas.simple_speaker_listener", 2048, seed=0)
-    memory = MultiAgentReplayBuffer(10_000, FIELDS, env.agent_ids, seed=0)
+    memory = MultiAgentReplayBuffer(10_000, TRANSITION_FIELDS, env.agent_ids, seed=0)
     agent = CountingAgent(env.spec, learn_step=100, batch_size=64)
     stats = collect(agent, env, memory, env_steps=3 * 2048, seed=0)
     assert stats.env_steps == memory.counter == 3 * 2048

@@ -12,6 +12,10 @@ import torch
 
 from marlpipe.io import atomic_write
 
+TRANSITION_FIELDS: tuple[str, ...] = ("state", "action", "reward", "next_state", "done")
+"""The fields MATD3 and MADDPG learn from, in the order the training loops save them (the
+``field_names`` of AgileRL's tutorial). :func:`transition` reads a sample by these names."""
+
 _META_KEYS = ("memory_size", "field_names", "agent_ids", "counter", "size", "pos", "rng")
 """Keys that :meth:`MultiAgentReplayBuffer.save` writes to an archive's ``__meta__``."""
 
@@ -58,6 +62,21 @@ class Batch(tuple):
 
     def __repr__(self) -> str:
         return f"Batch(fields={self._fields})"
+
+
+def transition(batch: Sequence[Any]) -> tuple[Any, ...]:
+    """``(state, action, reward, next_state, done)`` of a sample: by name from a :class:`Batch`
+    with the :data:`TRANSITION_FIELDS`, by position from any other five-item sequence (a plain
+    tuple, or a buffer whose fields have other names)."""
+    fields = getattr(batch, "_fields", ())
+    if all(name in fields for name in TRANSITION_FIELDS):
+        return tuple(batch[name] for name in TRANSITION_FIELDS)
+    if len(batch) != len(TRANSITION_FIELDS):
+        raise ValueError(
+            f"learn: expected a sample of {len(TRANSITION_FIELDS)} fields "
+            f"{TRANSITION_FIELDS}, got {len(batch)}"
+        )
+    return tuple(batch)
 
 
 class MultiAgentReplayBuffer:
@@ -277,4 +296,4 @@ class MultiAgentReplayBuffer:
         self.rng = rng
 
 
-__all__ = ["MultiAgentReplayBuffer"]
+__all__ = ["TRANSITION_FIELDS", "Batch", "MultiAgentReplayBuffer", "transition"]

@@ -27,6 +27,7 @@ from marlpipe.algos.base import (
     normalise_net_config,
     preprocess_observation,
 )
+from marlpipe.algos.buffer import transition
 from marlpipe.algos.critics import CriticLayout
 from marlpipe.algos.episodes import run_episodes
 from marlpipe.algos.hyperparameters import algorithm_values, as_init_hp
@@ -178,7 +179,7 @@ class MATD3(ActingMixin, AgentStateMixin):
         ``experiences`` is ``buffer.sample()``: (state, action, reward, next_state, done) with
         ``done`` holding terminations only, so truncated transitions bootstrap.
         """
-        state, action, reward, next_state, done = experiences
+        state, action, reward, next_state, done = transition(experiences)
         ids, layout = self.agent_ids, self.critic_layout
         obs = [preprocess_observation(state[a], self.spec.observations[a]) for a in ids]
         critic_in = layout.joint_input(obs, [action[a] for a in ids])

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from marlpipe.algos.buffer import TRANSITION_FIELDS
 from marlpipe.algos.checkpoint import load_population, save_population
 from marlpipe.config import Params
 from marlpipe.io import atomic_dir, file_sha256, write_json
@@ -41,7 +42,6 @@ from marlpipe.seeding import derive_seed
 
 log = logging.getLogger(__name__)
 
-FIELD_NAMES = ("state", "action", "reward", "next_state", "done")
 
 
 @dataclass(frozen=True)
@@ -140,7 +140,7 @@ def run(
     checkpoint_dir = paths.evolve_run / "checkpoint"
     evo, device = params.evolution, params.population.device
     memory = MultiAgentReplayBuffer(
-        evo.memory_size, FIELD_NAMES, spec.agent_ids, device=device,
+        evo.memory_size, TRANSITION_FIELDS, spec.agent_ids, device=device,
         seed=derive_seed(params.seed, "buffer"),
     )  # fmt: skip
     tournament, mutation = _selection(params)
