@@ -566,28 +566,33 @@ class ScriptedVecEnv:
     last ``lengths[i]`` steps and the env auto-resets it; at the copy's ``k``-th step since the
     last ``reset()`` agent 'a' gets ``10 * i + k`` and 'b' gets ``-k``. ``flag`` names the
     reset copies in ``info["_final_obs"]`` (the vector envs' way) or leaves it to the
-    terminations."""
+    terminations. ``rounds`` gives other lengths after each ``reset()``; ``info`` is added to
+    every step's info; ``early``: agent 'b' terminates one step before its copy ends (the
+    copy goes on: only ``_final_obs`` says when a copy ends). The actions are kept."""
 
-    def __init__(self, lengths, flag=True):
-        self.lengths, self.flag = np.asarray(lengths), flag
-        self.num_envs, self.resets = len(lengths), 0
+    def __init__(self, lengths, flag=True, rounds=(), info=None, early=False):
+        self.rounds, self.flag, self.info, self.early = [lengths, *rounds], flag, info, early
+        self.num_envs, self.resets, self.received = len(lengths), 0, []
 
     def _obs(self):
-        n = self.num_envs
-        return {"a": np.zeros((n, 3), np.float32), "b": np.zeros(n, np.int64)}
+        return {"a": np.tile(self.k[:, None], (1, 3)).astype(np.float32), "b": self.k % 5}
 
     def reset(self, seed=None):
         self.resets, self.k = self.resets + 1, np.zeros(self.num_envs, int)
-        return self._obs(), {}
+        self.lengths = np.asarray(self.rounds[min(self.resets, len(self.rounds)) - 1])
+        return self._obs(), dict(self.info or {})
 
     def step(self, actions):
         assert set(actions) == {"a", "b"} and len(actions["a"]) == self.num_envs
+        self.received.append((self._obs(), actions))
         self.k += 1
         ended = self.k % self.lengths == 0
         rewards = {"a": 10.0 * np.arange(self.num_envs) + self.k, "b": -self.k.astype(float)}
-        terms = {"a": ended.copy(), "b": np.zeros(self.num_envs, bool)}
+        b_done = self.k % self.lengths == self.lengths - 1 if self.early else ended.copy()
+        terms = {"a": ended.copy(), "b": b_done}
         truncs = {"a": np.zeros(self.num_envs, bool), "b": ended.copy()}
-        return self._obs(), rewards, terms, truncs, {"_final_obs": ended} if self.flag else {}
+        info = {"_final_obs": ended} if self.flag else {}
+        return self._obs(), rewards, terms, truncs, {**info, **(self.info or {})}
 
 
 @pytest.mark.parametrize("flag", [True, False])
@@ -611,6 +616,43 @@ def test_vec_env_episode_returns_are_exact(flag):
     env = ScriptedVecEnv([3, 3], flag)
     np.testing.assert_array_equal(run_episodes(agent, env, 3, 2), [[3, -3], [23, -3], [3, -3]])
     assert env.resets == 2
+
+
+def test_vec_env_episodes_with_more_copies_than_wanted_and_later_rounds():
+    agent = MATD3(make_spec(), NET, seed=0)
+    # Four copies, two episodes: the first two copies play them, the others are not counted.
+    returns = run_episodes(agent, ScriptedVecEnv([2, 3, 2, 2]), 2, 25)
+    np.testing.assert_array_equal(returns, [[3, -3], [36, -6]])
+    # Round 1 cuts both copies at 2 steps; round 2 (lengths 2 and 3) ends copy 0 by a reset
+    # with no episode left to want (it stops) and cuts copy 1 again: four episodes in all.
+    env = ScriptedVecEnv([3, 3], rounds=[[2, 3]])
+    returns = run_episodes(agent, env, 4, 2)
+    np.testing.assert_array_equal(returns, [[3, -3], [23, -3], [3, -3], [23, -3]])
+    assert env.resets == 2
+
+
+def test_vec_env_episode_ends_when_the_env_resets_the_copy_not_when_one_agent_is_done():
+    agent = MATD3(make_spec(), NET, seed=0)
+    env = ScriptedVecEnv([2, 3], early=True)  # 'b' done at k=1 and k=2 before its copy ends
+    np.testing.assert_array_equal(run_episodes(agent, env, 2, 25), [[3, -3], [36, -6]])
+
+
+@pytest.mark.parametrize("discrete", [False, True])
+def test_vec_env_episodes_act_greedily_and_honour_masks(discrete):
+    """Copy 1 of agent 'a' is masked: it plays the env-defined action; every other action is
+    the greedy one (``training=False``: no exploration noise or epsilon)."""
+    agent = MATD3(make_spec(discrete), NET, seed=0, expl_noise=0.5)
+    defined = np.array([2, 1]) if discrete else np.array([[0.25, 0.5], [0.75, 1.5]], np.float32)
+    masks = {"agent_mask": {"a": np.array([True, False]), "b": np.array([True, True])},
+             "env_defined_actions": {"a": defined, "b": None}}  # fmt: skip
+    env = ScriptedVecEnv([3, 3], info=masks)
+    run_episodes(agent, env, 2, 25)
+    assert len(env.received) == 3
+    for obs, actions in env.received:
+        _, greedy = agent.get_action(obs, training=False)
+        np.testing.assert_array_equal(actions["a"][0], greedy["a"][0])
+        np.testing.assert_array_equal(actions["a"][1], defined[1])
+        np.testing.assert_array_equal(actions["b"], greedy["b"])
 
 
 @pytest.mark.parametrize("discrete", [False, True])

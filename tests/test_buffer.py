@@ -176,6 +176,8 @@ def test_sample_is_a_batch_named_by_the_field_names():
     torch.testing.assert_close(copy.rew["a"], rew["a"])
     with pytest.raises(AttributeError, match="no field 'done'"):
         _ = batch.done
+    with pytest.raises(KeyError, match="no field 'done'; its fields are"):
+        _ = batch["done"]
 
 
 def test_transition_reads_a_sample_by_field_name_or_by_position():
