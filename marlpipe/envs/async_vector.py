@@ -5,7 +5,8 @@ slice (for mpe2 tasks, when the factory chose it, its fast form
 
 Actions, observations, rewards and done flags travel through one shared-memory block that the
 parent and every worker view as numpy arrays; a step is signalled through a pair of semaphores
-per worker. Only the masking info, which most envs never report, and errors go over a pipe.
+per worker. Only the masking info, which most envs never report, errors and a pickled copy of a
+worker's slice (when the env itself is pickled or deep-copied) go over a pipe.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import numpy as np
 from marlpipe.envs.async_worker import (
     CLOSE,
     FAILED,
+    GET_STATE,
     RESET,
     STEP,
     Worker,
@@ -54,7 +56,8 @@ class AsyncVecEnv(VecEnv):
     process poll for each other's signal for a moment before they block when every process has
     a core of its own (see ``async_worker._POLL_SECONDS``). With ``fast`` every worker steps
     its slice as a :class:`~marlpipe.envs.mpe_fast.FastMpeVecEnv` (same numbers; the env
-    factory decides it once, for the env as a whole).
+    factory decides it once, for the env as a whole). Pickled or deep-copied, it asks every
+    worker for its slice and starts new workers from those copies.
     """
 
     def __init__(
@@ -85,7 +88,7 @@ class AsyncVecEnv(VecEnv):
             **env_kwargs,
         )  # fmt: skip
         ends = zip(bounds[:-1], bounds[1:], strict=True)
-        self._launch([(slice(lo, hi), (build, seeds[lo:hi])) for lo, hi in ends])
+        self._launch([(slice(lo, hi), (build, seeds[lo:hi], None)) for lo, hi in ends])
 
     def _launch(self, slices: list[tuple[slice, tuple]]) -> None:
         """Start a worker per ``(copies, env_args)`` over one fresh shared-memory block."""
@@ -100,6 +103,24 @@ class AsyncVecEnv(VecEnv):
             worker = Worker(ctx, copies, self._poll, env_args, (self._layout, block))
             self._workers.append(worker)
         self._started()
+
+    def __getstate__(self) -> dict[str, Any]:
+        """This env, each worker's slice pickled by the worker (see the class doc)."""
+        if self._pending or not self._workers:
+            raise RuntimeError(
+                "an AsyncVecEnv can be copied only when open and with no step pending"
+            )
+        for worker in self._workers:
+            worker.send(GET_STATE)
+        states = self._answers([(worker, worker.copies) for worker in self._workers])
+        slices = [(w.copies, (None, None, s)) for w, s in zip(self._workers, states, strict=True)]
+        kept = {k: v for k, v in vars(self).items() if k not in _PER_PROCESS}
+        return {**kept, "_slices": slices}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        slices = state.pop("_slices")
+        vars(self).update(state)
+        self._launch(slices)
 
     @property
     def _procs(self) -> list:
@@ -220,6 +241,10 @@ class AsyncVecEnv(VecEnv):
 
     def __del__(self):
         self.close()
+
+
+_PER_PROCESS = ("_workers", "_pending", "_arrays", "_poll")
+"""What a pickled :class:`AsyncVecEnv` leaves out: its workers, their shared memory and pipes."""
 
 
 def _died_while_starting(proc: Any) -> str:

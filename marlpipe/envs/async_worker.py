@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 import os
+import pickle
 import time
 import traceback
 from collections.abc import Callable
@@ -75,7 +76,7 @@ def _mask_infos(infos: dict[str, Any]) -> dict[str, Any] | None:
 # another the commands done. The ring has a slot more than the worker has copies: room for every
 # step of disjoint copies that may be pending, plus a close.
 _COMMAND, _LO, _HI, _STATUS = range(4)
-STEP, RESET, CLOSE = 1, 2, 3
+STEP, RESET, CLOSE, GET_STATE = 1, 2, 3, 4
 _DONE, _DONE_WITH_PAYLOAD, FAILED = 0, 1, 2
 # How long each side polls its semaphore before it blocks. A blocked process costs a wake-up of
 # tens of microseconds (far more on virtual machines) on every step; polling for about one env
@@ -98,12 +99,15 @@ def _acquire(semaphore: Any, poll: bool, alive: Callable[[], bool]) -> bool:
 
 def _worker(conn, go, done, control, poll, part, env_args, data) -> None:
     """Step the copies ``part`` on the commands in the ring ``control``, with the arrays laid
-    over ``data`` (layout, block). ``env_args`` is ``(build, seeds)``: the copies are
-    ``build(count, seeds=seeds)``."""
+    over ``data`` (layout, block). ``env_args`` is ``(build, seeds, state)``: the copies are
+    ``build(count, seeds=seeds)``, or the pickled vector env ``state`` when given (a copy)."""
     parent = os.getppid()
     try:
-        build, seeds = env_args
-        vec = build(part.stop - part.start, seeds=seeds)
+        build, seeds, state = env_args
+        if state is not None:
+            vec = pickle.loads(state)
+        else:
+            vec = build(part.stop - part.start, seeds=seeds)
         ring = np.frombuffer(control, dtype=np.int64).reshape(-1, 4)
         arrays = shared_arrays(*data)
         agents = vec.agent_ids
@@ -135,6 +139,8 @@ def _worker(conn, go, done, control, poll, part, env_args, data) -> None:
                 for a in agents:
                     arrays[f"obs/{a}"][part] = obs[a]
                 payload = _mask_infos(infos)
+            elif command == GET_STATE:
+                payload = pickle.dumps(vec)
             elif command == CLOSE:  # nobody waits for an answer
                 vec.close()
                 break

@@ -2,7 +2,8 @@
 (:class:`~marlpipe.envs.vector.SyncVecEnv` and its fast mpe2 form
 :class:`~marlpipe.envs.mpe_fast.FastMpeVecEnv`, :class:`~marlpipe.envs.async_vector.AsyncVecEnv`,
 :class:`~marlpipe.envs.vmas_env.VmasVecEnv`). Training, evolution, evaluation and the stages are
-typed against it, never against one backend.
+typed against it, never against one backend; ``tests/test_vec_env_contract.py`` runs every
+backend through the same cases.
 
 The contract, for ``num_envs`` copies of one multi-agent env:
 
@@ -25,7 +26,8 @@ The contract, for ``num_envs`` copies of one multi-agent env:
   ``env_defined_actions`` (batched, see :mod:`marlpipe.envs.batching`) when any copy reports
   either, and nothing else.
 - ``close()`` releases the copies (processes, simulators) and may be called again.
-- No backend changes class while running.
+- A vector env pickles and deep-copies: the copy is in the same state and, given the same
+  actions, steps exactly as the original from there. No backend changes class while running.
 """
 
 from __future__ import annotations

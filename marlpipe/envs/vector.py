@@ -10,9 +10,12 @@ instead would corrupt the last transition of every episode.
 
 from __future__ import annotations
 
+import io
+import pickle
 from typing import Any
 
 import numpy as np
+from gymnasium.utils import EzPickle
 
 from marlpipe.envs.batching import (
     batch_masks,
@@ -171,6 +174,55 @@ class SyncVecEnv(VecEnv):
             env.close()
         self.envs = []
         self._pending = []
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Every attribute, in one pickle written by :class:`_StatePickler` (the copies'
+        envs in their current state; objects shared between attributes stay shared)."""
+        buffer = io.BytesIO()
+        _StatePickler(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump(dict(vars(self)))
+        return {"state": buffer.getvalue()}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        vars(self).update(pickle.loads(state["state"]))
+
+
+class _StatePickler(pickle.Pickler):
+    """Writes an ``EzPickle`` object (mpe2's and Gymnasium's envs) as its own attributes, not as
+    the constructor arguments ``EzPickle`` would write: a copy is in the same state, not new.
+    The pygame surface and font an mpe2 env draws with are written as new ones of the same size
+    (the frame is drawn anew on every ``render()``; a window does not copy)."""
+
+    def reducer_override(self, obj: Any) -> Any:
+        if isinstance(obj, EzPickle):
+            return _blank, (type(obj),), vars(obj), None, None, _set_attributes
+        kind = f"{type(obj).__module__}.{type(obj).__qualname__}"
+        if kind == "pygame.surface.Surface":
+            return _surface, (obj.get_size(),)
+        if kind == "pygame.freetype.Font":
+            return _font, (obj.path, obj.size)
+        return NotImplemented
+
+
+def _surface(size: tuple[int, int]) -> Any:
+    import pygame
+
+    return pygame.Surface(size)
+
+
+def _font(path: str, size: float) -> Any:
+    import pygame.freetype
+
+    pygame.freetype.init()
+    return pygame.freetype.Font(path, size)
+
+
+def _blank(cls: type) -> Any:
+    """An object of ``cls`` whose ``__init__`` has not run (its attributes follow)."""
+    return cls.__new__(cls)
+
+
+def _set_attributes(obj: Any, state: dict[str, Any]) -> None:
+    vars(obj).update(state)  # not EzPickle.__setstate__, which builds the env anew
 
 
 def _scalar_if_discrete(action):

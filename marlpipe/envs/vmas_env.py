@@ -3,7 +3,7 @@
 :class:`VmasVecEnv` keeps the one vector-env contract (:class:`~marlpipe.envs.protocols.VecEnv`):
 per-agent batched numpy observations, rewards, terminations and truncations kept apart,
 auto-reset with the true final observation in ``infos["final_obs"]``, ``step_async`` /
-``step_wait``. VMAS has no agent masks, so ``infos`` never carries masking info, and
+``step_wait``, pickling. VMAS has no agent masks, so ``infos`` never carries masking info, and
 no single-env form: :func:`~marlpipe.envs.factory.make_env` refuses a VMAS name.
 
 Decisions where VMAS and marlpipe differ:
@@ -34,6 +34,10 @@ Decisions where VMAS and marlpipe differ:
   Without any seed VMAS seeds its stream with 0, so an unseeded env repeats too.
   Auto-resets draw from the stream: one batched reset when every copy ends at once (the usual
   case, all episodes last ``max_steps``), else one ``reset_at`` per finished copy.
+- Pickling: VMAS loads its scenario classes from their files (no importable module), its
+  scenarios and simulator keep lambdas, and our scenario class is made when first asked for, so
+  plain pickle cannot name them: the simulator is pickled by value with ``cloudpickle`` (what
+  Ray ships functions with). VMAS's shared random state is left out and bound again on loading.
 
 Its size (over 300 lines) is earned: it is one adapter, :class:`VmasVecEnv`, whose decisions
 above (numpy boundary, random state, seeding, auto-reset) act together on every call; split up,
@@ -43,6 +47,7 @@ they would have to be read across files.
 from __future__ import annotations
 
 import importlib.util
+import pickle
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -322,6 +327,27 @@ class VmasVecEnv(VecEnv):
         if viewer is not None:
             viewer.close()
             self._env.viewer = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        """This env with its simulator pickled by cloudpickle, without VMAS's shared random
+        state (see the module doc)."""
+        import cloudpickle  # installed with VMAS's extra (and with MLflow and Ray)
+
+        state = {k: v for k, v in vars(self).items() if k not in ("_shared_state", "_env")}
+        viewer = getattr(self._env, "viewer", None)
+        self._env.viewer = None  # a window does not pickle; the copy opens its own
+        try:
+            simulator = cloudpickle.dumps(self._env)
+        finally:
+            self._env.viewer = viewer
+        return {**state, "_env": simulator}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        from vmas.simulator.environment import Environment
+
+        vars(self).update(state)
+        self._env = pickle.loads(state["_env"])
+        self._shared_state = Environment.vmas_random_state
 
 
 def _start(entry: list[Any]) -> int:
