@@ -697,9 +697,7 @@ def test_population_learns_speaker_listener():
     # A random policy on the same episodes, through the same runner: far below the threshold.
     rng = np.random.default_rng(0)
     randomised = pop[1].clone()
-    randomised.get_action = lambda obs, **_: (
-        None, {a: v[0] for a, v in random_actions(env.spec, 1, rng).items()}
-    )  # fmt: skip
+    randomised.get_action = lambda obs, **_: (None, random_actions(env.spec, 1, rng))  # one copy
     random_score = greedy_score(randomised, eval_env, episodes=20, seed=123)
     env.close()
     assert random_score < threshold - 15.0, random_score
