@@ -59,8 +59,8 @@ def driver_evaluation(on: bool) -> Iterator[None]:
     the workers evaluated): its ``make_trainer`` is wrapped to turn ``evaluates`` off."""
     original = merged.make_trainer
 
-    def make_trainer(population, env_args):
-        trainer = original(population, env_args)
+    def make_trainer(population, factory):
+        trainer = original(population, factory)
         if trainer is not None:
             trainer.evaluates = False
         return trainer

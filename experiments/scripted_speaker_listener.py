@@ -20,9 +20,9 @@ import argparse
 import numpy as np
 
 from marlpipe.algos.episodes import run_episodes
-from marlpipe.envs.batching import copy_seeds
-from marlpipe.envs.make_vec import make_eval_env
+from marlpipe.envs import EnvFactory
 from marlpipe.results.baselines import RandomPolicy
+from marlpipe.seeding import spawn_seeds
 
 EPISODES, STEPS, SEED = 100, 25, 12345
 CONTROLLERS = ((1.0, 0.0), (2.0, 0.5), (5.0, 0.0), (10.0, 2.0), (20.0, 4.0))
@@ -54,8 +54,8 @@ def mpe2_scripted(gain: float, damping: float) -> float:
 
 
 def vmas_scripted(gain: float, damping: float, **kwargs: float) -> float:
-    env = make_eval_env("vmas.simple_speaker_listener_per_copy", EPISODES, **kwargs)
-    obs, _ = env.reset(seed=SEED, seeds=copy_seeds(SEED, EPISODES))
+    env = EnvFactory("vmas.simple_speaker_listener_per_copy", kwargs).eval_env(EPISODES)
+    obs, _ = env.reset(seed=SEED, seeds=spawn_seeds(SEED, EPISODES))
     scenario = env._env.scenario  # the goal per copy
     totals = np.zeros(EPISODES)
     for _ in range(STEPS):
@@ -80,7 +80,7 @@ def random_score(**kwargs: float) -> float:
 
         preset = Path(__file__).resolve().parents[1] / "configs" / "speaker_listener.yaml"
         return float(baseline_scores(load_params(preset))["random"]["score"])
-    env = make_eval_env("vmas.simple_speaker_listener_per_copy", EPISODES, **kwargs)
+    env = EnvFactory("vmas.simple_speaker_listener_per_copy", kwargs).eval_env(EPISODES)
     returns = run_episodes(RandomPolicy(env.spec, SEED, EPISODES), env, EPISODES, STEPS, SEED)
     env.close()
     return float(returns.sum(1).mean())

@@ -9,9 +9,10 @@ from importlib import import_module
 __version__ = "0.1.0"
 
 _LAZY = {
+    "EnvFactory": "marlpipe.envs.env_factory",
     "EnvSpec": "marlpipe.envs.spec",
     "make_env": "marlpipe.envs.factory",
-    "make_vec_env": "marlpipe.envs.make_vec",
+    "make_vec_env": "marlpipe.envs.env_factory",
     "MultiAgentReplayBuffer": "marlpipe.algos.buffer",
     "TRANSITION_FIELDS": "marlpipe.algos.buffer",
     "MATD3": "marlpipe.algos.matd3",

@@ -1,10 +1,15 @@
-"""The algorithms and activation names the package knows, with their capabilities (torch-free).
+"""The algorithms and activation names the package knows, with their capabilities, and the env
+families by name (torch-free).
 
 One entry per algorithm, BenchMARL-style: what it can do (action kinds, critics, policy delay,
 target smoothing) and which ``init_hp`` hyperparameters it uses. Population creation, checkpoint
 loading, ``params.yaml`` validation and the agents' own class attributes all read this table, so
 each capability fact lives here only. The agent classes are imported lazily (by
 :func:`algorithm_class`): importing this module never imports torch.
+
+A task's family is read from its name here only (:func:`env_family`), with the one rule between
+names and backends (:func:`env_backends`): ``params.yaml`` validation and the env factory
+(:class:`marlpipe.envs.env_factory.EnvFactory`) both ask these.
 """
 
 from __future__ import annotations
@@ -94,4 +99,44 @@ def algorithm_class(name: str) -> type:
     return getattr(import_module(module), attribute)
 
 
-__all__ = ["ACTIVATIONS", "ALGORITHMS", "AlgorithmInfo", "algorithm_class", "algorithm_info"]
+# ---------------------------------------------------------------------------------- env families
+VMAS_PREFIX = "vmas."
+"""An env name that starts with it names a VMAS scenario: ``vmas.simple_spread``."""
+MPE2_PREFIX = "mpe2."
+"""An env name whose module starts with it names an env of the mpe2 package."""
+BACKENDS: tuple[str, ...] = ("sync", "async")
+"""``env.backend`` values: copies stepped in this process, or in worker subprocesses."""
+SYNC_ONLY = "one batched simulator steps every copy in this process"
+"""Why a VMAS task takes the ``sync`` backend only (the rule of :func:`env_backends`)."""
+
+
+def env_family(name: object) -> str:
+    """``"vmas"`` (``vmas.<scenario>``), ``"mpe2"`` (``mpe2.<module>[:factory]``) or
+    ``"pettingzoo"`` (any other ``package.module[:factory]``)."""
+    if isinstance(name, str) and name.startswith(VMAS_PREFIX):
+        return "vmas"
+    if isinstance(name, str) and name.partition(":")[0].startswith(MPE2_PREFIX):
+        return "mpe2"
+    return "pettingzoo"
+
+
+def env_backends(name: object) -> tuple[str, ...]:
+    """The backends that can step env ``name``: a VMAS task only ``sync`` (:data:`SYNC_ONLY`:
+    there are no copies to spread over worker processes), any other every one of
+    :data:`BACKENDS`."""
+    return ("sync",) if env_family(name) == "vmas" else BACKENDS
+
+
+__all__ = [
+    "ACTIVATIONS",
+    "ALGORITHMS",
+    "BACKENDS",
+    "MPE2_PREFIX",
+    "SYNC_ONLY",
+    "VMAS_PREFIX",
+    "AlgorithmInfo",
+    "algorithm_class",
+    "algorithm_info",
+    "env_backends",
+    "env_family",
+]

@@ -15,13 +15,13 @@ import torch
 
 from marlpipe.algos.buffer import TRANSITION_FIELDS, MultiAgentReplayBuffer
 from marlpipe.config import EvolutionConfig, MutationConfig
-from marlpipe.envs import make_env, make_vec_env
+from marlpipe.envs import EnvFactory, make_env
 from marlpipe.evolution import Mutations, create_population
 from marlpipe.training import ListTracker, LoopState, evolve
 from marlpipe.training.agilerl_style import tournament_from_keywords
 
 SL = "mpe2.simple_speaker_listener_v4"
-ENV_ARGS = {"name": SL, "num_envs": 2, "seed": 0, "continuous_actions": True}
+ENV = EnvFactory(SL, {"continuous_actions": True}, num_envs=2, seed=0)
 SIZE = 3
 
 
@@ -34,7 +34,7 @@ def worker_pythonpath() -> str:
 def tiny_run(trainer, generations: int = 2, eval_episodes: int = 1, on_generation=None):
     """A tiny evolution (3 members, 200 env steps each per generation) on ``trainer``;
     ``(result, memory, records)``: what must come out identical."""
-    env = make_vec_env(**ENV_ARGS)
+    env = ENV.vec_env()
     eval_env = make_env(SL, continuous_actions=True)
     hp = {"batch_size": 32, "learn_step": 20}
     pop = create_population("MATD3", env.spec, {"hidden_sizes": [16]}, hp, SIZE, 0)

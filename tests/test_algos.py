@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from gymnasium import spaces
 from torch import nn
 
 from marlpipe.algos import MADDPG, MATD3, LearnStats
@@ -510,9 +511,21 @@ def test_unknown_net_config_key_is_named():
 
 # ------------------------------------------------------------------------------ test()
 class MaskedEnv:
-    """Duck-typed ParallelEnv: agent 'b' is masked and must play the env-defined action."""
+    """Duck-typed ParallelEnv (``make_spec()``'s spaces): agent 'b' is masked and must play the
+    env-defined action."""
 
     possible_agents = ["a", "b"]
+    _spaces = {  # (observation, action) spaces of make_spec()
+        "a": (spaces.Box(-np.inf, np.inf, (3,), np.float32),
+              spaces.Box(np.array([-1.0, 0.0], np.float32), np.array([1.0, 2.0], np.float32))),
+        "b": (spaces.Discrete(5), spaces.Box(0.0, 1.0, (3,), np.float32)),
+    }  # fmt: skip
+
+    def observation_space(self, agent):
+        return self._spaces[agent][0]
+
+    def action_space(self, agent):
+        return self._spaces[agent][1]
 
     def __init__(self):
         self.agents, self.received, self.t = [], [], 0

@@ -6,6 +6,7 @@ from gymnasium import spaces
 
 from marlpipe.envs import (
     AsyncVecEnv,
+    EnvFactory,
     EnvNameError,
     EnvSpec,
     SyncVecEnv,
@@ -627,24 +628,26 @@ def test_vmas_action_bounds_in_the_spec():
     assert listener.low == (-1.0, -1.0) and listener.high == (1.0, 1.0)
     assert spec.observations["listener_0"].input_shape == (11,)
     assert EnvSpec.from_json(spec.to_json()) == spec
-    discrete = make_env(VMAS_SPEAKER_LISTENER, continuous_actions=False)
-    spec = EnvSpec.from_env(discrete)
+    spec = EnvFactory(VMAS_SPEAKER_LISTENER, {"continuous_actions": False}).spec()
     assert spec.discrete_actions  # 3 x 3 movements, times 3 messages for the speaker
     assert spec.actions["speaker_0"].n == 27 and spec.actions["listener_0"].n == 9
-    discrete.close()
 
 
 def test_vmas_names_refused_with_one_clear_line():
     pytest.importorskip("vmas")
     with pytest.raises(EnvNameError) as err:
-        make_env("vmas.no_such_scenario")
+        make_vec_env("vmas.no_such_scenario", 1)
     message = str(err.value)
     assert "\n" not in message and "'vmas.no_such_scenario'" in message
     assert "env.name" in message and "simple_spread" in message
     with pytest.raises(EnvNameError, match="env.kwargs may not set num_envs, seed"):
-        make_env(VMAS_SPEAKER_LISTENER, seed=1, num_envs=2)
+        EnvFactory(VMAS_SPEAKER_LISTENER, {"seed": 1, "num_envs": 2}).vec_env()
     with pytest.raises(ValueError, match='use backend "sync"'):
         make_vec_env(VMAS_SPEAKER_LISTENER, 2, backend="async")
+    # VMAS has no single-env form: make_env gives PettingZoo envs only
+    with pytest.raises(EnvNameError, match="no single-env form.*make_vec_env") as err:
+        make_env(VMAS_SPEAKER_LISTENER)
+    assert "\n" not in str(err.value)
 
 
 def test_vmas_step_wait_needs_actions_for_every_copy():
@@ -662,18 +665,17 @@ def test_vmas_step_wait_needs_actions_for_every_copy():
 def test_vmas_batched_evaluation_equals_episode_by_episode(continuous):
     pytest.importorskip("vmas")
     from marlpipe.algos.episodes import run_episodes
-    from marlpipe.envs.make_vec import make_eval_env
     from marlpipe.evolution.population import create_population
 
-    kwargs = {"continuous_actions": continuous}
-    batched = make_eval_env(VMAS_SPEAKER_LISTENER, 6, **kwargs)
+    factory = EnvFactory(VMAS_SPEAKER_LISTENER, {"continuous_actions": continuous})
+    batched = factory.eval_env(6)
     agent = create_population("MATD3", batched.spec, {"hidden_sizes": [16]}, None, 1, seed=0)[0]
     returns = run_episodes(agent, batched, 6, 25, seed=5)
     assert returns.shape == (6, 2) and len(np.unique(returns[:, 0])) == 6
     np.testing.assert_array_equal(returns, run_episodes(agent, batched, 6, 25, seed=5))
     assert not np.array_equal(returns, run_episodes(agent, batched, 6, 25, seed=6))
     for copies in (1, 4):  # one by one, and rounds of 4 + 2 copies
-        env = make_eval_env(VMAS_SPEAKER_LISTENER, copies, **kwargs)
+        env = factory.eval_env(copies)
         other = run_episodes(agent, env, 6, 25, seed=5)
         if continuous:  # the actor's float32 matmul may round differently per batch size
             np.testing.assert_allclose(other, returns, rtol=1e-5, atol=1e-4)
@@ -683,10 +685,8 @@ def test_vmas_batched_evaluation_equals_episode_by_episode(continuous):
 
 def test_vmas_speaker_listener_per_copy_draws_a_goal_per_copy_from_its_seed():
     pytest.importorskip("vmas")
-    from marlpipe.envs.make_vec import make_eval_env
-
     name = "vmas.simple_speaker_listener_per_copy"
-    shipped, own = make_eval_env(VMAS_SPEAKER_LISTENER, 60), make_eval_env(name, 60)
+    shipped, own = EnvFactory(VMAS_SPEAKER_LISTENER).eval_env(60), EnvFactory(name).eval_env(60)
     assert own.spec.observations == shipped.spec.observations
     assert own.spec.actions == shipped.spec.actions
     seeds = spawn_seeds(3, 60)
@@ -698,7 +698,7 @@ def test_vmas_speaker_listener_per_copy_draws_a_goal_per_copy_from_its_seed():
     assert len(np.unique(goals["shipped"], axis=0)) == 1
     assert len(np.unique(goals["own"], axis=0)) == 3
     # a copy's goal follows its own seed, whatever the batch
-    small = make_eval_env(name, 4)
+    small = EnvFactory(name).eval_env(4)
     obs, _ = small.reset(seed=9, seeds=seeds[:4])
     np.testing.assert_array_equal(obs["speaker_0"], goals["own"][:4])
     # reward: VMAS's, -2 x the listener's distance to the landmark of the speaker's colour
@@ -715,11 +715,10 @@ def test_vmas_speaker_listener_per_copy_draws_a_goal_per_copy_from_its_seed():
 
 def test_vmas_speaker_listener_per_copy_can_take_mpes_force():
     pytest.importorskip("vmas")
-    from marlpipe.envs.make_vec import make_eval_env
-
     speeds = []
     for force in (1.0, 5.0):  # VMAS's listener force, and MPE's sensitivity of 5
-        env = make_eval_env("vmas.simple_speaker_listener_per_copy", 2, u_multiplier=force)
+        name = "vmas.simple_speaker_listener_per_copy"
+        env = EnvFactory(name, {"u_multiplier": force}).eval_env(2)
         env.reset(seed=0)
         push = {"speaker_0": np.zeros((2, 5), np.float32),
                 "listener_0": np.array([[1.0, 0.0]] * 2, np.float32)}  # fmt: skip
@@ -728,19 +727,6 @@ def test_vmas_speaker_listener_per_copy_can_take_mpes_force():
         env.close()
     assert (speeds[0] > 0).all()
     np.testing.assert_allclose(speeds[1], 5 * speeds[0], rtol=1e-5)
-
-
-@pytest.mark.parametrize("backend", ["sync", "async", "vmas"])
-def test_every_backend_is_a_vec_env(backend):
-    """The three backends satisfy the one ``VecEnv`` protocol."""
-    from marlpipe.envs.protocols import VecEnv
-
-    vec = _vec(backend, 2, seed=0, continuous_actions=True)
-    try:
-        assert isinstance(vec, VecEnv)
-        assert vec.num_envs == 2 and tuple(vec.agent_ids) == tuple(vec.spec.agent_ids)
-    finally:
-        vec.close()
 
 
 def test_vec_env_constructor_checks_are_shared():

@@ -56,7 +56,7 @@ def lockstep(name, kwargs, copies, steps, seeds, actions=random_actions, parts=F
     """Step the fast and the PettingZoo path side by side; compare every result's bytes."""
     fast = make_vec_env(name, copies, seed=seeds[0], **kwargs)
     slow = make_vec_env(name, copies, seed=seeds[0], fast=False, **kwargs)
-    assert type(fast) is FastMpeVecEnv and fast.fast and type(slow) is SyncVecEnv
+    assert type(fast) is FastMpeVecEnv and type(slow) is SyncVecEnv
     assert fast._setters is not None  # the actions are decoded in bulk (from 4 copies)
     try:
         for s, seed in enumerate(seeds):  # the first from the constructor, then reset(seed)
@@ -142,26 +142,35 @@ def test_env_fast_false_keeps_the_pettingzoo_path():
     other = make_vec_env("marlpipe.envs.toy:match_env", 2, seed=0)  # not mpe2: always PettingZoo
     try:
         assert type(slow) is SyncVecEnv and type(other) is SyncVecEnv
-        assert type(fast) is FastMpeVecEnv and fast.fast
+        assert type(fast) is FastMpeVecEnv
     finally:
         for vec in (slow, fast, other):
             vec.close()
 
 
-def test_an_env_the_fast_path_cannot_drive_steps_through_pettingzoo():
-    """Rendering is PettingZoo's business: such copies keep its path, with its numbers."""
-    vec = FastMpeVecEnv(SPEAKER_LISTENER, 2, seed=0, render_mode="rgb_array")
+def test_an_env_the_fast_path_cannot_drive_steps_through_pettingzoo(caplog):
+    """Rendering is PettingZoo's business: the factory builds such copies on its path from the
+    start (with its numbers), and FastMpeVecEnv itself refuses them rather than turning into a
+    SyncVecEnv while it runs."""
+    with caplog.at_level(logging.INFO, logger="marlpipe.envs.env_factory"):
+        vec = make_vec_env(SPEAKER_LISTENER, 2, seed=0, render_mode="rgb_array")
     slow = make_vec_env(SPEAKER_LISTENER, 2, seed=0, fast=False)
     try:
-        assert not vec.fast
+        assert type(vec) is SyncVecEnv and "fast path can drive" in caplog.text
         assert_same(vec.reset(), slow.reset(), "reset")
         rng = np.random.default_rng(0)
         for step in range(30):  # past the 25-step episodes: auto-resets included
             batch = random_actions(vec.spec, 2, rng)
             assert_same(vec.step(batch), slow.step(batch), f"step {step}")
+        assert type(vec) is SyncVecEnv
     finally:
         vec.close()
         slow.close()
+    with pytest.raises(ValueError, match="not an mpe2 env the fast path can drive"):
+        FastMpeVecEnv(SPEAKER_LISTENER, 2, seed=0, render_mode="rgb_array")
+    # the async workers step what the factory chose (a FastMpeVecEnv would refuse to start)
+    asyn = make_vec_env(SPEAKER_LISTENER, 2, backend="async", seed=0, render_mode="rgb_array")
+    asyn.close()
 
 
 def test_an_untested_mpe2_version_falls_back_with_one_warning(monkeypatch, caplog):

@@ -13,7 +13,7 @@ from marlpipe.algos import load_agent
 from marlpipe.algos.episodes import run_episodes
 from marlpipe.config import ConfigError, Params, with_overrides
 from marlpipe.config.keys import generation_keys
-from marlpipe.envs.make_vec import make_eval_env
+from marlpipe.envs import EnvFactory
 from marlpipe.io import atomic_dir
 from marlpipe.pipeline import envspec, evaluate, evolve, init_population, resume
 from marlpipe.pipeline.paths import Paths
@@ -75,7 +75,7 @@ def test_stages_write_loadable_outputs(
     evaluate.run(params, tmp_path)
     # eval.json against the elite's episodes played here, on a fresh env with evaluate's seed.
     report = json.loads(paths.eval_report.read_text())
-    env = make_eval_env(elite.spec.env_name, 3, "cpu", **elite.spec.env_kwargs)
+    env = EnvFactory(elite.spec.env_name, elite.spec.env_kwargs).eval_env(3)
     returns = run_episodes(elite, env, 3, params.evaluate.max_steps, seed=params.evaluate.seed)
     env.close()
     totals = returns.sum(1)

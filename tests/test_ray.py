@@ -11,8 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 from ray_runs import (
-    ENV_ARGS,
-    FIELDS,
+    ENV,
     SIZE,
     assert_identical,
     tensors,
@@ -20,9 +19,8 @@ from ray_runs import (
     worker_pythonpath,
 )
 
-from marlpipe.algos.buffer import MultiAgentReplayBuffer
+from marlpipe.algos.buffer import TRANSITION_FIELDS, MultiAgentReplayBuffer
 from marlpipe.config import ConfigError, Params, with_overrides
-from marlpipe.envs import make_vec_env
 from marlpipe.errors import UserError
 from marlpipe.evolution import create_population
 from marlpipe.training import LoopState
@@ -51,7 +49,7 @@ def local_merged():
 
 @pytest.mark.parametrize("workers", [1, 2])
 def test_ray_equals_local_merged(local_ray, local_merged, workers):
-    trainer = RayTrainer(ENV_ARGS, workers=workers)
+    trainer = RayTrainer(ENV, workers=workers)
     try:
         on_ray = tiny_run(trainer)
     finally:
@@ -74,7 +72,7 @@ def test_ray_equals_local_merged(local_ray, local_merged, workers):
 def test_driver_evaluation_flag_gives_the_same_numbers(local_ray, local_merged):
     """``evaluate=False`` keeps the old path (the driver plays every member's fitness episodes
     after the turns) with the same numbers; it is what the benchmark measures against."""
-    trainer = RayTrainer(ENV_ARGS, workers=2, evaluate=False)
+    trainer = RayTrainer(ENV, workers=2, evaluate=False)
     try:
         on_driver = tiny_run(trainer)
     finally:
@@ -97,7 +95,7 @@ def _cpu_ticks(pid: int) -> int:
 def test_killed_worker_mid_generation_gives_the_same_result(local_ray, local_merged):
     """SIGKILL one worker while it trains a member of the second generation: the task reruns on
     a fresh worker and the run ends exactly as without the kill."""
-    trainer = RayTrainer(ENV_ARGS, workers=2)
+    trainer = RayTrainer(ENV, workers=2)
     killed: list[int] = []
 
     def kill_mid_training(generation, _result, _state=None) -> None:
@@ -143,12 +141,12 @@ def test_replacement_worker_passes_the_same_code_check(local_ray):
     from marlpipe.training.member import member_task
     from marlpipe.training.rollout import EpsilonSchedule
 
-    env = make_vec_env(**ENV_ARGS)
+    env = ENV.vec_env()
     pop = create_population("MATD3", env.spec, {"hidden_sizes": [16]}, {"batch_size": 32}, 1, 0)
-    memory = MultiAgentReplayBuffer(2000, FIELDS, env.agent_ids, seed=0)
+    memory = MultiAgentReplayBuffer(2000, TRANSITION_FIELDS, env.agent_ids, seed=0)
     env.close()
     task = member_task(pop[0], 0, LoopState.start(0), 20, EpsilonSchedule(1.0, 0.1, 0.9999))
-    trainer = RayTrainer(ENV_ARGS, workers=1)
+    trainer = RayTrainer(ENV, workers=1)
     try:
         assert trainer.code_checks == 1
         os.kill(trainer.pids()[0], signal.SIGKILL)

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from ray_runs import ENV_ARGS, assert_identical, tiny_run, worker_pythonpath
+from ray_runs import ENV, assert_identical, tiny_run, worker_pythonpath
 
 from marlpipe.training.merged import LocalTrainer
 
@@ -55,7 +55,7 @@ def local_merged():
 
 
 def test_members_spread_over_nodes_and_match_local(cluster, local_merged):
-    trainer = RayTrainer(ENV_ARGS, workers=NODES)
+    trainer = RayTrainer(ENV, workers=NODES)
     try:
         assert not trainer._owns_ray  # joined the fixture's cluster
         on_cluster = tiny_run(trainer, eval_episodes=2)
@@ -78,7 +78,7 @@ def _cpu_ticks(pid: int) -> int:
 def test_removed_node_mid_generation_gives_the_same_result(cluster, local_merged):
     """Remove a worker node while its worker trains a member of the second generation: the
     member is retrained on a worker elsewhere and the run ends exactly as without the removal."""
-    trainer = RayTrainer(ENV_ARGS, workers=2)  # three one-CPU nodes: one stays free
+    trainer = RayTrainer(ENV, workers=2)  # three one-CPU nodes: one stays free
     head = cluster.head_node.node_id
     removed: list[str] = []
 

@@ -159,7 +159,7 @@ def test_a_cell_trains_evaluates_and_summarises(tmp_path: Path, tiny_params) -> 
     assert not (tmp_path / "mlflow.db").exists() and not (tmp_path / "cell" / "mlflow.db").exists()
     # the competitive view: the same elite with one side random, and the mixing itself
     from marlpipe.algos.episodes import run_episodes
-    from marlpipe.envs.make_vec import make_eval_env
+    from marlpipe.envs import EnvFactory
     from marlpipe.pipeline.evaluate import load_elite
     from marlpipe.results.baselines import baseline_scores
     from marlpipe.results.versus import MixedPolicy, versus_scores
@@ -173,8 +173,8 @@ def test_a_cell_trains_evaluates_and_summarises(tmp_path: Path, tiny_params) -> 
     cfg = cell_params.evaluate
 
     def play(random_agents: set[str]) -> dict[str, float]:
-        env = make_eval_env(elite.spec.env_name, cfg.episodes, **elite.spec.env_kwargs)
-        policy = MixedPolicy(elite, random_agents, cfg.seed, None)
+        env = EnvFactory(elite.spec.env_name, elite.spec.env_kwargs).eval_env(cfg.episodes)
+        policy = MixedPolicy(elite, random_agents, cfg.seed, env.num_envs)
         returns = run_episodes(policy, env, cfg.episodes, cfg.max_steps, seed=cfg.seed)
         env.close()
         return {

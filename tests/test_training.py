@@ -275,24 +275,25 @@ def test_a_trainer_that_evaluates_gives_the_drivers_fitness():
     """A trainer whose ``evaluates`` is true (what the Ray workers do, here in-process) plays each
     member's fitness episodes right after its turn: the same scores, fitness histories and models
     as the local trainer, whose members the loop evaluates on the driver afterwards."""
-    from marlpipe.training.member import make_eval_env_from, train_member
+    from marlpipe.envs import EnvFactory
+    from marlpipe.training.member import train_member
     from marlpipe.training.merged import LocalTrainer
 
     adversary = "mpe2.simple_adversary_v3"
-    env_args = {"name": adversary, "num_envs": 2, "seed": 0, "continuous_actions": True}
+    factory = EnvFactory(adversary, {"continuous_actions": True}, num_envs=2, seed=0)
 
     class EvaluatingTrainer(LocalTrainer):
         evaluates = True
 
         def train(self, tasks, snapshot, env):
-            eval_env = make_eval_env_from(env_args, tasks[0].evaluation.episodes)
+            eval_env = factory.eval_env(tasks[0].evaluation.episodes)
             results = [train_member(task, snapshot, env, eval_env) for task in tasks]
             for result in results:
                 result.worker = "in-process"
             return results
 
     def generations(trainer):
-        env = make_vec_env(**env_args)
+        env = factory.vec_env()
         eval_env = make_env(adversary, continuous_actions=True)
         hp = {"batch_size": 32, "learn_step": 30}
         pop = create_population("MATD3", env.spec, {"hidden_sizes": [16]}, hp, 3, 0)
@@ -696,9 +697,7 @@ def test_population_learns_speaker_listener():
     # A random policy on the same episodes, through the same runner: far below the threshold.
     rng = np.random.default_rng(0)
     randomised = pop[1].clone()
-    randomised.get_action = lambda obs, **_: (
-        None, {a: v[0] for a, v in random_actions(env.spec, 1, rng).items()}
-    )  # fmt: skip
+    randomised.get_action = lambda obs, **_: (None, random_actions(env.spec, 1, rng))  # one copy
     random_score = greedy_score(randomised, eval_env, episodes=20, seed=123)
     env.close()
     assert random_score < threshold - 15.0, random_score

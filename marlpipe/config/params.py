@@ -25,7 +25,7 @@ from marlpipe.config.rules import (
     check_tracking,
 )
 from marlpipe.config.validation import build_dataclass, option
-from marlpipe.registry import ACTIVATIONS, ALGORITHMS
+from marlpipe.registry import ACTIVATIONS, ALGORITHMS, BACKENDS
 
 DEFAULT_PARAMS_NAME = "params.yaml"
 RL_HYPERPARAMETERS = ("lr_actor", "lr_critic", "batch_size", "learn_step")
@@ -42,7 +42,7 @@ class EnvConfig:
     """Keyword arguments given to the env factory."""
     num_envs: int = option(8, ge=1)
     """Env copies stepped together while training."""
-    backend: str = option("sync", choices=("sync", "async"), neutral=True)
+    backend: str = option("sync", choices=BACKENDS, neutral=True)
     """"sync": copies stepped in this process; "async": in worker subprocesses (one per core but
     one) that share the batches with this process through shared memory, so the env steps while
     this process stores and learns. Both give identical results; async pays off when learning

@@ -12,7 +12,7 @@ from typing import Any
 
 from marlpipe.config.mutation_kinds import MUTATION_KINDS, mutation_weights
 from marlpipe.config.validation import ConfigError
-from marlpipe.registry import ALGORITHMS
+from marlpipe.registry import ALGORITHMS, SYNC_ONLY, env_backends
 
 
 def _ordered(low: Any, high: Any, low_key: str, high_key: str, source: str) -> None:
@@ -148,17 +148,14 @@ def check_population(population: Any, source: str, prefix: str = "population.") 
         )
 
 
-VMAS_PREFIX = "vmas."
-"""``env.name`` of a VMAS task (``marlpipe.envs.vmas_env.PREFIX``; the config stays torch-free)."""
-
-
 def check_env(env: Any, source: str, prefix: str = "env.") -> None:
-    """A VMAS task is one batched simulator stepping every copy at once: ``sync`` backend only."""
-    if isinstance(env.name, str) and env.name.startswith(VMAS_PREFIX) and env.backend != "sync":
+    """``env.backend`` is one that can step ``env.name`` (:func:`marlpipe.registry.env_backends`:
+    a VMAS task, one batched simulator, takes ``sync`` only)."""
+    allowed = env_backends(env.name)
+    if env.backend not in allowed:
         raise ConfigError(
-            f"{source}: {prefix}backend: expected 'sync' with a VMAS {prefix}name "
-            f"({env.name!r}: one batched simulator steps every copy in this process), got "
-            f"{env.backend!r}"
+            f"{source}: {prefix}backend: expected {' or '.join(map(repr, allowed))} with a VMAS "
+            f"{prefix}name ({env.name!r}: {SYNC_ONLY}), got {env.backend!r}"
         )
 
 

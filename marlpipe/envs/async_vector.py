@@ -1,14 +1,17 @@
-"""The ``"async"`` backend of :func:`~marlpipe.envs.make_vec.make_vec_env`: env copies in worker
-subprocesses (spawned), each worker stepping a :class:`~marlpipe.envs.vector.SyncVecEnv` slice
-(for mpe2 tasks its fast form, :class:`~marlpipe.envs.mpe_fast.FastMpeVecEnv`).
+"""The ``"async"`` backend of :class:`~marlpipe.envs.env_factory.EnvFactory`: env copies in
+worker subprocesses (spawned), each worker stepping a :class:`~marlpipe.envs.vector.SyncVecEnv`
+slice (for mpe2 tasks, when the factory chose it, its fast form
+:class:`~marlpipe.envs.mpe_fast.FastMpeVecEnv`).
 
 Actions, observations, rewards and done flags travel through one shared-memory block that the
 parent and every worker view as numpy arrays; a step is signalled through a pair of semaphores
-per worker. Only the masking info, which most envs never report, and errors go over a pipe.
+per worker. Only the masking info, which most envs never report, errors and a pickled copy of a
+worker's slice (when the env itself is pickled or deep-copied) go over a pipe.
 """
 
 from __future__ import annotations
 
+import functools
 import multiprocessing as mp
 import os
 import sys
@@ -19,6 +22,7 @@ import numpy as np
 from marlpipe.envs.async_worker import (
     CLOSE,
     FAILED,
+    GET_STATE,
     RESET,
     STEP,
     Worker,
@@ -33,11 +37,14 @@ from marlpipe.envs.batching import (
     default_masks,
 )
 from marlpipe.envs.factory import make_env
+from marlpipe.envs.mpe_fast import FastMpeVecEnv
+from marlpipe.envs.protocols import VecEnv
 from marlpipe.envs.spec import EnvSpec
+from marlpipe.envs.vector import SyncVecEnv
 from marlpipe.seeding import spawn_seeds
 
 
-class AsyncVecEnv:
+class AsyncVecEnv(VecEnv):
     """N copies spread over worker subprocesses that step while this process does other work.
 
     Each worker runs a :class:`SyncVecEnv` over a contiguous slice of the copies, so results are
@@ -47,8 +54,10 @@ class AsyncVecEnv:
     per copy. Steps of disjoint runs of copies may be pending together (see
     :class:`SyncVecEnv`); a worker steps them in the order they were started. Workers and this
     process poll for each other's signal for a moment before they block when every process has
-    a core of its own (see ``async_worker._POLL_SECONDS``). With ``fast`` a worker steps an mpe2
-    task through :class:`~marlpipe.envs.mpe_fast.FastMpeVecEnv` (same numbers).
+    a core of its own (see ``async_worker._POLL_SECONDS``). With ``fast`` every worker steps
+    its slice as a :class:`~marlpipe.envs.mpe_fast.FastMpeVecEnv` (same numbers; the env
+    factory decides it once, for the env as a whole). Pickled or deep-copied, it asks every
+    worker for its slice and starts new workers from those copies.
     """
 
     def __init__(
@@ -58,31 +67,60 @@ class AsyncVecEnv:
         seed: int | None = None,
         channels_last: bool = False,
         num_workers: int | None = None,
-        fast: bool = True,
+        fast: bool = False,
+        reward_dtype: Any = np.float32,
         **env_kwargs: Any,
     ):
         check_vec_args(num_envs, num_workers=num_workers)
         self.num_envs = num_envs
+        self.reward_dtype = np.dtype(reward_dtype)
         probe = make_env(name, **env_kwargs)
         self.spec = EnvSpec.from_env(probe, channels_last, name, env_kwargs)
-        layout = step_layout(probe, self.spec, num_envs)
+        self._layout = step_layout(probe, self.spec, num_envs, self.reward_dtype)
         probe.close()
         self.agent_ids = self.spec.agent_ids
-        cores = os.cpu_count() or 1
-        num_workers = max(1, min(num_envs, num_workers or cores - 1))
-        self._poll = num_workers + 1 <= cores
+        num_workers = max(1, min(num_envs, num_workers or (os.cpu_count() or 1) - 1))
         seeds = spawn_seeds(seed, num_envs)
         bounds = [int(b) for b in np.linspace(0, num_envs, num_workers + 1).astype(int)]
+        backend = FastMpeVecEnv if fast else SyncVecEnv
+        build = functools.partial(
+            backend, name, channels_last=channels_last, reward_dtype=self.reward_dtype,
+            **env_kwargs,
+        )  # fmt: skip
+        ends = zip(bounds[:-1], bounds[1:], strict=True)
+        self._launch([(slice(lo, hi), (build, seeds[lo:hi], None)) for lo, hi in ends])
+
+    def _launch(self, slices: list[tuple[slice, tuple]]) -> None:
+        """Start a worker per ``(copies, env_args)`` over one fresh shared-memory block."""
+        cores = os.cpu_count() or 1
+        self._poll = len(slices) + 1 <= cores
         ctx = mp.get_context("spawn")
-        block = ctx.RawArray("B", block_size(layout))
-        self._arrays = shared_arrays(layout, block)
+        block = ctx.RawArray("B", block_size(self._layout))
+        self._arrays = shared_arrays(self._layout, block)
         self._pending: list[tuple[slice, list[tuple[Worker, slice]]]] = []
         self._workers: list[Worker] = []
-        for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
-            env_args = (name, seeds[lo:hi], channels_last, fast, env_kwargs)
-            worker = Worker(ctx, slice(lo, hi), self._poll, env_args, (layout, block))
+        for copies, env_args in slices:
+            worker = Worker(ctx, copies, self._poll, env_args, (self._layout, block))
             self._workers.append(worker)
         self._started()
+
+    def __getstate__(self) -> dict[str, Any]:
+        """This env, each worker's slice pickled by the worker (see the class doc)."""
+        if self._pending or not self._workers:
+            raise RuntimeError(
+                "an AsyncVecEnv can be copied only when open and with no step pending"
+            )
+        for worker in self._workers:
+            worker.send(GET_STATE)
+        states = self._answers([(worker, worker.copies) for worker in self._workers])
+        slices = [(w.copies, (None, None, s)) for w, s in zip(self._workers, states, strict=True)]
+        kept = {k: v for k, v in vars(self).items() if k not in _PER_PROCESS}
+        return {**kept, "_slices": slices}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        slices = state.pop("_slices")
+        vars(self).update(state)
+        self._launch(slices)
 
     @property
     def _procs(self) -> list:
@@ -125,10 +163,13 @@ class AsyncVecEnv:
             if w.copies.start < rows.stop and rows.start < w.copies.stop
         ]
 
-    def reset(self, seed: int | None = None):
+    def reset(self, seed: int | None = None, *, seeds: list[int | None] | None = None):
+        """Reset every copy (see :meth:`SyncVecEnv.reset`)."""
         if self._pending:
             raise RuntimeError("reset() called while steps are pending: call step_wait() first")
-        seeds = spawn_seeds(seed, self.num_envs) if seed is not None else None
+        check_vec_args(self.num_envs, seeds)
+        if seeds is None and seed is not None:
+            seeds = spawn_seeds(seed, self.num_envs)
         shares = self._shares(slice(0, self.num_envs))
         for worker, share in shares:
             worker.conn.send(None if seeds is None else seeds[share])
@@ -169,10 +210,6 @@ class AsyncVecEnv:
         obs, rewards = self._rows("obs", rows), self._rows("reward", rows)
         return obs, rewards, self._rows("term", rows), self._rows("trunc", rows), infos
 
-    def step(self, actions: dict[str, np.ndarray]):
-        self.step_async(actions)
-        return self.step_wait()
-
     def _concat_infos(
         self, answers: list[dict[str, Any] | None], shares: list[tuple[Worker, slice]]
     ) -> dict[str, Any]:
@@ -204,6 +241,10 @@ class AsyncVecEnv:
 
     def __del__(self):
         self.close()
+
+
+_PER_PROCESS = ("_workers", "_pending", "_arrays", "_poll")
+"""What a pickled :class:`AsyncVecEnv` leaves out: its workers, their shared memory and pipes."""
 
 
 def _died_while_starting(proc: Any) -> str:

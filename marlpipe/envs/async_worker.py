@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 import os
+import pickle
 import time
 import traceback
 from collections.abc import Callable
@@ -14,7 +15,6 @@ from typing import Any
 import numpy as np
 
 from marlpipe.envs.batching import MASK_KEYS, action_dtype, observation_dtype
-from marlpipe.envs.mpe_fast import sync_vec_env
 from marlpipe.envs.spec import EnvSpec
 
 _ALIGN = 64  # bytes: every array starts on its own cache line
@@ -22,7 +22,7 @@ _ALIGN = 64  # bytes: every array starts on its own cache line
 Layout = list[tuple[str, tuple[int, ...], str]]
 
 
-def step_layout(env: Any, spec: EnvSpec, num_envs: int) -> Layout:
+def step_layout(env: Any, spec: EnvSpec, num_envs: int, reward_dtype: Any = np.float32) -> Layout:
     """``(name, shape, dtype)`` of every array one vector step exchanges, for all copies."""
     layout: Layout = []
     for agent in spec.agent_ids:
@@ -34,7 +34,7 @@ def step_layout(env: Any, spec: EnvSpec, num_envs: int) -> Layout:
             (f"obs/{agent}", obs_shape, obs_dtype),
             (f"final_obs/{agent}", obs_shape, obs_dtype),
             (f"action/{agent}", act_shape, action_dtype(env, spec, agent).str),
-            (f"reward/{agent}", (num_envs,), np.dtype(np.float32).str),
+            (f"reward/{agent}", (num_envs,), np.dtype(reward_dtype).str),
             (f"term/{agent}", (num_envs,), np.dtype(bool).str),
             (f"trunc/{agent}", (num_envs,), np.dtype(bool).str),
         ]
@@ -76,7 +76,7 @@ def _mask_infos(infos: dict[str, Any]) -> dict[str, Any] | None:
 # another the commands done. The ring has a slot more than the worker has copies: room for every
 # step of disjoint copies that may be pending, plus a close.
 _COMMAND, _LO, _HI, _STATUS = range(4)
-STEP, RESET, CLOSE = 1, 2, 3
+STEP, RESET, CLOSE, GET_STATE = 1, 2, 3, 4
 _DONE, _DONE_WITH_PAYLOAD, FAILED = 0, 1, 2
 # How long each side polls its semaphore before it blocks. A blocked process costs a wake-up of
 # tens of microseconds (far more on virtual machines) on every step; polling for about one env
@@ -98,15 +98,16 @@ def _acquire(semaphore: Any, poll: bool, alive: Callable[[], bool]) -> bool:
 
 
 def _worker(conn, go, done, control, poll, part, env_args, data) -> None:
-    """Step the copies ``part`` (``env_args``: name, seeds, channels_last, fast, env kwargs) on the
-    commands in the ring ``control``, with the arrays laid over ``data`` (layout, block)."""
+    """Step the copies ``part`` on the commands in the ring ``control``, with the arrays laid
+    over ``data`` (layout, block). ``env_args`` is ``(build, seeds, state)``: the copies are
+    ``build(count, seeds=seeds)``, or the pickled vector env ``state`` when given (a copy)."""
     parent = os.getppid()
     try:
-        name, seeds, channels_last, fast, env_kwargs = env_args
-        vec = sync_vec_env(
-            name, part.stop - part.start, fast, channels_last=channels_last, seeds=seeds,
-            **env_kwargs,
-        )  # fmt: skip
+        build, seeds, state = env_args
+        if state is not None:
+            vec = pickle.loads(state)
+        else:
+            vec = build(part.stop - part.start, seeds=seeds)
         ring = np.frombuffer(control, dtype=np.int64).reshape(-1, 4)
         arrays = shared_arrays(*data)
         agents = vec.agent_ids
@@ -138,6 +139,8 @@ def _worker(conn, go, done, control, poll, part, env_args, data) -> None:
                 for a in agents:
                     arrays[f"obs/{a}"][part] = obs[a]
                 payload = _mask_infos(infos)
+            elif command == GET_STATE:
+                payload = pickle.dumps(vec)
             elif command == CLOSE:  # nobody waits for an answer
                 vec.close()
                 break

@@ -6,6 +6,7 @@ import importlib
 from typing import Any
 
 from marlpipe.envs.errors import EnvNameError
+from marlpipe.registry import env_family
 
 NAMING_HELP = (
     'name an environment as "package.module" with a parallel_env() function '
@@ -57,15 +58,15 @@ def make_env(name: str, **kwargs: Any):
     """Return a PettingZoo ``ParallelEnv`` built by the factory that ``name`` names.
 
     A factory that returns an AEC env is converted with PettingZoo's ``aec_to_parallel``.
-    A VMAS name (``vmas.<scenario>``) gives a one-copy
-    :class:`~marlpipe.envs.vmas_env.VmasVecEnv` instead: VMAS has no single-env form, and the
-    vec env offers what the callers read (``possible_agents``, the spaces, ``close``).
+    A VMAS name (``vmas.<scenario>``) is refused with one line: VMAS has no single-env form,
+    its copies are one batched simulator (``make_vec_env(name, num_envs)``, or
+    :class:`~marlpipe.envs.env_factory.EnvFactory`).
     """
-    from marlpipe.envs.vmas_env import VmasVecEnv, check_kwargs, is_vmas_name
-
-    if is_vmas_name(name):
-        check_kwargs(name, kwargs)
-        return VmasVecEnv(name, 1, **kwargs)
+    if env_family(name) == "vmas":
+        raise EnvNameError(
+            f"environment {name!r} is a VMAS scenario, which has no single-env form: build its "
+            f"copies with make_vec_env({name!r}, num_envs) or EnvFactory({name!r}).vec_env()"
+        )
     from pettingzoo.utils.conversions import aec_to_parallel  # light once an env module ran
     from pettingzoo.utils.env import AECEnv
 

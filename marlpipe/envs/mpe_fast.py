@@ -17,9 +17,12 @@ numbers are mpe2's: tests/test_mpe_fast.py checks them byte for byte against the
 path. What is left is mpe2's per-copy Python (``World.step``'s pairwise collision loop, the
 scenarios' rewards and observations on 2-vectors): most of this path's time on spread.
 
-Only tested mpe2 versions (:data:`SUPPORTED_MPE2`) take this path; another version logs one
-warning and keeps the PettingZoo path, as does an env whose mpe2 class changes ``step``,
-``reset`` or ``observe``, renders, or is not wrapped as mpe2 wraps it.
+Whether a vector env takes this path is decided once, before it is built, by the env factory
+(:class:`~marlpipe.envs.env_factory.EnvFactory`), from :func:`fast_path_available` (only tested
+mpe2 versions, :data:`SUPPORTED_MPE2`; another version logs one warning) and :func:`drives`
+(an env whose mpe2 class changes ``step``, ``reset`` or ``observe``, renders, or is not wrapped
+as mpe2 wraps it keeps the PettingZoo path). :class:`FastMpeVecEnv` refuses an env it cannot
+drive rather than turning into its parent class while it runs.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from marlpipe.envs.batching import MASK_KEYS, batch_masks
+from marlpipe.envs.batching import MASK_KEYS, batch_masks, observation_dtype
 from marlpipe.envs.mpe_actions import (
     DecodedActions,
     checked_actions,
@@ -39,7 +42,9 @@ from marlpipe.envs.mpe_actions import (
 )
 from marlpipe.envs.mpe_numpy import ExactNumpy, mpe2_modules
 from marlpipe.envs.mpe_speedups import refresh, speed_up
+from marlpipe.envs.spec import EnvSpec
 from marlpipe.envs.vector import SyncVecEnv
+from marlpipe.registry import env_family
 
 log = logging.getLogger(__name__)
 
@@ -54,15 +59,10 @@ about the same, at 3 copies half to two thirds of it)."""
 _warned: set[str] = set()  # versions already warned about in this process
 
 
-def is_mpe2_name(name: Any) -> bool:
-    """Whether ``name`` names an env of the mpe2 package (``mpe2.<module>[:factory]``)."""
-    return isinstance(name, str) and name.partition(":")[0].startswith("mpe2.")
-
-
 def fast_path_available(name: Any) -> bool:
     """Whether ``name`` is an mpe2 env and the installed mpe2 is a tested version; an untested
     version logs one warning line (once per process and version) and gives ``False``."""
-    if not is_mpe2_name(name):
+    if env_family(name) != "mpe2":
         return False
     try:
         import mpe2
@@ -81,12 +81,19 @@ def fast_path_available(name: Any) -> bool:
     return False
 
 
-def sync_vec_env(name: str, num_envs: int, fast: bool = True, **kwargs: Any) -> SyncVecEnv:
-    """The sync backend: :class:`FastMpeVecEnv` for an mpe2 ``name`` when ``fast`` (and the mpe2
-    version is tested), else :class:`SyncVecEnv`; ``kwargs`` as both constructors take them."""
-    if fast and fast_path_available(name):
-        return FastMpeVecEnv(name, num_envs, **kwargs)
-    return SyncVecEnv(name, num_envs, **kwargs)
+def drives(env: Any, spec: EnvSpec) -> bool:
+    """Whether :class:`FastMpeVecEnv` can step copies like ``env`` (with spec ``spec``): an
+    mpe2 env as mpe2 builds it (:func:`unwrapped_simple_env`) whose observations are float32
+    vectors and whose agents are named after ``world.agents``, in that order."""
+    raw = unwrapped_simple_env(env)
+    return (
+        raw is not None
+        and all(
+            observation_dtype(env, spec, a) == np.float32 and spec.observations[a].kind == "vector"
+            for a in spec.agent_ids
+        )
+        and [agent.name for agent in raw.world.agents] == list(spec.agent_ids)
+    )
 
 
 def unwrapped_simple_env(env: Any) -> Any | None:
@@ -126,21 +133,17 @@ class FastMpeVecEnv(SyncVecEnv):
     """N copies of an mpe2 task stepped through mpe2's scenario and world code, skipping
     PettingZoo's AEC cycle and wrappers; numbers byte-identical to :class:`SyncVecEnv` (see the
     module doc). Same constructor, methods and auto-reset as :class:`SyncVecEnv`; an env this
-    path cannot drive (``fast`` is then ``False``) steps through PettingZoo instead."""
+    path cannot drive (:func:`drives`) is refused with a ValueError."""
 
     def __init__(self, name: str, num_envs: int, *args: Any, **kwargs: Any):
         super().__init__(name, num_envs, *args, **kwargs)
+        if not drives(self.envs[0], self.spec):
+            SyncVecEnv.close(self)
+            raise ValueError(
+                f"{name}: not an mpe2 env the fast path can drive (it renders, or mpe2 did not "
+                "build it as it builds its tasks); step it with SyncVecEnv (env.fast: false)"
+            )
         raws = [unwrapped_simple_env(env) for env in self.envs]
-        self.fast = all(raw is not None for raw in raws) and all(
-            self._obs_dtypes[a] == np.float32 and self.spec.observations[a].kind == "vector"
-            for a in self.agent_ids
-        )
-        # mpe2 names its agents after world.agents, in that order
-        if not self.fast or [a.name for a in raws[0].world.agents] != list(self.agent_ids):
-            self.fast = False
-            log.info("%s: not an mpe2 env the fast path can drive; stepping it through "
-                     "PettingZoo", name)  # fmt: skip
-            return
         self._raws = raws
         for raw in raws:
             speed_up(raw)
@@ -158,8 +161,6 @@ class FastMpeVecEnv(SyncVecEnv):
 
     def reset(self, seed: int | None = None, *, seeds: list[int | None] | None = None):
         """Reset every copy (see :meth:`SyncVecEnv.reset`)."""
-        if not self.fast:
-            return super().reset(seed, seeds=seeds)
         seeds = self._reset_seeds(seed, seeds)
         obs = {a: self._empty_obs(a, self.num_envs) for a in self.agent_ids}
         with self._exact_numpy:
@@ -190,8 +191,6 @@ class FastMpeVecEnv(SyncVecEnv):
 
     def step_wait(self):
         """Results of the oldest pending step, for its copies only (see :class:`SyncVecEnv`)."""
-        if not self.fast:
-            return super().step_wait()
         if not self._pending:
             raise RuntimeError("step_wait() called without a pending step_async()")
         part, actions = self._pending.pop(0)
@@ -244,7 +243,7 @@ class FastMpeVecEnv(SyncVecEnv):
             flags[0], flags[1] = done & ~ended, ended
         infos["final_obs"] = final_obs
         infos["_final_obs"] = done
-        by_agent = np.array(rewards, np.float32)  # (agents, n): a contiguous row per agent
+        by_agent = np.array(rewards, self.reward_dtype)  # (agents, n): a row per agent
         reward = {a: by_agent[k] for k, a in enumerate(agents)}
         terms = {a: flags[0, k] for k, a in enumerate(agents)}
         truncs = {a: flags[1, k] for k, a in enumerate(agents)}

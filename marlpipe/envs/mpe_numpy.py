@@ -20,6 +20,7 @@ path (``env.fast: false``) keeps numpy's ``np.sum`` and its speed is what its us
 
 from __future__ import annotations
 
+import importlib
 import sys
 import types
 
@@ -67,6 +68,10 @@ class ExactNumpy:
     def __init__(self, modules: list[types.ModuleType]):
         self.modules = tuple(modules)
 
+    def __reduce__(self) -> tuple:
+        """Pickled (and deep-copied) as the modules' names: a module itself does not pickle."""
+        return _exact_numpy, (tuple(module.__name__ for module in self.modules),)
+
     def __enter__(self) -> None:
         for module in self.modules:
             module.np = NUMPY_FOR_MPE2
@@ -74,3 +79,8 @@ class ExactNumpy:
     def __exit__(self, *exc_info: object) -> None:
         for module in self.modules:
             module.np = np
+
+
+def _exact_numpy(names: tuple[str, ...]) -> ExactNumpy:
+    """An :class:`ExactNumpy` over the modules named ``names`` (what a pickle holds)."""
+    return ExactNumpy([importlib.import_module(name) for name in names])

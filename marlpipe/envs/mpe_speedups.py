@@ -14,7 +14,8 @@ after ``make_world`` (the lists are built there; ``world_comm`` appends its food
 ``landmarks`` there too). Only mpe2's own property objects are replaced; a class that overrides
 one keeps it, and an object replaced by mpe2 later (a scripted agent's new ``Action``) is simply
 mpe2's again. The one behaviour lost: reading a value before it is set gives ``None`` instead of
-mpe2's ``AssertionError``.
+mpe2's ``AssertionError``. The subclasses are made at run time, so their objects pickle as "this
+mpe2 class, made plain" (:func:`_plain_object`): a pickled fast env loads in another process.
 """
 
 from __future__ import annotations
@@ -35,8 +36,21 @@ def _plain_class(cls: type, names: tuple[str, ...], base: type) -> type | None:
         body = {name: None for name in names}  # shadows the property: the instance's value wins
         body["__module__"] = __name__
         body["__doc__"] = f"mpe2's {cls.__name__} with {', '.join(names)} as plain attributes."
+        body["__reduce_ex__"] = _reduce_plain
+        body["_plain_of"] = (cls, names, base)
         _PLAIN[cls] = type(f"Plain{cls.__name__}", (cls,), body)
     return _PLAIN[cls]
+
+
+def _reduce_plain(obj: Any, protocol: int) -> tuple:
+    """How an object of a plain-attribute class pickles (and deep-copies): rebuilt through
+    :func:`_plain_object` from its mpe2 class, then given its attributes."""
+    return _plain_object, type(obj)._plain_of, vars(obj)
+
+
+def _plain_object(cls: type, names: tuple[str, ...], base: type) -> Any:
+    """A new, empty object of ``cls``'s plain-attribute class (made again if need be)."""
+    return object.__new__(_plain_class(cls, names, base))
 
 
 def _swap(obj: Any, names: tuple[str, ...], base: type, stored: tuple[str, ...]) -> None:

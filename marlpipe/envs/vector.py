@@ -1,4 +1,5 @@
-"""Vectorised PettingZoo parallel environments: N copies stepped together, batched per agent.
+"""Vectorised PettingZoo parallel environments: N copies stepped together, batched per agent
+(the contract of :class:`~marlpipe.envs.protocols.VecEnv`).
 
 Finished copies are reset inside ``step`` (auto-reset). As in Gymnasium's same-step convention the
 returned observation of such a copy is its reset observation, while ``infos["final_obs"]`` holds,
@@ -9,9 +10,12 @@ instead would corrupt the last transition of every episode.
 
 from __future__ import annotations
 
+import io
+import pickle
 from typing import Any
 
 import numpy as np
+from gymnasium.utils import EzPickle
 
 from marlpipe.envs.batching import (
     batch_masks,
@@ -20,6 +24,7 @@ from marlpipe.envs.batching import (
     observation_dtype,
 )
 from marlpipe.envs.factory import make_env
+from marlpipe.envs.protocols import VecEnv
 from marlpipe.envs.spec import EnvSpec
 from marlpipe.seeding import spawn_seeds
 
@@ -37,8 +42,8 @@ def random_actions(spec: EnvSpec, num_envs: int, rng: np.random.Generator) -> di
     return actions
 
 
-class SyncVecEnv:
-    """N copies of one environment stepped in turn in this process.
+class SyncVecEnv(VecEnv):
+    """N copies of one environment stepped in turn in this process, through PettingZoo's API.
 
     ``step_async(actions, copies)`` may start steps of disjoint runs of copies before the first
     ``step_wait()``, which returns the results in the order the steps were started. Here a copy
@@ -52,18 +57,35 @@ class SyncVecEnv:
         seed: int | None = None,
         channels_last: bool = False,
         seeds: list[int | None] | None = None,
+        reward_dtype: Any = np.float32,
         **env_kwargs: Any,
     ):
         check_vec_args(num_envs, seeds)
-        self.envs = [make_env(name, **env_kwargs) for _ in range(num_envs)]
-        self.num_envs = num_envs
-        self.spec = EnvSpec.from_env(self.envs[0], channels_last, name, env_kwargs)
-        self.agent_ids = self.spec.agent_ids
-        self._seeds = seeds if seeds is not None else spawn_seeds(seed, num_envs)
+        envs = [make_env(name, **env_kwargs) for _ in range(num_envs)]
+        spec = EnvSpec.from_env(envs[0], channels_last, name, env_kwargs)
+        seeds = seeds if seeds is not None else spawn_seeds(seed, num_envs)
+        self._start(envs, spec, seeds, reward_dtype)
+
+    @classmethod
+    def over(cls, env: Any, reward_dtype: Any = np.float64) -> SyncVecEnv:
+        """``env`` (a PettingZoo ``ParallelEnv`` built elsewhere) as a one-copy vector env, with
+        its rewards as ``reward_dtype`` (default float64: as the env gives them). Closing it
+        closes ``env``."""
+        vec = cls.__new__(cls)
+        vec._start([env], EnvSpec.from_env(env), [None], reward_dtype)
+        return vec
+
+    def _start(
+        self, envs: list[Any], spec: EnvSpec, seeds: list[int | None], reward_dtype: Any
+    ) -> None:
+        self.envs = envs
+        self.reward_dtype = np.dtype(reward_dtype)
+        self.num_envs = len(envs)
+        self.spec = spec
+        self.agent_ids = spec.agent_ids
+        self._seeds = seeds
         self._pending: list[tuple[slice, dict[str, np.ndarray]]] = []
-        self._obs_dtypes = {
-            a: observation_dtype(self.envs[0], self.spec, a) for a in self.spec.agent_ids
-        }
+        self._obs_dtypes = {a: observation_dtype(envs[0], spec, a) for a in spec.agent_ids}
 
     def _empty_obs(self, agent: str, n: int) -> np.ndarray:
         return np.zeros((n, *self.spec.observations[agent].shape), dtype=self._obs_dtypes[agent])
@@ -73,6 +95,7 @@ class SyncVecEnv:
         (first reset only; later resets continue each copy's own stream)."""
         if self._pending:
             raise RuntimeError("reset() called while steps are pending: call step_wait() first")
+        check_vec_args(self.num_envs, seeds)
         if seeds is None:
             seeds = spawn_seeds(seed, self.num_envs) if seed is not None else self._seeds
         self._seeds = [None] * self.num_envs
@@ -81,7 +104,8 @@ class SyncVecEnv:
     def reset(
         self, seed: int | None = None, *, seeds: list[int | None] | None = None
     ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-        """Reset every copy (with its derived seed on the first reset or when ``seed`` is given)."""
+        """Reset every copy: copy ``i`` with ``seeds[i]``, else with its seed derived from
+        ``seed``, else (first reset only) from the constructor's; see the module doc."""
         seeds = self._reset_seeds(seed, seeds)
         obs = {a: self._empty_obs(a, self.num_envs) for a in self.agent_ids}
         raw_infos = []
@@ -106,7 +130,7 @@ class SyncVecEnv:
         part, actions = self._pending.pop(0)
         n, agents = part.stop - part.start, self.agent_ids
         obs = {a: self._empty_obs(a, n) for a in agents}
-        rewards = {a: np.zeros(n, np.float32) for a in agents}
+        rewards = {a: np.zeros(n, self.reward_dtype) for a in agents}
         terms = {a: np.zeros(n, bool) for a in agents}
         truncs = {a: np.zeros(n, bool) for a in agents}
         final_obs = {a: self._empty_obs(a, n) for a in agents}
@@ -141,16 +165,64 @@ class SyncVecEnv:
         infos["_final_obs"] = finished
         return obs, rewards, terms, truncs, infos
 
-    def step(self, actions: dict[str, np.ndarray]):
-        """Step every copy with row i of each agent's action array; see the module doc."""
-        self.step_async(actions)
-        return self.step_wait()
+    def render(self, index: int = 0) -> Any:
+        """Copy ``index``'s frame from its env's ``render()`` (built with a ``render_mode``)."""
+        return self.envs[index].render()
 
     def close(self) -> None:
         for env in self.envs:
             env.close()
         self.envs = []
         self._pending = []
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Every attribute, in one pickle written by :class:`_StatePickler` (the copies'
+        envs in their current state; objects shared between attributes stay shared)."""
+        buffer = io.BytesIO()
+        _StatePickler(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump(dict(vars(self)))
+        return {"state": buffer.getvalue()}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        vars(self).update(pickle.loads(state["state"]))
+
+
+class _StatePickler(pickle.Pickler):
+    """Writes an ``EzPickle`` object (mpe2's and Gymnasium's envs) as its own attributes, not as
+    the constructor arguments ``EzPickle`` would write: a copy is in the same state, not new.
+    The pygame surface and font an mpe2 env draws with are written as new ones of the same size
+    (the frame is drawn anew on every ``render()``; a window does not copy)."""
+
+    def reducer_override(self, obj: Any) -> Any:
+        if isinstance(obj, EzPickle):
+            return _blank, (type(obj),), vars(obj), None, None, _set_attributes
+        kind = f"{type(obj).__module__}.{type(obj).__qualname__}"
+        if kind == "pygame.surface.Surface":
+            return _surface, (obj.get_size(),)
+        if kind == "pygame.freetype.Font":
+            return _font, (obj.path, obj.size)
+        return NotImplemented
+
+
+def _surface(size: tuple[int, int]) -> Any:
+    import pygame
+
+    return pygame.Surface(size)
+
+
+def _font(path: str, size: float) -> Any:
+    import pygame.freetype
+
+    pygame.freetype.init()
+    return pygame.freetype.Font(path, size)
+
+
+def _blank(cls: type) -> Any:
+    """An object of ``cls`` whose ``__init__`` has not run (its attributes follow)."""
+    return cls.__new__(cls)
+
+
+def _set_attributes(obj: Any, state: dict[str, Any]) -> None:
+    vars(obj).update(state)  # not EzPickle.__setstate__, which builds the env anew
 
 
 def _scalar_if_discrete(action):

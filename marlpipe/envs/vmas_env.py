@@ -1,10 +1,10 @@
 """VMAS tasks (``env.name: vmas.<scenario>``): ``num_envs`` copies in ONE batched simulator.
 
-:class:`VmasVecEnv` keeps the contract of :class:`~marlpipe.envs.vector.SyncVecEnv` (see the
-:mod:`marlpipe.envs.vector` module doc): per-agent batched numpy observations, rewards,
-terminations and truncations kept apart, auto-reset with the true final observation in
-``infos["final_obs"]``, ``step_async`` / ``step_wait``. VMAS has no agent masks, so ``infos``
-never carries masking info.
+:class:`VmasVecEnv` keeps the one vector-env contract (:class:`~marlpipe.envs.protocols.VecEnv`):
+per-agent batched numpy observations, rewards, terminations and truncations kept apart,
+auto-reset with the true final observation in ``infos["final_obs"]``, ``step_async`` /
+``step_wait``, pickling. VMAS has no agent masks, so ``infos`` never carries masking info, and
+no single-env form: :func:`~marlpipe.envs.factory.make_env` refuses a VMAS name.
 
 Decisions where VMAS and marlpipe differ:
 
@@ -34,6 +34,10 @@ Decisions where VMAS and marlpipe differ:
   Without any seed VMAS seeds its stream with 0, so an unseeded env repeats too.
   Auto-resets draw from the stream: one batched reset when every copy ends at once (the usual
   case, all episodes last ``max_steps``), else one ``reset_at`` per finished copy.
+- Pickling: VMAS loads its scenario classes from their files (no importable module), its
+  scenarios and simulator keep lambdas, and our scenario class is made when first asked for, so
+  plain pickle cannot name them: the simulator is pickled by value with ``cloudpickle`` (what
+  Ray ships functions with). VMAS's shared random state is left out and bound again on loading.
 
 Its size (over 300 lines) is earned: it is one adapter, :class:`VmasVecEnv`, whose decisions
 above (numpy boundary, random state, seeding, auto-reset) act together on every call; split up,
@@ -43,6 +47,7 @@ they would have to be read across files.
 from __future__ import annotations
 
 import importlib.util
+import pickle
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -51,22 +56,16 @@ import numpy as np
 
 from marlpipe.envs.batching import check_vec_args, copies_slice
 from marlpipe.envs.errors import EnvNameError
+from marlpipe.envs.protocols import VecEnv
 from marlpipe.envs.spec import EnvSpec
+from marlpipe.registry import VMAS_PREFIX
 from marlpipe.seeding import spawn_seeds
-
-PREFIX = "vmas."
-"""Env names that start with it name a VMAS scenario: ``vmas.simple_spread``."""
 
 DEFAULT_MAX_STEPS = 25
 """Episode length when ``env.kwargs`` gives no ``max_steps`` (mpe2's ``max_cycles``)."""
 
 RESERVED_KWARGS = ("num_envs", "device", "seed", "dict_spaces", "terminated_truncated")
 """VMAS ``make_env`` arguments marlpipe sets itself; ``env.kwargs`` may not give them."""
-
-
-def is_vmas_name(name: Any) -> bool:
-    """Whether ``name`` names a VMAS scenario (``vmas.<scenario>``)."""
-    return isinstance(name, str) and name.startswith(PREFIX)
 
 
 def vmas_scenarios() -> list[str]:
@@ -84,7 +83,7 @@ def vmas_scenarios() -> list[str]:
 
 def scenario_of(name: str) -> str:
     """The VMAS scenario that ``vmas.<scenario>`` names; errors are one line naming ``name``."""
-    scenario = name[len(PREFIX) :]
+    scenario = name[len(VMAS_PREFIX) :]
     known = vmas_scenarios()
     if not known:
         raise EnvNameError(
@@ -131,7 +130,7 @@ def _gymnasium_space(space: Any) -> Any:
     return space
 
 
-class VmasVecEnv:
+class VmasVecEnv(VecEnv):
     """``num_envs`` copies of VMAS scenario ``name`` in one batched simulator (see module doc).
 
     VMAS steps every copy at once: ``step_async`` calls for disjoint runs of copies collect the
@@ -140,8 +139,6 @@ class VmasVecEnv:
     """
 
     batched_simulator = True
-    """Marks a vec env whose copies are stepped in one batch, never one by one: evaluation plays
-    its episodes as parallel copies (see :func:`marlpipe.algos.episodes.run_episodes`)."""
 
     def __init__(
         self,
@@ -151,6 +148,7 @@ class VmasVecEnv:
         channels_last: bool = False,
         seeds: list[int | None] | None = None,
         device: str = "cpu",
+        reward_dtype: Any = np.float32,
         **env_kwargs: Any,
     ):
         check_vec_args(num_envs, seeds)
@@ -178,6 +176,7 @@ class VmasVecEnv:
                 ) from None
         self.num_envs = int(num_envs)
         self.device = device
+        self.reward_dtype = np.dtype(reward_dtype)
         self.max_steps = self._env.max_steps
         self.possible_agents = [agent.name for agent in self._env.agents]
         self.agents = list(self.possible_agents)
@@ -232,8 +231,7 @@ class VmasVecEnv:
             raise RuntimeError("reset() called while steps are pending: call step_wait() first")
         if seeds is None and seed is None:
             seeds, self._seeds = self._seeds, None
-        if seeds is not None and len(seeds) != self.num_envs:
-            raise ValueError(f"seeds: expected {self.num_envs} seeds, got {len(seeds)}")
+        check_vec_args(self.num_envs, seeds)
         if seed is None and self._first_seed is not None:
             seed = self._first_seed
         self._first_seed = None
@@ -263,11 +261,6 @@ class VmasVecEnv:
             self._step_all([entry for entry in self._queue if entry[2] is None])
         part, _, result = self._queue.pop(0)
         return result
-
-    def step(self, actions: dict[str, np.ndarray]):
-        """Step every copy with row i of each agent's action array; see the module doc."""
-        self.step_async(actions)
-        return self.step_wait()
 
     def _step_all(self, entries: list[list[Any]]) -> None:
         import torch
@@ -307,7 +300,7 @@ class VmasVecEnv:
                 else {a: v.copy() for a, v in final_obs.items()}
             )
         rewards = {
-            a: raw_rewards[a].detach().cpu().numpy().astype(np.float32, copy=False)
+            a: raw_rewards[a].detach().cpu().numpy().astype(self.reward_dtype, copy=False)
             for a in self.agent_ids
         }
         for entry in entries:
@@ -323,10 +316,10 @@ class VmasVecEnv:
                 },
             )
 
-    def render(self, env_index: int = 0) -> np.ndarray:
-        """An RGB frame (``H x W x 3``) of copy ``env_index`` (VMAS draws it with pyglet)."""
+    def render(self, index: int = 0) -> np.ndarray:
+        """An RGB frame (``H x W x 3``) of copy ``index`` (VMAS draws it with pyglet)."""
         with self._own_rng():
-            return self._env.render(mode="rgb_array", env_index=env_index)
+            return self._env.render(mode="rgb_array", env_index=index)
 
     def close(self) -> None:
         self._queue = []
@@ -334,6 +327,27 @@ class VmasVecEnv:
         if viewer is not None:
             viewer.close()
             self._env.viewer = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        """This env with its simulator pickled by cloudpickle, without VMAS's shared random
+        state (see the module doc)."""
+        import cloudpickle  # installed with VMAS's extra (and with MLflow and Ray)
+
+        state = {k: v for k, v in vars(self).items() if k not in ("_shared_state", "_env")}
+        viewer = getattr(self._env, "viewer", None)
+        self._env.viewer = None  # a window does not pickle; the copy opens its own
+        try:
+            simulator = cloudpickle.dumps(self._env)
+        finally:
+            self._env.viewer = viewer
+        return {**state, "_env": simulator}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        from vmas.simulator.environment import Environment
+
+        vars(self).update(state)
+        self._env = pickle.loads(state["_env"])
+        self._shared_state = Environment.vmas_random_state
 
 
 def _start(entry: list[Any]) -> int:
@@ -345,4 +359,4 @@ def _stream_seed(seed: int | None) -> int | None:
     return None if seed is None else spawn_seeds(seed, 1)[0]
 
 
-__all__ = ["DEFAULT_MAX_STEPS", "PREFIX", "VmasVecEnv", "is_vmas_name", "scenario_of"]
+__all__ = ["DEFAULT_MAX_STEPS", "VmasVecEnv", "scenario_of"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from marlpipe.config import Params
-from marlpipe.envs import EnvSpec, make_env
+from marlpipe.envs import EnvFactory, EnvSpec
 from marlpipe.errors import UserError
 from marlpipe.io import atomic_write
 from marlpipe.pipeline.env_deps import warn_if_env_module_not_a_dep
@@ -13,14 +13,10 @@ from marlpipe.pipeline.paths import Paths
 
 
 def extract(params: Params) -> EnvSpec:
-    """The :class:`EnvSpec` of ``params.env`` (the env is built, read and closed)."""
-    env = make_env(params.env.name, **params.env.kwargs)
-    try:
-        return EnvSpec.from_env(
-            env, params.env.channels_last, params.env.name, dict(params.env.kwargs)
-        )
-    finally:
-        env.close()
+    """The :class:`EnvSpec` of ``params.env`` (one copy is built, read and closed): of the
+    three keys the stage reads, nothing else."""
+    env = params.env
+    return EnvFactory(env.name, env.kwargs, channels_last=env.channels_last).spec()
 
 
 def run(params: Params, root: str | Path = ".") -> EnvSpec:

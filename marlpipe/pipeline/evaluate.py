@@ -45,15 +45,13 @@ def episode_scores(agent: Agent, params: Params) -> tuple[list[float], dict[str,
     stage faces the same episodes.
     """
     from marlpipe.algos.episodes import run_episodes
-    from marlpipe.envs.make_vec import make_eval_env
+    from marlpipe.envs import EnvFactory
     from marlpipe.evolution.fitness import scored_agents, scored_returns
 
     cfg = params.evaluate
     selection = params.evolution.fitness_agents
     scored = None if selection is None else scored_agents(agent.agent_ids, selection)
-    env = make_eval_env(
-        agent.spec.env_name, cfg.episodes, params.population.device, **agent.spec.env_kwargs
-    )
+    env = EnvFactory.from_params(params, agent.spec).eval_env(cfg.episodes)
     try:
         returns = run_episodes(agent, env, cfg.episodes, cfg.max_steps, seed=cfg.seed)
     finally:
@@ -223,18 +221,14 @@ def render_gif(
     ``agent`` is the elite when the caller has it loaded already (else read from ``root``).
     """
     from marlpipe.algos.episodes import run_episodes
-    from marlpipe.envs import make_env
-    from marlpipe.envs.vmas_env import is_vmas_name
+    from marlpipe.envs import EnvFactory
     from marlpipe.errors import require
     from marlpipe.io import atomic_write
 
     image = require("PIL.Image", "Rendering a GIF")
     if agent is None:
         agent, _ = load_elite(root, params.population.device)
-    if is_vmas_name(agent.spec.env_name):  # renders any copy on demand: no render_mode
-        env = make_env(agent.spec.env_name, **agent.spec.env_kwargs)
-    else:
-        env = make_env(agent.spec.env_name, render_mode="rgb_array", **agent.spec.env_kwargs)
+    env = EnvFactory.from_params(params, agent.spec).render_env()
     frames: list[Any] = []
     try:
         cfg = params.evaluate

@@ -127,8 +127,7 @@ def run(
     written (tests raise from it to simulate a kill).
     """
     from marlpipe.algos.buffer import MultiAgentReplayBuffer
-    from marlpipe.envs import make_vec_env
-    from marlpipe.envs.make_vec import make_eval_env
+    from marlpipe.envs import EnvFactory
     from marlpipe.training import LoopState, NullTracker, evolve
     from marlpipe.training.merged import make_trainer
 
@@ -185,17 +184,13 @@ def run(
         if on_generation is not None:
             on_generation(result.record.generation, result)
 
-    env_args = {
-        "name": spec.env_name, "num_envs": params.env.num_envs, "backend": params.env.backend,
-        "seed": derive_seed(params.seed, "envs"), "channels_last": params.env.channels_last,
-        "device": device, "fast": params.env.fast, **spec.env_kwargs,
-    }  # fmt: skip
-    env = make_vec_env(**env_args)  # a VMAS simulator runs on population.device too
-    eval_env = make_eval_env(spec.env_name, evo.eval_episodes, device, **spec.env_kwargs)
+    factory = EnvFactory.from_params(params, spec)  # a VMAS simulator on population.device too
+    env = factory.vec_env()
+    eval_env = factory.eval_env(evo.eval_episodes)
     status, trainer = "FAILED", None
     try:
         if not _reached(evo.target, saved):
-            trainer = make_trainer(params.population, env_args)
+            trainer = make_trainer(params.population, factory)
             evolve(
                 env, saved.population, memory, evo, tournament=tournament, mutation=mutation,
                 state=loop, eval_env=eval_env, tracker=tracker, on_generation=checkpoint,

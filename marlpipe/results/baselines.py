@@ -55,21 +55,13 @@ class ZeroPolicy:
 def baseline_scores(params: Params) -> dict[str, Any]:
     """``{"random": {...}, "zero": {...}}``: score, its sd, per-agent and per-team returns."""
     from marlpipe.algos.episodes import run_episodes
-    from marlpipe.envs import EnvSpec
-    from marlpipe.envs.make_vec import make_eval_env
+    from marlpipe.envs import EnvFactory
     from marlpipe.evolution.fitness import scored_agents, scored_returns, team_returns
 
     cfg = params.evaluate
-    env = make_eval_env(
-        params.env.name, cfg.episodes, params.population.device, **params.env.kwargs
-    )
+    env = EnvFactory.from_params(params).eval_env(cfg.episodes)
     try:
-        copies = getattr(env, "num_envs", None)  # a batched simulator plays episodes as copies
-        spec = getattr(env, "spec", None) if copies else None
-        if spec is None:
-            spec = EnvSpec.from_env(
-                env, params.env.channels_last, params.env.name, params.env.kwargs
-            )
+        copies, spec = env.num_envs, env.spec
         scored = scored_agents(spec.agent_ids, params.evolution.fitness_agents)
         out: dict[str, Any] = {"episodes": cfg.episodes, "scored_agents": scored}
         policies = (

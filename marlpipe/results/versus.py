@@ -46,7 +46,7 @@ def versus_scores(params: Params, root: str | Path) -> dict[str, Any]:
     Needs ``evolution.fitness_agents`` (the scored side); every other agent is the opponent.
     """
     from marlpipe.algos.episodes import run_episodes
-    from marlpipe.envs.make_vec import make_eval_env
+    from marlpipe.envs import EnvFactory
     from marlpipe.evolution.fitness import scored_agents, scored_returns, team_returns
     from marlpipe.pipeline.evaluate import load_elite
 
@@ -61,11 +61,9 @@ def versus_scores(params: Params, root: str | Path) -> dict[str, Any]:
     cfg = params.evaluate
     out: dict[str, Any] = {"episodes": cfg.episodes, "scored_agents": scored}
     for name, random_side in (("random_vs_elite", scored), ("elite_vs_random", others)):
-        env = make_eval_env(
-            elite.spec.env_name, cfg.episodes, params.population.device, **elite.spec.env_kwargs
-        )
+        env = EnvFactory.from_params(params, elite.spec).eval_env(cfg.episodes)
         try:
-            policy = MixedPolicy(elite, set(random_side), cfg.seed, getattr(env, "num_envs", None))
+            policy = MixedPolicy(elite, set(random_side), cfg.seed, env.num_envs)
             returns = run_episodes(policy, env, cfg.episodes, cfg.max_steps, seed=cfg.seed)
         finally:
             env.close()

@@ -218,8 +218,8 @@ def evolve(
     selection fitness reaches ``evolution.target``. Pass ``state`` (e.g. restored from a
     checkpoint) to resume: generations already in it count. A fresh state is seeded from
     ``seed``; without one, from the members' own random streams (read, not drawn from), so a
-    seeded population makes a repeatable run. ``eval_env`` defaults to a single ParallelEnv
-    built from ``env.spec`` (for VMAS, one batched simulator with a copy per eval episode).
+    seeded population makes a repeatable run. ``eval_env`` defaults to the evaluation env of
+    ``env``'s factory (:meth:`~marlpipe.envs.env_factory.EnvFactory.eval_env`).
     ``on_generation(result, state)`` runs after every generation.
     ``progress``: a bar per generation always (True), never (False), or on a terminal (None).
     ``trainer``: merged experience (see :func:`run_generation`); ``None``: the shared buffer.
@@ -233,12 +233,9 @@ def evolve(
         state = LoopState.start(population_seed(population) if seed is None else seed)
     own_eval_env = eval_env is None
     if own_eval_env:
-        from marlpipe.envs.make_vec import make_eval_env  # only needed when the caller gave none
+        from marlpipe.envs.env_factory import EnvFactory  # only needed when the caller gave none
 
-        eval_env = make_eval_env(
-            env.spec.env_name, evolution.eval_episodes, getattr(env, "device", "cpu"),
-            **env.spec.env_kwargs,
-        )  # fmt: skip
+        eval_env = EnvFactory.of(env).eval_env(evolution.eval_episodes)
     population, history, last = list(population), [], None
     total = evolution.generations
     bar = tqdm(

@@ -64,19 +64,6 @@ class Evaluation:
     """The scored agents (``None``: all)."""
 
 
-EVAL_ENV_ARGS = ("num_envs", "backend", "seed", "channels_last", "fast")
-"""``make_vec_env`` arguments an evaluation env does not take (its device it takes apart)."""
-
-
-def make_eval_env_from(env_args: dict[str, Any], episodes: int) -> Any:
-    """The evaluation env the pipeline builds for the training env ``make_vec_env(**env_args)``
-    (``make_eval_env`` of its name, device and env kwargs): where a worker plays fitness."""
-    from marlpipe.envs.make_vec import make_eval_env
-
-    kwargs = {k: v for k, v in env_args.items() if k not in (*EVAL_ENV_ARGS, "name", "device")}
-    return make_eval_env(env_args["name"], episodes, env_args.get("device", "cpu"), **kwargs)
-
-
 @dataclass(frozen=True)
 class MemberTask:
     """One member's turn, as plain data that can be shipped to another process."""
@@ -196,7 +183,6 @@ __all__ = [
     "MemberSeeds",
     "MemberTask",
     "agent_from",
-    "make_eval_env_from",
     "member_task",
     "train_member",
 ]

@@ -37,6 +37,7 @@ from marlpipe.training.state import LoopState
 if TYPE_CHECKING:
     from marlpipe.algos.buffer import MultiAgentReplayBuffer
     from marlpipe.algos.protocols import Agent
+    from marlpipe.envs.env_factory import EnvFactory
     from marlpipe.envs.protocols import VecEnv
 
 
@@ -146,17 +147,17 @@ def train_merged(
                             extra, list(results))  # fmt: skip
 
 
-def make_trainer(population: Any, env_args: dict[str, Any]) -> Trainer | None:
+def make_trainer(population: Any, env: EnvFactory) -> Trainer | None:
     """The trainer ``population`` (a ``PopulationConfig``) asks for: ``None`` for the shared
     buffer (the loop's own turns), a :class:`LocalTrainer`, or a Ray trainer whose workers each
-    build ``make_vec_env(**env_args)`` once (a task's reset seed then takes over)."""
+    build ``env.vec_env()`` once (a task's reset seed then takes over)."""
     if population.experience == "shared":
         return None
     if population.backend == "local":
         return LocalTrainer()
     from marlpipe.training.ray_trainer import RayTrainer
 
-    return RayTrainer.for_env(env_args, population)
+    return RayTrainer.for_env(env, population)
 
 
 __all__ = [

@@ -6,13 +6,14 @@ with the task's seed, so a task's result never depends on the worker or on what 
 Per generation the driver ships the buffer snapshot once (``ray.put``: numpy arrays, read
 zero-copy by the workers on a node) and each member's weights as state dicts, and gets back the
 trained state dicts and the new transitions as numpy arrays. Each worker also plays the fitness
-episodes of the member it trained, right after its turn, on an evaluation env it builds from the
-same env args (the pipeline's ``make_eval_env``), so the driver no longer evaluates members one
-after another. A result names the worker (``node-ip:pid``) and the Ray node id it ran on. A worker
-that dies mid-generation (or whose node goes) is replaced and its task rerun: the task is pure,
-so the result is the same, and the result counts its reruns. Every worker, the
-first ones and each replacement alike, is started by :meth:`RayTrainer._start` and must import
-the same marlpipe code as the driver (its code hash) before it gets a task.
+episodes of the member it trained, right after its turn, on the evaluation env of the same env
+factory (:meth:`~marlpipe.envs.env_factory.EnvFactory.eval_env`, as the pipeline's), so the
+driver no longer evaluates members one after another. A result names the worker
+(``node-ip:pid``) and the Ray node id it ran on. A worker that dies mid-generation (or whose node
+goes) is replaced and its task rerun: the task is pure, so the result is the same, and the result
+counts its reruns. Every worker, the first ones and each replacement alike, is started by
+:meth:`RayTrainer._start` and must import the same marlpipe code as the driver (its code hash)
+before it gets a task.
 Only this module imports ``ray`` (the ``ray`` extra).
 """
 
@@ -23,11 +24,14 @@ import socket
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from marlpipe.code_hash import code_hash
 from marlpipe.errors import UserError
-from marlpipe.training.member import MemberResult, MemberTask, make_eval_env_from, train_member
+from marlpipe.training.member import MemberResult, MemberTask, train_member
+
+if TYPE_CHECKING:
+    from marlpipe.envs.env_factory import EnvFactory
 
 PROBE_TIMEOUT_S = 3.0
 """How long the driver waits for a Ray cluster's address to answer before giving up."""
@@ -42,15 +46,13 @@ class MemberWorker:
     """A Ray actor's body: one vec env, built once, and the members' turns on it; evaluation
     envs built when first needed, one per episode count."""
 
-    def __init__(self, env_args: dict[str, Any], torch_threads: int) -> None:
+    def __init__(self, factory: EnvFactory, torch_threads: int) -> None:
         import torch
-
-        from marlpipe.envs import make_vec_env
 
         if torch_threads > 0:
             torch.set_num_threads(int(torch_threads))
-        self.env_args = dict(env_args)
-        self.env = make_vec_env(**env_args)
+        self.factory = factory
+        self.env = factory.vec_env()
         self.eval_envs: dict[int, Any] = {}
 
     def label(self) -> str:
@@ -80,7 +82,7 @@ class MemberWorker:
         if task.evaluation is not None:
             episodes = int(task.evaluation.episodes)
             if episodes not in self.eval_envs:
-                self.eval_envs[episodes] = make_eval_env_from(self.env_args, episodes)
+                self.eval_envs[episodes] = self.factory.eval_env(episodes)
             eval_env = self.eval_envs[episodes]
         result = train_member(task, snapshot, self.env, eval_env)
         result.worker, result.node = self.label(), self.node()
@@ -145,7 +147,7 @@ class RayTrainer:
 
     def __init__(
         self,
-        env_args: dict[str, Any],
+        factory: EnvFactory,
         *,
         workers: int | None = None,
         num_cpus: float = 1.0,
@@ -159,13 +161,13 @@ class RayTrainer:
 
         self._ray = ray
         self._owns_ray = connect(address)
-        self.env_args, self.torch_threads, self.num_cpus = dict(env_args), torch_threads, num_cpus
+        self.factory, self.torch_threads, self.num_cpus = factory, torch_threads, num_cpus
         self.num_gpus = float(num_gpus)
         self.evaluates = bool(evaluate)
-        """Whether the workers play each member's fitness episodes after its turn, on an eval env
-        built from ``env_args`` like the pipeline's (the loop then reads the scores); false
-        leaves evaluation to the driver on the loop's ``eval_env``, as before (for a caller's
-        own ``eval_env`` that ``env_args`` do not describe)."""
+        """Whether the workers play each member's fitness episodes after its turn, on the eval env
+        of ``factory`` like the pipeline's (the loop then reads the scores); false leaves
+        evaluation to the driver on the loop's ``eval_env``, as before (for a caller's own
+        ``eval_env`` that ``factory`` does not describe)."""
         self.code = code_hash()
         """Hash of the marlpipe sources this driver imports: every worker must match it."""
         self.code_checks = 0
@@ -181,10 +183,10 @@ class RayTrainer:
         """Workers replaced after they died."""
 
     @classmethod
-    def for_env(cls, env_args: dict[str, Any], population: Any) -> RayTrainer:
-        """The trainer a ``PopulationConfig`` asks for, its workers building ``env_args``."""
+    def for_env(cls, factory: EnvFactory, population: Any) -> RayTrainer:
+        """The trainer a ``PopulationConfig`` asks for, its workers building ``factory``'s envs."""
         return cls(
-            env_args, workers=population.workers, num_cpus=population.num_cpus,
+            factory, workers=population.workers, num_cpus=population.num_cpus,
             num_gpus=worker_gpus(population), address=population.ray_address,
             torch_threads=population.torch_threads, population_size=population.size,
         )  # fmt: skip
@@ -196,7 +198,7 @@ class RayTrainer:
         actor = self._ray.remote(MemberWorker).options(
             num_cpus=self.num_cpus, num_gpus=self.num_gpus
         )
-        workers = [actor.remote(self.env_args, self.torch_threads) for _ in range(count)]
+        workers = [actor.remote(self.factory, self.torch_threads) for _ in range(count)]
         codes = self._ray.get([w.code.remote() for w in workers])
         self.code_checks += len(workers)
         for worker, theirs in zip(workers, codes, strict=True):
