@@ -137,13 +137,54 @@ def test_load_errors_name_the_file(tmp_path):
         buffer.load(tmp_path / "other.npz")
 
 
-@pytest.mark.parametrize("meta", [{"memory_size": 10}, ["not", "a", "dict"]])
-def test_load_foreign_metadata_names_the_file(tmp_path, meta):
+@pytest.mark.parametrize(
+    ("meta", "why"), [({"memory_size": 10}, "its metadata lacks \\['field_names'"),
+                      (["not", "a", "dict"], "")],
+)  # fmt: skip
+def test_load_foreign_metadata_names_the_file(tmp_path, meta, why):
     foreign = tmp_path / "foreign.npz"
     np.savez(foreign, __meta__=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8))
     buffer = MultiAgentReplayBuffer(10, TRANSITION_FIELDS, AGENTS)
-    with pytest.raises(ValueError, match="foreign.npz: not a readable replay buffer file"):
+    with pytest.raises(ValueError, match=f"foreign.npz: not a readable replay buffer file.*{why}"):
         buffer.load(foreign)
+
+
+def test_load_of_a_missing_file_names_it(tmp_path):
+    buffer = MultiAgentReplayBuffer(10, TRANSITION_FIELDS, AGENTS)
+    with pytest.raises(FileNotFoundError, match="gone.npz: replay buffer file not found"):
+        buffer.load(tmp_path / "gone.npz")
+
+
+def test_load_never_unpickles(tmp_path):
+    """An archive holding a pickled object array is refused, not executed."""
+    buffer = filled(memory_size=10, transitions=4, seed=0)
+    path = tmp_path / "buffer.npz"
+    buffer.save(path)
+    with np.load(path) as archive:
+        arrays = {k: archive[k] for k in archive.files}
+    arrays["state/speaker_0"] = np.array([{"x": 1}] * 4, dtype=object)
+    np.savez(path, **arrays)
+    with pytest.raises(ValueError, match="buffer.npz: not a readable replay buffer file"):
+        MultiAgentReplayBuffer(10, TRANSITION_FIELDS, AGENTS).load(path)
+
+
+def test_round_trip_keeps_dtypes_and_agent_ids_with_slashes(tmp_path):
+    agents = ["team/a", "team/b/0"]
+    buffer = MultiAgentReplayBuffer(6, ["image", "reward"], agents, seed=0)
+    for step in range(3):
+        buffer.save_to_memory(
+            {a: np.full((2, 4, 4, 3), step, np.uint8) for a in agents},
+            {a: np.full(2, step + 0.5, np.float32) for a in agents}, is_vectorised=True,
+        )  # fmt: skip
+    buffer.save(tmp_path / "buffer.npz")
+    restored = MultiAgentReplayBuffer(6, ["image", "reward"], agents)
+    restored.load(tmp_path / "buffer.npz")
+    for name in ("image", "reward"):
+        assert set(restored._data[name]) == set(agents)
+        for agent in agents:
+            saved, loaded = buffer._data[name][agent], restored._data[name][agent]
+            assert loaded.dtype == saved.dtype and loaded.shape == saved.shape
+            np.testing.assert_array_equal(loaded, saved)
 
 
 def test_memory_is_close_to_raw_float32_bytes():

@@ -164,7 +164,7 @@ def test_wrong_algorithm_or_spec_is_refused(tmp_path):
     trained(MADDPG).save_checkpoint(path)
     with pytest.raises(CheckpointError, match="maddpg.pt.*MADDPG agent, expected MATD3"):
         MATD3.load(path)
-    with pytest.raises(CheckpointError, match="expected MATD3"):
+    with pytest.raises(CheckpointError, match="maddpg.pt.*expected MATD3"):
         MATD3(make_spec(), NET).load_checkpoint(path)
     with pytest.raises(CheckpointError, match="maddpg.pt.*different env spec"):
         MADDPG(make_spec(discrete=True), NET).load_checkpoint(path)

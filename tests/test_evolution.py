@@ -267,6 +267,8 @@ def test_parameter_mutation_perturbs_actor_weights_only(spec):
     agent = tiny_population(spec, 1)[0]
     critic = [p.detach().clone() for p in agent.critic.parameters()]
     before = {n: p.detach().clone() for n, p in agent.actors[agent.agent_ids[1]].named_parameters()}
+    before_all = [(n, p.detach().clone()) for a in agent.agent_ids
+                  for n, p in agent.actors[a].named_parameters()]  # fmt: skip
     only("parameters", mutation_sd=0.1).mutation([agent])
     after = dict(agent.actors[agent.agent_ids[1]].named_parameters())
     for name, old in before.items():
@@ -278,7 +280,18 @@ def test_parameter_mutation_perturbs_actor_weights_only(spec):
             # Relative noise: 10 sd would be astronomically rare.
             assert (change <= 10 * 0.1 * old.abs() + 1e-12).all()
     assert all(torch.equal(a, b) for a, b in zip(agent.critic.parameters(), critic, strict=True))
-    assert agent.lineage["mutations"][-1]["kind"] == "parameters"
+    record = agent.lineage["mutations"][-1]
+    assert {k: record[k] for k in ("kind", "where", "sd")} == {
+        "kind": "parameters", "where": "actors", "sd": 0.1,
+    }  # fmt: skip
+    # The norms recorded: all actor weight matrices (not biases) before and after.
+    def weight_norm(named: list) -> float:
+        return float(torch.sqrt(sum((w.detach() ** 2).sum() for n, w in named if "bias" not in n)))
+
+    after_all = [p for a in agent.agent_ids for p in agent.actors[a].named_parameters()]
+    assert record["new"] == {"weight_norm": pytest.approx(weight_norm(after_all), rel=1e-6)}
+    assert record["old"] == {"weight_norm": pytest.approx(weight_norm(before_all), rel=1e-6)}
+    assert record["old"] != record["new"]
 
 
 def test_activation_mutation_picks_a_different_one(spec):
