@@ -231,3 +231,40 @@ def test_transition_reads_a_sample_by_field_name_or_by_position():
     assert transition(other) == ("o", "u", "r", "o2", "t")  # other names: by position
     with pytest.raises(ValueError, match="expected a sample of 5 fields"):
         transition(("s", "a", "r", "n"))
+
+
+def ring(buffer):
+    """Everything that decides what a buffer samples next, but its generator."""
+    data = {n: {a: arr.copy() for a, arr in f.items()} for n, f in (buffer._data or {}).items()}
+    return buffer.counter, len(buffer), buffer._pos, data
+
+
+def assert_same_ring(left, right):
+    (*counters_l, data_l), (*counters_r, data_r) = ring(left), ring(right)
+    assert counters_l == counters_r and data_l.keys() == data_r.keys()
+    for name in data_l:
+        for agent in AGENTS:
+            np.testing.assert_array_equal(data_l[name][agent], data_r[name][agent])
+            assert data_l[name][agent].dtype == data_r[name][agent].dtype
+
+
+@pytest.mark.parametrize("more", [3, 12])  # fewer, then more transitions than memory_size
+def test_snapshot_newest_and_extend_rebuild_the_ring_exactly(more):
+    """Merged experience: a member writes to a private copy (``from_snapshot``); the shared
+    buffer then takes its ``newest`` rows (``extend``) and ends as if they were saved there."""
+    shared = filled(memory_size=10, transitions=8, num_envs=4)
+    private = MultiAgentReplayBuffer.from_snapshot(shared.snapshot(), seed=1)
+    assert_same_ring(private, shared)
+    before = ring(shared)
+    for start in range(100, 100 + more):
+        private.save_to_memory(*batch(start, 1), is_vectorised=True)
+    assert_same_ring(shared, filled(memory_size=10, transitions=8, num_envs=4))  # a copy
+    assert ring(shared)[:3] == before[:3]
+    newest = private.newest(more)
+    kept = min(more, 10)
+    np.testing.assert_array_equal(  # oldest first: the last ``kept`` saved, in order
+        newest["reward"]["speaker_0"], -np.arange(100 + more - kept, 100 + more, dtype=np.float32)
+    )
+    shared.extend(newest, more)
+    assert_same_ring(shared, private)
+    assert private.newest(0) == {} and MultiAgentReplayBuffer(5, ["state"], AGENTS).newest(3) == {}

@@ -445,3 +445,26 @@ def test_cuda_checkpoint_loads_on_cpu_and_back(tmp_path):
     into = MATD3(make_spec(), NET, seed=9, device="cuda")
     into.load_checkpoint(tmp_path / "cpu.pt")
     assert_same_on_device(into, MATD3.load(tmp_path / "cpu.pt", device="cuda"))
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda raw: raw.update(version=99), r"v\.pt: checkpoint version 99, expected \d"),
+        (lambda raw: raw.update(metadata="{"), r"v\.pt: malformed checkpoint metadata \("),
+        (lambda raw: raw.update(state=[1]), r"v\.pt: malformed checkpoint, missing metadata \[\]"),
+        (
+            lambda raw: raw.update(metadata=json.dumps(
+                {k: v for k, v in json.loads(raw["metadata"]).items() if k != "np_rng"})),
+            r"v\.pt: malformed checkpoint, missing metadata \['np_rng'\]",
+        ),
+    ],
+)  # fmt: skip
+def test_a_checkpoint_of_another_version_or_shape_is_named(tmp_path, edit, message):
+    path = tmp_path / "v.pt"
+    trained(MATD3).save_checkpoint(path)
+    raw = torch.load(path, weights_only=True)
+    edit(raw)
+    torch.save(raw, path)
+    with pytest.raises(CheckpointError, match=message):
+        MATD3.load(path)

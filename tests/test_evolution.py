@@ -8,6 +8,7 @@ from collections import Counter
 import numpy as np
 import pytest
 import torch
+from torch import nn
 
 from marlpipe.config import ConfigError, MutationConfig, TournamentConfig
 from marlpipe.config.mutation_kinds import KIND_NAMES as KINDS
@@ -303,6 +304,52 @@ def test_activation_mutation_picks_a_different_one(spec):
     assert all(net.activation == "GELU" for net in agent.actors.values())
     mutations.mutation([agent])
     assert agent.critic.activation == "ReLU"
+
+
+def test_rl_hp_mutation_scales_by_its_factor_within_wide_bounds(spec):
+    """Each record: the value before, the factor (0.8 or 1.2) and the value after, which is
+    ``old * factor`` (rounded for integers, at least one step away from ``old``)."""
+    agent = tiny_population(spec, 1)[0]
+    mutations = only("rl_hp", min_lr=1e-9, max_lr=1.0, min_batch_size=1, max_batch_size=10**6,
+                     min_learn_step=1, max_learn_step=10**6)  # fmt: skip
+    agent.learn_step = 2  # 2 * 0.8 and 2 * 1.2 both round back to 2: a step of one instead
+    factors, small_steps = set(), 0
+    for _ in range(40):
+        mutations.mutation([agent])
+        record = agent.lineage["mutations"][-1]
+        assert set(record) == {"kind", "where", "old", "new", "factor", "generation"}
+        old, factor, new = record["old"], record["factor"], record["new"]
+        factors.add(factor)
+        if record["where"] in ("batch_size", "learn_step"):
+            expected = round(old * factor)
+            if expected == old:
+                expected, small_steps = old + (1 if factor > 1 else -1), small_steps + 1
+            assert new == expected, record
+        else:
+            assert new == pytest.approx(old * factor, rel=1e-12), record
+    assert factors == {0.8, 1.2} and small_steps > 0
+
+
+def test_activation_and_none_records_say_what_changed(spec):
+    agent = tiny_population(spec, 1)[0]
+    only("activation", activation_selection=("ReLU", "GELU")).mutation([agent])
+    record = agent.lineage["mutations"][-1]
+    assert record["kind"] == "activation" and set(record["old"]) == set(record["new"])
+    assert set(record["old"].values()) == {"ReLU"} and set(record["new"].values()) == {"GELU"}
+    only("none").mutation([agent])
+    record = agent.lineage["mutations"][-1]
+    assert record == {"kind": "none", "where": None, "old": None, "new": None, "generation": 0}
+    with pytest.raises(ValueError, match="unknown mutation kind 'grow'; expected one of"):
+        only("none").apply(agent, "grow")
+
+
+def test_current_activation_falls_back_to_the_net_config():
+    from types import SimpleNamespace
+
+    from marlpipe.evolution.mutations import current_activation
+
+    agent = SimpleNamespace(actors={"a": nn.Linear(2, 2)}, net_config={"activation": "ELU"})
+    assert current_activation(agent) == "ELU"
 
 
 def test_rl_hp_mutation_stays_in_bounds_and_rebuilds_optimisers(spec):
