@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from marlpipe.config import Params, dump_params
@@ -25,9 +26,7 @@ def user_env() -> dict[str, str]:
 
 def run(cmd: list[str], cwd: Path, timeout: int = 300, env: dict[str, str] | None = None) -> str:
     """Run ``cmd`` in ``cwd``; its stdout and stderr (asserting it succeeded)."""
-    done = subprocess.run(
-        cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env
-    )
+    done = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env)
     assert done.returncode == 0, done.stdout + done.stderr
     return done.stdout + done.stderr
 
@@ -50,3 +49,40 @@ def pipeline_repo(root: Path, params: Params) -> Path:
     run([*GIT, "add", "-A"], root)
     run([*GIT, "commit", "-qm", "pipeline"], root)
     return root
+
+
+def run_queue(root: Path, env: dict[str, str], jobs: int = 2, deadline_s: float = 400) -> str:
+    """``dvc queue start -j jobs``, then wait until no task is queued or running; the last ``dvc
+    queue status``. Workers still idle a minute later are stopped (``dvc queue stop``).
+
+    The workers are forked children of ``dvc queue start`` (``multiprocessing``) and inherit its
+    stdout: captured through a pipe, ``queue start`` would return only once every worker had gone,
+    however long an idle worker lingers. Its output goes to a file instead, and the queue is
+    polled. On the deadline the assertion shows the status and every task's log.
+    """
+    (root / ".dvc" / "tmp").mkdir(exist_ok=True)  # ignored by .dvc/.gitignore
+    start_log = root / ".dvc" / "tmp" / "queue-start.log"
+    with open(start_log, "w") as log:
+        done = subprocess.run(
+            [*DVC, "queue", "start", "-j", str(jobs)], cwd=root, env=env, stdout=log,
+            stderr=subprocess.STDOUT, timeout=120,
+        )  # fmt: skip
+    assert done.returncode == 0, start_log.read_text()
+    deadline = time.monotonic() + deadline_s
+    while True:
+        status = run([*DVC, "queue", "status"], root, env=env)
+        settled = not any(word in status for word in ("Queued", "Running"))
+        if settled and "0 active" in status:
+            break
+        if time.monotonic() > deadline:
+            running = [line.split()[0] for line in status.splitlines() if "Running" in line]
+            logs = [run([*DVC, "queue", "logs", task], root, env=env) for task in running]
+            raise AssertionError(status + "\n".join(logs))
+        time.sleep(2)
+    idle_until = time.monotonic() + 60
+    while "0 idle" not in run([*DVC, "queue", "status"], root, env=env):
+        if time.monotonic() > idle_until:
+            run([*DVC, "queue", "stop"], root, env=env)
+            break
+        time.sleep(2)
+    return status

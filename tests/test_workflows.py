@@ -26,7 +26,7 @@ from typing import Any
 import pytest
 import yaml
 from conftest import TINY
-from dvc_repo import DVC, GIT, pipeline_repo, run, user_env
+from dvc_repo import DVC, GIT, pipeline_repo, run, run_queue, user_env
 
 from marlpipe.config import Params, dump_params, load_params, with_overrides
 from marlpipe.io import file_sha256
@@ -240,14 +240,7 @@ def test_queued_grid_runs(session: Session) -> None:
     before = {r.info.run_id for r in s.evolve_runs()}
     for seed in (3, 4):
         s.sh("dvc", "exp", "run", "--queue", "-S", f"seed={seed}")
-    s.sh("dvc", "queue", "start", "-j", "2")
-    deadline = time.monotonic() + 400
-    while True:
-        status = s.sh("dvc", "queue", "status")
-        if not any(word in status for word in ("Queued", "Running")):
-            break
-        assert time.monotonic() < deadline, status
-        time.sleep(2)
+    status = run_queue(s.root, s.env)
     assert status.count("Success") == 2, status
     new = [r for r in s.evolve_runs() if r.info.run_id not in before]
     assert sorted(r.data.params["seed"] for r in new) == ["3", "4"]
@@ -452,14 +445,7 @@ def test_a_queue_of_two_on_a_repo_without_a_store_yet(tmp_path: Path) -> None:
     assert not (root / "mlflow.db").exists()
     for seed in (5, 6):
         run([*DVC, "exp", "run", "--queue", "-S", f"seed={seed}"], root, env=env)
-    run([*DVC, "queue", "start", "-j", "2"], root, env=env)
-    deadline = time.monotonic() + 400
-    while True:
-        status = run([*DVC, "queue", "status"], root, env=env)
-        if not any(word in status for word in ("Queued", "Running")):
-            break
-        assert time.monotonic() < deadline, status
-        time.sleep(2)
+    status = run_queue(root, env)
     assert status.count("Success") == 2, status
     from mlflow.tracking import MlflowClient
 
