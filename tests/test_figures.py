@@ -9,12 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from marlpipe.pipeline.figures import (
-    draw_lineage,
-    draw_member_fitness,
-    lineage_row,
-    mutation_label,
-)
+from marlpipe.pipeline.figures import draw_lineage, draw_member_fitness
+from marlpipe.tracking.summary import lineage_row, mutation_label
 from marlpipe.training import GenerationRecord, MemberRecord
 from marlpipe.training.tracker import ChildRecord
 

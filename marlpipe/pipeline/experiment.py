@@ -24,13 +24,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from marlpipe.config import Params
-from marlpipe.pipeline import envspec, figures, init_population
+from marlpipe.pipeline import envspec, init_population
 from marlpipe.pipeline import resume as checkpoints
 from marlpipe.pipeline.env_deps import warn_if_env_module_not_a_dep
-from marlpipe.pipeline.outputs import history_row, log_figures, write_outputs
+from marlpipe.pipeline.outputs import log_figures, write_outputs
 from marlpipe.pipeline.paths import Paths, env_short_name, set_torch_threads
 from marlpipe.pipeline.preflight import check_stage
 from marlpipe.seeding import derive_seed
+from marlpipe.tracking.summary import fitness_row, lineage_row
 
 if TYPE_CHECKING:
     from marlpipe.algos.protocols import Agent
@@ -164,8 +165,8 @@ class Experiment:
             saved.population, saved.elite = result.population, result.elite
             saved.elite_fitness = result.elite_fitness
             saved.loop = state.to_dict()
-            saved.history = [*saved.history, history_row(result.record)]
-            saved.lineage = [*saved.lineage, figures.lineage_row(result.record)]
+            saved.history = [*saved.history, fitness_row(result.record)]
+            saved.lineage = [*saved.lineage, lineage_row(result.record)]
             saved.tournament, saved.mutation = tournament.state_dict(), mutation.state_dict()
             checkpoints.save(checkpoint_dir, saved, memory, params)
             if on_generation is not None:

@@ -21,21 +21,6 @@ from marlpipe.pipeline.paths import ELITE_CARD, ELITE_FILE, Paths
 from marlpipe.pipeline.resume import EvolveState
 
 
-def history_row(record: Any) -> dict[str, Any]:
-    """One ``reports/fitness.json`` row from a ``GenerationRecord``."""
-    fitness = [m.fitness for m in record.members]
-    row = {
-        "generation": record.generation,
-        "env_steps": record.env_steps,
-        "elite_fitness": record.elite_fitness,
-        "mean_fitness": sum(fitness) / len(fitness),
-        "max_fitness": max(fitness),
-        "min_fitness": min(fitness),
-    }
-    row.update({f"member_{pos}": value for pos, value in enumerate(fitness)})
-    return row
-
-
 def write_outputs(paths: Paths, params: Params, saved: EvolveState, loop: Any) -> None:
     """Every output of a finished evolve run from its last state ``saved``."""
     save_population(saved.population, paths.population)

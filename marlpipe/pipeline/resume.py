@@ -129,9 +129,11 @@ class EvolveState:
     mutation: dict[str, Any]
     """``Mutations.state_dict()``."""
     history: list[dict[str, Any]] = field(default_factory=list)
-    """One fitness-report row per completed generation."""
+    """One fitness-report row per completed generation (see
+    :func:`marlpipe.tracking.summary.fitness_row`)."""
     lineage: list[dict[str, Any]] = field(default_factory=list)
-    """One lineage-report row per completed generation (``figures.lineage_row``)."""
+    """One lineage-report row per completed generation (see
+    :func:`marlpipe.tracking.summary.lineage_row`)."""
     mlflow_run_id: str | None = None
     """Parent MLflow run, reopened on resume (see ``resume_key``)."""
 
