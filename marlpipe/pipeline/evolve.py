@@ -7,7 +7,7 @@ checkpoint is removed, so a rerun (``dvc repro -f``) trains again from generatio
 MLflow run. The stage's outputs are written only at the end, each replaced atomically:
 ``models/population/``, ``models/elite/``, ``reports/fitness.json``, ``reports/lineage.json``
 and its two figures, ``reports/lineage.png`` (the family tree) and
-``reports/fitness_members.png`` (see :mod:`marlpipe.pipeline.figures`).
+``reports/fitness_members.png`` (see :mod:`marlpipe.tracking.figures`).
 
 The run is assembled by :meth:`marlpipe.pipeline.experiment.Experiment.evolve`; :func:`run` is
 the stage as a function.
@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from marlpipe.config import Params
-from marlpipe.pipeline.experiment import EvolveResult, Experiment
+from marlpipe.pipeline.experiment import Experiment
+from marlpipe.pipeline.outputs import EvolveResult
 
 if TYPE_CHECKING:
     from marlpipe.training.tracker import Tracker

@@ -19,7 +19,6 @@ import math
 import os
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,49 +26,18 @@ from marlpipe.config import Params
 from marlpipe.pipeline import envspec, init_population
 from marlpipe.pipeline import resume as checkpoints
 from marlpipe.pipeline.env_deps import warn_if_env_module_not_a_dep
-from marlpipe.pipeline.outputs import log_figures, write_outputs
+from marlpipe.pipeline.outputs import EvolveResult, PipelineResult, log_figures, write_outputs
 from marlpipe.pipeline.paths import Paths, env_short_name, set_torch_threads
 from marlpipe.pipeline.preflight import check_stage
 from marlpipe.seeding import derive_seed
-from marlpipe.tracking.summary import fitness_row, lineage_row
 
 if TYPE_CHECKING:
     from marlpipe.algos.protocols import Agent
     from marlpipe.envs import EnvSpec
+    from marlpipe.tracking.reports import ReportsTracker
     from marlpipe.training.tracker import Tracker
 
 log = logging.getLogger(__name__)
-
-@dataclass(frozen=True)
-class EvolveResult:
-    """Summary of an evolve run."""
-
-    elite_index: int
-    """Index of the elite in the final population."""
-    elite_fitness: float
-    """Its selection fitness."""
-    generations: int
-    """Generations completed (resumed ones included)."""
-    history: list[dict[str, Any]]
-    """The fitness report rows."""
-    mlflow_run_id: str | None
-    """The parent MLflow run (``None`` with tracking disabled)."""
-
-
-@dataclass(frozen=True)
-class PipelineResult:
-    """What one whole run gave."""
-
-    evolve: EvolveResult
-    """The evolve stage's :class:`EvolveResult`."""
-    metrics: dict[str, Any]
-    """The evaluate stage's metrics (``reports/eval.json``, plus ``registered_version`` with
-    tracking)."""
-
-    @property
-    def score(self) -> float:
-        """The evaluated score of the elite."""
-        return float(self.metrics["score"])
 
 
 def run_name(params: Params) -> str:
@@ -142,7 +110,7 @@ class Experiment:
         ``on_generation(generation, result)`` is called after each generation's checkpoint is
         written (tests raise from it to simulate a kill)."""
         from marlpipe.envs import EnvFactory
-        from marlpipe.training import LoopState, evolve
+        from marlpipe.training import LoopState, Trackers, evolve
 
         params, evo = self.params, self.params.evolution
         self.check()  # one line, before any work, not torch's trace
@@ -154,24 +122,16 @@ class Experiment:
         checkpoint_dir = self.paths.evolve_run / "checkpoint"
         saved, abandoned = self._restore(checkpoint_dir, memory, tournament, mutation)
         loop = LoopState.from_dict(saved.loop)
-        tracker = self._tracker(saved, loop.generation)
+        reports = self._reports(saved)
+        tracker = Trackers(  # one record, several outputs; the checkpoint last: it holds the rows
+            reports, self._tracker(saved, loop.generation),
+            checkpoints.CheckpointTracker(checkpoint_dir, saved, memory, params,
+                                          (tournament, mutation), reports),
+        )  # fmt: skip
         saved.mlflow_run_id = tracker.start()
         tracker.discard_generations_from(loop.generation)
         for run_id in abandoned:  # killed, then set aside: its MLflow run says so, not "running"
             tracker.mark_abandoned(run_id)
-
-        def checkpoint(result: Any, state: LoopState) -> None:
-            """Keep the finished generation in ``runs/evolve/checkpoint`` before the next."""
-            saved.population, saved.elite = result.population, result.elite
-            saved.elite_fitness = result.elite_fitness
-            saved.loop = state.to_dict()
-            saved.history = [*saved.history, fitness_row(result.record)]
-            saved.lineage = [*saved.lineage, lineage_row(result.record)]
-            saved.tournament, saved.mutation = tournament.state_dict(), mutation.state_dict()
-            checkpoints.save(checkpoint_dir, saved, memory, params)
-            if on_generation is not None:
-                on_generation(result.record.generation, result)
-
         factory = EnvFactory.from_params(params, spec)  # a VMAS simulator on population.device too
         env = factory.vec_env()
         eval_env = factory.eval_env(evo.eval_episodes)
@@ -181,8 +141,8 @@ class Experiment:
                 trainer = self._trainer(factory)
                 evolve(
                     env, saved.population, memory, evo, tournament=tournament, mutation=mutation,
-                    state=loop, eval_env=eval_env, tracker=tracker, on_generation=checkpoint,
-                    progress=self.progress, trainer=trainer,
+                    state=loop, eval_env=eval_env, tracker=tracker, progress=self.progress,
+                    trainer=trainer, on_generation=_called_with_generation(on_generation),
                 )  # fmt: skip
             status = "FINISHED"
         except KeyboardInterrupt:
@@ -197,14 +157,14 @@ class Experiment:
                 tracker.finish(status)
         if saved.elite is None:
             raise RuntimeError("evolve finished without running a generation (generations < 1?)")
+        tracker.flush()  # the reports and their figures
         write_outputs(self.paths, params, saved, loop)
         tracker.log_artifacts(self.paths.elite, "elite")
         log_figures(tracker, self.paths)
-        tracker.finish("FINISHED")
-        checkpoints.discard(checkpoint_dir)  # finished: nothing to resume, ``-f`` trains anew
+        tracker.finish("FINISHED")  # MLflow's run closed, the checkpoint removed
         return EvolveResult(
             int(saved.elite.index), float(saved.elite_fitness), int(loop.generation),
-            saved.history, saved.mlflow_run_id,
+            reports.history, saved.mlflow_run_id,
         )  # fmt: skip
 
     def _buffer(self, spec: EnvSpec) -> Any:
@@ -262,6 +222,16 @@ class Experiment:
             )
         return saved, abandoned
 
+    def _reports(self, saved: checkpoints.EvolveState) -> ReportsTracker:
+        """The fitness and lineage reports, from the rows ``saved`` kept."""
+        from marlpipe.tracking.reports import ReportsTracker
+
+        paths = self.paths
+        return ReportsTracker(
+            paths.fitness_report, paths.lineage_report, paths.lineage_figure,
+            paths.fitness_members_figure, history=saved.history, rows=saved.lineage,
+        )  # fmt: skip
+
     def _tracker(self, saved: checkpoints.EvolveState, generation: int) -> Tracker:
         """The given tracker, else MLflow's with ``tracking.enabled``, else one that records
         nothing."""
@@ -288,8 +258,17 @@ class Experiment:
         return make_trainer(self.params.population, factory)
 
 
+def _called_with_generation(
+    on_generation: Callable[[int, Any], None] | None,
+) -> Callable[[Any, Any], None] | None:
+    """The loop's ``on_generation(result, state)`` calling ``on_generation(generation, result)``."""
+    if on_generation is None:
+        return None
+    return lambda result, _state: on_generation(result.record.generation, result)
+
+
 def _reached(target: float | None, saved: checkpoints.EvolveState) -> bool:
     return target is not None and saved.elite is not None and saved.elite_fitness >= target
 
 
-__all__ = ["EvolveResult", "Experiment", "PipelineResult", "run_name"]
+__all__ = ["Experiment", "run_name"]

@@ -1,28 +1,62 @@
-"""The evolve stage's outputs, written once its generations are done.
+"""What a run gives: the evolve stage's models, written once its generations are done, and the
+summaries the stages return (:class:`EvolveResult`, :class:`PipelineResult`).
 
 ``models/population/`` (the last population), ``models/elite/`` (the elite's checkpoint and its
-JSON card), ``reports/fitness.json``, ``reports/lineage.json`` and its two figures, and
-``runs/evolve/mlflow_run.json`` (which MLflow run made this elite); each is replaced
-atomically.
+JSON card) and ``runs/evolve/mlflow_run.json`` (which MLflow run made this elite), each replaced
+atomically. The stage's reports are written by their tracker
+(:class:`~marlpipe.tracking.reports.ReportsTracker`).
 """
 
 from __future__ import annotations
 
 import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from marlpipe.algos.checkpoint import save_population
 from marlpipe.config import Params
 from marlpipe.io import atomic_dir, file_sha256, write_json
-from marlpipe.pipeline import figures
 from marlpipe.pipeline.paths import ELITE_CARD, ELITE_FILE, Paths
 from marlpipe.pipeline.resume import EvolveState
 
 
+@dataclass(frozen=True)
+class EvolveResult:
+    """Summary of an evolve run."""
+
+    elite_index: int
+    """Index of the elite in the final population."""
+    elite_fitness: float
+    """Its selection fitness."""
+    generations: int
+    """Generations completed (resumed ones included)."""
+    history: list[dict[str, Any]]
+    """The fitness report rows."""
+    mlflow_run_id: str | None
+    """The parent MLflow run (``None`` with tracking disabled)."""
+
+
+@dataclass(frozen=True)
+class PipelineResult:
+    """What one whole run gave."""
+
+    evolve: EvolveResult
+    """The evolve stage's summary."""
+    metrics: dict[str, Any]
+    """The evaluate stage's metrics (``reports/eval.json``, plus ``registered_version`` with
+    tracking)."""
+
+    @property
+    def score(self) -> float:
+        """The evaluated score of the elite."""
+        return float(self.metrics["score"])
+
+
 def write_outputs(paths: Paths, params: Params, saved: EvolveState, loop: Any) -> None:
-    """Every output of a finished evolve run from its last state ``saved``."""
+    """The models of a finished evolve run from its last state ``saved``, and the link to its
+    MLflow run."""
     save_population(saved.population, paths.population)
     elite = saved.elite
     card = {
@@ -41,9 +75,6 @@ def write_outputs(paths: Paths, params: Params, saved: EvolveState, loop: Any) -
     with atomic_dir(paths.elite) as tmp:
         elite.save_checkpoint(tmp / ELITE_FILE)
         write_json(tmp / ELITE_CARD, card)
-    write_json(paths.fitness_report, saved.history)
-    write_json(paths.lineage_report, saved.lineage)
-    figures.write_figures(saved.lineage, paths.lineage_figure, paths.fitness_members_figure)
     # Written with or without tracking: evaluate depends on it (see dvc.yaml).
     link = {"run_id": saved.mlflow_run_id, "elite_sha256": file_sha256(paths.elite / ELITE_FILE)}
     write_json(paths.evolve_link, link)

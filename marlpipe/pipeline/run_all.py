@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from marlpipe.config import Params
-from marlpipe.pipeline.experiment import Experiment, PipelineResult
+from marlpipe.pipeline.experiment import Experiment
+from marlpipe.pipeline.outputs import PipelineResult
 
 if TYPE_CHECKING:
     from marlpipe.training.tracker import Tracker

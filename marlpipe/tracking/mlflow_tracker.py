@@ -235,4 +235,3 @@ class MlflowTracker(Tracker):
         """Close the parent run (``FINISHED``; ``FAILED``, ``KILLED``: :func:`store.terminate`)."""
         if self.run_id is not None:
             store.terminate(self.client, self.run_id, status)
-

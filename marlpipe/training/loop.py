@@ -220,7 +220,8 @@ def evolve(
     ``seed``; without one, from the members' own random streams (read, not drawn from), so a
     seeded population makes a repeatable run. ``eval_env`` defaults to the evaluation env of
     ``env``'s factory (:meth:`~marlpipe.envs.env_factory.EnvFactory.eval_env`).
-    ``on_generation(result, state)`` runs after every generation.
+    After every generation the tracker logs its record, then its checkpoint
+    (``tracker.log_checkpoint(result, state)``); ``on_generation(result, state)`` runs last.
     ``progress``: a bar per generation always (True), never (False), or on a terminal (None).
     ``trainer``: merged experience (see :func:`run_generation`); ``None``: the shared buffer.
     """
@@ -231,6 +232,7 @@ def evolve(
         mutation.memory_size = int(memory.memory_size)
     if state is None:
         state = LoopState.start(population_seed(population) if seed is None else seed)
+    tracker = tracker if tracker is not None else NullTracker()
     own_eval_env = eval_env is None
     if own_eval_env:
         from marlpipe.envs.env_factory import EnvFactory  # only needed when the caller gave none
@@ -252,6 +254,7 @@ def evolve(
             history.append(last.fitnesses)
             bar.update(1)
             bar.set_postfix(elite=f"{last.elite_fitness:.2f}", steps=state.env_steps)
+            tracker.log_checkpoint(last, state)
             if on_generation is not None:
                 on_generation(last, state)
             if evolution.target is not None and last.elite_fitness >= evolution.target:
