@@ -33,9 +33,10 @@ from marlpipe.seeding import derive_seed
 
 if TYPE_CHECKING:
     from marlpipe.algos.protocols import Agent
-    from marlpipe.envs import EnvSpec
+    from marlpipe.envs import EnvFactory, EnvSpec
     from marlpipe.tracking.reports import ReportsTracker
     from marlpipe.training.tracker import Tracker
+    from marlpipe.training.trainers import Trainer
 
 log = logging.getLogger(__name__)
 
@@ -138,7 +139,7 @@ class Experiment:
         status, trainer = "FAILED", None
         try:
             if not _reached(evo.target, saved):
-                trainer = self._trainer(factory)
+                trainer = self.trainer(factory)
                 evolve(
                     env, saved.population, memory, evo, tournament=tournament, mutation=mutation,
                     state=loop, eval_env=eval_env, tracker=tracker, progress=self.progress,
@@ -251,11 +252,20 @@ class Experiment:
             resume_key=checkpoints.resume_key(params),
         )  # fmt: skip
 
-    def _trainer(self, factory: Any) -> Any:
-        """Who trains the members: ``population.experience`` and ``population.backend``."""
-        from marlpipe.training.merged import make_trainer
+    def trainer(self, factory: EnvFactory) -> Trainer:
+        """Who trains the members (``population.experience``, ``population.backend``): the
+        shared buffer's turns, merged experience here, or on Ray workers that each build
+        ``factory.vec_env()`` once (a task's reset seed then takes over)."""
+        from marlpipe.training.trainers import LocalTrainer, SharedTrainer
 
-        return make_trainer(self.params.population, factory)
+        population = self.params.population
+        if population.experience == "shared":
+            return SharedTrainer()
+        if population.backend == "local":
+            return LocalTrainer()
+        from marlpipe.training.ray_trainer import RayTrainer
+
+        return RayTrainer.for_env(factory, population)
 
 
 def _called_with_generation(

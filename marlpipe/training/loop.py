@@ -25,8 +25,7 @@ from marlpipe.config.params import EvolutionConfig
 from marlpipe.evolution.fitness import evaluate_population, scored_agents
 from marlpipe.evolution.population import recent_fitness
 from marlpipe.training.member import Evaluation
-from marlpipe.training.merged import MergedGeneration, Trainer, train_merged
-from marlpipe.training.rollout import EpsilonSchedule, RolloutStats, collect
+from marlpipe.training.rollout import EpsilonSchedule
 from marlpipe.training.state import LoopState
 from marlpipe.training.tracker import (
     GenerationRecord,
@@ -38,6 +37,7 @@ from marlpipe.training.tracker import (
     hyperparameters_of,
     mutation_count,
 )
+from marlpipe.training.trainers import SharedTrainer, Trainer
 
 if TYPE_CHECKING:
     from marlpipe.algos.buffer import MultiAgentReplayBuffer
@@ -85,49 +85,37 @@ def run_generation(
 ) -> GenerationResult:
     """Train each member for ``evolution.steps_per_generation`` env steps, evaluate, select, mutate.
 
-    Members take turns at ``env`` in population order (see :func:`~marlpipe.training.rollout.
-    collect`), all filling the shared ``memory``. Each is then scored on ``eval_env`` over
-    ``evolution.eval_episodes`` episodes of at most ``evolution.eval_max_steps`` steps. Without
-    ``tournament`` the population carries on unselected (the elite is then a clone of its
-    fittest member); without ``mutation`` nothing is mutated. The tracker's record holds the
-    members as they trained (``members``) and the next population as selection and mutation
-    made it (``children``). ``state`` is advanced in place. Discrete exploration follows each
-    member's own experience (:class:`~marlpipe.training.rollout.EpsilonSchedule`).
-
-    With a ``trainer`` (``population.experience: merged``) the members instead train from
-    ``memory`` as it stood at the generation's start plus their own transitions, on the trainer's
-    workers, and their new transitions are appended in member order afterwards (see
-    :mod:`marlpipe.training.merged`; its ``extra`` figures join the record's). A trainer that
-    ``evaluates`` (Ray) plays each member's fitness episodes where it trained, right after its
-    turn, with the driver's seed and numbers. ``extra["eval_s"]``: the driver's evaluation time.
+    The ``trainer`` trains the members (see :mod:`marlpipe.training.trainers`): by default a
+    :class:`~marlpipe.training.trainers.SharedTrainer`, the members taking turns at ``env`` in
+    population order, all filling the shared ``memory``; with merged experience each trains from
+    ``memory`` as it stood at the generation's start plus its own transitions, and their new
+    transitions are appended in member order afterwards (the trainer's ``extra`` figures join
+    the record's). Each member is then scored on ``eval_env`` over ``evolution.eval_episodes``
+    episodes of at most ``evolution.eval_max_steps`` steps, unless its trainer played them where
+    it trained (Ray), with the same seed and numbers. Without ``tournament`` the population
+    carries on unselected (the elite is then a clone of its fittest member); without
+    ``mutation`` nothing is mutated. The tracker's record holds the members as they trained
+    (``members``) and the next population as selection and mutation made it (``children``).
+    ``state`` is advanced in place. Discrete exploration follows each member's own experience
+    (:class:`~marlpipe.training.rollout.EpsilonSchedule`). ``extra["eval_s"]``: the driver's
+    evaluation time.
     """
     started = time.perf_counter()
     population = list(population)
     hyperparameters = [hyperparameters_of(agent) for agent in population]
-    rollouts: list[RolloutStats] = []
     epsilon = EpsilonSchedule.from_config(evolution)
-    merged: MergedGeneration | None = None
     scored = None  # fitness and the training returns count the same agents (None: all)
     if evolution.fitness_agents is not None:
         scored = scored_agents(population[0].agent_ids, evolution.fitness_agents)
     evaluation = Evaluation(evolution.eval_episodes, evolution.eval_max_steps,
                             state.seed_for(EVAL_STREAM), scored)  # fmt: skip
-    if trainer is None:
-        for position, agent in enumerate(population):
-            stats = collect(
-                agent, env, memory, evolution.steps_per_generation, epsilon=epsilon,
-                seed=state.seed_for(position), agents=scored,
-            )  # fmt: skip
-            state.env_steps += stats.env_steps
-            rollouts.append(stats)
-    else:
-        steps = evolution.steps_per_generation
-        merged = train_merged(trainer, env, population, memory, state, steps, epsilon, scored,
-                              evaluation)  # fmt: skip
-        population, rollouts = merged.population, merged.rollouts
-        state.env_steps += sum(r.env_steps for r in rollouts)
+    trained = (trainer if trainer is not None else SharedTrainer()).train_generation(
+        env, population, memory, state, evolution.steps_per_generation, epsilon, scored, evaluation
+    )
+    population, rollouts = trained.population, trained.rollouts
+    state.env_steps += sum(r.env_steps for r in rollouts)
     collect_time = time.perf_counter() - started
-    fitnesses = merged.fitnesses if merged is not None else None
+    fitnesses = trained.fitnesses
     if fitnesses is None:  # the driver plays every member's fitness episodes here
         fitnesses = evaluate_population(population, eval_env, episodes=evaluation.episodes,
             max_steps=evaluation.max_steps, seed=evaluation.seed, agents=scored)  # fmt: skip
@@ -146,7 +134,7 @@ def run_generation(
             learn_calls=rollouts[i].learn_calls,
             actor_loss=rollouts[i].actor_loss,
             critic_loss=rollouts[i].critic_loss,
-            **(merged.where(i) if merged is not None else {}),
+            **trained.where(i),
         )
         for i, agent in enumerate(population)
     ]
@@ -175,7 +163,7 @@ def run_generation(
             "collect_time": collect_time,
             "collect_env_steps_per_s": sum(r.env_steps for r in rollouts) / max(collect_time, 1e-9),
             "eval_s": eval_s,
-            **(merged.extra if merged is not None else {}),
+            **trained.extra,
         },
         children=children,
     )
@@ -223,7 +211,8 @@ def evolve(
     After every generation the tracker logs its record, then its checkpoint
     (``tracker.log_checkpoint(result, state)``); ``on_generation(result, state)`` runs last.
     ``progress``: a bar per generation always (True), never (False), or on a terminal (None).
-    ``trainer``: merged experience (see :func:`run_generation`); ``None``: the shared buffer.
+    ``trainer``: who trains the members (see :func:`run_generation`); ``None``: the shared
+    buffer (:class:`~marlpipe.training.trainers.SharedTrainer`).
     """
     _check_batches_fit(population, memory)
     scored_agents(env.spec.agent_ids, evolution.fitness_agents)  # a bad name fails before training
