@@ -124,7 +124,7 @@ class Experiment:
         saved, abandoned = self._restore(checkpoint_dir, memory, tournament, mutation)
         loop = LoopState.from_dict(saved.loop)
         reports = self._reports(saved)
-        tracker = Trackers(  # one record, several outputs; the checkpoint last: it holds the rows
+        tracker = Trackers(  # one record, several outputs; the checkpoint is removed last
             reports, self._tracker(saved, loop.generation),
             checkpoints.CheckpointTracker(checkpoint_dir, saved, memory, params,
                                           (tournament, mutation), reports),
