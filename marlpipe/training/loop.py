@@ -2,7 +2,10 @@
 
 :func:`evolve` is the one loop. It repeats :func:`run_generation` for ``evolution.generations``
 generations or until the elite reaches ``evolution.target``, and hands every finished
-generation to ``on_generation`` (the pipeline checkpoints and tracks there).
+generation to its tracker (the record, then the checkpoint: the pipeline's trackers write the
+reports, MLflow's runs and the resumable checkpoint from them) and to ``on_generation``. Who
+trains the members is the trainer's business (:mod:`marlpipe.training.trainers`): a generation
+has one body.
 :func:`~marlpipe.training.agilerl_style.train_multi_agent` is the AgileRL-style convenience over
 it. Everything a generation does is fixed by the population, the buffer, the selection and
 mutation generators and a :class:`LoopState`, so saving those and resuming replays the run
