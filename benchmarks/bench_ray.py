@@ -43,7 +43,8 @@ from harness import Report, alternate, compare, parser
 
 from marlpipe.config import Params, with_overrides
 from marlpipe.pipeline import envspec, evolve, init_population
-from marlpipe.training import ListTracker, merged
+from marlpipe.pipeline.experiment import Experiment
+from marlpipe.training import ListTracker
 
 MODES = {
     "local": {"backend": "local", "experience": "shared"},
@@ -56,21 +57,20 @@ MODES = {
 @contextlib.contextmanager
 def driver_evaluation(on: bool) -> Iterator[None]:
     """While ``on``, the stage's trainer leaves fitness evaluation to the driver (the path before
-    the workers evaluated): its ``make_trainer`` is wrapped to turn ``evaluates`` off."""
-    original = merged.make_trainer
+    the workers evaluated): ``Experiment.trainer`` is wrapped to turn ``evaluates`` off."""
+    original = Experiment.trainer
 
-    def make_trainer(population, factory):
-        trainer = original(population, factory)
-        if trainer is not None:
-            trainer.evaluates = False
-        return trainer
+    def trainer(self, factory):
+        made = original(self, factory)
+        made.evaluates = False
+        return made
 
     if on:
-        merged.make_trainer = make_trainer
+        Experiment.trainer = trainer
     try:
         yield
     finally:
-        merged.make_trainer = original
+        Experiment.trainer = original
 
 
 def run_mode(mode: str, size: int, args: argparse.Namespace) -> dict[str, float]:

@@ -45,12 +45,12 @@ def _params(path: str | None, root: str = "."):
     return load_params(path)
 
 
-def _checked(path: str | None, root: str = ".", *, tracking: bool = False):
-    """``_params`` checked before any work: ``population.device`` is usable on this machine and,
-    with ``tracking``, the MLflow store opens (see ``marlpipe.pipeline.preflight``)."""
+def _checked(path: str | None, root: str = "."):
+    """``_params`` checked before any work: ``population.device`` is usable on this machine (see
+    ``marlpipe.pipeline.preflight``)."""
     from marlpipe.pipeline.preflight import check_stage
 
-    return check_stage(_params(path, root), root, tracking=tracking)
+    return check_stage(_params(path, root), root)
 
 
 params_option = click.option(
@@ -84,10 +84,9 @@ def cli(verbose: bool, quiet: bool) -> None:
 @_friendly
 def envspec(params_path: str | None, root: str) -> None:
     """Write models/envspec.json for the params' env and print its spec."""
-    from marlpipe.pipeline import envspec as stage
+    from marlpipe.pipeline.experiment import Experiment
 
-    spec = stage.run(_params(params_path, root), root)
-    click.echo(spec.describe())
+    click.echo(Experiment(_params(params_path, root), root).envspec().describe())
 
 
 @cli.command("init-population")
@@ -96,9 +95,9 @@ def envspec(params_path: str | None, root: str) -> None:
 @_friendly
 def init_population(params_path: str | None, root: str) -> None:
     """Create generation 0 of the population (models/initial_population/)."""
-    from marlpipe.pipeline import init_population as stage
+    from marlpipe.pipeline.experiment import Experiment
 
-    population = stage.run(_params(params_path, root), root)
+    population = Experiment(_params(params_path, root), root).init_population()
     click.echo(f"created {len(population)} members in {Path(root) / 'models/initial_population'}")
 
 
@@ -113,10 +112,10 @@ def init_population(params_path: str | None, root: str) -> None:
 @_friendly
 def evolve(params_path: str | None, root: str, fresh: bool) -> None:
     """Evolve the population (resumes after the last completed generation)."""
-    from marlpipe.pipeline import evolve as stage
+    from marlpipe.pipeline.experiment import Experiment
 
-    params = _checked(params_path, root, tracking=True)
-    result = stage.run(params, root, resume=not fresh, progress=True)
+    experiment = Experiment(_params(params_path, root), root, resume=not fresh, progress=True)
+    result = experiment.evolve()  # the checks first, before any work
     click.echo(
         f"elite: member {result.elite_index}, fitness {result.elite_fitness:.2f} after "
         f"{result.generations} generations"
@@ -136,9 +135,10 @@ def evolve(params_path: str | None, root: str, fresh: bool) -> None:
 def evaluate(params_path: str | None, root: str, render: str | None) -> None:
     """Score the elite on fresh episodes (reports/eval.json) and register it in MLflow."""
     from marlpipe.pipeline import evaluate as stage
+    from marlpipe.pipeline.experiment import Experiment
 
-    params = _checked(params_path, root)  # the tracking store: stage.run checks it first
-    metrics = stage.run(params, root)
+    params = _checked(params_path, root)  # the tracking store: evaluate checks it first
+    metrics = Experiment(params, root).evaluate()
     click.echo(" ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}"
                         for k, v in metrics.items()))  # fmt: skip
     if render:
@@ -236,8 +236,8 @@ def train(
     with its resolved params.yaml there."""
     from marlpipe.config import dump_params
     from marlpipe.io import atomic_write
+    from marlpipe.pipeline.experiment import Experiment
     from marlpipe.pipeline.preflight import check_device
-    from marlpipe.pipeline.run_all import run_pipeline
 
     params, name = _resolved(preset, params_path, sets)
     check_device(params.population.device)  # before the folder is made
@@ -245,7 +245,7 @@ def train(
     folder.mkdir(parents=True, exist_ok=True)
     text = dump_params(params).encode()
     atomic_write(folder / "params.yaml", lambda f: f.write(text))
-    done = run_pipeline(params, folder, resume=not fresh, progress=True, store=store)
+    done = Experiment(params, folder, store=store, resume=not fresh, progress=True).run()
     click.echo(
         f"{folder}: elite fitness {done.evolve.elite_fitness:.2f} after "
         f"{done.evolve.generations} generations, score {done.score:.2f}"

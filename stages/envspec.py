@@ -2,14 +2,13 @@
 
 from marlpipe.config import load_params
 from marlpipe.log import configure
-from marlpipe.pipeline import envspec
 from marlpipe.pipeline.errors import run_stage
+from marlpipe.pipeline.experiment import Experiment
 
 
 def main() -> None:
     """Extract the env spec of the params' environment and print it."""
-    spec = envspec.run(load_params("params.yaml"), ".")
-    print(spec.describe())
+    print(Experiment(load_params("params.yaml")).envspec().describe())
 
 
 if __name__ == "__main__":

@@ -2,15 +2,13 @@
 
 from marlpipe.config import load_params
 from marlpipe.log import configure
-from marlpipe.pipeline import evaluate
 from marlpipe.pipeline.errors import run_stage
-from marlpipe.pipeline.preflight import check_stage
+from marlpipe.pipeline.experiment import Experiment
 
 
 def main() -> None:
-    """Score the elite on fresh greedy episodes."""
-    params = check_stage(load_params("params.yaml"), ".")  # the store: evaluate.run checks it
-    metrics = evaluate.run(params, ".")
+    """Score the elite on fresh greedy episodes (the checks come first, before any work)."""
+    metrics = Experiment(load_params("params.yaml")).evaluate()
     print(f"evaluate: score {metrics['score']:.2f} over {metrics['episodes']} episodes")
 
 

@@ -5,15 +5,13 @@ Resumes from runs/evolve/checkpoint after a kill (see marlpipe.pipeline.resume).
 
 from marlpipe.config import load_params
 from marlpipe.log import configure
-from marlpipe.pipeline import evolve
 from marlpipe.pipeline.errors import run_stage
-from marlpipe.pipeline.preflight import check_stage
+from marlpipe.pipeline.experiment import Experiment
 
 
 def main() -> None:
-    """Evolve the population for the params' budget."""
-    params = check_stage(load_params("params.yaml"), ".", tracking=True)  # before any work
-    result = evolve.run(params, ".", progress=True)
+    """Evolve the population for the params' budget (the checks come first, before any work)."""
+    result = Experiment(load_params("params.yaml"), progress=True).evolve()
     print(
         f"evolve: elite member {result.elite_index}, fitness {result.elite_fitness:.2f}, "
         f"{result.generations} generations"

@@ -2,13 +2,13 @@
 
 from marlpipe.config import load_params
 from marlpipe.log import configure
-from marlpipe.pipeline import init_population
 from marlpipe.pipeline.errors import run_stage
+from marlpipe.pipeline.experiment import Experiment
 
 
 def main() -> None:
     """Create and save the initial population."""
-    population = init_population.run(load_params("params.yaml"), ".")
+    population = Experiment(load_params("params.yaml")).init_population()
     print(f"init_population: {len(population)} members")
 
 

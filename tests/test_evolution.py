@@ -483,7 +483,7 @@ def test_one_table_of_mutation_kinds_drives_draws_validation_and_figures(spec):
     import dataclasses
 
     from marlpipe.config.mutation_kinds import MUTATION_KINDS, mutation_weights
-    from marlpipe.pipeline.figures import MARKERS
+    from marlpipe.tracking.figures import MARKERS
 
     assert KINDS == ("none", "architecture", "parameters", "activation", "rl_hp")
     assert KINDS == tuple(kind.name for kind in MUTATION_KINDS)

@@ -9,12 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from marlpipe.pipeline.figures import (
-    draw_lineage,
-    draw_member_fitness,
-    lineage_row,
-    mutation_label,
-)
+from marlpipe.tracking.figures import draw_lineage, draw_member_fitness
+from marlpipe.tracking.summary import lineage_row, mutation_label
 from marlpipe.training import GenerationRecord, MemberRecord
 from marlpipe.training.tracker import ChildRecord
 
@@ -85,7 +81,7 @@ def test_figures_are_pngs_and_the_same_bytes_every_time(tmp_path: Path):
 
 
 def test_importing_the_package_does_not_import_matplotlib():
-    code = ("import sys, marlpipe, marlpipe.pipeline.figures, marlpipe.training; "
+    code = ("import sys, marlpipe, marlpipe.tracking.figures, marlpipe.training; "
             "assert 'matplotlib' not in sys.modules")  # fmt: skip
     subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True,
                    env={**os.environ, "PYTHONPATH": str(REPO)})  # fmt: skip

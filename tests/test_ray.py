@@ -24,7 +24,7 @@ from marlpipe.config import ConfigError, Params, with_overrides
 from marlpipe.errors import UserError
 from marlpipe.evolution import create_population
 from marlpipe.training import LoopState
-from marlpipe.training.merged import LocalTrainer
+from marlpipe.training.trainers import LocalTrainer
 
 ray = pytest.importorskip("ray")
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from ray_runs import ENV, assert_identical, tiny_run, worker_pythonpath
 
-from marlpipe.training.merged import LocalTrainer
+from marlpipe.training.trainers import LocalTrainer
 
 ray = pytest.importorskip("ray")
 cluster_utils = pytest.importorskip("ray.cluster_utils")

@@ -240,7 +240,7 @@ def test_run_generation_reports():
 def test_train_return_sums_the_scored_agents_like_fitness(merged):
     """simple_adversary with fitness_agents [agent]: train_return counts agent_0 + agent_1 only
     (fitness's agents), in the shared loop and with merged experience alike; null counts all."""
-    from marlpipe.training.merged import LocalTrainer
+    from marlpipe.training.trainers import LocalTrainer
 
     adversary = "mpe2.simple_adversary_v3"
 
@@ -277,7 +277,7 @@ def test_a_trainer_that_evaluates_gives_the_drivers_fitness():
     as the local trainer, whose members the loop evaluates on the driver afterwards."""
     from marlpipe.envs import EnvFactory
     from marlpipe.training.member import train_member
-    from marlpipe.training.merged import LocalTrainer
+    from marlpipe.training.trainers import LocalTrainer
 
     adversary = "mpe2.simple_adversary_v3"
     factory = EnvFactory(adversary, {"continuous_actions": True}, num_envs=2, seed=0)
@@ -514,7 +514,7 @@ def test_train_multi_agent_takes_the_seed_names_and_validates_them():
 def test_train_multi_agent_takes_a_trainer_for_merged_experience():
     """trainer= reaches the loop: a LocalTrainer trains the members with merged experience,
     the same run as evolve() with it, and not the shared-buffer run."""
-    from marlpipe.training.merged import LocalTrainer
+    from marlpipe.training.trainers import LocalTrainer
 
     histories = []
     for trainer in (LocalTrainer(), None):

@@ -55,13 +55,12 @@ def measured_on() -> str:
 
 
 def run_pipeline(params_path: str | Path, workdir: str | Path, progress: bool = True) -> float:
-    """Run the four stages (``marlpipe.pipeline.run_all``) in ``workdir``, tracking off, from
-    generation 0; return the score."""
-    from marlpipe.pipeline.run_all import run_pipeline as run_all
-    from marlpipe.training import NullTracker
+    """Run the four stages (:class:`~marlpipe.pipeline.experiment.Experiment`) in ``workdir``,
+    tracking off, from generation 0; return the score."""
+    from marlpipe.pipeline.experiment import Experiment
 
     params = with_overrides(load_params(params_path), {"tracking": {"enabled": False}})
-    return run_all(params, workdir, resume=False, progress=progress, tracker=NullTracker()).score
+    return Experiment(params, workdir, resume=False, progress=progress).run().score
 
 
 def run(

@@ -6,9 +6,10 @@ the selection and mutation generators, the fitness and lineage history and the M
 run. It is replaced as a whole (:func:`~marlpipe.io.atomic_dir`), so a kill at any
 moment leaves either the previous generation's checkpoint or the new one, never a mix.
 
-It exists only while a run is unfinished: ``evolve`` removes it once the run's outputs are
-written, so a finished run is never taken for a resume (``dvc repro -f`` retrains from
-generation 0) and the buffer does not linger on disk.
+It is written and removed through the tracker interface (:class:`CheckpointTracker`, beside
+MLflow's and the reports'). It exists only while a run is unfinished: ``evolve`` removes it
+once the run's outputs are written, so a finished run is never taken for a resume (``dvc
+repro -f`` retrains from generation 0) and the buffer does not linger on disk.
 
 A checkpoint is resumed only by a run that would have made it: the same params, except the
 settings marked neutral (:data:`RESULT_NEUTRAL`, ``tracking`` among them) and ``evaluate`` (read
@@ -37,9 +38,11 @@ from marlpipe.config import Params
 from marlpipe.config.keys import generation_keys, grouped, result_neutral_keys, select
 from marlpipe.io import atomic_dir, read_json, write_json
 from marlpipe.pipeline.paths import recover_dir
+from marlpipe.training.tracker import Tracker
 
 if TYPE_CHECKING:
     from marlpipe.algos.protocols import Agent
+    from marlpipe.tracking.reports import ReportsTracker
 
 
 log = logging.getLogger(__name__)
@@ -129,9 +132,11 @@ class EvolveState:
     mutation: dict[str, Any]
     """``Mutations.state_dict()``."""
     history: list[dict[str, Any]] = field(default_factory=list)
-    """One fitness-report row per completed generation."""
+    """One fitness-report row per completed generation (see
+    :func:`marlpipe.tracking.summary.fitness_row`)."""
     lineage: list[dict[str, Any]] = field(default_factory=list)
-    """One lineage-report row per completed generation (``figures.lineage_row``)."""
+    """One lineage-report row per completed generation (see
+    :func:`marlpipe.tracking.summary.lineage_row`)."""
     mlflow_run_id: str | None = None
     """Parent MLflow run, reopened on resume (see ``resume_key``)."""
 
@@ -158,6 +163,42 @@ def save(directory: str | Path, state: EvolveState, memory: Any, params: Params)
                 "mlflow_run_id": state.mlflow_run_id,
             },
         )
+
+
+class CheckpointTracker(Tracker):
+    """The checkpoint as a tracker: written after every generation into ``directory`` (the
+    run's ``state``, the buffer ``memory``, the generators of ``tournament`` and ``mutation``
+    and the report rows ``reports`` kept so far), removed once the run has finished."""
+
+    def __init__(
+        self,
+        directory: Path,
+        state: EvolveState,
+        memory: Any,
+        params: Params,
+        selection: tuple[Any, Any],
+        reports: ReportsTracker,
+    ) -> None:
+        self.directory, self.state, self.memory, self.params = directory, state, memory, params
+        self.tournament, self.mutation = selection
+        self.reports = reports
+
+    def log_checkpoint(self, result: Any, state: Any) -> None:
+        """Replace the checkpoint with the one after ``result``'s generation (``state``: the
+        loop's, advanced past it)."""
+        saved = self.state
+        saved.population, saved.elite = result.population, result.elite
+        saved.elite_fitness = result.elite_fitness
+        saved.loop = state.to_dict()
+        saved.history, saved.lineage = list(self.reports.history), list(self.reports.lineage)
+        saved.tournament, saved.mutation = self.tournament.state_dict(), self.mutation.state_dict()
+        save(self.directory, saved, self.memory, self.params)
+
+    def finish(self, status: str = "FINISHED") -> None:
+        """A finished run leaves nothing to resume (``dvc repro -f`` trains anew); any other
+        keeps the checkpoint."""
+        if status == "FINISHED":
+            discard(self.directory)
 
 
 def discard(directory: str | Path) -> None:

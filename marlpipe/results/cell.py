@@ -37,13 +37,13 @@ def run_cell(
     """Train and evaluate one cell in ``out``; write and return its ``summary`` row. Given
     ``versus`` (a preset with a scored team), also play the elite with one side random
     (:func:`~marlpipe.results.versus.versus_scores`) and write that file."""
+    from marlpipe.pipeline.experiment import Experiment
     from marlpipe.pipeline.paths import Paths
-    from marlpipe.pipeline.run_all import run_pipeline
 
     params = cell_params(preset, algorithm, seed)
     out = Path(out)
     started = time.perf_counter()
-    done = run_pipeline(params, out, resume=True)
+    done = Experiment(params, out).run()
     result, metrics = done.evolve, done.metrics
     wall = time.perf_counter() - started
     runs = Paths(out).evolve_run

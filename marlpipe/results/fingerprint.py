@@ -132,14 +132,14 @@ def tensors_sha256(checkpoint: str | Path) -> str:
 
 def compute(preset: str | Path, algorithm: str) -> dict[str, Any]:
     """Run one row's fingerprint in a temporary folder and return its record."""
+    from marlpipe.pipeline.experiment import Experiment
     from marlpipe.pipeline.paths import ELITE_FILE, Paths
-    from marlpipe.pipeline.run_all import run_pipeline
     from marlpipe.results.baselines import baseline_scores
     from marlpipe.results.versus import versus_scores
 
     params = row_params(preset, algorithm)
     with tempfile.TemporaryDirectory(prefix="marlpipe-fingerprint-") as folder:
-        done = run_pipeline(params, folder, resume=False)
+        done = Experiment(params, folder, resume=False).run()
         paths = Paths(Path(folder))
         fitness = read_json(paths.fitness_report)
         lineage = read_json(paths.lineage_report)

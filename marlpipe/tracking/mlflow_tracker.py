@@ -10,7 +10,6 @@ store (its location, client, experiments, batched logging) in :mod:`marlpipe.tra
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -19,6 +18,7 @@ from typing import Any
 from marlpipe.tracking import model_registry, reopen, store
 from marlpipe.tracking.provenance import run_tags
 from marlpipe.tracking.store import default_tracking_uri, experiment_id, flatten, log_batch
+from marlpipe.tracking.summary import mlflow_metrics
 from marlpipe.training.tracker import GenerationRecord, Tracker
 
 
@@ -174,62 +174,12 @@ class MlflowTracker(Tracker):
             tags={"mlflow.parentRunId": self.run_id, "mlflow.runName": f"generation-{gen:03d}",
                   "generation": str(gen)},
         )  # fmt: skip
-        fitness = [m.fitness for m in record.members]
-        summary = {
-            "elite_fitness": record.elite_fitness,
-            "mean_fitness": sum(fitness) / len(fitness),
-            "max_fitness": max(fitness),
-            "min_fitness": min(fitness),
-            "env_steps": record.env_steps,
-            "wall_time": record.wall_time,
-            "epsilon": record.epsilon,
-            **{f"member_{pos}.fitness": value for pos, value in enumerate(fitness)},
-        }
-        metrics = {**summary, "elite_index": record.elite_index}
-        params: dict[str, Any] = {"generation": gen}
-        elite = next((m for m in record.members if m.index == record.elite_index), None)
-        for pos, member in enumerate(record.members):
-            metrics[f"member_{pos}.fitness"] = member.fitness
-            metrics[f"member_{pos}.selection_fitness"] = member.selection_fitness
-            metrics[f"member_{pos}.learn_calls"] = member.learn_calls
-            if member.train_return is not None:
-                metrics[f"member_{pos}.train_return"] = member.train_return
-            for kind in ("actor_loss", "critic_loss"):
-                for agent_id, value in getattr(member, kind).items():
-                    metrics[f"member_{pos}.{kind}.{agent_id}"] = value
-            params[f"member_{pos}.index"] = member.index
-            params[f"member_{pos}.parent"] = json.dumps(member.parent)
-            params[f"member_{pos}.mutation"] = json.dumps(member.mutation)
-            if member.worker is not None:
-                params[f"member_{pos}.worker"] = member.worker
-        kinds: dict[str, int] = {}
-        for pos, offspring in enumerate(record.children):  # this generation's selection + mutation
-            params[f"child_{pos}.index"] = offspring.index
-            params[f"child_{pos}.parent"] = json.dumps(offspring.parent)
-            params[f"child_{pos}.elite"] = offspring.elite
-            params[f"child_{pos}.mutation"] = json.dumps(offspring.mutation, default=str)
-            params.update(flatten(offspring.hyperparameters, f"child_{pos}.hp."))
-            kind = (offspring.mutation or {}).get("kind", "none")
-            kinds[kind] = kinds.get(kind, 0) + 1
-        summary.update({f"mutations.{kind}": count for kind, count in kinds.items()})
-        summary.update(mean_losses(record))
-        metrics.update(summary)
-        if elite is not None:
-            params.update(flatten(elite.hyperparameters, "elite."))
-            summary.update(
-                {
-                    f"elite.{name}": value
-                    for name, value in elite.hyperparameters.items()
-                    if isinstance(value, int | float) and not isinstance(value, bool)
-                }
-            )
-        for key, value in record.extra.items():
-            if isinstance(value, (int, float)):
-                metrics[f"extra.{key}"] = value
-        log_batch(client, child.info.run_id, metrics=metrics, params=params, step=gen)
+        logged = mlflow_metrics(record)  # what each run gets: see marlpipe.tracking.summary
+        log_batch(client, child.info.run_id, metrics=logged.child, params=logged.params,
+                  step=gen)  # fmt: skip
         client.set_terminated(child.info.run_id)
         if gen not in self._parent_steps:
-            log_batch(client, self.run_id, metrics=summary, step=gen)
+            log_batch(client, self.run_id, metrics=logged.parent, step=gen)
             self._parent_steps.add(gen)
 
     def log_metrics(self, metrics: dict[str, float]) -> None:
@@ -285,15 +235,3 @@ class MlflowTracker(Tracker):
         """Close the parent run (``FINISHED``; ``FAILED``, ``KILLED``: :func:`store.terminate`)."""
         if self.run_id is not None:
             store.terminate(self.client, self.run_id, status)
-
-
-def mean_losses(record: GenerationRecord) -> dict[str, float]:
-    """``actor_loss.<agent>`` and ``critic_loss.<agent>``: the mean over the members that have
-    that loss this generation (members that did not learn, or never updated their actors, are
-    left out rather than counted as zero)."""
-    sums: dict[str, list[float]] = {}
-    for member in record.members:
-        for kind in ("actor_loss", "critic_loss"):
-            for agent_id, value in getattr(member, kind).items():
-                sums.setdefault(f"{kind}.{agent_id}", []).append(value)
-    return {name: sum(values) / len(values) for name, values in sums.items()}

@@ -20,6 +20,7 @@ from marlpipe.training.tracker import (
     MemberRecord,
     NullTracker,
     Tracker,
+    Trackers,
 )
 
 __all__ = [
@@ -34,6 +35,7 @@ __all__ = [
     "NullTracker",
     "RolloutStats",
     "Tracker",
+    "Trackers",
     "collect",
     "mutations_from_keywords",
     "tournament_from_keywords",

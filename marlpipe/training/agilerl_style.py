@@ -38,8 +38,8 @@ if TYPE_CHECKING:
     from marlpipe.algos.protocols import Agent
     from marlpipe.envs.protocols import VecEnv
     from marlpipe.training.loop import OnGeneration
-    from marlpipe.training.merged import Trainer
     from marlpipe.training.tracker import Tracker
+    from marlpipe.training.trainers import Trainer
 
 
 def tournament_from_keywords(

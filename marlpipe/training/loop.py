@@ -2,7 +2,10 @@
 
 :func:`evolve` is the one loop. It repeats :func:`run_generation` for ``evolution.generations``
 generations or until the elite reaches ``evolution.target``, and hands every finished
-generation to ``on_generation`` (the pipeline checkpoints and tracks there).
+generation to its tracker (the record, then the checkpoint: the pipeline's trackers write the
+reports, MLflow's runs and the resumable checkpoint from them) and to ``on_generation``. Who
+trains the members is the trainer's business (:mod:`marlpipe.training.trainers`): a generation
+has one body.
 :func:`~marlpipe.training.agilerl_style.train_multi_agent` is the AgileRL-style convenience over
 it. Everything a generation does is fixed by the population, the buffer, the selection and
 mutation generators and a :class:`LoopState`, so saving those and resuming replays the run
@@ -25,8 +28,7 @@ from marlpipe.config.params import EvolutionConfig
 from marlpipe.evolution.fitness import evaluate_population, scored_agents
 from marlpipe.evolution.population import recent_fitness
 from marlpipe.training.member import Evaluation
-from marlpipe.training.merged import MergedGeneration, Trainer, train_merged
-from marlpipe.training.rollout import EpsilonSchedule, RolloutStats, collect
+from marlpipe.training.rollout import EpsilonSchedule
 from marlpipe.training.state import LoopState
 from marlpipe.training.tracker import (
     GenerationRecord,
@@ -38,6 +40,7 @@ from marlpipe.training.tracker import (
     hyperparameters_of,
     mutation_count,
 )
+from marlpipe.training.trainers import SharedTrainer, Trainer
 
 if TYPE_CHECKING:
     from marlpipe.algos.buffer import MultiAgentReplayBuffer
@@ -85,49 +88,37 @@ def run_generation(
 ) -> GenerationResult:
     """Train each member for ``evolution.steps_per_generation`` env steps, evaluate, select, mutate.
 
-    Members take turns at ``env`` in population order (see :func:`~marlpipe.training.rollout.
-    collect`), all filling the shared ``memory``. Each is then scored on ``eval_env`` over
-    ``evolution.eval_episodes`` episodes of at most ``evolution.eval_max_steps`` steps. Without
-    ``tournament`` the population carries on unselected (the elite is then a clone of its
-    fittest member); without ``mutation`` nothing is mutated. The tracker's record holds the
-    members as they trained (``members``) and the next population as selection and mutation
-    made it (``children``). ``state`` is advanced in place. Discrete exploration follows each
-    member's own experience (:class:`~marlpipe.training.rollout.EpsilonSchedule`).
-
-    With a ``trainer`` (``population.experience: merged``) the members instead train from
-    ``memory`` as it stood at the generation's start plus their own transitions, on the trainer's
-    workers, and their new transitions are appended in member order afterwards (see
-    :mod:`marlpipe.training.merged`; its ``extra`` figures join the record's). A trainer that
-    ``evaluates`` (Ray) plays each member's fitness episodes where it trained, right after its
-    turn, with the driver's seed and numbers. ``extra["eval_s"]``: the driver's evaluation time.
+    The ``trainer`` trains the members (see :mod:`marlpipe.training.trainers`): by default a
+    :class:`~marlpipe.training.trainers.SharedTrainer`, the members taking turns at ``env`` in
+    population order, all filling the shared ``memory``; with merged experience each trains from
+    ``memory`` as it stood at the generation's start plus its own transitions, and their new
+    transitions are appended in member order afterwards (the trainer's ``extra`` figures join
+    the record's). Each member is then scored on ``eval_env`` over ``evolution.eval_episodes``
+    episodes of at most ``evolution.eval_max_steps`` steps, unless its trainer played them where
+    it trained (Ray), with the same seed and numbers. Without ``tournament`` the population
+    carries on unselected (the elite is then a clone of its fittest member); without
+    ``mutation`` nothing is mutated. The tracker's record holds the members as they trained
+    (``members``) and the next population as selection and mutation made it (``children``).
+    ``state`` is advanced in place. Discrete exploration follows each member's own experience
+    (:class:`~marlpipe.training.rollout.EpsilonSchedule`). ``extra["eval_s"]``: the driver's
+    evaluation time.
     """
     started = time.perf_counter()
     population = list(population)
     hyperparameters = [hyperparameters_of(agent) for agent in population]
-    rollouts: list[RolloutStats] = []
     epsilon = EpsilonSchedule.from_config(evolution)
-    merged: MergedGeneration | None = None
     scored = None  # fitness and the training returns count the same agents (None: all)
     if evolution.fitness_agents is not None:
         scored = scored_agents(population[0].agent_ids, evolution.fitness_agents)
     evaluation = Evaluation(evolution.eval_episodes, evolution.eval_max_steps,
                             state.seed_for(EVAL_STREAM), scored)  # fmt: skip
-    if trainer is None:
-        for position, agent in enumerate(population):
-            stats = collect(
-                agent, env, memory, evolution.steps_per_generation, epsilon=epsilon,
-                seed=state.seed_for(position), agents=scored,
-            )  # fmt: skip
-            state.env_steps += stats.env_steps
-            rollouts.append(stats)
-    else:
-        steps = evolution.steps_per_generation
-        merged = train_merged(trainer, env, population, memory, state, steps, epsilon, scored,
-                              evaluation)  # fmt: skip
-        population, rollouts = merged.population, merged.rollouts
-        state.env_steps += sum(r.env_steps for r in rollouts)
+    trained = (trainer if trainer is not None else SharedTrainer()).train_generation(
+        env, population, memory, state, evolution.steps_per_generation, epsilon, scored, evaluation
+    )
+    population, rollouts = trained.population, trained.rollouts
+    state.env_steps += sum(r.env_steps for r in rollouts)
     collect_time = time.perf_counter() - started
-    fitnesses = merged.fitnesses if merged is not None else None
+    fitnesses = trained.fitnesses
     if fitnesses is None:  # the driver plays every member's fitness episodes here
         fitnesses = evaluate_population(population, eval_env, episodes=evaluation.episodes,
             max_steps=evaluation.max_steps, seed=evaluation.seed, agents=scored)  # fmt: skip
@@ -146,7 +137,7 @@ def run_generation(
             learn_calls=rollouts[i].learn_calls,
             actor_loss=rollouts[i].actor_loss,
             critic_loss=rollouts[i].critic_loss,
-            **(merged.where(i) if merged is not None else {}),
+            **trained.where(i),
         )
         for i, agent in enumerate(population)
     ]
@@ -175,7 +166,7 @@ def run_generation(
             "collect_time": collect_time,
             "collect_env_steps_per_s": sum(r.env_steps for r in rollouts) / max(collect_time, 1e-9),
             "eval_s": eval_s,
-            **(merged.extra if merged is not None else {}),
+            **trained.extra,
         },
         children=children,
     )
@@ -220,9 +211,11 @@ def evolve(
     ``seed``; without one, from the members' own random streams (read, not drawn from), so a
     seeded population makes a repeatable run. ``eval_env`` defaults to the evaluation env of
     ``env``'s factory (:meth:`~marlpipe.envs.env_factory.EnvFactory.eval_env`).
-    ``on_generation(result, state)`` runs after every generation.
+    After every generation the tracker logs its record, then its checkpoint
+    (``tracker.log_checkpoint(result, state)``); ``on_generation(result, state)`` runs last.
     ``progress``: a bar per generation always (True), never (False), or on a terminal (None).
-    ``trainer``: merged experience (see :func:`run_generation`); ``None``: the shared buffer.
+    ``trainer``: who trains the members (see :func:`run_generation`); ``None``: the shared
+    buffer (:class:`~marlpipe.training.trainers.SharedTrainer`).
     """
     _check_batches_fit(population, memory)
     scored_agents(env.spec.agent_ids, evolution.fitness_agents)  # a bad name fails before training
@@ -231,6 +224,7 @@ def evolve(
         mutation.memory_size = int(memory.memory_size)
     if state is None:
         state = LoopState.start(population_seed(population) if seed is None else seed)
+    tracker = tracker if tracker is not None else NullTracker()
     own_eval_env = eval_env is None
     if own_eval_env:
         from marlpipe.envs.env_factory import EnvFactory  # only needed when the caller gave none
@@ -252,6 +246,7 @@ def evolve(
             history.append(last.fitnesses)
             bar.update(1)
             bar.set_postfix(elite=f"{last.elite_fitness:.2f}", steps=state.env_steps)
+            tracker.log_checkpoint(last, state)
             if on_generation is not None:
                 on_generation(last, state)
             if evolution.target is not None and last.elite_fitness >= evolution.target:

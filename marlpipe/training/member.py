@@ -3,7 +3,7 @@
 :func:`train_member` trains one member from a buffer snapshot; its env reset seed, its
 exploration and target noise and its buffer sampling come from :class:`MemberSeeds`, streams of
 ``(run seed, generation, member position)`` only. Both trainers run it: ``LocalTrainer`` in
-this process (:mod:`marlpipe.training.merged`) and ``RayTrainer`` on Ray actors
+this process (:mod:`marlpipe.training.trainers`) and ``RayTrainer`` on Ray actors
 (:mod:`marlpipe.training.ray_trainer`); both import it from here, below them. A task that
 carries an :class:`Evaluation` also plays the member's fitness episodes right after its turn,
 where it trained (the Ray workers do; the local trainer leaves that to the loop, as before).

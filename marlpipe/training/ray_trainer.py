@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 from marlpipe.code_hash import code_hash
 from marlpipe.errors import UserError
 from marlpipe.training.member import MemberResult, MemberTask, train_member
+from marlpipe.training.trainers import MergedTrainer
 
 if TYPE_CHECKING:
     from marlpipe.envs.env_factory import EnvFactory
@@ -142,8 +143,8 @@ def connect(address: str | None, local_cpus: int | None = None) -> bool:
     return True
 
 
-class RayTrainer:
-    """Members' turns on ``workers`` Ray actors (see the module doc)."""
+class RayTrainer(MergedTrainer):
+    """Merged experience with the members' turns on ``workers`` Ray actors (see the module doc)."""
 
     def __init__(
         self,

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     from marlpipe.algos.protocols import Agent
+    from marlpipe.training.state import LoopState
 
 
 @dataclass(frozen=True)
@@ -139,11 +140,13 @@ def child_record(agent: Agent, mutations_before: int) -> ChildRecord:
 
 @runtime_checkable
 class Tracker(Protocol):
-    """Where a run is recorded: what the evolve and evaluate stages tell their tracker.
+    """Where a run is recorded: what the evolution loop and the stages tell their tracker.
 
-    One tracker is one run: ``start`` opens it, the ``log_*`` calls fill it, ``finish`` closes
-    it. The methods here record nothing; a tracker subclasses this and overrides what it keeps
-    (:class:`ListTracker` the generation records, ``marlpipe.tracking.MlflowTracker`` all).
+    One tracker is one run: ``start`` opens it, the ``log_*`` calls fill it, ``flush`` writes
+    what it kept once the generations are done, ``finish`` closes it. The methods here record
+    nothing; a tracker subclasses this and overrides what it keeps (:class:`ListTracker` the
+    generation records, ``marlpipe.tracking.MlflowTracker`` all, the evolve stage's reports
+    and checkpoint their part). :class:`Trackers` hands every call to several.
     """
 
     def start(self) -> str | None:
@@ -160,6 +163,14 @@ class Tracker(Protocol):
 
     def log_generation(self, record: GenerationRecord) -> None:
         """Record one finished generation."""
+
+    def log_checkpoint(self, result: Any, state: LoopState) -> None:
+        """Keep what a resume needs after the generation of ``result`` (the loop's
+        ``GenerationResult``); ``state`` is already advanced past it (the loop calls this after
+        every generation)."""
+
+    def flush(self) -> None:
+        """Write what was kept (the run's generations are done and it did not fail)."""
 
     def log_metrics(self, metrics: dict[str, float]) -> None:
         """Record run-level figures (e.g. the evaluation's scores)."""
@@ -185,6 +196,61 @@ class NullTracker(Tracker):
     """A tracker that records nothing (the default, and handy in tests)."""
 
 
+class Trackers(Tracker):
+    """One record, several outputs: every call goes to each of ``outputs``, in their order.
+
+    :meth:`start` returns the first run id one of them gives (MLflow's), :meth:`mark_abandoned`
+    whether any changed its record; ``finish`` closes them in order.
+    """
+
+    def __init__(self, *outputs: Tracker) -> None:
+        self.outputs = list(outputs)
+
+    def start(self) -> str | None:
+        """Start each; the first run id given."""
+        ids = [output.start() for output in self.outputs]
+        return next((run_id for run_id in ids if run_id is not None), None)
+
+    def discard_generations_from(self, generation: int) -> None:
+        """Each forgets generations from ``generation`` on."""
+        for output in self.outputs:
+            output.discard_generations_from(generation)
+
+    def mark_abandoned(self, run_id: str) -> bool:
+        """Each marks ``run_id``; whether any record changed."""
+        return any([output.mark_abandoned(run_id) for output in self.outputs])
+
+    def log_generation(self, record: GenerationRecord) -> None:
+        """Each records ``record``."""
+        for output in self.outputs:
+            output.log_generation(record)
+
+    def log_checkpoint(self, result: Any, state: LoopState) -> None:
+        """Each keeps what it needs to resume after ``result``."""
+        for output in self.outputs:
+            output.log_checkpoint(result, state)
+
+    def flush(self) -> None:
+        """Each writes what it kept."""
+        for output in self.outputs:
+            output.flush()
+
+    def log_metrics(self, metrics: dict[str, float]) -> None:
+        """Each records ``metrics``."""
+        for output in self.outputs:
+            output.log_metrics(metrics)
+
+    def log_artifacts(self, local_dir: str | os.PathLike, artifact_path: str) -> None:
+        """Each stores the files of ``local_dir``."""
+        for output in self.outputs:
+            output.log_artifacts(local_dir, artifact_path)
+
+    def finish(self, status: str = "FINISHED") -> None:
+        """Each closes, in order."""
+        for output in self.outputs:
+            output.finish(status)
+
+
 class ListTracker(NullTracker):
     """A tracker that keeps every generation record in ``records`` (tests, notebooks)."""
 
@@ -207,4 +273,5 @@ __all__ = [
     "MemberRecord",
     "NullTracker",
     "Tracker",
+    "Trackers",
 ]

@@ -1,7 +1,8 @@
 """The evolve stage's figures: the population's family tree and every member's fitness.
 
-Both are drawn from the lineage rows (:func:`lineage_row`, one per generation, as the stage
-writes them to ``reports/lineage.json``), so they can be redrawn from that file alone.
+Both are drawn from the lineage rows (:func:`marlpipe.tracking.summary.lineage_row`, one per
+generation, as the stage writes them to ``reports/lineage.json``), so they can be redrawn from
+that file alone.
 matplotlib is imported inside the functions (Agg canvas, no pyplot, no GUI) and the default
 style is used whatever the user's matplotlibrc says: the same rows always give the same PNG
 bytes (DVC hashes them). Files are written atomically.
@@ -12,13 +13,10 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from marlpipe.config.mutation_kinds import MUTATION_KINDS
 from marlpipe.io import atomic_write
-
-if TYPE_CHECKING:
-    from marlpipe.training.tracker import GenerationRecord
 
 DPI = 100
 """Resolution of both figures (pixels per inch)."""
@@ -35,56 +33,6 @@ _ELITE_RING = "#f5a300"
 _ANCESTRY = "#c0143c"
 _LABEL_BOX = {"boxstyle": "round,pad=0.12", "facecolor": "white", "edgecolor": "none",
               "alpha": 0.85}  # fmt: skip
-
-
-def mutation_label(mutation: dict[str, Any] | None) -> str | None:
-    """A few characters saying what a mutation changed (``None``: nothing worth a label)."""
-    if not mutation:
-        return None
-    kind = mutation.get("kind")
-    if kind == "architecture":
-        method = str(mutation.get("method") or "")
-        return "+" + method[4:] if method.startswith("add_") else method or None
-    if kind == "activation":
-        new = mutation.get("new")
-        if isinstance(new, dict) and new:
-            new = next(iter(new.values()))
-        return f"-> {new}" if new else None
-    if kind == "rl_hp":
-        return f"{mutation.get('where')} x{float(mutation.get('factor', 1.0)):g}"
-    return None
-
-
-def _birth(mutation: dict[str, Any] | None) -> dict[str, Any]:
-    return {"mutation": (mutation or {}).get("kind"), "detail": mutation_label(mutation)}
-
-
-def lineage_row(record: GenerationRecord) -> dict[str, Any]:
-    """One ``reports/lineage.json`` row from a ``GenerationRecord``.
-
-    ``members``: the population that trained, in slot order, each with its index, fitness, the
-    parent it was cloned from, the kind of mutation it was born with (``None`` in generation
-    0) and a short ``detail``, and ``elite`` (selection kept it as this generation's elite).
-    ``children``: the next population as selection and mutation made it (the same lineage as the
-    next row's members; after the last generation it is ``models/population``), ``elite`` there
-    marking the elite's clone.
-    """
-    members = [
-        {"index": int(m.index), "fitness": float(m.fitness), "parent": m.parent,
-         **_birth(m.mutation), "elite": int(m.index) == int(record.elite_index)}
-        for m in record.members
-    ]  # fmt: skip
-    children = [
-        {"index": int(c.index), "parent": c.parent, **_birth(c.mutation), "elite": bool(c.elite)}
-        for c in record.children
-    ]
-    return {
-        "generation": int(record.generation),
-        "elite_index": int(record.elite_index),
-        "elite_fitness": float(record.elite_fitness),
-        "members": members,
-        "children": children,
-    }
 
 
 def _sources(previous: list[dict[str, Any]], current: list[dict[str, Any]]) -> list[int | None]:
@@ -277,7 +225,5 @@ __all__ = [
     "MARKERS",
     "draw_lineage",
     "draw_member_fitness",
-    "lineage_row",
-    "mutation_label",
     "write_figures",
 ]
