@@ -12,7 +12,7 @@ inflate Python-heavy code):
 * ``evaluate``: the loop's fitness evaluation of the members.
 
 The rest of the wall time is storing transitions, the collection loop, selection, mutation and
-the checkpoint. The models are byte-identical on both paths (``tests/test_mpe_fast.py``); this
+the checkpoint. The models are byte-identical on both paths (``tests/envs/test_mpe_fast.py``); this
 only times them.
 
     python benchmarks/bench_generation.py [--env mpe2.simple_speaker_listener_v4]

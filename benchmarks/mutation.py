@@ -14,10 +14,10 @@ a *timeout* when the tests run far past their usual time (an endless loop: count
 test reaches the function. The kill rate is (killed + timeout) / all mutants.
 
 Two passes. The main one runs ``[tool.mutmut]`` as it is, on the fast tests. The modules of
-:data:`RESUME_PASS` are tested only by whole evolve runs of ``tests/test_pipeline.py``, too slow
-for the main pass (they reach nearly every core function): a second mutmut run, in a copy of the
-repository under ``./mutants-resume/``, mutates only them and runs those tests; their rows come
-from it. Results are kept in ``./mutants/`` and ``./mutants-resume/``: a later run retests only
+:data:`RESUME_PASS` are tested only by whole evolve runs of ``tests/pipeline/test_pipeline.py``,
+too slow for the main pass (they reach nearly every core function): a second mutmut run, in a copy
+of the repository under ``./mutants-resume/``, mutates only them and runs those tests; their rows
+come from it. Results are kept in ``./mutants/`` and ``./mutants-resume/``: a later run retests only
 mutants not yet decided (mutmut redoes the functions whose source changed), so a run after a
 few new tests is short; ``--fresh`` removes both first, to measure from scratch. With
 ``--module`` only those modules' mutants run, all of them again. ``--report-only`` runs nothing
@@ -45,7 +45,8 @@ directory, so the script works from here whatever directory it is started in."""
 RESUME_PASS: dict[str, Any] = {
     "only_mutate": ["marlpipe/pipeline/resume.py"],
     "pytest_add_cli_args_test_selection": [
-        "-m", "not slow and not e2e", "-k", "resume or fresh_start", "tests/test_pipeline.py",
+        "-m", "not slow and not e2e", "-k", "resume or fresh_start",
+        "tests/pipeline/test_pipeline.py",
     ],
 }  # fmt: skip
 """The second pass's changes to ``[tool.mutmut]``: the resume module, with the pipeline tests

@@ -7,23 +7,7 @@ from pathlib import Path
 import pytest
 
 from marlpipe.config import Params, dump_params, with_overrides
-
-TINY = {
-    "seed": 1,
-    "env": {"num_envs": 2},
-    "net_config": {"hidden_sizes": [16]},
-    "init_hp": {"batch_size": 64, "learn_step": 20},
-    "population": {"size": 2},
-    "evolution": {
-        "generations": 2,
-        "steps_per_generation": 200,
-        "eval_episodes": 1,
-        "memory_size": 2000,
-    },
-    "evaluate": {"episodes": 3},
-    "tracking": {"enabled": False, "experiment": "tests"},
-}
-"""Overrides of the default params for a pipeline that runs in seconds."""
+from tests.helpers.builders import TINY
 
 
 @pytest.fixture

@@ -190,11 +190,10 @@ def snapshot(root: Path) -> dict[str, bytes]:
 def project_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A project with tracking on whose stages have run: envspec, initial population, an elite,
     a saved partial evolve run (which ``evolve --fresh`` would discard) and its params.yaml."""
-    from conftest import TINY
-
     from marlpipe.config import Params, dump_params, with_overrides
     from marlpipe.evolution import create_population
     from marlpipe.pipeline import envspec, init_population
+    from tests.helpers.builders import TINY
 
     root = tmp_path_factory.mktemp("project")
     params = with_overrides(Params(), {**TINY, "tracking": {"enabled": True}})
@@ -475,9 +474,9 @@ def test_train_runs_the_four_stages_in_its_own_folder(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import yaml
-    from conftest import TINY
 
     from marlpipe.config import Params, load_params, with_overrides
+    from tests.helpers.builders import TINY
 
     monkeypatch.chdir(tmp_path)  # the default store (mlflow.db) and runs/ are under cwd
     preset = tmp_path / "tiny.yaml"
@@ -495,7 +494,8 @@ def test_train_logs_to_the_tracking_store(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mlflow_uri: str
 ) -> None:
     import yaml
-    from conftest import TINY
+
+    from tests.helpers.builders import TINY
 
     monkeypatch.chdir(tmp_path)
     preset = tmp_path / "tiny.yaml"

@@ -4,7 +4,7 @@
   and the stages upstream of it list every key that shapes the generations, the evaluate stage
   with its upstream also ``evaluate.*``.
 - code: each stage's deps cover every file of ``marlpipe/`` its entry point
-  (``python -m stages.<name>``) can import (``tests/module_imports.closure``).
+  (``python -m stages.<name>``) can import (``tests/helpers/module_imports.closure``).
 
 Only the pipeline's ``dvc.yaml`` at the repository root; ``results/dvc.yaml`` is not checked.
 """
@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 import yaml
-from module_imports import REPO, closure
 
 from marlpipe.config import ConfigError, keys
+from tests.helpers.module_imports import REPO, closure
 
 STAGES: dict[str, Any] = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
 

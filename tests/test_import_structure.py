@@ -1,7 +1,7 @@
 """Arrows point down: the package's floors, and no import circle between its modules.
 
 Every import line of every module counts, at module level and inside functions alike (a
-deferred import is still an arrow; ``tests/module_imports.py`` reads them). Modules named by
+deferred import is still an arrow; ``tests/helpers/module_imports.py`` reads them). Modules named by
 strings (``registry.py``'s ``"module:Class"``, the lazy names of ``marlpipe/__init__.py``) are
 not import lines and are not checked here.
 """
@@ -11,7 +11,8 @@ from __future__ import annotations
 import ast
 
 import pytest
-from module_imports import PACKAGE, import_graph
+
+from tests.helpers.module_imports import PACKAGE, import_graph
 
 LAYERS: list[tuple[str, ...]] = [
     # the bottom: no marlpipe imports (the lazy top-level ``__init__`` imports by name only)

@@ -9,7 +9,6 @@ import sys
 
 import pytest
 import torch
-from test_algos import make_spec
 
 from marlpipe.algos import MADDPG, MATD3, CheckpointError, load_agent
 from marlpipe.algos.hyperparameters import as_init_hp
@@ -17,6 +16,7 @@ from marlpipe.algos.networks import EvolvableMLP
 from marlpipe.config import ConfigError, InitHP, NetConfig, Params, params_from_dict
 from marlpipe.evolution import create_population
 from marlpipe.registry import ACTIVATIONS, ALGORITHMS, algorithm_class, algorithm_info
+from tests.helpers.builders import make_spec
 
 NET = {"hidden_sizes": [16]}
 

@@ -25,12 +25,12 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import TINY
-from dvc_repo import DVC, GIT, pipeline_repo, run, run_queue, user_env
 
 from marlpipe.config import Params, dump_params, load_params, with_overrides
 from marlpipe.io import file_sha256
 from marlpipe.pipeline import evaluate, resume
+from tests.helpers.builders import TINY
+from tests.helpers.dvc_repo import DVC, GIT, pipeline_repo, run, run_queue, user_env
 
 pytestmark = [
     pytest.mark.e2e,

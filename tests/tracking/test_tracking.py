@@ -12,12 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from local_server import free_port, serving
 
 from marlpipe.config import Params, with_overrides
 from marlpipe.pipeline import envspec, evaluate, evolve, init_population
 from marlpipe.tracking import MlflowTracker, default_tracking_uri
 from marlpipe.training import GenerationRecord, MemberRecord
+from tests.helpers.local_server import free_port, serving
 
 
 def record(generation: int = 0) -> GenerationRecord:

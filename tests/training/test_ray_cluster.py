@@ -14,9 +14,9 @@ import time
 from pathlib import Path
 
 import pytest
-from ray_runs import ENV, assert_identical, tiny_run, worker_pythonpath
 
 from marlpipe.training.trainers import LocalTrainer
+from tests.helpers.ray_runs import ENV, assert_identical, tiny_run, worker_pythonpath
 
 ray = pytest.importorskip("ray")
 cluster_utils = pytest.importorskip("ray.cluster_utils")

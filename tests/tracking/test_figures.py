@@ -14,7 +14,7 @@ from marlpipe.tracking.summary import lineage_row, mutation_label
 from marlpipe.training import GenerationRecord, MemberRecord
 from marlpipe.training.tracker import ChildRecord
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 KINDS = [
     {"kind": "none", "where": None, "old": None, "new": None, "reason": "elite"},
     {"kind": "architecture", "method": "add_layer", "where": ["critic"], "old": {}, "new": {}},

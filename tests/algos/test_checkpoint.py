@@ -9,7 +9,6 @@ import zipfile
 import numpy as np
 import pytest
 import torch
-from test_algos import make_spec, random_batch, random_obs
 
 from marlpipe.algos import (
     MADDPG,
@@ -20,6 +19,7 @@ from marlpipe.algos import (
     save_population,
 )
 from marlpipe.algos import checkpoint as checkpoint_module
+from tests.helpers.builders import make_spec, random_batch, random_obs
 
 NET = {"hidden_sizes": [16, 16]}
 

@@ -18,7 +18,7 @@ from marlpipe.io import atomic_dir
 from marlpipe.pipeline import envspec, evaluate, evolve, init_population, resume
 from marlpipe.pipeline.paths import Paths
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 class Killed(Exception):

@@ -74,7 +74,7 @@ def test_epsilon_schedule_reaches_its_end_as_documented():
     assert schedule.transitions_to_end() == 23_025
     assert schedule(0) == 1.0 and schedule(23_024) > 0.1 and schedule(23_025) == 0.1
     assert schedule(10**9) == 0.1
-    repo = Path(__file__).resolve().parents[1]
+    repo = Path(__file__).resolve().parents[2]
     for doc in ("params.yaml", "marlpipe/config/params.py", "marlpipe/training/rollout.py"):
         assert "23,025" in (repo / doc).read_text(), doc
     assert EpsilonSchedule(0.5, 0.5, 0.9).transitions_to_end() == 0
@@ -645,7 +645,7 @@ def test_async_backend_matches_sync():
 
 
 def test_custom_loop_example_runs(tmp_path, capsys):
-    path = Path(__file__).resolve().parents[1] / "examples" / "custom_loop.py"
+    path = Path(__file__).resolve().parents[2] / "examples" / "custom_loop.py"
     module_spec = importlib.util.spec_from_file_location("custom_loop", path)
     example = importlib.util.module_from_spec(module_spec)
     module_spec.loader.exec_module(example)
@@ -659,7 +659,7 @@ def test_custom_loop_example_runs(tmp_path, capsys):
 
 
 def test_custom_loop_example_edge_budgets(tmp_path):
-    path = Path(__file__).resolve().parents[1] / "examples" / "custom_loop.py"
+    path = Path(__file__).resolve().parents[2] / "examples" / "custom_loop.py"
     module_spec = importlib.util.spec_from_file_location("custom_loop", path)
     example = importlib.util.module_from_spec(module_spec)
     module_spec.loader.exec_module(example)

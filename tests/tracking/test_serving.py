@@ -11,16 +11,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from local_server import free_port, serving
 
 from marlpipe.config import Params, with_overrides
 from marlpipe.io import write_json
 from marlpipe.pipeline import envspec, evaluate, init_population
 from marlpipe.pipeline.paths import Paths
+from tests.helpers.local_server import free_port, serving
 
 pytestmark = pytest.mark.e2e  # starts MLflow and model servers: deselect with -m 'not e2e'
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SMALL = {
     "seed": 3,
     "env": {"num_envs": 1},

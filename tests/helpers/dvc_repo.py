@@ -11,7 +11,7 @@ from pathlib import Path
 
 from marlpipe.config import Params, dump_params
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 GIT = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com"]
 DVC = [sys.executable, "-m", "dvc"]
 # What a user's shell would not carry into a fresh terminal: a tracking URI or DVC variables

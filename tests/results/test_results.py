@@ -12,7 +12,7 @@ import yaml
 from marlpipe.config import dump_params, load_params, with_overrides
 from marlpipe.results.aggregate import aggregate, markdown, mean_ci, table_rows
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 PRESETS = sorted((REPO / "configs").glob("*.yaml"))
 
 
@@ -23,7 +23,8 @@ def test_presets_resolve_to_params_whose_envs_build() -> None:
     assert {"speaker_listener", "speaker_listener_discrete", "spread", "adversary"} <= names
     assert "reference" in names or "push" in names
     for preset in PRESETS:
-        # a preset holds only what it changes (tests/test_config.py); resolved, it is complete
+        # a preset holds only what it changes (tests/config/test_config.py); resolved, it is
+        # complete
         params = load_params(preset)
         assert load_params_text(dump_params(params)) == params, preset.name
         spec = extract(params)

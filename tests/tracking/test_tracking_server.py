@@ -23,7 +23,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from local_server import Service, answers, free_port, postgresql
 
 from marlpipe.config import Params, with_overrides
 from marlpipe.pipeline import envspec, evaluate, evolve, init_population
@@ -31,6 +30,7 @@ from marlpipe.pipeline.errors import one_line, user_error_types
 from marlpipe.pipeline.paths import Paths
 from marlpipe.pipeline.run_all import run_pipeline
 from marlpipe.tracking import MlflowTracker
+from tests.helpers.local_server import Service, answers, free_port, postgresql
 
 pytestmark = [
     pytest.mark.e2e,  # starts PostgreSQL and an MLflow server

@@ -21,7 +21,7 @@ from click.testing import CliRunner
 from marlpipe.cli import cli
 from marlpipe.results import fingerprint
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 RESULTS = REPO / "results"
 
 

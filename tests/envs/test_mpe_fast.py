@@ -34,7 +34,7 @@ SPEAKER_LISTENER = "mpe2.simple_speaker_listener_v4"
 FULL_STEPS = 1250 if os.environ.get("MARLPIPE_MPE_FULL") == "1" else 0
 """``MARLPIPE_MPE_FULL=1`` runs every task and action type at the full 10,000 env steps (2 seeds
 x 4 copies x 1,250 vector steps; minutes, so by hand, not in CI):
-``MARLPIPE_MPE_FULL=1 python -m pytest -q tests/test_mpe_fast.py -k pettingzoo_numbers``."""
+``MARLPIPE_MPE_FULL=1 python -m pytest -q tests/envs/test_mpe_fast.py -k pettingzoo_numbers``."""
 
 
 def flat(value, path=""):

@@ -16,7 +16,7 @@ from marlpipe.config import (
     with_overrides,
 )
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def error(data: object) -> str:

@@ -1,8 +1,8 @@
 """The tiny evolution both Ray test modules run, and the byte-for-byte comparison of two runs.
 
-``tests/test_ray.py`` (a local Ray) and ``tests/test_ray_cluster.py`` (a cluster of several
-nodes) run the same 3-member evolution on speaker-listener under different trainers and compare
-the outcome with :func:`assert_identical`.
+``tests/training/test_ray.py`` (a local Ray) and ``tests/training/test_ray_cluster.py`` (a
+cluster of several nodes) run the same 3-member evolution on speaker-listener under different
+trainers and compare the outcome with :func:`assert_identical`.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ SIZE = 3
 
 def worker_pythonpath() -> str:
     """``PYTHONPATH`` for Ray workers: this checkout first, so they import the code under test."""
-    root = str(Path(__file__).resolve().parents[1])
+    root = str(Path(__file__).resolve().parents[2])
     return os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)
 
 

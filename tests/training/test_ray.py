@@ -10,14 +10,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from ray_runs import (
-    ENV,
-    SIZE,
-    assert_identical,
-    tensors,
-    tiny_run,
-    worker_pythonpath,
-)
 
 from marlpipe.algos.buffer import TRANSITION_FIELDS, MultiAgentReplayBuffer
 from marlpipe.config import ConfigError, Params, with_overrides
@@ -25,6 +17,14 @@ from marlpipe.errors import UserError
 from marlpipe.evolution import create_population
 from marlpipe.training import LoopState
 from marlpipe.training.trainers import LocalTrainer
+from tests.helpers.ray_runs import (
+    ENV,
+    SIZE,
+    assert_identical,
+    tensors,
+    tiny_run,
+    worker_pythonpath,
+)
 
 ray = pytest.importorskip("ray")
 
