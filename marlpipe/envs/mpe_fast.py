@@ -13,7 +13,7 @@ straight into the batch; each copy's world, entity states and actions read their
 without mpe2's checking getters (:mod:`marlpipe.envs.mpe_speedups`), and during these calls
 mpe2's ``np.sum`` skips numpy's Python dispatch layer (:mod:`marlpipe.envs.mpe_numpy`: the same
 ``np.add.reduce`` call it ends in). No physics, reward or observation code is ours, so the
-numbers are mpe2's: tests/test_mpe_fast.py checks them byte for byte against the PettingZoo
+numbers are mpe2's: tests/envs/test_mpe_fast.py checks them byte for byte against the PettingZoo
 path. What is left is mpe2's per-copy Python (``World.step``'s pairwise collision loop, the
 scenarios' rewards and observations on 2-vectors): most of this path's time on spread.
 

@@ -2,7 +2,7 @@
 (:class:`~marlpipe.envs.vector.SyncVecEnv` and its fast mpe2 form
 :class:`~marlpipe.envs.mpe_fast.FastMpeVecEnv`, :class:`~marlpipe.envs.async_vector.AsyncVecEnv`,
 :class:`~marlpipe.envs.vmas_env.VmasVecEnv`). Training, evolution, evaluation and the stages are
-typed against it, never against one backend; ``tests/test_vec_env_contract.py`` runs every
+typed against it, never against one backend; ``tests/envs/test_vec_env_contract.py`` runs every
 backend through the same cases.
 
 The contract, for ``num_envs`` copies of one multi-agent env:
