@@ -352,6 +352,42 @@ def test_current_activation_falls_back_to_the_net_config():
     assert current_activation(agent) == "ELU"
 
 
+class BareAgent:
+    """An agent of the Agent protocol's minimum for mutations: one actor module (not a list), no
+    ``generation`` or ``mutations`` in its lineage, and architecture changes whose records say
+    nothing (a user's own agent need not): the mutation fills in what it did."""
+
+    def __init__(self) -> None:
+        self.actors = nn.Linear(3, 2)
+        self.net_config = {"activation": "ReLU"}
+        self.lineage: dict = {}
+        self.calls: list = []
+
+    def mutate_architecture(self, method, rng, **kwargs):
+        self.calls.append((method, kwargs))
+        return {}
+
+
+def test_records_are_completed_for_an_agent_that_says_nothing():
+    agent = BareAgent()
+    only("activation", activation_selection=("ReLU", "Tanh")).mutation([agent])
+    assert agent.calls == [("change_activation", {"name": "Tanh"})]
+    assert agent.lineage["mutations"] == [
+        {"kind": "activation", "old": "ReLU", "new": "Tanh", "generation": 0}
+    ]
+    only("architecture", new_layer_prob=1.0).mutation([agent])
+    assert agent.calls[-1] == ("add_layer", {})
+    assert agent.lineage["mutations"][-1] == {
+        "kind": "architecture", "method": "add_layer", "generation": 0,
+    }  # fmt: skip
+    agent.lineage["generation"] = 4
+    only("parameters").mutation([agent])  # a lone module is the one actor
+    record = agent.lineage["mutations"][-1]
+    assert record["kind"] == "parameters" and record["generation"] == 4
+    assert record["old"]["weight_norm"] != record["new"]["weight_norm"]
+    assert len(agent.lineage["mutations"]) == 3
+
+
 def test_rl_hp_mutation_stays_in_bounds_and_rebuilds_optimisers(spec):
     agent = tiny_population(spec, 1)[0]
     mutations = only(
