@@ -267,4 +267,6 @@ def test_snapshot_newest_and_extend_rebuild_the_ring_exactly(more):
     )
     shared.extend(newest, more)
     assert_same_ring(shared, private)
+    shared.extend(private.newest(0), 0)  # a member that saved nothing: nothing changes
+    assert_same_ring(shared, private)
     assert private.newest(0) == {} and MultiAgentReplayBuffer(5, ["state"], AGENTS).newest(3) == {}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import struct
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -157,6 +158,10 @@ def test_missing_corrupt_truncated_files_name_the_file(tmp_path):
     torch.save({"weights": torch.zeros(3)}, foreign)
     with pytest.raises(CheckpointError, match="foreign.pt.*marlpipe-checkpoint"):
         MATD3.load(foreign)
+    unsafe = tmp_path / "unsafe.pt"  # a sound archive whose pickle names a class: never loaded
+    torch.save({"format": "marlpipe-checkpoint", "where": Path("elsewhere")}, unsafe)
+    with pytest.raises(CheckpointError, match="unsafe.pt: not a readable marlpipe checkpoint"):
+        MATD3.load(unsafe)
 
 
 def test_wrong_algorithm_or_spec_is_refused(tmp_path):

@@ -443,7 +443,7 @@ def test_min_batch_size_above_memory_size_is_refused():
     with pytest.raises(ConfigError) as err:
         only("rl_hp", min_batch_size=128, memory_size=100)
     message = str(err.value)
-    assert "\n" not in message
+    assert "\n" not in message and message.startswith("Mutations: ")
     assert "mutation.bounds.min_batch_size: expected an integer <= memory_size (100), got 128" in (
         message
     )
