@@ -593,6 +593,20 @@ def test_vec_env_episodes_with_more_copies_than_wanted_and_later_rounds():
     assert env.resets == 2
 
 
+def test_episodes_default_to_three_of_at_most_25_steps():
+    """``test()`` plays 3 episodes and both it and ``run_episodes`` cut them at 25 steps (the
+    MPE tasks' length): copies of 30-step episodes end at k=25 (a: 1+...+25 = 325)."""
+    agent = MATD3(make_spec(), NET, seed=0)
+    env = ScriptedVecEnv([30, 30])
+    assert agent.test(env) == (0 + 250 + 0) / 3 and env.resets == 2
+    assert agent.last_test_returns == {"a": (325 + 575 + 325) / 3, "b": -325}
+    np.testing.assert_array_equal(
+        run_episodes(agent, ScriptedVecEnv([30, 30]), 3), [[325, -325], [575, -325], [325, -325]]
+    )
+    with pytest.raises(ValueError, match="on_step needs a one-copy env, got 2 copies"):
+        run_episodes(agent, env, 1, on_step=lambda env: None)
+
+
 def test_vec_env_episode_ends_when_the_env_resets_the_copy_not_when_one_agent_is_done():
     agent = MATD3(make_spec(), NET, seed=0)
     env = ScriptedVecEnv([2, 3], early=True)  # 'b' done at k=1 and k=2 before its copy ends
