@@ -107,6 +107,19 @@ def test_elitism_keeps_the_best_with_new_indices_and_parent_links(spec):
     assert 0 not in parents and set(parents) == {1, 2, 3}
 
 
+def test_selection_of_nothing_is_refused_and_a_bare_lineage_is_generation_zero(spec):
+    selector = tournament_from_keywords(2, True, 2, eval_loop=1, rand_seed=0)
+    with pytest.raises(ValueError, match="cannot select from an empty population"):
+        selector.select([])
+    pop = with_fitness(tiny_population(spec, 2), [1.0, 2.0])
+    for agent in pop:  # a lineage of the minimum: no generation, no mutations yet
+        del agent.lineage["generation"]
+        agent.lineage.pop("mutations", None)
+    _, new = selector.select(pop)
+    assert [a.lineage["generation"] for a in new] == [1, 1]
+    assert [a.lineage["mutations"] for a in new] == [[], []]
+
+
 def test_full_size_tournament_always_picks_the_best(spec):
     pop = with_fitness(tiny_population(spec), [1.0, 7.0, 2.0, 3.0])
     _, new = tournament_from_keywords(4, False, 4, eval_loop=1, rand_seed=0).select(pop)
@@ -159,6 +172,9 @@ def test_returned_elite_is_independent_of_the_new_population(spec, elitism):
         pop
     )
     assert all(elite is not agent for agent in [*pop, *new])
+    source = new[0] if elitism else pop[1]  # without elitism: the fittest, index and lineage kept
+    assert elite.index == source.index and elite.lineage == source.lineage
+    assert equal_params(elite, pop[1])
     params, fitness, lineage = all_params(elite), list(elite.fitness), json.dumps(elite.lineage)
     # Train, score and mutate everything that goes on: the elite must not change.
     for agent in [*pop, *new]:
