@@ -320,6 +320,10 @@ def test_activation_mutation_picks_a_different_one(spec):
     assert all(net.activation == "GELU" for net in agent.actors.values())
     mutations.mutation([agent])
     assert agent.critic.activation == "ReLU"
+    for expected in ["GELU", "ReLU"] * 4:  # with two to choose from, it alternates: never a repeat
+        mutations.mutation([agent])
+        assert agent.critic.activation == expected
+        assert all(net.activation == expected for net in agent.actors.values())
 
 
 def test_rl_hp_mutation_scales_by_its_factor_within_wide_bounds(spec):
@@ -366,6 +370,8 @@ def test_current_activation_falls_back_to_the_net_config():
 
     agent = SimpleNamespace(actors={"a": nn.Linear(2, 2)}, net_config={"activation": "ELU"})
     assert current_activation(agent) == "ELU"
+    assert current_activation(SimpleNamespace(actors=[nn.Linear(2, 2)], net_config={})) is None
+    assert current_activation(SimpleNamespace(actors=[nn.Linear(2, 2)])) is None  # no config
 
 
 class BareAgent:
