@@ -146,9 +146,30 @@ def test_target_smoothing_noise_is_clipped_and_within_bounds():
     assert (diff.abs() <= 0.1 * half + 1e-6).all() and diff.abs().max() > 0.09
     assert (smoothed >= torch.tensor([-1.0, 0.0])).all()
     assert (smoothed <= torch.tensor([1.0, 2.0])).all()
-    maddpg = MADDPG(make_spec(), NET, seed=0)
+    maddpg = MADDPG(make_spec(), NET, target_noise=0.2, seed=0)  # MADDPG never smooths
     plain = maddpg._scales["a"](maddpg.actor_targets["a"](obs))
     torch.testing.assert_close(maddpg.target_action("a", obs), plain)
+    # Noise far past the bounds: both bounds are reached and none is crossed.
+    wide = MATD3(make_spec(), NET, target_noise=10.0, target_noise_clip=5.0, seed=0)
+    smoothed = wide.target_action("a", obs)
+    low, high = torch.tensor([-1.0, 0.0]), torch.tensor([1.0, 2.0])
+    assert ((smoothed >= low) & (smoothed <= high)).all()
+    assert (smoothed == low).any(dim=0).all() and (smoothed == high).any(dim=0).all()
+
+
+def test_target_smoothing_noise_has_the_configured_spread():
+    """TD3's target policy smoothing: Gaussian noise of sd ``target_noise`` (in half ranges).
+    Measured where the clean action is far from both bounds, so no clipping acts."""
+    agent = MATD3(make_spec(), NET, target_noise=0.2, target_noise_clip=0.5, seed=0)
+    obs = preprocess_observation(torch.randn(20000, 3), agent.spec.observations["a"])
+    clean = agent._scales["a"](agent.actor_targets["a"](obs)).detach()
+    diff = agent.target_action("a", obs) - clean  # half ranges are 1 for agent 'a'
+    centre = torch.tensor([0.0, 1.0])
+    inner = (clean - centre).abs() < 0.3
+    assert inner.sum() > 5000
+    # Clamped at the clip (2.5 sd): sd * sqrt(1 - 2 c phi(c) - (1 - c^2) P(|z| > c)), c = 2.5
+    assert diff[inner].std().item() == pytest.approx(0.2 * 0.9887, rel=0.02)
+    assert diff.abs().max().item() <= 0.5 + 1e-6
 
 
 def test_polyak_update_is_exact():
