@@ -110,6 +110,30 @@ def test_td_target_actions_come_from_the_target_actors(algo, discrete):
 
 
 @pytest.mark.parametrize("algo", ALGOS)
+def test_critic_steps_regress_every_critic_on_the_td_target(algo):
+    """``learn()`` reports the critics' mean squared TD error (per agent, averaged over the
+    critics) before its step, and its steps lower every critic's error for every agent."""
+    agent = algo(make_spec(), NET, lr_critic=1e-3, seed=0)
+    state, action, reward, next_state, done = batch = random_batch(agent.spec, 64)
+    y = agent.td_targets({a: r + 5.0 for a, r in reward.items()}, next_state, done)
+    agent.td_targets = lambda *_: y  # fixed targets (MADDPG's would move with each step)
+    obs = [preprocess_observation(state[a], agent.spec.observations[a]) for a in "ab"]
+    critic_in = agent.critic_layout.joint_input(obs, [action["a"], action["b"]])
+
+    def errors() -> torch.Tensor:  # (n_critics, n_agents)
+        with torch.no_grad():
+            return (agent.critic_layout.q_values(agent.critic, critic_in) - y).square().mean(-1)
+
+    before = errors()
+    stats = agent.learn(batch)
+    torch.testing.assert_close(torch.stack([stats.critic_losses[a] for a in "ab"]), before.mean(0))
+    for _ in range(4):
+        agent.learn(batch)
+    after = errors()
+    assert (after < before).all(), (before, after)
+
+
+@pytest.mark.parametrize("algo", ALGOS)
 def test_actor_step_raises_each_agents_own_q(algo):
     """Small actor steps on a fixed batch raise every agent's Q1 (ensemble member i) of its own
     action (columns 8:10 for 'a', 10:13 for 'b'), the other agent's action from the batch."""
