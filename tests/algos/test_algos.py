@@ -316,6 +316,26 @@ def test_continuous_exploration_noise_is_independent_per_copy():
 
 
 @pytest.mark.parametrize("discrete", [False, True])
+def test_get_action_defaults_skipped_agents_and_a_mask_without_defined_actions(discrete):
+    """By default ``get_action`` explores (continuous noise) with epsilon 0 (discrete: greedy);
+    an agent missing from ``obs`` is skipped and the others still act; a mask with no
+    env-defined actions changes nothing."""
+    agent = MATD3(make_spec(discrete), NET, expl_noise=0.5, seed=0)
+    obs = random_obs(agent.spec, 32, np.random.default_rng(5))
+    greedy = agent.get_action(obs, training=False)[1]
+    default = agent.get_action(obs)[1]
+    for a in agent.agent_ids:
+        same = np.array_equal(default[a], greedy[a])
+        assert same == discrete, a
+    store, env_actions = agent.get_action({"b": obs["b"]}, training=False)
+    assert set(store) == set(env_actions) == {"b"}
+    np.testing.assert_array_equal(env_actions["b"], greedy["b"])
+    masked = agent.get_action(obs, agent_mask={"a": np.zeros(32, bool)}, training=False)[1]
+    for a in agent.agent_ids:
+        np.testing.assert_array_equal(masked[a], greedy[a])
+
+
+@pytest.mark.parametrize("discrete", [False, True])
 def test_batched_get_action_equals_row_wise(discrete):
     agent = MATD3(make_spec(discrete), NET, seed=0)
     obs = random_obs(agent.spec, 5, np.random.default_rng(2))
