@@ -713,3 +713,18 @@ def test_test_on_vec_env_counts_complete_episodes(discrete):
     single = make_env("mpe2.simple_speaker_listener_v4", continuous_actions=not discrete)
     assert np.isfinite(agent.test(single, max_steps=25, loop=1))
     assert set(agent.last_test_returns) == set(vec.agent_ids)
+
+
+@pytest.mark.parametrize("activation", ["ReLU", "Tanh"])
+def test_first_q_is_the_ensembles_first_critics(activation):
+    """MATD3's actor step reads each agent's first critic alone (the leading ensemble members'
+    weights): the same numbers as the whole ensemble's forward pass, cut to those members."""
+    agent = MATD3(make_spec(), {**NET, "activation": activation}, seed=0)
+    layout, critic = agent.critic_layout, agent.critic
+    assert critic.ensemble_size == 2 * len(agent.agent_ids)
+    joints = torch.randn(len(agent.agent_ids), 16, agent.spec.critic_input_dim) * 3
+    with torch.no_grad():
+        first = layout.first_q(critic, joints)
+        full = critic(torch.cat([joints, torch.zeros_like(joints)]))[: len(agent.agent_ids)]
+    assert (full < 0).any() and (full > 0).any()  # both signs: an output activation would show
+    torch.testing.assert_close(first, full)
