@@ -728,3 +728,16 @@ def test_first_q_is_the_ensembles_first_critics(activation):
         full = critic(torch.cat([joints, torch.zeros_like(joints)]))[: len(agent.agent_ids)]
     assert (full < 0).any() and (full > 0).any()  # both signs: an output activation would show
     torch.testing.assert_close(first, full)
+
+
+@pytest.mark.parametrize("algo", ALGOS)
+def test_a_new_agent_starts_with_an_empty_history_and_frozen_targets(algo):
+    agent = algo(make_spec(discrete=True), NET, seed=0)
+    assert agent.index == 0 and algo(make_spec(), NET, index=3, seed=0).index == 3
+    assert agent.fitness == [] and agent.last_test_returns == {}
+    assert agent.steps == agent.learn_counter == agent.learn_credit == 0
+    assert agent.lineage == {"parent": None, "generation": 0, "mutations": []}
+    targets = [*agent.actor_targets.values(), agent.critic_target]
+    assert not any(p.requires_grad for net in targets for p in net.parameters())
+    store = agent.get_action(random_obs(agent.spec, 4, np.random.default_rng(0)))[0]
+    assert all(store[a].dtype == np.float32 for a in agent.agent_ids)  # one-hot rows stored
