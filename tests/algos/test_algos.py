@@ -741,3 +741,54 @@ def test_a_new_agent_starts_with_an_empty_history_and_frozen_targets(algo):
     assert not any(p.requires_grad for net in targets for p in net.parameters())
     store = agent.get_action(random_obs(agent.spec, 4, np.random.default_rng(0)))[0]
     assert all(store[a].dtype == np.float32 for a in agent.agent_ids)  # one-hot rows stored
+
+
+class SeededScripted(ScriptedVecEnv):
+    """``ScriptedVecEnv`` that records its resets' seeds; ``batched``: a batched simulator
+    (VMAS's kind: every round seeded); ``truncations=False``: episodes end by terminations
+    alone (no ``_final_obs`` flag, no truncation)."""
+
+    def __init__(self, lengths, batched=False, truncations=True):
+        super().__init__(lengths, flag=False)
+        self.batched_simulator, self.truncations, self.calls = batched, truncations, []
+
+    def reset(self, seed=None, seeds=None):
+        self.calls.append((seed, seeds))
+        return super().reset()
+
+    def step(self, actions):
+        obs, rewards, terms, truncs, info = super().step(actions)
+        if not self.truncations:
+            truncs = {a: np.zeros_like(t) for a, t in truncs.items()}
+        return obs, rewards, terms, truncs, info
+
+
+def test_episode_seeds_reach_the_env_as_a_single_envs_would_take_them():
+    """One copy: its own stream is seeded (``seeds=[seed]``, as ``env.reset(seed=seed)``),
+    later resets continue it; several copies: ``reset(seed=seed)`` derives theirs; no seed: no
+    seeded reset; a batched simulator: every round seeded, episode k from seed k's spawn."""
+    from marlpipe.seeding import spawn_seeds
+
+    agent = MATD3(make_spec(), NET, seed=0)
+    env = SeededScripted([2])
+    np.testing.assert_array_equal(run_episodes(agent, env, 2, seed=7), [[3, -3], [7, -7]])
+    assert env.calls == [(None, [7]), (None, None)]
+    env = SeededScripted([2, 3])
+    run_episodes(agent, env, 2, seed=7)
+    assert env.calls == [(7, None), (None, None)]
+    env = SeededScripted([2])
+    run_episodes(agent, env, 1)
+    assert env.calls == [(None, None)]
+    env = SeededScripted([2, 3], batched=True)
+    np.testing.assert_array_equal(
+        run_episodes(agent, env, 3, seed=7), [[3, -3], [36, -6], [3, -3]]
+    )
+    s = spawn_seeds(7, 3)
+    assert env.calls == [(7, [s[0], s[1]]), (7, [s[2], None])]
+    # Terminations alone end an episode (no flag, no truncation): the same returns.
+    np.testing.assert_array_equal(
+        run_episodes(agent, SeededScripted([2, 3], truncations=False), 2), [[3, -3], [36, -6]]
+    )
+    seen = []
+    run_episodes(agent, env := SeededScripted([2]), 1, on_step=seen.append)
+    assert seen == [env, env]  # after the reset and the one step after which the round goes on
