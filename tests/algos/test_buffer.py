@@ -57,6 +57,17 @@ def test_batch_larger_than_memory_keeps_newest():
     buffer.save_to_memory(*batch(0, 5), is_vectorised=True)
     assert buffer.counter == 5 and len(buffer) == 3
     assert sorted(buffer._data["reward"]["speaker_0"].tolist()) == [-4.0, -3.0, -2.0]
+    buffer.save_to_memory(*batch(5, 7), is_vectorised=True)  # after earlier saves: counted on
+    assert buffer.counter == 12 and len(buffer) == 3
+    assert sorted(buffer._data["reward"]["speaker_0"].tolist()) == [-11.0, -10.0, -9.0]
+
+
+def test_a_one_transition_memory_holds_the_newest():
+    buffer = MultiAgentReplayBuffer(1, TRANSITION_FIELDS, AGENTS, seed=0)
+    for start in range(3):
+        buffer.save_to_memory(*batch(start, 1), is_vectorised=True)
+    assert buffer.counter == 3 and len(buffer) == 1
+    np.testing.assert_array_equal(buffer.sample(4).reward["speaker_0"], [-2.0] * 4)
 
 
 def test_sample_shapes_dtypes_and_consistency():
@@ -86,9 +97,10 @@ def test_sampling_is_deterministic_under_a_seed():
 
 def test_empty_sample_and_wrong_field_count_are_clear():
     buffer = MultiAgentReplayBuffer(4, TRANSITION_FIELDS, AGENTS)
-    with pytest.raises(ValueError, match="empty"):
+    with pytest.raises(ValueError, match="^cannot sample from an empty replay buffer$"):
         buffer.sample(1)
-    with pytest.raises(ValueError, match="expected 5 fields"):
+    fields = r"expected 5 fields \(state, action, reward, next_state, done\), got 2"
+    with pytest.raises(ValueError, match=fields):
         buffer.save_to_memory({}, {})
     with pytest.raises(ValueError, match="memory_size"):
         MultiAgentReplayBuffer(0, TRANSITION_FIELDS, AGENTS)
