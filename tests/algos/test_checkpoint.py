@@ -473,3 +473,23 @@ def test_a_checkpoint_of_another_version_or_shape_is_named(tmp_path, edit, messa
     torch.save(raw, path)
     with pytest.raises(CheckpointError, match=message):
         MATD3.load(path)
+
+
+def test_read_checkpoint_loads_onto_the_cpu_by_default(tmp_path):
+    path = tmp_path / "agent.pt"
+    trained(MATD3).save_checkpoint(path)
+    metadata, state = checkpoint_module.read_checkpoint(path)
+    assert metadata["algo"] == "MATD3"
+    tensors = [t for part in state.values() for t in _tensors(part)]
+    assert tensors and all(t.device.type == "cpu" for t in tensors)
+
+
+def _tensors(tree):
+    if isinstance(tree, torch.Tensor):
+        yield tree
+    elif isinstance(tree, dict):
+        for value in tree.values():
+            yield from _tensors(value)
+    elif isinstance(tree, list | tuple):
+        for value in tree:
+            yield from _tensors(value)
