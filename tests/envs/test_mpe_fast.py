@@ -23,6 +23,7 @@ from marlpipe.config import Params, params_from_dict
 from marlpipe.envs import SyncVecEnv, make_vec_env, mpe_fast, random_actions
 from marlpipe.envs.mpe_fast import FastMpeVecEnv
 from marlpipe.pipeline.resume import RESULT_NEUTRAL
+from tests.helpers.builders import flat
 
 TASKS = [
     "simple_v3", "simple_speaker_listener_v4", "simple_spread_v3", "simple_adversary_v3",
@@ -35,16 +36,6 @@ FULL_STEPS = 1250 if os.environ.get("MARLPIPE_MPE_FULL") == "1" else 0
 """``MARLPIPE_MPE_FULL=1`` runs every task and action type at the full 10,000 env steps (2 seeds
 x 4 copies x 1,250 vector steps; minutes, so by hand, not in CI):
 ``MARLPIPE_MPE_FULL=1 python -m pytest -q tests/envs/test_mpe_fast.py -k pettingzoo_numbers``."""
-
-
-def flat(value, path=""):
-    """``(path, dtype, shape, bytes)`` of every array in a nested step result."""
-    if isinstance(value, dict):
-        return [item for k in sorted(value) for item in flat(value[k], f"{path}/{k}")]
-    if isinstance(value, (list, tuple)):
-        return [item for i, v in enumerate(value) for item in flat(v, f"{path}/{i}")]
-    array = np.asarray(value)
-    return [(path, array.dtype.str, array.shape, array.tobytes())]
 
 
 def assert_same(a, b, where: str) -> None:

@@ -20,6 +20,7 @@ from marlpipe.envs import (
     VecEnv,
     random_actions,
 )
+from tests.helpers.builders import flat
 
 SL = "mpe2.simple_speaker_listener_v4"
 EPISODE = 3
@@ -58,16 +59,6 @@ def backend(request):
     yield make
     for env in built:
         env.close()
-
-
-def flat(value, path=""):
-    """``(path, dtype, shape, bytes)`` of every array in a nested result."""
-    if isinstance(value, dict):
-        return [item for k in sorted(value) for item in flat(value[k], f"{path}/{k}")]
-    if isinstance(value, (list, tuple)):
-        return [item for i, v in enumerate(value) for item in flat(v, f"{path}/{i}")]
-    array = np.asarray(value)
-    return [(path, array.dtype.str, array.shape, array.tobytes())]
 
 
 def trace(env: VecEnv, steps: int, seed: int = 1) -> list:

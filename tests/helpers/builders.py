@@ -76,3 +76,14 @@ def random_batch(spec: EnvSpec, size: int, seed: int = 0) -> tuple[dict[str, tor
         for field in (state, action, reward, next_state, done)
     ]
     return tuple(as_torch)
+
+
+def flat(value, path=""):
+    """``(path, dtype, shape, bytes)`` of every array in a nested result (a step's,
+    a reset's): what two runs are compared by, byte for byte."""
+    if isinstance(value, dict):
+        return [item for k in sorted(value) for item in flat(value[k], f"{path}/{k}")]
+    if isinstance(value, (list, tuple)):
+        return [item for i, v in enumerate(value) for item in flat(v, f"{path}/{i}")]
+    array = np.asarray(value)
+    return [(path, array.dtype.str, array.shape, array.tobytes())]
