@@ -282,3 +282,13 @@ def test_snapshot_newest_and_extend_rebuild_the_ring_exactly(more):
     shared.extend(private.newest(0), 0)  # a member that saved nothing: nothing changes
     assert_same_ring(shared, private)
     assert private.newest(0) == {} and MultiAgentReplayBuffer(5, ["state"], AGENTS).newest(3) == {}
+
+
+def test_an_empty_buffer_saved_and_loaded_fills_as_a_new_one(tmp_path):
+    path = tmp_path / "empty.npz"
+    MultiAgentReplayBuffer(10, TRANSITION_FIELDS, AGENTS, seed=0).save(path)
+    restored = filled(memory_size=10, transitions=4)  # holding rows: the load empties it
+    restored.load(path)
+    assert len(restored) == restored.counter == 0 and restored.nbytes == 0
+    restored.save_to_memory(*batch(0, 4), is_vectorised=True)
+    assert_same_ring(restored, filled(memory_size=10, transitions=4))
