@@ -1,0 +1,69 @@
+"""The resume module's own helpers: moving a stale checkpoint aside, the MLflow run a checkpoint
+names, and the one-line error text (the whole-run resume tests are in test_pipeline.py)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+
+import pytest
+
+from marlpipe.pipeline import resume
+
+
+def checkpoint_dir(root, name="checkpoint"):
+    directory = root / name
+    directory.mkdir()
+    (directory / "state.json").write_text('{"mlflow_run_id": "abc"}')
+    return directory
+
+
+def test_move_aside_keeps_everything_under_a_dated_name_and_says_why(tmp_path, caplog):
+    directory = checkpoint_dir(tmp_path)
+    with caplog.at_level(logging.WARNING, logger=resume.__name__):
+        target = resume.move_aside(directory, "params", "seed 1 -> 2")
+    assert re.fullmatch(r"checkpoint\.stale-params-\d{8}T\d{6}Z", target.name), target.name
+    assert not directory.exists() and (target / "state.json").read_text().endswith('"abc"}')
+    assert caplog.messages == [
+        f"evolve: the partial run in {directory} made under other params: seed 1 -> 2; moved it "
+        f"to {target.name} and starting at generation 0 (remove it when you no longer need it)"
+    ]
+
+
+def test_move_aside_never_overwrites_an_earlier_stale_copy(tmp_path, monkeypatch, caplog):
+    """Within the same second the names count on: -2, -3; without a detail, the reason alone."""
+    formats = []
+
+    def fixed(fmt, *_):
+        formats.append(fmt)
+        return "20261207T101500Z"
+
+    monkeypatch.setattr(resume.time, "strftime", fixed)
+    names = []
+    with caplog.at_level(logging.WARNING, logger=resume.__name__):
+        for _ in range(3):
+            names.append(resume.move_aside(checkpoint_dir(tmp_path), "code").name)
+    assert formats == ["%Y%m%dT%H%M%SZ"] * 3
+    stale = "checkpoint.stale-code-20261207T101500Z"
+    assert names == [stale, f"{stale}-2", f"{stale}-3"]
+    assert all((tmp_path / name / "state.json").is_file() for name in names)
+    assert "made by other training code; moved it to" in caplog.messages[-1]
+
+
+def test_mlflow_run_of_reads_the_checkpoints_run_id_or_none(tmp_path):
+    assert resume.mlflow_run_of(checkpoint_dir(tmp_path)) == "abc"
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "state.json").write_text(json.dumps({"mlflow_run_id": 7}))
+    assert resume.mlflow_run_of(other) is None  # not a run id
+    assert resume.mlflow_run_of(tmp_path / "missing") is None
+
+
+@pytest.mark.parametrize(
+    ("err", "text"),
+    [(ValueError("bad\n  json   here"), "bad json here"), (KeyError(), "KeyError"),
+     (OSError("x" * 400), "x" * 300)],
+)  # fmt: skip
+def test_an_error_is_one_short_line(err, text):
+    assert resume._short(err) == text
