@@ -721,7 +721,7 @@ def test_first_q_is_the_ensembles_first_critics(activation):
     weights): the same numbers as the whole ensemble's forward pass, cut to those members."""
     agent = MATD3(make_spec(), {**NET, "activation": activation}, seed=0)
     layout, critic = agent.critic_layout, agent.critic
-    assert critic.ensemble_size == 2 * len(agent.agent_ids)
+    assert critic.ensemble_size == 2 * len(agent.agent_ids) and critic.activation == activation
     joints = torch.randn(len(agent.agent_ids), 16, agent.spec.critic_input_dim) * 3
     with torch.no_grad():
         first = layout.first_q(critic, joints)
