@@ -46,11 +46,12 @@ RESUME_PASS: dict[str, Any] = {
     "only_mutate": ["marlpipe/pipeline/resume.py"],
     "pytest_add_cli_args_test_selection": [
         "-m", "not slow and not e2e", "-k", "resume or fresh_start",
-        "tests/pipeline/test_pipeline.py",
+        "tests/pipeline/test_pipeline.py", "tests/pipeline/test_resume.py",
     ],
 }  # fmt: skip
 """The second pass's changes to ``[tool.mutmut]``: the resume module, with the pipeline tests
-of resuming (a kill, a fingerprint, a stale or unreadable checkpoint, a fresh start)."""
+of resuming (a kill, a fingerprint, a stale or unreadable checkpoint, a fresh start) and the
+resume module's own unit tests."""
 RESUME_DIR = REPO / "mutants-resume"
 """Where the second pass runs: copies of what the main pass copies, and its own ./mutants/."""
 MUTMUT = "import sys; from mutmut.__main__ import cli; sys.exit(cli())"

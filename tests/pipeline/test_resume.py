@@ -7,6 +7,7 @@ import json
 import logging
 import re
 
+import numpy as np
 import pytest
 
 from marlpipe.pipeline import resume
@@ -67,3 +68,37 @@ def test_mlflow_run_of_reads_the_checkpoints_run_id_or_none(tmp_path):
 )  # fmt: skip
 def test_an_error_is_one_short_line(err, text):
     assert resume._short(err) == text
+
+
+def test_a_checkpoint_keeps_the_elite_and_its_run_and_other_code_is_moved_aside(
+    tmp_path, monkeypatch, caplog
+):
+    from marlpipe.algos import MATD3
+    from marlpipe.algos.buffer import TRANSITION_FIELDS, MultiAgentReplayBuffer
+    from marlpipe.config import Params
+    from tests.helpers.builders import make_spec, random_obs
+
+    spec, net = make_spec(), {"hidden_sizes": [16]}
+    population = [MATD3(spec, net, seed=i, index=i) for i in range(2)]
+    elite = MATD3(spec, net, seed=7, index=5)
+    state = resume.EvolveState(population, elite, 1.5, {"generation": 3}, {}, {},
+                               mlflow_run_id="run-1")  # fmt: skip
+    params, directory = Params(), tmp_path / "checkpoint"
+    buffer = MultiAgentReplayBuffer(10, TRANSITION_FIELDS, spec.agent_ids)
+    resume.save(directory, state, buffer, params)
+    loaded = resume.load(directory, MultiAgentReplayBuffer(10, TRANSITION_FIELDS, spec.agent_ids),
+                         params)  # fmt: skip
+    assert loaded.elite.index == 5 and loaded.elite_fitness == 1.5
+    assert loaded.mlflow_run_id == "run-1" and loaded.loop == {"generation": 3}
+    obs = random_obs(spec, 4, np.random.default_rng(0))
+    for a, b in zip(loaded.elite.get_action(obs, training=False)[1].values(),
+                    elite.get_action(obs, training=False)[1].values(), strict=True):  # fmt: skip
+        assert (a == b).all()
+    monkeypatch.setattr(resume, "training_code_hash", lambda: "other code")
+    abandoned: list[str] = []
+    with caplog.at_level(logging.WARNING, logger=resume.__name__):
+        assert resume.load(directory, buffer, params, abandoned) is None
+    assert abandoned == ["run-1"] and not directory.exists()
+    [moved] = tmp_path.glob("checkpoint.stale-code-*")
+    assert "made by other training code" in caplog.messages[-1]
+    assert (moved / "elite.pt").is_file()
