@@ -792,3 +792,25 @@ def test_episode_seeds_reach_the_env_as_a_single_envs_would_take_them():
     seen = []
     run_episodes(agent, env := SeededScripted([2]), 1, on_step=seen.append)
     assert seen == [env, env]  # after the reset and the one step after which the round goes on
+
+
+@pytest.mark.parametrize("discrete", [False, True])
+def test_no_exploration_draws_nothing_from_the_agents_generator(discrete):
+    """With ``expl_noise`` 0 (continuous) or ``epsilon`` 0 (discrete) acting draws no random
+    numbers: the generator's later draws, and so the run, are those of greedy acting."""
+    agent = MATD3(make_spec(discrete), NET, expl_noise=0.0, seed=0)
+    obs = random_obs(agent.spec, 8, np.random.default_rng(1))
+    before = agent.np_rng.bit_generator.state
+    greedy = agent.get_action(obs, training=False)[1]
+    explored = agent.get_action(obs, epsilon=0.0, training=True)[1]
+    assert agent.np_rng.bit_generator.state == before
+    for a in agent.agent_ids:
+        np.testing.assert_array_equal(explored[a], greedy[a])
+
+
+def test_no_target_smoothing_draws_nothing_from_the_torch_generator():
+    agent = MATD3(make_spec(), NET, target_noise=0.0, seed=0)
+    obs = preprocess_observation(torch.randn(8, 3), agent.spec.observations["a"])
+    before = agent.torch_rng.get_state()
+    agent.target_action("a", obs)
+    assert torch.equal(agent.torch_rng.get_state(), before)
