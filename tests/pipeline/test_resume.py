@@ -10,6 +10,7 @@ import re
 import numpy as np
 import pytest
 
+from marlpipe.config import Params
 from marlpipe.pipeline import resume
 
 
@@ -75,7 +76,6 @@ def test_a_checkpoint_keeps_the_elite_and_its_run_and_other_code_is_moved_aside(
 ):
     from marlpipe.algos import MATD3
     from marlpipe.algos.buffer import TRANSITION_FIELDS, MultiAgentReplayBuffer
-    from marlpipe.config import Params
     from tests.helpers.builders import make_spec, random_obs
 
     spec, net = make_spec(), {"hidden_sizes": [16]}
@@ -102,3 +102,34 @@ def test_a_checkpoint_keeps_the_elite_and_its_run_and_other_code_is_moved_aside(
     [moved] = tmp_path.glob("checkpoint.stale-code-*")
     assert "made by other training code" in caplog.messages[-1]
     assert (moved / "elite.pt").is_file()
+
+
+def test_a_finished_run_discards_its_checkpoint_and_any_other_end_keeps_it(tmp_path):
+    directory = checkpoint_dir(tmp_path)
+    tracker = resume.CheckpointTracker.__new__(resume.CheckpointTracker)
+    tracker.directory = directory
+    tracker.finish("KILLED")
+    assert directory.is_dir()
+    tracker.finish()  # a run that ends normally
+    assert not directory.exists()
+    resume.discard(directory)  # already gone: nothing to do
+
+
+def test_unreadable_or_foreign_state_is_moved_aside_and_half_saves_are_cleared(tmp_path, caplog):
+    params = Params()
+    directory = checkpoint_dir(tmp_path)
+    (directory / "state.json").write_text("{not json")
+    half = tmp_path / ".checkpoint.123.tmp"  # a save killed half-way
+    half.mkdir()
+    (half / "state.json").write_text("{}")
+    with caplog.at_level(logging.WARNING, logger=resume.__name__):
+        assert resume.load(directory, None, params) is None
+    assert not half.exists() and not directory.exists()
+    message = caplog.messages[-1]
+    assert "cannot be read: state.json is not the JSON state a checkpoint holds (" in message
+    assert "line 1 column 2" in message  # the parser's own words, on the same line
+    directory = checkpoint_dir(tmp_path)
+    (directory / "state.json").write_text("[1, 2]")  # JSON, but not a checkpoint's state
+    abandoned: list[str] = []
+    assert resume.load(directory, None, params, abandoned) is None and abandoned == []
+    assert "written by another version of marlpipe" in caplog.messages[-1]
