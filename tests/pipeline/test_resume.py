@@ -86,8 +86,10 @@ def test_a_checkpoint_keeps_the_elite_and_its_run_and_other_code_is_moved_aside(
     params, directory = Params(), tmp_path / "checkpoint"
     buffer = MultiAgentReplayBuffer(10, TRANSITION_FIELDS, spec.agent_ids)
     resume.save(directory, state, buffer, params)
+    resumed: list[str] = []  # its run is resumed, so it is not left among the abandoned
     loaded = resume.load(directory, MultiAgentReplayBuffer(10, TRANSITION_FIELDS, spec.agent_ids),
-                         params)  # fmt: skip
+                         params, resumed)  # fmt: skip
+    assert resumed == []
     assert loaded.elite.index == 5 and loaded.elite_fitness == 1.5
     assert loaded.mlflow_run_id == "run-1" and loaded.loop == {"generation": 3}
     obs = random_obs(spec, 4, np.random.default_rng(0))
