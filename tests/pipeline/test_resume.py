@@ -96,6 +96,15 @@ def test_a_checkpoint_keeps_the_elite_and_its_run_and_other_code_is_moved_aside(
     for a, b in zip(loaded.elite.get_action(obs, training=False)[1].values(),
                     elite.get_action(obs, training=False)[1].values(), strict=True):  # fmt: skip
         assert (a == b).all()
+    member = next((directory / "population").glob("*.pt"))
+    saved = member.read_bytes()
+    member.write_bytes(saved[: len(saved) // 2])  # a damaged member file
+    with caplog.at_level(logging.WARNING, logger=resume.__name__):
+        assert resume.load(directory, buffer, params) is None
+    assert f"cannot be read: {member}" in caplog.messages[-1]  # the damage, named
+    [damaged] = tmp_path.glob("checkpoint.stale-unreadable-*")
+    damaged.rename(directory)
+    (directory / "population" / member.name).write_bytes(saved)
     monkeypatch.setattr(resume, "training_code_hash", lambda: "other code")
     abandoned: list[str] = []
     with caplog.at_level(logging.WARNING, logger=resume.__name__):
