@@ -47,17 +47,33 @@ def training_code_hash(package: str | Path | None = None) -> str:
     default this one) except those in ``_NOT_TRAINING_CODE``, each as its syntax tree without
     docstrings, so that comments, docstrings, blank lines and formatting do not count. Any
     other edit does, even one that happens not to change the numbers: that cannot be known
-    without running both."""
+    without running both. A module's tree is parsed again only when its file changed (its size
+    or times), so the checkpoint of every generation asks for it at the cost of a few stats."""
     package = Path(package) if package is not None else PACKAGE
     digest = hashlib.sha256()
     for source in sorted(package.rglob("*.py")):
         relative = source.relative_to(package).as_posix()
         if relative.split("/")[0] in _NOT_TRAINING_CODE:
             continue
-        tree = _without_docstrings(ast.parse(source.read_bytes(), filename=relative))
         digest.update(relative.encode())
-        digest.update(ast.dump(tree).encode())
+        digest.update(_syntax_digest(source, relative))
     return digest.hexdigest()[:16]
+
+
+_syntax_digests: dict[Path, tuple[tuple[int, int, int], bytes]] = {}
+"""Per module file: its (mtime, ctime, size) when last parsed, and its syntax tree's digest."""
+
+
+def _syntax_digest(source: Path, relative: str) -> bytes:
+    """sha256 of ``source``'s syntax tree without docstrings, parsed again only if it changed."""
+    stat = source.stat()
+    key = (stat.st_mtime_ns, stat.st_ctime_ns, stat.st_size)
+    cached = _syntax_digests.get(source)
+    if cached is None or cached[0] != key:
+        tree = _without_docstrings(ast.parse(source.read_bytes(), filename=relative))
+        cached = (key, hashlib.sha256(ast.dump(tree).encode()).digest())
+        _syntax_digests[source] = cached
+    return cached[1]
 
 
 __all__ = ["code_hash", "training_code_hash"]

@@ -12,6 +12,7 @@ worker's slice (when the env itself is pickled or deep-copied) go over a pipe.
 from __future__ import annotations
 
 import functools
+import logging
 import multiprocessing as mp
 import os
 import sys
@@ -42,6 +43,8 @@ from marlpipe.envs.protocols import VecEnv
 from marlpipe.envs.spec import EnvSpec
 from marlpipe.envs.vector import SyncVecEnv
 from marlpipe.seeding import spawn_seeds
+
+log = logging.getLogger(__name__)
 
 
 class AsyncVecEnv(VecEnv):
@@ -89,6 +92,7 @@ class AsyncVecEnv(VecEnv):
         )  # fmt: skip
         ends = zip(bounds[:-1], bounds[1:], strict=True)
         self._launch([(slice(lo, hi), (build, seeds[lo:hi], None)) for lo, hi in ends])
+        warn_if_spinning(num_workers)
 
     def _launch(self, slices: list[tuple[slice, tuple]]) -> None:
         """Start a worker per ``(copies, env_args)`` over one fresh shared-memory block."""
@@ -244,6 +248,33 @@ class AsyncVecEnv(VecEnv):
 
 
 _PER_PROCESS = ("_workers", "_pending", "_arrays", "_poll")
+
+
+def warn_if_spinning(workers: int) -> bool:
+    """Warn (once per process) when torch was loaded before marlpipe with OpenMP's default
+    wait policy and its threads do not fit the cores beside ``workers`` env workers: its idle
+    threads then spin on the workers' cores (see :mod:`marlpipe`). Whether it warned."""
+    import torch
+
+    import marlpipe
+
+    global _warned
+    cores = os.cpu_count() or 1
+    threads = torch.get_num_threads()
+    if (_warned or not marlpipe.TORCH_LOADED_FIRST or workers + threads <= cores
+            or os.environ.get("OMP_WAIT_POLICY", "").upper() == "PASSIVE"):  # fmt: skip
+        return False
+    _warned = True
+    log.warning(
+        "env.backend async: torch was imported before marlpipe, so its %d OpenMP threads spin "
+        "beside %d env worker(s) on %d cores and can slow training several times: import "
+        "marlpipe first, set OMP_WAIT_POLICY=PASSIVE before starting Python, or call "
+        "torch.set_num_threads(%d)", threads, workers, cores, max(1, cores - workers),
+    )  # fmt: skip
+    return True
+
+
+_warned = False
 """What a pickled :class:`AsyncVecEnv` leaves out: its workers, their shared memory and pipes."""
 
 
