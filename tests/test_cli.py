@@ -71,7 +71,8 @@ def test_default_params_are_the_projects_own(tmp_path: Path) -> None:
                      marks=NEEDS_VMAS),
         ("env:\n  name: vmas.simple_spread\n  backend: async\n",
          "env.backend: expected 'sync' with a VMAS env.name"),
-        ("population:\n  backend: ray\n", "population.experience: expected 'merged' with"),
+        ("population:\n  backend: ray\n  experience: shared\n",
+         "population.experience: expected 'merged' with"),
         ("evolution:\n  fitness_agents: []\n", "evolution.fitness_agents: expected a list"),
     ],
 )  # fmt: skip

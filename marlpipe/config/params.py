@@ -40,7 +40,7 @@ class EnvConfig:
     """PettingZoo env as "package.module" (with parallel_env()) or "package.module:factory"."""
     kwargs: dict[str, Any] = option(factory=lambda: {"continuous_actions": True})
     """Keyword arguments given to the env factory."""
-    num_envs: int = option(8, ge=1)
+    num_envs: int = option(32, ge=1)
     """Env copies stepped together while training."""
     backend: str = option("sync", choices=BACKENDS, neutral=True)
     """"sync": copies stepped in this process; "async": in worker subprocesses (one per core but
@@ -117,15 +117,18 @@ class PopulationConfig:
     """Torch device of the networks ("cpu", "cuda", "cuda:N" or "mps")."""
     torch_threads: int = option(1, ge=0)
     """Torch intra-op CPU threads (0: torch's default). 1 is fastest for small networks."""
-    backend: str = option("local", choices=("local", "ray"), neutral=True)
-    """Where members train: "local" (one after another in this process) or "ray" (in parallel,
-    one member per Ray actor at a time; needs ``experience: merged`` and the ``ray`` extra).
-    With ``merged`` experience both give byte-identical runs."""
-    experience: str = option("shared", choices=("shared", "merged"))
-    """"shared": members take turns at one replay buffer, each seeing the transitions the
-    members before it added in the same generation. "merged": each member trains from the
-    buffer as it stood at the generation's start plus its own new transitions; all of them are
-    appended in member order at the generation's end (what parallel training needs)."""
+    backend: str = option("processes", choices=("processes", "local", "ray"), neutral=True)
+    """Where members train: "processes" (in parallel, in a pool of processes on this machine,
+    one per CPU), "local" (one after another in this process) or "ray" (in parallel, one
+    member per Ray actor at a time, here or on a cluster; the ``ray`` extra). "processes" and
+    "ray" need ``experience: merged``; with it all three give byte-identical runs, for any
+    number of workers."""
+    experience: str = option("merged", choices=("merged", "shared"))
+    """"merged": each member trains from the buffer as it stood at the generation's start plus
+    its own new transitions; all of them are appended in member order at the generation's end
+    (what parallel training needs). "shared": members take turns at one replay buffer, each
+    seeing the transitions the members before it added in the same generation (one after
+    another only: ``backend: local``)."""
     ray_address: str | None = option(None, neutral=True)
     """Ray cluster to join ("host:port", "ray://host:port" or "auto"); null: the RAY_ADDRESS
     environment variable if set, else a Ray started on this machine."""
@@ -134,8 +137,9 @@ class PopulationConfig:
     num_gpus: float | None = option(None, ge=0.0, neutral=True)
     """GPUs each Ray worker reserves (null: 1 when ``device`` is a CUDA device, else 0)."""
     workers: int | None = option(None, ge=1, neutral=True)
-    """Ray workers (actors) training members in parallel (null: min(population size, the
-    cluster's CPUs / num_cpus))."""
+    """Processes or Ray workers (actors) training members in parallel (null: min(population
+    size, this machine's usable CPUs) for processes, min(population size, the cluster's CPUs /
+    num_cpus) for Ray). One process trains in this process, with no pool."""
 
 
 @dataclass(frozen=True)

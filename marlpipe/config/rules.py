@@ -138,13 +138,13 @@ def check_rl_hp_selection(mutation: Any, algorithm: str, source: str,
 
 
 def check_population(population: Any, source: str, prefix: str = "population.") -> None:
-    """Parallel members cannot see each other's transitions as they train: ``ray`` needs
-    ``merged`` experience."""
-    if population.backend == "ray" and population.experience != "merged":
+    """Parallel members cannot see each other's transitions as they train: ``processes`` and
+    ``ray`` need ``merged`` experience."""
+    if population.backend != "local" and population.experience != "merged":
         raise ConfigError(
-            f"{source}: {prefix}experience: expected 'merged' with {prefix}backend 'ray' "
-            f"(members training in parallel cannot share one buffer), got "
-            f"{population.experience!r}"
+            f"{source}: {prefix}experience: expected 'merged' with {prefix}backend "
+            f"{population.backend!r} (members training in parallel cannot share one buffer; "
+            f"'shared' needs {prefix}backend 'local'), got {population.experience!r}"
         )
 
 

@@ -254,14 +254,21 @@ class Experiment:
 
     def trainer(self, factory: EnvFactory) -> Trainer:
         """Who trains the members (``population.experience``, ``population.backend``): the
-        shared buffer's turns, merged experience here, or on Ray workers that each build
-        ``factory.vec_env()`` once (a task's reset seed then takes over)."""
+        shared buffer's turns, merged experience here, or in processes or on Ray workers that
+        each build ``factory.vec_env()`` once (a task's reset seed then takes over)."""
+        from marlpipe.training.process_trainer import ProcessTrainer, pool_size
         from marlpipe.training.trainers import LocalTrainer, SharedTrainer
 
         population = self.params.population
         if population.experience == "shared":
             return SharedTrainer()
-        if population.backend == "local":
+        if population.backend == "processes":
+            workers = pool_size(population.workers, population.size)
+            if workers > 1:
+                return ProcessTrainer(factory, workers=workers,
+                                      torch_threads=population.torch_threads)  # fmt: skip
+            log.info("population.backend 'processes': one CPU, the members train in this process")
+        if population.backend != "ray":
             return LocalTrainer()
         from marlpipe.training.ray_trainer import RayTrainer
 

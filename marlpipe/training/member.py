@@ -2,9 +2,11 @@
 
 :func:`train_member` trains one member from a buffer snapshot; its env reset seed, its
 exploration and target noise and its buffer sampling come from :class:`MemberSeeds`, streams of
-``(run seed, generation, member position)`` only. Both trainers run it: ``LocalTrainer`` in
-this process (:mod:`marlpipe.training.trainers`) and ``RayTrainer`` on Ray actors
-(:mod:`marlpipe.training.ray_trainer`); both import it from here, below them. A task that
+``(run seed, generation, member position)`` only. Every merged trainer runs it: ``LocalTrainer``
+in this process (:mod:`marlpipe.training.trainers`), ``ProcessTrainer`` in a pool of processes
+on this machine (:mod:`marlpipe.training.process_trainer`) and ``RayTrainer`` on Ray actors
+(:mod:`marlpipe.training.ray_trainer`), the last two through a :class:`MemberRunner` per
+worker; all import it from here, below them. A task that
 carries an :class:`Evaluation` also plays the member's fitness episodes right after its turn,
 where it trained (the Ray workers do; the local trainer leaves that to the loop, as before).
 """
@@ -22,6 +24,7 @@ from marlpipe.training.state import LoopState
 
 if TYPE_CHECKING:
     from marlpipe.algos.protocols import Agent
+    from marlpipe.envs.env_factory import EnvFactory
     from marlpipe.envs.protocols import VecEnv
 
 NOISE_STREAM = 1
@@ -142,6 +145,37 @@ def agent_from(metadata: dict[str, Any], state: dict[str, dict[str, Any]], devic
     return algorithm_class(metadata["algo"]).from_state(metadata, state, device)
 
 
+class MemberRunner:
+    """A worker's envs, built once, and the members' turns on them: ``factory``'s vec env, and an
+    evaluation env per episode count, built when first needed. Both parallel trainers' workers
+    (a Ray actor, a process of the pool) are one of these."""
+
+    def __init__(self, factory: EnvFactory, torch_threads: int) -> None:
+        import torch
+
+        if torch_threads > 0:
+            torch.set_num_threads(int(torch_threads))
+        self.factory = factory
+        self.env = factory.vec_env()
+        self.eval_envs: dict[int, Any] = {}
+
+    def train(self, task: MemberTask, snapshot: dict[str, Any]) -> MemberResult:
+        """One member's turn and, if the task asks, its fitness episodes (see
+        :func:`train_member`)."""
+        eval_env = None
+        if task.evaluation is not None:
+            episodes = int(task.evaluation.episodes)
+            if episodes not in self.eval_envs:
+                self.eval_envs[episodes] = self.factory.eval_env(episodes)
+            eval_env = self.eval_envs[episodes]
+        return train_member(task, snapshot, self.env, eval_env)
+
+    def close(self) -> None:
+        """Close the envs."""
+        for env in (self.env, *self.eval_envs.values()):
+            env.close()
+
+
 def train_member(task: MemberTask, snapshot: dict[str, Any], env: VecEnv,
                  eval_env: Any = None) -> MemberResult:  # fmt: skip
     """Train one member for one generation from the buffer ``snapshot`` (see
@@ -180,6 +214,7 @@ __all__ = [
     "NOISE_STREAM",
     "Evaluation",
     "MemberResult",
+    "MemberRunner",
     "MemberSeeds",
     "MemberTask",
     "agent_from",

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from marlpipe.code_hash import code_hash
 from marlpipe.errors import UserError
-from marlpipe.training.member import MemberResult, MemberTask, train_member
+from marlpipe.training.member import MemberResult, MemberRunner, MemberTask
 from marlpipe.training.trainers import MergedTrainer
 
 if TYPE_CHECKING:
@@ -43,18 +43,9 @@ PACKAGE_PARENT = str(Path(__file__).resolve().parents[2])
 workers import the same code as the driver."""
 
 
-class MemberWorker:
-    """A Ray actor's body: one vec env, built once, and the members' turns on it; evaluation
-    envs built when first needed, one per episode count."""
-
-    def __init__(self, factory: EnvFactory, torch_threads: int) -> None:
-        import torch
-
-        if torch_threads > 0:
-            torch.set_num_threads(int(torch_threads))
-        self.factory = factory
-        self.env = factory.vec_env()
-        self.eval_envs: dict[int, Any] = {}
+class MemberWorker(MemberRunner):
+    """A Ray actor's body: a :class:`~marlpipe.training.member.MemberRunner` that names the
+    worker, node and code it runs on."""
 
     def label(self) -> str:
         """``node-ip:pid`` of this worker."""
@@ -79,13 +70,7 @@ class MemberWorker:
     def train(self, task: MemberTask, snapshot: dict[str, Any]) -> MemberResult:
         """One member's turn and, if the task asks, its fitness episodes (see
         :func:`~marlpipe.training.member.train_member`)."""
-        eval_env = None
-        if task.evaluation is not None:
-            episodes = int(task.evaluation.episodes)
-            if episodes not in self.eval_envs:
-                self.eval_envs[episodes] = self.factory.eval_env(episodes)
-            eval_env = self.eval_envs[episodes]
-        result = train_member(task, snapshot, self.env, eval_env)
+        result = super().train(task, snapshot)
         result.worker, result.node = self.label(), self.node()
         return result
 

@@ -255,9 +255,10 @@ def test_vmas_env_must_step_in_sync() -> None:
     [  # every setting added since v1: VMAS, Ray, devices, teams (presets: test_cli.py)
         ({"env": {"kwargs": ["continuous_actions"]}},
          "env.kwargs: expected a mapping, got ['continuous_actions']"),
-        ({"population": {"backend": "dask"}}, "population.backend: expected one of 'local', 'ray'"),
+        ({"population": {"backend": "dask"}},
+         "population.backend: expected one of 'processes', 'local', 'ray'"),
         ({"population": {"experience": "pooled"}},
-         "population.experience: expected one of 'shared', 'merged'"),
+         "population.experience: expected one of 'merged', 'shared'"),
         ({"population": {"ray_address": 6379}}, "population.ray_address: expected a string"),
         ({"population": {"num_cpus": 0}}, "population.num_cpus: expected a finite number > 0.0"),
         ({"population": {"num_gpus": -0.5}},

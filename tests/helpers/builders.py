@@ -14,7 +14,9 @@ TINY = {
     "env": {"num_envs": 2},
     "net_config": {"hidden_sizes": [16]},
     "init_hp": {"batch_size": 64, "learn_step": 20},
-    "population": {"size": 2},
+    # merged experience as the default; "local" trains it in this process, with the numbers of
+    # the default "processes" backend (tests/training/test_processes.py) and no pool to start
+    "population": {"size": 2, "backend": "local"},
     "evolution": {
         "generations": 2,
         "steps_per_generation": 200,

@@ -179,7 +179,7 @@ OTHER_VALUES = {
     "net_config.critic_hidden_sizes": [32],
     "net_config.activation": "GELU",
     "population.device": "cuda",
-    "population.experience": "merged",
+    "population.experience": "shared",
     "mutation.rl_hp_selection": ["lr_actor"],
     "mutation.activation_selection": ["ReLU", "ELU"],
     "evolution.target": 0.0,
@@ -234,6 +234,7 @@ def test_resume_key_leaves_out_the_neutral_settings(tiny_params: Params) -> None
     merged = with_overrides(tiny_params, {"population": {"experience": "merged"}})
     for neutral in (
         {"population": {"backend": "ray", "workers": 2, "num_cpus": 2, "num_gpus": 0}},
+        {"population": {"backend": "processes", "workers": 3}},
         {"population": {"ray_address": "127.0.0.1:6379"}}, {"env": {"backend": "async"}},
         {"tracking": {"enabled": True, "experiment": "x"}}, {"evaluate": {"episodes": 9}},
     ):  # fmt: skip

@@ -171,7 +171,7 @@ def test_unreachable_address_is_one_line_within_seconds():
 
 def test_ray_backend_needs_merged_experience():
     with pytest.raises(ConfigError) as err:
-        with_overrides(Params(), {"population": {"backend": "ray"}})
+        with_overrides(Params(), {"population": {"backend": "ray", "experience": "shared"}})
     assert "population.experience" in str(err.value) and "\n" not in str(err.value)
     params = with_overrides(Params(), {"population": {"backend": "ray", "experience": "merged"}})
     assert params.population.workers is None and params.population.num_cpus == 1.0

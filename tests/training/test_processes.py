@@ -1,0 +1,137 @@
+"""The population in a pool of processes (``population.backend: processes``, the default):
+byte-identical to one member after another in this process, for any number of processes."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+from marlpipe.config import ConfigError, Params, with_overrides
+from marlpipe.errors import UserError
+from marlpipe.pipeline.experiment import Experiment
+from marlpipe.training import process_trainer
+from marlpipe.training.process_trainer import ProcessTrainer, pool_size
+from marlpipe.training.trainers import LocalTrainer
+from tests.helpers.ray_runs import ENV, assert_identical, tensors, tiny_run
+
+
+@pytest.fixture(scope="module")
+def local_merged():
+    return tiny_run(LocalTrainer())
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_processes_equal_local_merged(local_merged, workers):
+    trainer = ProcessTrainer(ENV, workers=workers)
+    try:
+        in_pool = tiny_run(trainer)
+    finally:
+        trainer.close()
+    assert_identical(local_merged, in_pool)
+    members = [m for r in in_pool[2] for m in r.members]
+    labels = {m.worker for m in members}
+    assert all(label.startswith("process:") for label in labels)
+    assert 1 <= len(labels) <= workers
+    # each member's fitness episodes ran in the process that trained it, with the same scores
+    assert all(m.evaluated_on == m.worker for m in members)
+    assert [m.fitness for m in members] == [m.fitness for r in local_merged[2] for m in r.members]
+
+
+def test_a_dead_process_is_one_line_naming_the_backend():
+    import os
+    import signal
+
+    trainer = ProcessTrainer(ENV, workers=1)
+    killed = []
+
+    def kill_the_worker(_result, _state):
+        if not killed:
+            pid = next(iter(trainer._pool._processes))
+            os.kill(pid, signal.SIGKILL)
+            killed.append(pid)
+
+    try:
+        with pytest.raises(UserError) as err:
+            tiny_run(trainer, on_generation=kill_the_worker)
+    finally:
+        trainer.close()
+    message = str(err.value)
+    assert killed and "\n" not in message
+    assert "population.backend 'processes'" in message and "resumed" in message
+
+
+def test_pool_size_is_one_per_cpu_and_never_more_than_the_members(monkeypatch):
+    monkeypatch.setattr(process_trainer, "usable_cpus", lambda: 2)
+    assert pool_size(None, 4) == 2
+    assert pool_size(None, 1) == 1
+    assert pool_size(3, 4) == 3 and pool_size(8, 4) == 4
+    monkeypatch.setattr(process_trainer, "usable_cpus", lambda: 1)
+    assert pool_size(None, 4) == 1
+
+
+def test_the_default_is_processes_with_merged_experience_and_one_cpu_trains_here(
+    monkeypatch, tmp_path
+):
+    params = Params()
+    assert (params.population.backend, params.population.experience) == ("processes", "merged")
+    experiment = Experiment(params, tmp_path)
+    monkeypatch.setattr(process_trainer, "usable_cpus", lambda: 1)
+    assert type(experiment.trainer(ENV)) is LocalTrainer
+    monkeypatch.setattr(process_trainer, "usable_cpus", lambda: 2)
+    trainer = experiment.trainer(ENV)
+    try:
+        assert isinstance(trainer, ProcessTrainer) and trainer.workers == 2
+    finally:
+        trainer.close()
+
+
+@pytest.mark.parametrize("backend", ["processes", "ray"])
+def test_parallel_backends_need_merged_experience(backend):
+    with pytest.raises(ConfigError) as err:
+        with_overrides(Params(), {"population": {"backend": backend, "experience": "shared"}})
+    message = str(err.value)
+    assert "population.experience" in message and repr(backend) in message
+    assert "'local'" in message and "\n" not in message
+    local = with_overrides(Params(), {"population": {"backend": "local", "experience": "shared"}})
+    assert local.population.experience == "shared"
+
+
+@pytest.mark.e2e
+def test_resumed_evolve_in_processes_equals_an_uninterrupted_local_run(
+    tmp_path: Path, tiny_params: Params
+) -> None:
+    """The evolve stage in a pool of 2 processes, killed after its first generation and rerun,
+    ends exactly where an uninterrupted run in this process ends (the same models)."""
+    from marlpipe.pipeline import envspec, evolve, init_population
+
+    local = with_overrides(tiny_params, {"population": {"backend": "local"}})
+    pooled = with_overrides(tiny_params, {"population": {"backend": "processes", "workers": 2}})
+    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+    envspec.run(local, straight)
+    init_population.run(local, straight)
+    shutil.copytree(straight, resumed)
+    expected = evolve.run(local, straight)
+
+    class Killed(Exception):
+        pass
+
+    def kill_after_first(generation: int, _result: object) -> None:
+        if generation == 0:
+            raise Killed
+
+    with pytest.raises(Killed):
+        evolve.run(pooled, resumed, on_generation=kill_after_first)
+    seen: list[int] = []
+    result = evolve.run(pooled, resumed, on_generation=lambda g, _: seen.append(g))
+    assert seen == [1]
+    assert result.history == expected.history
+    for name in ("elite/elite.pt", "population/member_00.pt", "population/member_01.pt"):
+        a = torch.load(straight / "models" / name, weights_only=True)
+        b = torch.load(resumed / "models" / name, weights_only=True)
+        assert a["state"].keys() == b["state"].keys(), name
+        for key in a["state"]:
+            pairs = zip(tensors(a["state"][key]), tensors(b["state"][key]), strict=True)
+            assert all(torch.equal(x, y) for x, y in pairs), (name, key)
