@@ -1,7 +1,8 @@
 """Where one generation of the evolve stage spends its time, per env path.
 
 Runs the evolve stage (``marlpipe.pipeline.evolve.run``) for ``--generations`` generation(s) on
-the default ``params.yaml`` with tracking off and ``env.name`` set to ``--env``, once per env
+the default ``params.yaml`` with tracking off, the members trained in this process
+(``population.backend: local``, the same numbers) and ``env.name`` set to ``--env``, once per env
 path (``env.fast`` true and false) in alternating order, ``--repeats`` times. Sums of
 ``perf_counter`` time around four calls split each run's wall time (no profiler, which would
 inflate Python-heavy code):
@@ -58,6 +59,8 @@ def one_run(args, fast: bool, spent: dict[str, float]) -> dict[str, float]:
         "env": {"name": args.env, "fast": fast},
         "evolution": {"generations": args.generations},
         "tracking": {"enabled": False},
+        # in this process, where the timers are: the same numbers as the default pool of processes
+        "population": {"backend": "local"},
     }
     params = with_overrides(load_params(args.params), overrides)
     spent.clear()
