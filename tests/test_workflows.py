@@ -174,6 +174,7 @@ def test_an_evaluate_setting_reruns_evaluate_alone(session: Session) -> None:
 NEUTRAL = [
     {"population": {"ray_address": "127.0.0.1:6379"}},
     {"population": {"workers": 2}},
+    {"population": {"backend": "processes"}},
     {"population": {"num_cpus": 2}},
     {"population": {"num_gpus": 0}},
     {"env": {"backend": "async"}},
@@ -185,7 +186,7 @@ NEUTRAL = [
 CHANGES_RESULTS = [
     {"seed": 7},
     {"population": {"torch_threads": 2}},
-    {"population": {"experience": "merged"}},
+    {"population": {"experience": "shared"}},
     {"evolution": {"generations": 3}},
 ]
 
