@@ -60,7 +60,7 @@ class Experiment:
     evolve stage (``params.tracking.enabled`` still decides whether the evaluate stage logs and
     registers the elite). ``resume``: the evolve stage continues a partial run saved in
     ``root`` (else it starts at generation 0, setting the partial run aside). ``progress``: a
-    progress bar per generation.
+    progress bar per generation on a terminal, a line per generation in a log.
     """
 
     def __init__(

@@ -133,7 +133,7 @@ def train_multi_agent(
     result = evolve(
         env, pop, memory, evolution, tournament=tournament, mutation=mutation, state=state,
         eval_env=eval_env, tracker=tracker, on_generation=on_generation,
-        progress=None if progress else False, trainer=trainer,
+        progress=progress, trainer=trainer,
     )  # fmt: skip
     return result.population, result.history
 

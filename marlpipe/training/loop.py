@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -213,7 +214,10 @@ def evolve(
     ``env``'s factory (:meth:`~marlpipe.envs.env_factory.EnvFactory.eval_env`).
     After every generation the tracker logs its record, then its checkpoint
     (``tracker.log_checkpoint(result, state)``); ``on_generation(result, state)`` runs last.
-    ``progress``: a bar per generation always (True), never (False), or on a terminal (None).
+    ``progress`` (True or None: shown; False: nothing): on a terminal a bar that advances
+    once per generation; otherwise (a log file, a pipe) one line per generation on stderr
+    with the generation, the elite's fitness, the env steps so far and the generation's
+    seconds.
     ``trainer``: who trains the members (see :func:`run_generation`); ``None``: the shared
     buffer (:class:`~marlpipe.training.trainers.SharedTrainer`).
     """
@@ -232,12 +236,15 @@ def evolve(
         eval_env = EnvFactory.of(env).eval_env(evolution.eval_episodes)
     population, history, last = list(population), [], None
     total = evolution.generations
+    terminal = sys.stderr.isatty()
     bar = tqdm(
         total=total, initial=min(state.generation, total), unit="gen", desc="evolve",
-        disable=None if progress is None else not progress, dynamic_ncols=True,
+        disable=progress is False or not terminal, dynamic_ncols=True,
     )  # fmt: skip
+    lines = progress is not False and not terminal
     try:
         while state.generation < total:
+            started = time.perf_counter()
             last = run_generation(
                 env, population, memory, state, evolution, eval_env=eval_env,
                 tournament=tournament, mutation=mutation, tracker=tracker, trainer=trainer,
@@ -246,6 +253,11 @@ def evolve(
             history.append(last.fitnesses)
             bar.update(1)
             bar.set_postfix(elite=f"{last.elite_fitness:.2f}", steps=state.env_steps)
+            if lines:
+                seconds = time.perf_counter() - started
+                print(f"evolve: generation {state.generation}/{total}, elite fitness "
+                      f"{last.elite_fitness:.2f}, {state.env_steps:,} env steps, {seconds:.1f} s",
+                      file=sys.stderr, flush=True)  # fmt: skip
             tracker.log_checkpoint(last, state)
             if on_generation is not None:
                 on_generation(last, state)

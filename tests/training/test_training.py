@@ -716,3 +716,27 @@ def test_collect_with_thousands_of_vmas_copies_owes_many_learn_calls_per_vector_
     assert agent.learn_calls == stats.learn_calls == 3 * 2048 // 100  # 20 + 20 + 21
     assert agent.learn_credit == 3 * 2048 % 100
     env.close()
+
+
+@pytest.mark.parametrize("progress", [True, False])
+def test_progress_off_a_terminal_is_one_line_per_generation(progress, capsys):
+    """In a log or a pipe (pytest's captured stderr is not a terminal) ``progress=True`` shows a
+    line per generation with its number, the elite's fitness, the env steps and its seconds;
+    ``False`` shows nothing."""
+    import re
+
+    env, eval_env, pop, memory, tournament, mutation = tiny_setup()
+    train_multi_agent(
+        env, pop, memory, max_steps=400, evo_steps=100, eval_env=eval_env,
+        tournament=tournament, mutation=mutation, progress=progress, seed=0,
+    )  # fmt: skip
+    env.close()
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.startswith("evolve:")]
+    if not progress:
+        assert lines == []
+        return
+    pattern = r"evolve: generation (\d)/2, elite fitness -?\d+\.\d\d, ([\d,]+) env steps, [\d.]+ s"
+    matches = [re.fullmatch(pattern, line) for line in lines]
+    assert len(lines) == 2 and all(matches), err
+    assert [(m[1], m[2]) for m in matches] == [("1", "200"), ("2", "400")]
