@@ -16,19 +16,18 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from marlpipe.config.params import EvolutionConfig
 from marlpipe.evolution.fitness import evaluate_population, scored_agents
 from marlpipe.evolution.population import recent_fitness
 from marlpipe.training.member import Evaluation
+from marlpipe.training.progress import GenerationProgress
 from marlpipe.training.rollout import EpsilonSchedule
 from marlpipe.training.state import LoopState
 from marlpipe.training.tracker import (
@@ -236,35 +235,23 @@ def evolve(
         eval_env = EnvFactory.of(env).eval_env(evolution.eval_episodes)
     population, history, last = list(population), [], None
     total = evolution.generations
-    terminal = sys.stderr.isatty()
-    bar = tqdm(
-        total=total, initial=min(state.generation, total), unit="gen", desc="evolve",
-        disable=progress is False or not terminal, dynamic_ncols=True,
-    )  # fmt: skip
-    lines = progress is not False and not terminal
+    shown = GenerationProgress(progress, total, state.generation)
     try:
         while state.generation < total:
-            started = time.perf_counter()
             last = run_generation(
                 env, population, memory, state, evolution, eval_env=eval_env,
                 tournament=tournament, mutation=mutation, tracker=tracker, trainer=trainer,
             )  # fmt: skip
             population = last.population
             history.append(last.fitnesses)
-            bar.update(1)
-            bar.set_postfix(elite=f"{last.elite_fitness:.2f}", steps=state.env_steps)
-            if lines:
-                seconds = time.perf_counter() - started
-                print(f"evolve: generation {state.generation}/{total}, elite fitness "
-                      f"{last.elite_fitness:.2f}, {state.env_steps:,} env steps, {seconds:.1f} s",
-                      file=sys.stderr, flush=True)  # fmt: skip
+            shown.generation_done(state.generation, last.elite_fitness, state.env_steps)
             tracker.log_checkpoint(last, state)
             if on_generation is not None:
                 on_generation(last, state)
             if evolution.target is not None and last.elite_fitness >= evolution.target:
                 break
     finally:
-        bar.close()
+        shown.close()
         if own_eval_env:
             eval_env.close()
     return EvolutionResult(population, history, last)
