@@ -248,6 +248,7 @@ class AsyncVecEnv(VecEnv):
 
 
 _PER_PROCESS = ("_workers", "_pending", "_arrays", "_poll")
+"""What a pickled :class:`AsyncVecEnv` leaves out: its workers, their shared memory and pipes."""
 
 
 def warn_if_spinning(workers: int) -> bool:
@@ -275,7 +276,7 @@ def warn_if_spinning(workers: int) -> bool:
 
 
 _warned = False
-"""What a pickled :class:`AsyncVecEnv` leaves out: its workers, their shared memory and pipes."""
+"""Whether :func:`warn_if_spinning` warned already (once per process)."""
 
 
 def _died_while_starting(proc: Any) -> str:

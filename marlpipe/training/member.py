@@ -170,11 +170,6 @@ class MemberRunner:
             eval_env = self.eval_envs[episodes]
         return train_member(task, snapshot, self.env, eval_env)
 
-    def close(self) -> None:
-        """Close the envs."""
-        for env in (self.env, *self.eval_envs.values()):
-            env.close()
-
 
 def train_member(task: MemberTask, snapshot: dict[str, Any], env: VecEnv,
                  eval_env: Any = None) -> MemberResult:  # fmt: skip

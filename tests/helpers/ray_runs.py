@@ -1,8 +1,11 @@
-"""The tiny evolution both Ray test modules run, and the byte-for-byte comparison of two runs.
+"""The tiny evolution the parallel trainers' test modules run, and the byte-for-byte comparison
+of two runs.
 
-``tests/training/test_ray.py`` (a local Ray) and ``tests/training/test_ray_cluster.py`` (a
-cluster of several nodes) run the same 3-member evolution on speaker-listener under different
-trainers and compare the outcome with :func:`assert_identical`.
+``tests/training/test_ray.py`` (a local Ray), ``tests/training/test_ray_cluster.py`` (a
+cluster of several nodes) and ``tests/training/test_processes.py`` (a pool of processes) run the
+same 3-member evolution on speaker-listener under different trainers and compare the outcome
+with :func:`assert_identical`; the first and last also kill an evolve stage and compare its
+resumed end with an uninterrupted one (:func:`assert_resume_ends_as_uninterrupted`).
 """
 
 from __future__ import annotations
@@ -93,3 +96,42 @@ def tensors(value) -> list[torch.Tensor]:
     if isinstance(value, (list, tuple)):
         return [t for v in value for t in tensors(v)]
     return [torch.tensor(value)] if isinstance(value, (int, float)) else []
+
+
+def assert_resume_ends_as_uninterrupted(root: Path, uninterrupted, interrupted) -> None:
+    """The evolve stage on the params ``interrupted``, killed after its first generation and
+    rerun, ends exactly where an uninterrupted run on ``uninterrupted`` ends: the same fitness
+    history and the same models (weights, optimisers and generator states) of the 2 members."""
+    import shutil
+
+    from marlpipe.pipeline import envspec, evolve, init_population
+
+    straight, resumed = root / "straight", root / "resumed"
+    envspec.run(uninterrupted, straight)
+    init_population.run(uninterrupted, straight)
+    shutil.copytree(straight, resumed)
+    expected = evolve.run(uninterrupted, straight)
+
+    class Killed(Exception):
+        pass
+
+    def kill_after_first(generation: int, _result: object) -> None:
+        if generation == 0:
+            raise Killed
+
+    try:
+        evolve.run(interrupted, resumed, on_generation=kill_after_first)
+        raise AssertionError("the evolve stage was not killed")
+    except Killed:
+        pass
+    seen: list[int] = []
+    result = evolve.run(interrupted, resumed, on_generation=lambda g, _: seen.append(g))
+    assert seen == [1]
+    assert result.history == expected.history
+    for name in ("elite/elite.pt", "population/member_00.pt", "population/member_01.pt"):
+        a = torch.load(straight / "models" / name, weights_only=True)
+        b = torch.load(resumed / "models" / name, weights_only=True)
+        assert a["state"].keys() == b["state"].keys(), name
+        for key in a["state"]:  # weights, optimisers and generator states alike
+            pairs = zip(tensors(a["state"][key]), tensors(b["state"][key]), strict=True)
+            assert all(torch.equal(x, y) for x, y in pairs), (name, key)

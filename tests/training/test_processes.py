@@ -3,11 +3,9 @@ byte-identical to one member after another in this process, for any number of pr
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
-import torch
 
 from marlpipe.config import ConfigError, Params, with_overrides
 from marlpipe.errors import UserError
@@ -15,7 +13,12 @@ from marlpipe.pipeline.experiment import Experiment
 from marlpipe.training import process_trainer
 from marlpipe.training.process_trainer import ProcessTrainer, pool_size
 from marlpipe.training.trainers import LocalTrainer
-from tests.helpers.ray_runs import ENV, assert_identical, tensors, tiny_run
+from tests.helpers.ray_runs import (
+    ENV,
+    assert_identical,
+    assert_resume_ends_as_uninterrupted,
+    tiny_run,
+)
 
 
 @pytest.fixture(scope="module")
@@ -105,33 +108,6 @@ def test_resumed_evolve_in_processes_equals_an_uninterrupted_local_run(
 ) -> None:
     """The evolve stage in a pool of 2 processes, killed after its first generation and rerun,
     ends exactly where an uninterrupted run in this process ends (the same models)."""
-    from marlpipe.pipeline import envspec, evolve, init_population
-
     local = with_overrides(tiny_params, {"population": {"backend": "local"}})
     pooled = with_overrides(tiny_params, {"population": {"backend": "processes", "workers": 2}})
-    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
-    envspec.run(local, straight)
-    init_population.run(local, straight)
-    shutil.copytree(straight, resumed)
-    expected = evolve.run(local, straight)
-
-    class Killed(Exception):
-        pass
-
-    def kill_after_first(generation: int, _result: object) -> None:
-        if generation == 0:
-            raise Killed
-
-    with pytest.raises(Killed):
-        evolve.run(pooled, resumed, on_generation=kill_after_first)
-    seen: list[int] = []
-    result = evolve.run(pooled, resumed, on_generation=lambda g, _: seen.append(g))
-    assert seen == [1]
-    assert result.history == expected.history
-    for name in ("elite/elite.pt", "population/member_00.pt", "population/member_01.pt"):
-        a = torch.load(straight / "models" / name, weights_only=True)
-        b = torch.load(resumed / "models" / name, weights_only=True)
-        assert a["state"].keys() == b["state"].keys(), name
-        for key in a["state"]:
-            pairs = zip(tensors(a["state"][key]), tensors(b["state"][key]), strict=True)
-            assert all(torch.equal(x, y) for x, y in pairs), (name, key)
+    assert_resume_ends_as_uninterrupted(tmp_path, local, pooled)

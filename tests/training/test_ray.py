@@ -9,7 +9,6 @@ import time
 from pathlib import Path
 
 import pytest
-import torch
 
 from marlpipe.algos.buffer import TRANSITION_FIELDS, MultiAgentReplayBuffer
 from marlpipe.config import ConfigError, Params, with_overrides
@@ -21,7 +20,7 @@ from tests.helpers.ray_runs import (
     ENV,
     SIZE,
     assert_identical,
-    tensors,
+    assert_resume_ends_as_uninterrupted,
     tiny_run,
     worker_pythonpath,
 )
@@ -200,38 +199,9 @@ def test_resumed_ray_evolve_equals_an_uninterrupted_local_merged_run(
 ) -> None:
     """The evolve stage on Ray, killed after its first generation and rerun, ends exactly where
     an uninterrupted local run with merged experience ends (both give the same models)."""
-    import shutil
-
-    from marlpipe.pipeline import envspec, evolve, init_population
-
     local = _pipeline_params(tiny_params, experience="merged")
     on_ray = _pipeline_params(tiny_params, experience="merged", backend="ray", workers=2)
-    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
-    envspec.run(local, straight)
-    init_population.run(local, straight)
-    shutil.copytree(straight, resumed)
-    expected = evolve.run(local, straight)
-
-    class Killed(Exception):
-        pass
-
-    def kill_after_first(generation: int, _result: object) -> None:
-        if generation == 0:
-            raise Killed
-
-    with pytest.raises(Killed):
-        evolve.run(on_ray, resumed, on_generation=kill_after_first)
-    seen: list[int] = []
-    result = evolve.run(on_ray, resumed, on_generation=lambda g, _: seen.append(g))
-    assert seen == [1]
-    assert result.history == expected.history
-    for name in ("elite/elite.pt", "population/member_00.pt", "population/member_01.pt"):
-        a = torch.load(straight / "models" / name, weights_only=True)
-        b = torch.load(resumed / "models" / name, weights_only=True)
-        assert a["state"].keys() == b["state"].keys(), name
-        for key in a["state"]:  # weights, optimisers and generator states alike
-            pairs = zip(tensors(a["state"][key]), tensors(b["state"][key]), strict=True)
-            assert all(torch.equal(x, y) for x, y in pairs), (name, key)
+    assert_resume_ends_as_uninterrupted(tmp_path, local, on_ray)
 
 
 def test_cli_reports_an_unreachable_address_in_one_line(
