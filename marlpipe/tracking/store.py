@@ -56,7 +56,8 @@ def client(tracking_uri: str):
 
 
 EXPERIMENT_KIND = ("mlflow.experimentKind", "custom_model_development")
-"""Tells the MLflow UI these are training runs: it opens on the runs table, not GenAI views."""
+"""Says the experiment holds training runs. MLflow 3.17's own UI does not read it to pick its
+mode (only the address's ``workflowType`` or the browser's stored choice do; see the README)."""
 
 
 def experiment_id(client: Any, name: str, root: str | os.PathLike = ".") -> str:
