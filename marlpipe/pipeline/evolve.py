@@ -5,9 +5,9 @@ After every generation the full state is checkpointed under ``runs/evolve/checkp
 where an uninterrupted run ends, logging into the same MLflow run. Once the run is finished the
 checkpoint is removed, so a rerun (``dvc repro -f``) trains again from generation 0 in a new
 MLflow run. The stage's outputs are written only at the end, each replaced atomically:
-``models/population/``, ``models/elite/``, ``reports/fitness.json``, ``reports/lineage.json``
-and its two figures, ``reports/lineage.png`` (the family tree) and
-``reports/fitness_members.png`` (see :mod:`marlpipe.tracking.figures`).
+``models/population/``, ``models/elite/``, ``reports/fitness.json`` and its figure
+``reports/fitness.png``, ``reports/lineage.json`` and its two figures, ``reports/lineage.png``
+(the family tree) and ``reports/fitness_members.png`` (see :mod:`marlpipe.tracking.figures`).
 
 The run is assembled by :meth:`marlpipe.pipeline.experiment.Experiment.evolve`; :func:`run` is
 the stage as a function.

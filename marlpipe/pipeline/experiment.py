@@ -230,7 +230,8 @@ class Experiment:
         paths = self.paths
         return ReportsTracker(
             paths.fitness_report, paths.lineage_report, paths.lineage_figure,
-            paths.fitness_members_figure, history=saved.history, rows=saved.lineage,
+            paths.fitness_members_figure, paths.fitness_figure, history=saved.history,
+            rows=saved.lineage,
         )  # fmt: skip
 
     def _tracker(self, saved: checkpoints.EvolveState, generation: int) -> Tracker:

@@ -81,8 +81,8 @@ def write_outputs(paths: Paths, params: Params, saved: EvolveState, loop: Any) -
 
 
 def log_figures(tracker: Any, paths: Paths) -> None:
-    """Log the two figures as the run's ``figures/`` artefacts (a folder holding just them)."""
+    """Log the three figures as the run's ``figures/`` artefacts (a folder holding just them)."""
     with tempfile.TemporaryDirectory() as folder:
-        for figure in (paths.lineage_figure, paths.fitness_members_figure):
+        for figure in (paths.fitness_figure, paths.lineage_figure, paths.fitness_members_figure):
             shutil.copy(figure, Path(folder) / figure.name)
         tracker.log_artifacts(folder, "figures")

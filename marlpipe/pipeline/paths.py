@@ -51,6 +51,11 @@ class Paths:
         return self.root / "reports" / "lineage.json"
 
     @property
+    def fitness_figure(self) -> Path:
+        """The fitness report drawn as a PNG (``dvc plots show`` draws it offline)."""
+        return self.root / "reports" / "fitness.png"
+
+    @property
     def lineage_figure(self) -> Path:
         """The population's family tree, drawn from the lineage report."""
         return self.root / "reports" / "lineage.png"

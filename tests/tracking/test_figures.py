@@ -1,4 +1,4 @@
-"""The evolve stage's figures: lineage rows, the family tree and member fitness PNGs."""
+"""The evolve stage's figures: lineage rows, the fitness, family tree and member fitness PNGs."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from marlpipe.tracking.figures import draw_lineage, draw_member_fitness
-from marlpipe.tracking.summary import lineage_row, mutation_label
+from marlpipe.tracking import figures
+from marlpipe.tracking.figures import draw_fitness, draw_lineage, draw_member_fitness
+from marlpipe.tracking.summary import fitness_row, lineage_row, mutation_label
 from marlpipe.training import GenerationRecord, MemberRecord
 from marlpipe.training.tracker import ChildRecord
 
@@ -24,9 +25,9 @@ KINDS = [
 ]
 
 
-def synthetic_rows(generations: int = 4, size: int = 3) -> list[dict]:
-    """Rows of a made-up run: slot 0 is the elite's clone, the others clone member 1."""
-    rows, births = [], [None] * size
+def synthetic_records(generations: int = 4, size: int = 3) -> list[GenerationRecord]:
+    """A made-up run: slot 0 is the elite's clone, the others clone member 1."""
+    records, births = [], [None] * size
     for gen in range(generations):
         first = gen * size
         members = [
@@ -42,11 +43,21 @@ def synthetic_rows(generations: int = 4, size: int = 3) -> list[dict]:
                         generation=gen + 1, elite=s == 0, mutation=births[s], hyperparameters={})
             for s in range(size)
         ]  # fmt: skip
-        rows.append(lineage_row(GenerationRecord(
+        records.append(GenerationRecord(
             generation=gen, env_steps=100 * (gen + 1), members=members, elite_index=first,
             elite_fitness=float(gen), wall_time=0.0, children=children,
-        )))  # fmt: skip
-    return rows
+        ))  # fmt: skip
+    return records
+
+
+def synthetic_rows(generations: int = 4, size: int = 3) -> list[dict]:
+    """The lineage rows of :func:`synthetic_records`."""
+    return [lineage_row(record) for record in synthetic_records(generations, size)]
+
+
+def synthetic_history(generations: int = 4, size: int = 3) -> list[dict]:
+    """The fitness rows (``reports/fitness.json``) of :func:`synthetic_records`."""
+    return [fitness_row(record) for record in synthetic_records(generations, size)]
 
 
 def test_lineage_rows_hold_parent_mutation_and_elite():
@@ -68,16 +79,101 @@ def test_figures_are_pngs_and_the_same_bytes_every_time(tmp_path: Path):
         written[attempt] = [
             draw_lineage(rows, folder / "lineage.png").read_bytes(),
             draw_member_fitness(rows, folder / "fitness_members.png").read_bytes(),
+            draw_fitness(synthetic_history(), folder / "fitness.png").read_bytes(),
         ]
     for data in written["a"]:
         assert data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) > 10_000
         assert b"matplotlib" not in data  # no version stamp to change the bytes
     assert written["a"] == written["b"]
     assert sorted(p.name for p in (tmp_path / "a").iterdir()) == [
-        "fitness_members.png", "lineage.png",
+        "fitness.png", "fitness_members.png", "lineage.png",
     ]  # fmt: skip  (no temporary files left)
-    with pytest.raises(ValueError, match="no generations"):
-        draw_lineage([], tmp_path / "empty.png")
+    for draw in (draw_lineage, draw_member_fitness, draw_fitness):
+        with pytest.raises(ValueError, match="no generations"):
+            draw([], tmp_path / "empty.png")
+    assert not (tmp_path / "empty.png").exists()
+
+
+def png_size(path: Path) -> tuple[int, int]:
+    from PIL import Image
+
+    with Image.open(path) as image:
+        return image.size
+
+
+@pytest.mark.parametrize("generations", [1, 12, 21, 50, 300])
+def test_the_family_tree_fits_a_laptop_screen(tmp_path: Path, generations: int):
+    """Up to 12 generations in one row at full size; more wrap into rows, and past 4 rows the
+    columns narrow: never wider than 1400 px."""
+    path = draw_lineage(synthetic_rows(generations, 4), tmp_path / "lineage.png")
+    width, height = png_size(path)
+    assert width <= figures.MAX_WIDTH_PX == 1400
+    assert height <= 2000
+    _, column_in = figures.lineage_layout(generations + 1)  # + the "next" column
+    if generations <= 47:
+        assert column_in == pytest.approx(0.95)  # full-size columns: wrapped, not squeezed
+    assert width >= (1200 if generations >= 21 else 750)
+
+
+def test_a_long_run_wraps_the_family_tree_into_rows_with_every_column():
+    fig = figures.lineage_figure(synthetic_rows(50, 4))
+    axes = fig.get_axes()[:-1]  # the last axes is the colour bar
+    assert len(axes) == 4
+    shown = []
+    for ax in axes:
+        low, high = ax.get_xlim()
+        shown += [x for x in range(51) if low < x < high]
+        assert ax.get_ylabel() == "member slot"
+    assert shown == list(range(51))  # generations 0-49 and "next" (column 50), each once
+    assert axes[-1].get_xlabel().startswith("generation")
+
+
+def visible_ticks(ax) -> list[float]:
+    ax.figure.canvas.draw()
+    low, high = ax.get_xlim()
+    return [t for t in ax.get_xticks() if low <= t <= high]
+
+
+@pytest.mark.parametrize("generations", [2, 3, 7, 50])
+def test_generation_axes_have_whole_ticks_and_named_axes(generations: int):
+    rows, history = synthetic_rows(generations), synthetic_history(generations)
+    drawn = {
+        "fitness": figures.fitness_figure(history),
+        "members": figures.member_fitness_figure(rows),
+        "lineage": figures.lineage_figure(rows),
+    }
+    for name, fig in drawn.items():
+        axes = fig.get_axes()[:-1] if name == "lineage" else fig.get_axes()
+        for ax in axes:
+            ticks = visible_ticks(ax)
+            assert len(ticks) >= min(2, generations), (name, ticks)
+            assert all(float(t).is_integer() for t in ticks), (name, ticks)
+        assert axes[-1].get_xlabel().startswith("generation"), name
+        assert "fitness" in axes[0].get_ylabel() or name == "lineage", name
+    # Small runs: a tick on every generation, and the lineage's last column is "next".
+    if generations <= 7:
+        ax = drawn["fitness"].get_axes()[0]
+        assert visible_ticks(ax) == list(range(generations))
+        lineage = drawn["lineage"].get_axes()[0]
+        labels = [t.get_text() for t in lineage.get_xticklabels() if t.get_text()]
+        assert labels == [*map(str, range(generations)), "next"]
+    legend = [t.get_text() for t in drawn["fitness"].legends[0].get_texts()]
+    assert "elite (selection fitness)" in legend and "mean of the members" in legend
+
+
+def test_dvc_plots_show_every_figure_offline_with_named_axes():
+    """Each PNG the evolve stage draws is one of its outs and an image plot of dvc.yaml; the
+    Vega plot of the fitness data has axis titles."""
+    import yaml
+
+    dvc = yaml.safe_load((REPO / "dvc.yaml").read_text())
+    outs = [next(iter(o)) if isinstance(o, dict) else o for o in dvc["stages"]["evolve"]["outs"]]
+    plots = {next(iter(p)) if isinstance(p, dict) else p: p for p in dvc["plots"]}
+    for png in ("reports/fitness.png", "reports/lineage.png", "reports/fitness_members.png"):
+        assert png in outs and png in plots, png
+    fitness = plots["fitness"]["fitness"]
+    assert fitness["x_label"] == "generation" and fitness["y_label"].startswith("fitness")
+    assert fitness["title"]
 
 
 def test_importing_the_package_does_not_import_matplotlib():

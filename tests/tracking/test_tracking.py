@@ -97,8 +97,8 @@ def test_evolve_and_evaluate_are_logged(
             assert [m.step for m in client.get_metric_history(parent.info.run_id, name)] == [0, 1]
         assert f"member_0.critic_loss.{agent}" in child.data.metrics
     figures = [a.path for a in client.list_artifacts(result.mlflow_run_id, "figures")]
-    assert figures == ["figures/fitness_members.png", "figures/lineage.png"]
-    for name in ("lineage.png", "fitness_members.png"):
+    assert figures == ["figures/fitness.png", "figures/fitness_members.png", "figures/lineage.png"]
+    for name in ("fitness.png", "lineage.png", "fitness_members.png"):
         assert (tmp_path / "reports" / name).read_bytes()[:4] == b"\x89PNG"
     lineage = json.loads((tmp_path / "reports" / "lineage.json").read_text())
     assert [m["fitness"] for m in lineage[1]["members"]] == [
