@@ -9,17 +9,37 @@ from marlpipe.config.params import DEFAULT_PARAMS_NAME, Params, params_from_dict
 from marlpipe.config.validation import ConfigError
 
 
-def load_params(path: str | Path | None = None) -> Params:
-    """Read and validate ``path`` (default: ./params.yaml, else the package defaults)."""
+def load_params(path: str | Path | None = None, sets: list[str] | tuple[str, ...] = ()) -> Params:
+    """Read ``path`` (default: ./params.yaml, else the package defaults), apply the ``--set``
+    items ``sets`` to what the file says (:func:`parse_overrides`), then validate the result once:
+    a bad value in the file that a ``--set`` item replaces is never seen, and an error names the
+    ``--set`` item or the file that gave the bad value."""
+    if path is None and not Path(DEFAULT_PARAMS_NAME).is_file():
+        data, source = {}, "defaults"
+    else:
+        path = Path(DEFAULT_PARAMS_NAME if path is None else path)
+        data, source = read_params_data(path), str(path)
+    if not sets:
+        return params_from_dict(data, source)
+    overrides = parse_overrides(sets)
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        return params_from_dict(data, source)  # "top level: expected a mapping", naming the file
+    try:
+        return params_from_dict(_merge(data, overrides), source)
+    except ConfigError as err:
+        raise _blamed(err, source, sets) from None
+
+
+def read_params_data(path: str | Path) -> Any:
+    """The YAML of the params file ``path`` as read (unvalidated); a missing file or bad YAML
+    raises a one-line :class:`ConfigError` naming the file."""
     import yaml
 
-    if path is None:
-        if not Path(DEFAULT_PARAMS_NAME).is_file():
-            return Params()
-        path = DEFAULT_PARAMS_NAME
     path = Path(path)
     try:
-        data = yaml.load(path.read_text(), Loader=_unique_key_loader())
+        return yaml.load(path.read_text(), Loader=_unique_key_loader())
     except FileNotFoundError:
         raise ConfigError(f"{path}: file not found") from None
     except yaml.MarkedYAMLError as err:
@@ -28,7 +48,6 @@ def load_params(path: str | Path | None = None) -> Params:
         raise ConfigError(f"{path}: not valid YAML ({err.problem}{where})") from None
     except yaml.YAMLError as err:
         raise ConfigError(f"{path}: not valid YAML ({' '.join(str(err).split())})") from None
-    return params_from_dict(data, str(path))
 
 
 _YAML12_EXPONENT_FLOAT = r"^[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)[eE][-+]?[0-9]+$"
@@ -87,16 +106,19 @@ def dump_params(params: Params) -> str:
 def with_overrides(params: Params, overrides: dict[str, Any], source: str = "overrides") -> Params:
     """A copy of ``params`` with nested ``overrides`` merged in, validated like a file."""
 
-    def merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
-        out = dict(base)
-        for key, value in extra.items():
-            if isinstance(value, dict) and isinstance(out.get(key), dict) and key != "kwargs":
-                out[key] = merge(out[key], value)
-            else:
-                out[key] = value
-        return out
+    return params_from_dict(_merge(params.to_dict(), overrides), source)
 
-    return params_from_dict(merge(params.to_dict(), overrides), source)
+
+def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    """``base`` with the nested ``extra`` merged in; a mapping value such as ``env.kwargs``
+    is replaced whole."""
+    out = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict) and key != "kwargs":
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
 
 
 PRESETS_DIR = "configs"
@@ -155,19 +177,26 @@ def apply_overrides(
     params: Params, items: list[str] | tuple[str, ...], source: str = "--set"
 ) -> Params:
     """``params`` with the ``--set`` ``items`` applied (:func:`parse_overrides`, then
-    :func:`with_overrides`); an invalid value is one line naming its ``--set`` item."""
+    :func:`with_overrides`); an invalid value is one line naming its ``--set`` item. To apply
+    them to a file before it is validated, use ``load_params(path, items)``."""
     if not items:
         return params
     try:
         return with_overrides(params, parse_overrides(items), source)
     except ConfigError as err:
-        message = str(err)
-        if not message.startswith(f"{source}: "):
-            raise
-        rest = message[len(source) + 2 :]
-        path = rest.split(":", 1)[0].split("[", 1)[0]
-        for item in reversed(items):  # the last item setting a key wins, as in the merge
-            key = item.partition("=")[0].strip()
-            if path == key or path.startswith(key + ".") or key.startswith(path + "."):
-                raise ConfigError(f"--set {item}: {rest}") from None
-        raise
+        raise _blamed(err, source, items) from None
+
+
+def _blamed(err: ConfigError, source: str, items: list[str] | tuple[str, ...]) -> ConfigError:
+    """``err`` (``"<source>: key: why"``) told as ``"--set <item>: key: why"`` when a ``--set``
+    item gave that key (the last one to set it); else ``err`` as it is."""
+    message = str(err)
+    if not message.startswith(f"{source}: "):
+        return err
+    rest = message[len(source) + 2 :]
+    path = rest.split(":", 1)[0].split("[", 1)[0]
+    for item in reversed(items):  # the last item setting a key wins, as in the merge
+        key = item.partition("=")[0].strip()
+        if path == key or path.startswith(key + ".") or key.startswith(path + "."):
+            return ConfigError(f"--set {item}: {rest}")
+    return err

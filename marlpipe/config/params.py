@@ -25,9 +25,11 @@ from marlpipe.config.rules import (
     check_tracking,
 )
 from marlpipe.config.validation import build_dataclass, option
-from marlpipe.registry import ACTIVATIONS, ALGORITHMS, BACKENDS
+from marlpipe.registry import ACTIVATIONS, ALGORITHMS, BACKENDS, env_family
 
 DEFAULT_PARAMS_NAME = "params.yaml"
+FAMILY_KWARGS: dict[str, dict[str, Any]] = {"mpe2": {"continuous_actions": True}}
+"""The ``env.kwargs`` an env family gets when ``env.kwargs`` is null (any other family: none)."""
 RL_HYPERPARAMETERS = ("lr_actor", "lr_critic", "batch_size", "learn_step")
 DEVICE_PATTERN = r"cpu|cuda(:[0-9]+)?|mps"
 
@@ -38,8 +40,10 @@ class EnvConfig:
 
     name: str = "mpe2.simple_speaker_listener_v4"
     """PettingZoo env as "package.module" (with parallel_env()) or "package.module:factory"."""
-    kwargs: dict[str, Any] = option(factory=lambda: {"continuous_actions": True})
-    """Keyword arguments given to the env factory."""
+    kwargs: dict[str, Any] | None = None
+    """Keyword arguments given to the env factory. null: the family's own (:attr:`call_kwargs`):
+    ``{continuous_actions: true}`` for an mpe2 task, none for any other env. A mapping replaces
+    them as a whole."""
     num_envs: int = option(32, ge=1)
     """Env copies stepped together while training."""
     backend: str = option("sync", choices=BACKENDS, neutral=True)
@@ -55,6 +59,14 @@ class EnvConfig:
     about 3x the env steps/s on speaker-listener, 1.6-2x on spread and world_comm
     (docs/performance.md). false keeps the PettingZoo path; other envs ignore it, and an mpe2
     version the fast path was not tested with falls back to PettingZoo with one warning."""
+
+    @property
+    def call_kwargs(self) -> dict[str, Any]:
+        """What the env factory is called with: ``kwargs``, else the family's defaults
+        (:data:`FAMILY_KWARGS`: marlpipe's mpe2 tasks take continuous actions)."""
+        if self.kwargs is not None:
+            return dict(self.kwargs)
+        return dict(FAMILY_KWARGS.get(env_family(self.name), {}))
 
 
 @dataclass(frozen=True)

@@ -81,7 +81,9 @@ class EnvFactory:
         seed from the ``"envs"`` stream of ``seed``. With ``spec`` (the envspec stage's, or an
         agent's), the env name and kwargs recorded there."""
         env = params.env
-        name, kwargs = (env.name, env.kwargs) if spec is None else (spec.env_name, spec.env_kwargs)
+        name, kwargs = (
+            (env.name, env.call_kwargs) if spec is None else (spec.env_name, spec.env_kwargs)
+        )
         return cls(
             name, dict(kwargs), num_envs=env.num_envs, backend=env.backend,
             seed=derive_seed(params.seed, "envs"), channels_last=env.channels_last,

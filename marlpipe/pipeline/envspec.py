@@ -16,7 +16,7 @@ def extract(params: Params) -> EnvSpec:
     """The :class:`EnvSpec` of ``params.env`` (one copy is built, read and closed): of the
     three keys the stage reads, nothing else."""
     env = params.env
-    return EnvFactory(env.name, env.kwargs, channels_last=env.channels_last).spec()
+    return EnvFactory(env.name, env.call_kwargs, channels_last=env.channels_last).spec()
 
 
 def run(params: Params, root: str | Path = ".") -> EnvSpec:
@@ -51,10 +51,10 @@ def load_for(params: Params, root: str | Path = ".") -> EnvSpec:
     """:func:`load`, refusing a spec made for another env than ``params.env`` says (a stage
     run with ``--params`` for a new env before ``marlpipe envspec`` would train the old one)."""
     spec = load(root)
-    if not _same_env(spec, params.env.name, params.env.kwargs):
+    if not _same_env(spec, params.env.name, params.env.call_kwargs):
         raise UserError(
             f"{Paths(Path(root)).envspec}: made for env {describe(spec.env_name, spec.env_kwargs)}"
-            f", but the params' env.name is {describe(params.env.name, params.env.kwargs)}: "
+            f", but the params' env.name is {describe(params.env.name, params.env.call_kwargs)}: "
             "run `marlpipe envspec` (or `dvc repro`) for the new env first"
         )
     return spec

@@ -403,3 +403,42 @@ def test_registered_model_names_mlflow_cannot_take_are_refused_in_one_line(
     for fine in ("bob's model", 'say "hi"', "ünï model_1.2"):
         params = with_overrides(Params(), {"tracking": {"registered_model": fine}})
         assert params.tracking.registered_model == fine
+
+
+def test_set_items_apply_before_the_file_is_validated(tmp_path: Path) -> None:
+    """A bad value that a ``--set`` item replaces is never seen (a failed ``dvc exp run -S``
+    can leave params.yaml at ``generations: 0``); a bad value names who gave it."""
+    path = tmp_path / "params.yaml"
+    data = Params().to_dict()
+    data["evolution"]["generations"] = 0
+    path.write_text(yaml.safe_dump(data))
+    with pytest.raises(ConfigError, match=r"^.*params.yaml: evolution.generations: expected"):
+        load_params(path)
+    assert load_params(path, ["evolution.generations=1"]).evolution.generations == 1
+    with pytest.raises(ConfigError) as info:  # the file's own bad value, not an item's
+        load_params(path, ["seed=3"])
+    assert str(info.value).startswith(f"{path}: evolution.generations: expected")
+    with pytest.raises(ConfigError) as info:  # the item's bad value names the item
+        load_params(path, ["evolution.generations=1", "tournament.size=x"])
+    assert str(info.value) == (
+        "--set tournament.size=x: tournament.size: expected an integer >= 2, got 'x'")
+    with pytest.raises(ConfigError, match=r"^--set seed: expected KEY=VALUE"):
+        load_params(path, ["seed"])
+
+
+def test_env_kwargs_null_gives_the_family_its_own(tmp_path: Path) -> None:
+    """params.yaml's ``env.kwargs: null``: mpe2 tasks get continuous actions, your own env gets
+    nothing, so ``--set env.name=mygame:make`` on the repo's params.yaml builds ``make()``."""
+    params = load_params(REPO / "params.yaml")
+    assert params.env.kwargs is None
+    assert params.env.call_kwargs == {"continuous_actions": True}
+    mine = load_params(REPO / "params.yaml", ["env.name=mygame:make"])
+    assert mine.env.call_kwargs == {}
+    given = load_params(REPO / "params.yaml", ["env.name=mygame:make", "env.kwargs={size: 3}"])
+    assert given.env.call_kwargs == {"size": 3}
+    assert load_params(REPO / "configs" / "spread.yaml").env.call_kwargs == {
+        "N": 3, "continuous_actions": True}  # fmt: skip
+    assert Params().env.call_kwargs == {"continuous_actions": True}
+    path = tmp_path / "p.yaml"
+    path.write_text(dump_params(mine))
+    assert load_params(path) == mine  # null is written as null and reads back

@@ -107,7 +107,7 @@ def test_vmas_stages_write_loadable_outputs(tmp_path: Path, tiny_params: Params)
     metrics = evaluate.run(params, tmp_path)
     assert metrics["episodes"] == 3 and metrics["score_min"] < metrics["score_max"]
     assert evaluate.run(params, tmp_path)["score"] == metrics["score"]  # same seed, same score
-    frames = evaluate.render_gif(params, tmp_path, tmp_path / "elite.gif", agent=elite)
+    frames = evaluate.render_video(params, tmp_path, tmp_path / "elite.gif", agent=elite)
     assert frames == params.evaluate.max_steps  # the reset and every step but the last
 
 
@@ -385,7 +385,7 @@ def test_a_team_is_scored_in_a_competitive_game(tmp_path: Path, tiny_params: Par
     elite = load_agent(paths.elite / "elite.pt")
     assert elite.agent_ids == ("adversary_0", "agent_0", "agent_1")
     # Fitness sums the chosen columns of the very returns a summed score would add up.
-    env = make_env(params.env.name, **params.env.kwargs)
+    env = make_env(params.env.name, **params.env.call_kwargs)
     returns = run_episodes(elite, env, 2, 25, seed=7)
     team = evaluate_population(
         [elite.clone()], env, episodes=2, seed=7, agents=["agent_0", "agent_1"]
