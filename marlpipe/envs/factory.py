@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib
+import os
+import sys
 from typing import Any
 
 from marlpipe.envs.errors import EnvNameError
@@ -30,6 +32,8 @@ def resolve_env_factory(name: str):
     except ModuleNotFoundError as err:
         if not _names_module_or_parent(err.name, module_name):  # a dependency is missing
             raise _import_failed(name, module_name, err) from None
+        if err.name == module_name.split(".")[0] and "." not in module_name:
+            raise EnvNameError(_not_importable(name, module_name)) from None
         raise EnvNameError(f"unknown environment {name!r} ({err}): {NAMING_HELP}") from None
     except Exception as err:  # the module exists but running it failed
         raise _import_failed(name, module_name, err) from None
@@ -40,6 +44,17 @@ def resolve_env_factory(name: str):
             f"{NAMING_HELP}"
         )
     return factory
+
+
+def _not_importable(name: str, module_name: str) -> str:
+    """A user's own module (no package) that Python did not find, and how to make it found."""
+    here = os.getcwd()
+    where = "the current folder and" if here in sys.path or "" in sys.path else "the"
+    return (
+        f"environment {name!r}: no module named {module_name!r} in {where} installed packages; "
+        f"run from the folder that holds {module_name}.py (marlpipe imports from it, as "
+        f"python -m does), add that folder to PYTHONPATH, or pip install -e its package"
+    )
 
 
 def _names_module_or_parent(missing: str | None, module_name: str) -> bool:

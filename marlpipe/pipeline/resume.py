@@ -97,9 +97,9 @@ _REASONS = {
 }
 
 
-def move_aside(directory: Path, why: str, detail: str = "") -> Path:
-    """Rename ``directory`` to ``<name>.stale-<why>-<UTC time>`` beside it, say so in one warning
-    (a line on stderr), and return the new path. Nothing is deleted: the user removes it."""
+def set_aside(directory: Path, why: str) -> Path:
+    """Rename ``directory`` to ``<name>.stale-<why>-<UTC time>`` beside it (``-2``, ``-3``, ...
+    when taken) and return the new path."""
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     target = directory.with_name(f"{directory.name}.stale-{why}-{stamp}")
     count = 1
@@ -107,6 +107,13 @@ def move_aside(directory: Path, why: str, detail: str = "") -> Path:
         count += 1
         target = directory.with_name(f"{directory.name}.stale-{why}-{stamp}-{count}")
     os.replace(directory, target)
+    return target
+
+
+def move_aside(directory: Path, why: str, detail: str = "") -> Path:
+    """Rename ``directory`` to ``<name>.stale-<why>-<UTC time>`` beside it, say so in one warning
+    (a line on stderr), and return the new path. Nothing is deleted: the user removes it."""
+    target = set_aside(directory, why)
     reason = _REASONS[why] + (f": {detail}" if detail else "")
     log.warning(
         "evolve: the partial run in %s %s; moved it to %s and starting at generation 0 "

@@ -124,6 +124,7 @@ class MlflowTracker(Tracker):
             self.run_id = previous
             return previous
         key = {} if self.resume_key is None else {reopen.KEY_TAG: self.resume_key}
+        self.run_name = reopen.unused_name(client, exp_id, self.run_name)
         tags = {"mlflow.runName": self.run_name, **run_tags(self.root), **key, **self.tags}
         if previous is not None:
             tags.update(resumed_from_run=previous, resumed_at_generation=self.resumed_at)

@@ -108,6 +108,20 @@ def resumed_params(logged: Mapping[str, str], params: Mapping[str, str], generat
     return {f"{PREFIX}{label}.{key}": value for key, value in changed.items()}
 
 
+def unused_name(client: Any, exp_id: str, name: str) -> str:
+    """``name``, else ``name-2``, ``name-3``, ...: the first that no active run of experiment
+    ``exp_id`` has, so that two runs of the same params (``marlpipe train --fresh``, ``dvc repro
+    -f``) are told apart in the runs list."""
+    quote = '"' if "'" in name else "'"
+    runs = client.search_runs([exp_id], f"tags.mlflow.runName LIKE {quote}{name}%{quote}")
+    taken = {run.data.tags.get("mlflow.runName") for run in runs}
+    candidate, count = name, 1
+    while candidate in taken:
+        count += 1
+        candidate = f"{name}-{count}"
+    return candidate
+
+
 def renamed_tags(tags: Mapping[str, str], name: str) -> dict[str, str]:
     """The tags that give a run named by ``tags`` the name ``name``, the former name appended
     to ``previous_run_names`` (empty when the name is the same)."""
