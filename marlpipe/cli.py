@@ -129,20 +129,24 @@ def evolve(params_path: str | None, root: str, fresh: bool) -> None:
     "--render",
     type=click.Path(dir_okay=False),
     default=None,
-    help="Also record the elite playing one episode to this GIF file (see `marlpipe render`).",
+    help="Also record the elite playing one episode to this .gif or .mp4 file (see `marlpipe "
+    "render`).",
 )
 @_friendly
 def evaluate(params_path: str | None, root: str, render: str | None) -> None:
     """Score the elite on fresh episodes (reports/eval.json) and register it in MLflow."""
     from marlpipe.pipeline import evaluate as stage
     from marlpipe.pipeline.experiment import Experiment
+    from marlpipe.tracking.video import check_video_path
 
+    if render:
+        check_video_path(render)  # before the evaluation, not after it
     params = _checked(params_path, root)  # the tracking store: evaluate checks it first
     metrics = Experiment(params, root).evaluate()
     click.echo(" ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}"
                         for k, v in metrics.items()))  # fmt: skip
     if render:
-        frames = stage.render_gif(params, root, render)
+        frames = stage.render_video(params, root, render)
         click.echo(f"wrote {render} ({frames} frames)")
 
 
@@ -155,18 +159,22 @@ def evaluate(params_path: str | None, root: str, render: str | None) -> None:
     type=click.IntRange(1, 100),
     default=10,
     show_default=True,
-    help="Frames per second of the GIF (GIF frame delays are in hundredths of a second).",
+    help="Frames per second of the video (GIF frame delays are in hundredths of a second).",
 )
 @_friendly
 def render(output: str, params_path: str | None, root: str, fps: int) -> None:
-    """Record the elite playing one greedy episode to the GIF file OUTPUT.
+    """Record the elite playing one greedy episode to OUTPUT, a .gif (animated GIF) or .mp4
+    (H.264 video) file; an existing file is replaced whole.
 
     The episode is the evaluation's first (evaluate.seed, evaluate.max_steps, agent masks
-    honoured). Nothing else happens: no evaluation, no MLflow run, no new model version.
+    honoured). Nothing else happens: no evaluation, no MLflow run, no new model version. The
+    frame count printed is read back from the file (a GIF merges identical consecutive frames).
     """
     from marlpipe.pipeline import evaluate as stage
+    from marlpipe.tracking.video import check_video_path
 
-    frames = stage.render_gif(_checked(params_path, root), root, output, fps=fps)
+    check_video_path(output)  # before the params, the elite or the env
+    frames = stage.render_video(_checked(params_path, root), root, output, fps=fps)
     click.echo(f"wrote {output} ({frames} frames)")
 
 

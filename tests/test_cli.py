@@ -105,13 +105,30 @@ def test_tiny_chain_with_render(tmp_path: Path, tiny_params_file: Path) -> None:
     assert code == 0 and "score=" in out
     assert gif.read_bytes()[:6] in (b"GIF87a", b"GIF89a")
     assert json.loads((tmp_path / "reports" / "eval.json").read_text())["episodes"] == 3
+    assert out.strip().endswith(f"wrote {gif} ({gif_frames(gif)} frames)")
     # render only renders: the same episode again, and no evaluation is written
     (tmp_path / "reports" / "eval.json").unlink()
     again = tmp_path / "again.gif"
     code, out, _ = invoke("render", str(again), *common)
-    assert code == 0 and "frames" in out
+    assert code == 0 and out.strip() == f"wrote {again} ({gif_frames(again)} frames)"
     assert again.read_bytes() == gif.read_bytes()
     assert not (tmp_path / "reports" / "eval.json").exists()
+    # The same episode as an MP4: every rendered frame (the GIF may have merged repeats).
+    import imageio.v3 as iio
+
+    video = tmp_path / "elite.mp4"
+    code, out, _ = invoke("render", str(video), *common)
+    frames = len(list(iio.imiter(video, plugin="FFMPEG")))
+    assert code == 0 and out.strip() == f"wrote {video} ({frames} frames)"
+    assert video.read_bytes()[4:8] == b"ftyp" and frames >= gif_frames(gif) > 1
+
+
+def gif_frames(path: Path) -> int:
+    """The frames in the GIF file at ``path``, as a viewer plays them."""
+    from PIL import Image
+
+    with Image.open(path) as image:
+        return image.n_frames
 
 
 def test_stages_refuse_work_for_another_env_than_the_envspec(
@@ -380,6 +397,17 @@ def test_render_refuses_an_fps_a_gif_cannot_show(tmp_path: Path, fps: str) -> No
     code, _, err = invoke("render", str(gif), "--root", str(tmp_path), "--fps", fps)
     assert code == 2 and "Invalid value for '--fps'" in err and "1<=x<=100" in err
     assert "Traceback" not in err and not gif.exists()
+
+
+@pytest.mark.parametrize("name", ["elite.avi", "elite.png"])
+def test_render_refuses_other_formats_in_one_line_before_any_work(tmp_path: Path, name: str):
+    """No params, no elite here: the extension is what is refused, before either is read."""
+    output = tmp_path / name
+    expected = f"{output}: unsupported extension '{output.suffix}': expected .gif or .mp4"
+    for command in (("render", str(output)), ("evaluate", "--render", str(output))):
+        code, out, err = invoke(*command, "--root", str(tmp_path))
+        assert code == 2 and err.strip() == f"marlpipe: error: {expected}", command
+        assert out == "" and list(tmp_path.iterdir()) == []
 
 
 def test_a_preset_is_checked_like_params_yaml(tmp_path: Path) -> None:

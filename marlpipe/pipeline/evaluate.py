@@ -186,7 +186,7 @@ def _log_gif(tracker: MlflowTracker, params: Params, root: Path, agent: Agent) -
 
     with tempfile.TemporaryDirectory() as tmp:
         try:
-            render_gif(params, root, Path(tmp) / "elite.gif", agent=agent)
+            render_video(params, root, Path(tmp) / "elite.gif", agent=agent)
         except Exception as err:  # no rgb_array mode, no pygame, ...: nothing to log
             reason = " ".join(f"{type(err).__name__}: {err}".split())
             logging.getLogger(__name__).warning("evaluate: no GIF logged to MLflow (%s)", reason)
@@ -212,20 +212,21 @@ def _flat_evaluate(params: Params) -> dict[str, Any]:
     return {f"evaluate.{k}": v for k, v in vars(params.evaluate).items()}
 
 
-def render_gif(
+def render_video(
     params: Params, root: str | Path, path: str | Path, fps: int = 10, agent: Agent | None = None
 ) -> int:
-    """Record the elite playing one greedy episode to a GIF; return the number of frames.
+    """Record the elite playing one greedy episode to a GIF or MP4 file (``path``'s extension
+    says which, :mod:`marlpipe.tracking.video`); return the number of frames the file holds.
 
     The episode is the evaluation's first (same seed, same runner, agent masks honoured).
-    ``agent`` is the elite when the caller has it loaded already (else read from ``root``).
+    ``agent`` is the elite when the caller has it loaded already (else read from ``root``). An
+    extension other than ``.gif`` and ``.mp4`` is refused before anything is loaded.
     """
     from marlpipe.algos.episodes import run_episodes
     from marlpipe.envs import EnvFactory
-    from marlpipe.errors import require
-    from marlpipe.io import atomic_write
+    from marlpipe.tracking.video import check_video_path, write_video
 
-    image = require("PIL.Image", "Rendering a GIF")
+    check_video_path(path)
     if agent is None:
         agent, _ = load_elite(root, params.population.device)
     env = EnvFactory.from_params(params, agent.spec).render_env()
@@ -237,13 +238,7 @@ def render_gif(
         )
     finally:
         env.close()
-    images = [image.fromarray(frame) for frame in frames if frame is not None]
-    if not images:
+    frames = [frame for frame in frames if frame is not None]
+    if not frames:
         raise RuntimeError(f"{agent.spec.env_name} returned no frames in rgb_array mode")
-    atomic_write(
-        path,
-        lambda f: images[0].save(
-            f, format="GIF", save_all=True, append_images=images[1:], duration=1000 // fps, loop=0
-        ),
-    )
-    return len(images)
+    return write_video(frames, path, fps)
