@@ -15,12 +15,18 @@ images), which a table can only hold as ragged list columns; a dict of arrays ke
 shape and dtype in the signature and reads the same in Python (``predict({...})``) and over REST
 (``{"inputs": {"<agent>": [[...], ...]}}``).
 
+The model is logged from code, as MLflow recommends (no pickled object): ``python_model`` is the
+path of :mod:`marlpipe.tracking.elite_model_code`, which MLflow runs when it saves and when it
+loads the model, and which hands it an :class:`ElitePolicy`.
+
 This module imports ``mlflow`` (the class must derive from ``PythonModel``); nothing imports it
 except code that logs or loads the model.
 """
 
 from __future__ import annotations
 
+import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -33,16 +39,34 @@ CARD = "card"
 """Name of the elite's JSON card in the model's ``artifacts`` (optional)."""
 
 
+MODEL_CODE = Path(__file__).with_name("elite_model_code.py")
+"""The file logged as the model's code (``python_model``): it sets an :class:`ElitePolicy`."""
+
+_HINT_NOT_A_SCHEMA = "Failed to infer signature from type hint"
+"""Start of MLflow's warning, on saving, that ``predict``'s input hint is no ``list[...]``."""
+
+
 class ElitePolicy(mlflow.pyfunc.PythonModel):
     """Greedy actions of the agent in the ``checkpoint`` artifact (any marlpipe algorithm)."""
 
-    # No type hints on these two: MLflow reads predict's hints as a schema of its own.
-    def load_context(self, context):
+    # MLflow 3.17 turns a ``list[...]`` input hint into a schema and checks inputs against it;
+    # it has no such schema for a dict of named tensors, the input here, and warns about any
+    # other hint. The signature's TensorSpecs check these inputs instead (names, dtypes,
+    # shapes), so MLflow's hint check is skipped (its switch for models that bring their own
+    # input types) and the hints below only say what predict takes and returns.
+    _skip_type_hint_validation = True
+
+    def load_context(self, context: mlflow.pyfunc.PythonModelContext) -> None:
         from marlpipe.algos import load_agent
 
         self.agent = load_agent(context.artifacts[CHECKPOINT], device="cpu")
 
-    def predict(self, context, model_input, params=None):
+    def predict(
+        self,
+        context: mlflow.pyfunc.PythonModelContext | None,
+        model_input: dict[str, np.ndarray],
+        params: dict[str, Any] | None = None,
+    ) -> dict[str, np.ndarray]:
         return greedy_actions(self.agent, model_input)
 
 
@@ -118,12 +142,31 @@ def save_elite_model(
     card: str | Path | None = None,
     mlflow_model: Any = None,
 ) -> None:
-    """Write the pyfunc model of ``checkpoint`` (an agent of env spec ``spec``) to ``path``."""
+    """Write the pyfunc model of ``checkpoint`` (an agent of env spec ``spec``) to ``path``.
+
+    Quietly: MLflow copies the artefacts into the model with a progress bar per file (off here,
+    unless ``MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR`` is set), and warns that it cannot make a
+    schema of ``predict``'s input hint (the signature is the schema: see :class:`ElitePolicy`);
+    that warning is dropped, any other is shown.
+    """
+    from marlpipe.tracking.store import environ
+
     artifacts = {CHECKPOINT: str(checkpoint)}
     if card is not None:
         artifacts[CARD] = str(card)
-    mlflow.pyfunc.save_model(
-        str(path), python_model=ElitePolicy(), artifacts=artifacts, signature=signature(spec),
-        input_example=input_example(spec), pip_requirements=pip_requirements(),
-        mlflow_model=mlflow_model,
-    )  # fmt: skip
+    bars = os.environ.get("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    # Recorded, not filtered: MLflow's own "once" filter, set around the warning, comes first.
+    with (
+        environ(MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR=bars),
+        warnings.catch_warnings(record=True) as caught,
+    ):
+        mlflow.pyfunc.save_model(
+            str(path), python_model=str(MODEL_CODE), artifacts=artifacts,
+            signature=signature(spec), input_example=input_example(spec),
+            pip_requirements=pip_requirements(), mlflow_model=mlflow_model,
+        )  # fmt: skip
+    for warning in caught:  # any other warning is shown as usual
+        if not str(warning.message).startswith(_HINT_NOT_A_SCHEMA):
+            warnings.warn_explicit(
+                warning.message, warning.category, warning.filename, warning.lineno
+            )
