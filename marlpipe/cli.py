@@ -36,13 +36,14 @@ def _friendly(command: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-def _params(path: str | None, root: str = "."):
-    """``--params``, else the project's own ``params.yaml`` (under ``--root``)."""
+def _params(path: str | None, root: str = ".", sets: tuple[str, ...] = ()):
+    """``--params``, else the project's own ``params.yaml`` (under ``--root``), with the
+    ``--set`` items applied before it is validated."""
     from marlpipe.config import load_params
 
     if path is None and (Path(root) / "params.yaml").is_file():
         path = str(Path(root) / "params.yaml")
-    return load_params(path)
+    return load_params(path, sets)
 
 
 def _checked(path: str | None, root: str = "."):
@@ -181,18 +182,16 @@ def render(output: str, params_path: str | None, root: str, fps: int) -> None:
 def _resolved(preset: str | None, params_path: str | None, sets: tuple[str, ...]):
     """``--params`` or ``--preset`` (only what it changes, on the defaults) else ./params.yaml,
     with the ``--set`` items applied; returns the params and a name for the run."""
-    from marlpipe.config.files import apply_overrides, preset_path
+    from marlpipe.config.files import preset_path
     from marlpipe.errors import UserError
 
     if preset is not None and params_path is not None:
         raise UserError("--preset and --params: expected one of them, not both")
     if preset is not None:
         path = preset_path(preset)
-        params, name = _params(str(path)), path.stem
-    else:
-        params = _params(params_path)
-        name = Path(params_path).stem if params_path else "params"
-    return apply_overrides(params, sets), name
+        return _params(str(path), sets=sets), path.stem
+    name = Path(params_path).stem if params_path else "params"
+    return _params(params_path, sets=sets), name
 
 
 preset_option = click.option(
@@ -234,29 +233,39 @@ def params_show(preset: str | None, sets: tuple[str, ...], params_path: str | No
 @click.option("--store", type=click.Path(file_okay=False), default=".", show_default=True,
               help="Folder of the local MLflow store (mlflow.db); MLFLOW_TRACKING_URI overrides.")
 @click.option("--fresh", is_flag=True,
-              help="Start at generation 0: a saved partial run in --out is moved aside.")
+              help="Train anew: a run already in the folder is moved aside, not deleted.")
 @_friendly
 def train(
     preset: str | None, sets: tuple[str, ...], params_path: str | None, out: str | None,
     store: str, fresh: bool,
 ) -> None:  # fmt: skip
     """Run the four stages (envspec, init_population, evolve, evaluate) in a folder of its own,
-    with its resolved params.yaml there."""
+    with its resolved params.yaml there. Run again, it resumes an unfinished run and trains
+    nothing for a finished one (--fresh trains anew)."""
     from marlpipe.config import dump_params
     from marlpipe.io import atomic_write
     from marlpipe.pipeline.experiment import Experiment
     from marlpipe.pipeline.preflight import check_device
+    from marlpipe.pipeline.train_folder import prepare, run_rest
 
     params, name = _resolved(preset, params_path, sets)
     check_device(params.population.device)  # before the folder is made
     folder = Path(out) if out else Path("runs") / "train" / f"{name}-s{params.seed}"
+    state = prepare(folder, params, fresh)
+    if state.finished:
+        click.echo(
+            f"{folder}: already finished: elite fitness {state.evolved['fitness']:.2f} after "
+            f"{state.evolved['generations']} generations, score {state.metrics['score']:.2f} "
+            "(--fresh trains anew)"
+        )
+        return
     folder.mkdir(parents=True, exist_ok=True)
     text = dump_params(params).encode()
     atomic_write(folder / "params.yaml", lambda f: f.write(text))
-    done = Experiment(params, folder, store=store, resume=not fresh, progress=True).run()
+    experiment = Experiment(params, folder, store=store, resume=True, progress=True)
+    fitness, generations, score = run_rest(experiment, state)
     click.echo(
-        f"{folder}: elite fitness {done.evolve.elite_fitness:.2f} after "
-        f"{done.evolve.generations} generations, score {done.score:.2f}"
+        f"{folder}: elite fitness {fitness:.2f} after {generations} generations, score {score:.2f}"
     )
 
 
@@ -385,7 +394,12 @@ def results_aggregate(
 
 
 def main() -> None:
-    """Console entry point."""
+    """Console entry point. Modules in the current folder import, as with ``python -m``: an
+    ``env.name`` of ``mygame:make`` finds ``./mygame.py``."""
+    import os
+
+    if "" not in sys.path and os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
     cli()
 
 

@@ -179,8 +179,8 @@ def test_evaluate_with_a_tracking_server_that_does_not_answer_fails_first(
     tiny_params_file.write_text(dump_params(params))
     common = ("--params", str(tiny_params_file), "--root", str(tmp_path))
     assert invoke("envspec", *common)[0] == 0
-    env = make_env(params.env.name, **params.env.kwargs)
-    spec = EnvSpec.from_env(env, env_name=params.env.name, env_kwargs=dict(params.env.kwargs))
+    env = make_env(params.env.name, **params.env.call_kwargs)
+    spec = EnvSpec.from_env(env, env_name=params.env.name, env_kwargs=params.env.call_kwargs)
     env.close()
     elite = create_population("MATD3", spec, {"hidden_sizes": [16]}, {}, 1, seed=0)[0]
     elite.save_checkpoint(tmp_path / "models" / "elite" / "elite.pt")
@@ -540,3 +540,117 @@ def test_train_logs_to_the_tracking_store(
     client = MlflowClient(tracking_uri=mlflow_uri)
     runs = client.search_runs([client.get_experiment_by_name("tests").experiment_id])
     assert {r.info.run_name for r in runs} >= {"evaluate"}
+
+
+def test_set_rescues_a_bad_params_yaml(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--set`` applies before validation: after a failed ``dvc exp run -S
+    evolution.generations=0``, ``--set evolution.generations=1`` runs."""
+    from marlpipe.config import Params, dump_params
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "params.yaml").write_text(
+        dump_params(Params()).replace("generations: 20", "generations: 0"))  # fmt: skip
+    code, _, err = invoke("params", "show")
+    assert code == 2 and "params.yaml: evolution.generations: expected" in err
+    code, out, err = invoke("params", "show", "--set", "evolution.generations=1")
+    assert code == 0, err
+    assert "generations: 1\n" in out
+
+
+def _tiny_preset(tmp_path: Path) -> Path:
+    import yaml
+
+    from tests.helpers.builders import TINY
+
+    preset = tmp_path / "tiny.yaml"
+    preset.write_text(yaml.safe_dump({**TINY, "tracking": {"enabled": True, "experiment": "t"}}))
+    return preset
+
+
+def _parent_runs(uri: str) -> list:
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=uri)
+    runs = client.search_runs([client.get_experiment_by_name("t").experiment_id])
+    return [r for r in runs if "mlflow.parentRunId" not in r.data.tags and
+            r.info.run_name != "evaluate"]  # fmt: skip
+
+
+def test_train_twice_says_finished_and_fresh_trains_anew(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mlflow_uri: str
+) -> None:
+    """A finished run is not trained again (exit 0, one line); other params are refused;
+    ``--fresh`` moves the old folder aside and its MLflow run gets a name of its own."""
+    monkeypatch.chdir(tmp_path)
+    preset, folder = _tiny_preset(tmp_path), tmp_path / "run"
+    code, out, err = invoke("train", "--preset", str(preset), "--out", str(folder))
+    assert code == 0, err
+    elite = folder / "models" / "elite" / "elite.pt"
+    first = (elite.read_bytes(), elite.stat().st_mtime_ns)
+    assert len(_parent_runs(mlflow_uri)) == 1
+
+    code, out, err = invoke("train", "--preset", str(preset), "--out", str(folder))
+    assert code == 0, err
+    assert out.startswith(f"{folder}: already finished: elite fitness ") and "--fresh" in out
+    assert (elite.read_bytes(), elite.stat().st_mtime_ns) == first  # nothing retrained
+    assert len(_parent_runs(mlflow_uri)) == 1  # and nothing logged
+
+    code, out, err = invoke("train", "--preset", str(preset), "--out", str(folder),
+                            "--set", "evolution.generations=3")  # fmt: skip
+    assert code == 2 and "evolution.generations" in err and "--fresh" in err
+    assert len(err.strip().splitlines()) == 1
+    code, out, err = invoke("train", "--preset", str(preset), "--out", str(folder),
+                            "--set", "population.backend=processes")  # fmt: skip
+    assert code == 0 and "already finished" in out  # a result-neutral key is not "other params"
+
+    code, out, err = invoke("train", "--preset", str(preset), "--out", str(folder), "--fresh")
+    assert code == 0, err
+    [aside] = tmp_path.glob("run.stale-fresh-*")
+    assert (aside / "models" / "elite" / "elite.pt").read_bytes() == first[0]  # kept, not lost
+    assert elite.read_bytes() == first[0]  # the same params and seed: the same elite
+    names = sorted(r.info.run_name for r in _parent_runs(mlflow_uri))
+    assert len(names) == 2 and names[1] == names[0] + "-2", names
+
+
+def test_train_resumes_an_unfinished_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Killed during evolve, ``train`` continues from the checkpoint; killed after evolve, it
+    only evaluates: the elite is not trained again."""
+    import yaml
+
+    from marlpipe.config import dump_params, load_params
+    from marlpipe.pipeline.experiment import Experiment
+    from tests.helpers.builders import TINY
+
+    monkeypatch.chdir(tmp_path)
+    preset, folder = tmp_path / "tiny.yaml", tmp_path / "run"
+    preset.write_text(yaml.safe_dump(TINY))
+    params = load_params(preset)
+    folder.mkdir()
+    (folder / "params.yaml").write_text(dump_params(params))
+    experiment = Experiment(params, folder)
+    experiment.envspec()
+    experiment.init_population()
+
+    def killed(generation: int, _result: object) -> None:
+        if generation == 0:  # the first of two
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        experiment.evolve(on_generation=killed)
+    assert (folder / "runs" / "evolve" / "checkpoint").is_dir()
+    code, out, err = invoke("train", "--preset", str(preset), "--out", str(folder))
+    assert code == 0, err
+    assert "resuming the interrupted run" in caplog.text and "at generation 1" in caplog.text
+    assert (folder / "reports" / "eval.json").is_file()
+
+    elite = folder / "models" / "elite" / "elite.pt"
+    before = elite.stat().st_mtime_ns
+    score = out.rsplit("score ", 1)[1].strip()
+    (folder / "reports" / "eval.json").unlink()  # killed during evaluate
+    code, out, err = invoke("train", "--preset", str(preset), "--out", str(folder))
+    assert code == 0, err
+    assert elite.stat().st_mtime_ns == before and "already finished" not in out
+    assert out.rsplit("score ", 1)[1].strip() == score
+    assert (folder / "reports" / "eval.json").is_file()

@@ -20,12 +20,15 @@ import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from marlpipe.config import Params, load_params
 from marlpipe.errors import UserError
 from marlpipe.pipeline.paths import ELITE_CARD, Paths
 from marlpipe.pipeline.resume import set_aside
+
+if TYPE_CHECKING:
+    from marlpipe.pipeline.experiment import Experiment
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +74,19 @@ def prepare(folder: Path, params: Params, fresh: bool) -> FolderState:
     return state
 
 
+def run_rest(experiment: Experiment, state: FolderState) -> tuple[float, int, float]:
+    """Run what ``state`` leaves to do: the four stages (a partial evolve run resumes), or the
+    evaluate stage alone after a finished evolve stage. The elite's fitness, the generations and
+    the evaluated score."""
+    if state.evolved is None:
+        done = experiment.run()
+        return done.evolve.elite_fitness, done.evolve.generations, done.score
+    log.info("train: %s: the evolve stage had finished; evaluating its elite", experiment.root)
+    experiment.check()
+    score = float(experiment.evaluate()["score"])
+    return float(state.evolved["fitness"]), int(state.evolved["generations"]), score
+
+
 def read_state(folder: Path) -> FolderState:
     """The finished parts of the run in ``folder``: none while a checkpoint is left (that run
     resumes) or the models are missing."""
@@ -104,4 +120,4 @@ def _value(params: Params, key: str) -> Any:
     return value
 
 
-__all__ = ["FolderState", "differing_keys", "prepare", "read_state"]
+__all__ = ["FolderState", "differing_keys", "prepare", "read_state", "run_rest"]
