@@ -269,6 +269,23 @@ def train(
     )
 
 
+@cli.command()
+@params_option
+@click.option("--store", type=click.Path(file_okay=False), default=".", show_default=True,
+              help="Folder of the local MLflow store (mlflow.db); MLFLOW_TRACKING_URI overrides.")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=int, default=5000, show_default=True, help="Port to listen on.")
+@click.option("--no-browser", is_flag=True, help="Print the address only; open no browser.")
+@_friendly
+def ui(params_path: str | None, store: str, host: str, port: int, no_browser: bool) -> None:
+    """MLflow's UI on the runs: starts `mlflow ui` on the store and opens the experiment's
+    runs (a plain `mlflow ui` opens MLflow 3's GenAI view). Ctrl+C stops it."""
+    from marlpipe.tracking.ui import serve
+
+    experiment = _params(params_path, store).tracking.experiment
+    sys.exit(serve(store, experiment, host, port, browser=not no_browser, echo=click.echo))
+
+
 @cli.command("check-regression")
 @click.option("--params", "params_path", default=None, help="CI params (default: params-ci.yaml).")
 @click.option("--baseline", default=None, help="Baseline JSON (default: ci/fitness-baseline.json).")

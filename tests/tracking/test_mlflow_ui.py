@@ -66,3 +66,47 @@ def test_the_installed_ui_reads_that_address() -> None:
         f"MLflow's UI no longer reads ?{name}={value}: find what it reads now "
         "(mlflow/server/js/src/common/contexts/WorkflowTypeContext.tsx) and fix the README"
     )
+
+
+def test_marlpipe_ui_serves_the_store_and_gives_the_runs_address(tmp_path: Path) -> None:
+    """``marlpipe ui`` starts ``mlflow ui`` on the project's store, says the address of its
+    experiment's runs in the model-training view (the one the installed UI reads), serves the
+    runs there, and stops the server when stopped."""
+    import json
+    import signal
+    import sys
+    import time
+    import urllib.request
+
+    from marlpipe.tracking import store
+    from tests.helpers.dvc_repo import user_env
+    from tests.helpers.local_server import Service, answers, free_port
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = store.client(uri)
+    experiment = client.create_experiment("marlpipe", artifact_location=str(tmp_path / "art"))
+    client.create_run(experiment, tags={"mlflow.runName": "spread-matd3-s0"})
+    port = free_port()
+    log = tmp_path / "ui.log"
+    command = [sys.executable, "-m", "marlpipe", "ui", "--no-browser", "--port", str(port)]
+    with Service(command, answers(f"http://127.0.0.1:{port}/"), log, cwd=tmp_path,
+                 env=user_env(), stop_signal=signal.SIGINT) as service:  # fmt: skip
+        deadline = time.monotonic() + 30
+        while "MLflow UI on" not in log.read_text() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        [line] = [x for x in log.read_text().splitlines() if "MLflow UI on" in x]
+        address = line.split(": ", 1)[1].split()[0]
+        assert address == f"http://127.0.0.1:{port}/#/experiments/{experiment}?workflowType=machine_learning"
+        ((name, [value]),) = query_of(address).items()
+        assert reads_workflow_type(ui_bundle(), name, value)
+        search = urllib.request.Request(
+            f"http://127.0.0.1:{port}/ajax-api/2.0/mlflow/runs/search",
+            data=json.dumps({"experiment_ids": [experiment]}).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        runs = json.loads(urllib.request.urlopen(search, timeout=10).read())["runs"]
+        assert [r["info"]["run_name"] for r in runs] == ["spread-matd3-s0"]  # this store's
+        process = service.process
+        process.send_signal(signal.SIGINT)  # Ctrl+C: marlpipe stops the server it started
+        assert process.wait(timeout=30) == 0
+        assert not answers(f"http://127.0.0.1:{port}/")()  # before the group is killed
