@@ -66,3 +66,9 @@ def test_ci_runs_the_readme_test_command() -> None:
     assert ci.startswith("pip install") and f"\n{ci}\n" in readme
     assert '".[pipeline,vmas,ray,server,test]"' in ci
     assert '-e ".[pipeline,vmas,ray]" && dvc repro' in readme
+
+
+def test_the_readme_stays_short() -> None:
+    """A guide, not the manual: the rest lives in docs/."""
+    lines = README.read_text().count("\n")
+    assert lines < 250, f"README.md has {lines} lines: move detail to docs/"

@@ -3,7 +3,8 @@
 MLflow 3.17's UI picks GenAI or machine-learning mode from the address's ``workflowType``
 parameter, else from the choice the browser stored (``mlflow.workflowType``), else GenAI; the
 experiment's ``mlflow.experimentKind`` tag does not change it, nor does any server setting. So
-marlpipe cannot make a bare ``mlflow ui`` open on the runs: the README gives the address first.
+marlpipe cannot make a bare ``mlflow ui`` open on the runs: ``marlpipe ui`` starts it and opens
+that address, and the README gives the address first.
 """
 
 from __future__ import annotations
