@@ -47,7 +47,8 @@ def restore_torch_rng(generator: torch.Generator, entry: dict[str, Any]) -> None
 
 
 class AgentStateMixin:
-    """State of an agent with per-agent ``actors`` (and ``actor_targets``), one stacked
+    """State of an agent with per-agent (or per-group: ``net_owners``) ``actors`` (and
+    ``actor_targets``), one stacked
     ``critic`` (and ``critic_target``), two optimisers and two random streams."""
 
     def metadata(self) -> dict[str, Any]:
@@ -58,7 +59,7 @@ class AgentStateMixin:
             "spec": self.spec.to_dict(),
             "net_config": self.net_config,
             "net_configs": {
-                "actors": {a: self.actors[a].config for a in self.agent_ids},
+                "actors": {a: self.actors[a].config for a in self.net_owners},
                 "critic": self.critic.config,
             },
             "hyperparameters": self.hyperparameters(),
@@ -72,9 +73,10 @@ class AgentStateMixin:
 
         The torch RNG entry names the device type of the generator only when it is not the CPU
         (``{"state": ..., "device": "cuda"}``): a CPU agent's checkpoint is byte for byte what it
-        was before devices were recorded (see :func:`restore_torch_rng`)."""
+        was before devices were recorded (see :func:`restore_torch_rng`). A group's shared actor
+        is stored once, under its owner (:attr:`net_owners`)."""
         state: dict[str, dict[str, Any]] = {}
-        for a in self.agent_ids:
+        for a in self.net_owners:
             state[f"actor/{a}"] = self.actors[a].state_dict()
             state[f"actor_target/{a}"] = self.actor_targets[a].state_dict()
         state["critic"] = self.critic.state_dict()
@@ -116,7 +118,7 @@ class AgentStateMixin:
             net.load_state_dict(state[key])
             return net
 
-        ids = self.agent_ids
+        ids = self.net_owners
         actors = {a: build(configs["actors"][a], f"actor/{a}") for a in ids}
         targets = {a: build(configs["actors"][a], f"actor_target/{a}") for a in ids}
         critic = build(configs["critic"], "critic")

@@ -22,8 +22,9 @@ CNN_METHODS = {"add_layer": "add_conv_layer", "add_nodes": "add_channels"}
 
 
 def mutate_architecture(agent: Agent, method: str, rng: np.random.Generator, **kwargs: Any) -> dict:
-    """Apply ``method`` (one of :data:`METHODS`) alike to every actor, the critic ensemble and
-    all their targets; a CNN actor applies its :data:`CNN_METHODS` counterpart to its encoder.
+    """Apply ``method`` (one of :data:`METHODS`) alike to every actor (a group's shared one
+    once), the critic ensemble and all their targets; a CNN actor applies its
+    :data:`CNN_METHODS` counterpart to its encoder.
 
     Random choices (layer, amount, activation) are drawn once from ``rng``. Each online net and its
     target are mutated with identically seeded torch generators, so their new weights are equal
@@ -34,7 +35,8 @@ def mutate_architecture(agent: Agent, method: str, rng: np.random.Generator, **k
     """
     if method not in METHODS:
         raise ValueError(f"unknown architecture mutation {method!r}; choose from {METHODS}")
-    pairs = [(f"actor:{a}", agent.actors[a], agent.actor_targets[a]) for a in agent.agent_ids]
+    # A group's shared actor is mutated once, under its owner's name.
+    pairs = [(f"actor:{a}", agent.actors[a], agent.actor_targets[a]) for a in agent.net_owners]
     pairs.append(("critic", agent.critic, agent.critic_target))
     args: dict[str, Any] = {}
     if method == "add_nodes":

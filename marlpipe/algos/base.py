@@ -8,6 +8,7 @@ update, and :class:`marlpipe.algos.maddpg.MADDPG` is its one-critic special case
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -21,9 +22,10 @@ from marlpipe.algos.cnn import EvolvableCNN
 from marlpipe.algos.evolvable import get_activation
 from marlpipe.algos.networks import EvolvableMLP
 from marlpipe.config.params import NetConfig
-from marlpipe.envs.spec import ActionSpec, EnvSpec, ObservationSpec
+from marlpipe.envs.spec import ActionSpec, EnvSpec, ObservationSpec, team_of
 from marlpipe.registry import AlgorithmInfo
 
+log = logging.getLogger(__name__)
 _DEFAULTS = NetConfig()
 DEFAULT_NET_CONFIG: dict[str, Any] = {
     "hidden_sizes": list(_DEFAULTS.hidden_sizes), "activation": _DEFAULTS.activation,
@@ -74,7 +76,35 @@ def normalise_net_config(net_config: NetConfig | Mapping[str, Any] | None) -> di
         int(h) for h in (config.get("critic_hidden_sizes") or config["hidden_sizes"])
     ]
     get_activation(config["activation"])
+    if not config.get("share_homogeneous", True):
+        del config["share_homogeneous"]  # off: the net_config checkpoints held before the key
+    elif "share_homogeneous" in config:
+        config["share_homogeneous"] = bool(config["share_homogeneous"])
     return config
+
+
+_MIXED_TEAMS_SAID: set[str] = set()
+
+
+def network_owners(spec: EnvSpec, share: bool) -> dict[str, str]:
+    """Agent -> the agent whose actor and critic it uses: itself, or with ``share`` the first
+    agent of its homogeneous group (:attr:`EnvSpec.groups`). A team whose agents' spaces differ
+    is left ungrouped, said once in the log naming the agents."""
+    owners = {a: a for a in spec.agent_ids}
+    if not share:
+        return owners
+    for members in spec.groups.values():
+        for agent in members:
+            owners[agent] = members[0]
+    teams: dict[str, list[str]] = {}
+    for agent in spec.agent_ids:
+        teams.setdefault(team_of(agent), []).append(agent)
+    for members in teams.values():
+        reason = spec.mixed_team(members)
+        if reason is not None and reason not in _MIXED_TEAMS_SAID:
+            _MIXED_TEAMS_SAID.add(reason)
+            log.warning("net_config.share_homogeneous: %s", reason)
+    return owners
 
 
 def check_supported(info: AlgorithmInfo, spec: EnvSpec) -> None:

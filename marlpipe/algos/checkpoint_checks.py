@@ -12,6 +12,7 @@ from typing import Any
 
 import torch
 
+from marlpipe.algos.base import network_owners
 from marlpipe.algos.cnn import EvolvableCNN
 from marlpipe.algos.networks import EvolvableMLP
 from marlpipe.envs.spec import EnvSpec
@@ -112,11 +113,18 @@ def check_content(cls: type, metadata: dict[str, Any], state: dict[str, Any]) ->
         raise ValueError(f"hyperparameters: expected an object, got {type(hps).__name__}")
     if problems := _key_problems(set(hps), names, names):
         raise ValueError(f"hyperparameters: {problems}; {cls.algo_name} expects {sorted(names)}")
-    configs, ids = metadata["net_configs"], list(spec.agent_ids)
+    configs = metadata["net_configs"]
+    net_config = metadata.get("net_config")
+    share = isinstance(net_config, dict) and bool(net_config.get("share_homogeneous"))
+    owners = network_owners(spec, share)
+    ids = list(dict.fromkeys(owners.values()))  # the agents whose networks are stored
     actors = configs.get("actors") if isinstance(configs, dict) else None
     if not isinstance(actors, dict) or sorted(actors) != sorted(ids):
         got = sorted(actors) if isinstance(actors, dict) else type(actors).__name__
-        raise ValueError(f"net_configs.actors: {got}; expected an object keyed by agents {ids}")
+        shared = " (one per shared group)" if len(ids) < spec.num_agents else ""
+        raise ValueError(
+            f"net_configs.actors: {got}; expected an object keyed by agents {ids}{shared}"
+        )
     for a in ids:
         obs = spec.observations[a]
         image = obs.kind == "image"
@@ -124,7 +132,7 @@ def check_content(cls: type, metadata: dict[str, Any], state: dict[str, Any]) ->
         expected = {**inputs, "output_dim": spec.actions[a].dim}
         _check_network(f"net_configs.actors.{a}", actors[a], expected)
     critic = {"input_dim": spec.critic_input_dim, "output_dim": 1}
-    critic["ensemble_size"] = cls.n_critics * spec.num_agents
+    critic["ensemble_size"] = cls.n_critics * len(ids)
     _check_network(f"net_configs.critic ({cls.algo_name})", configs.get("critic"), critic)
     wanted = {f"{kind}/{a}" for a in ids for kind in ("actor", "actor_target")}
     wanted |= set(SHARED_STATE_KEYS)

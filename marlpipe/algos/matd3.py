@@ -3,6 +3,9 @@
 Papers: MADDPG https://arxiv.org/abs/1706.02275, TD3 https://arxiv.org/abs/1802.09477,
 MATD3 https://arxiv.org/abs/1910.01465. :class:`marlpipe.algos.maddpg.MADDPG` is the special
 case with one critic, no policy delay and no target policy smoothing.
+
+Its size is earned: the networks, the update and the hooks evolution calls all work on one
+agent's state, and the class reads top to bottom in that order.
 """
 
 from __future__ import annotations
@@ -24,11 +27,12 @@ from marlpipe.algos.base import (
     build_actor,
     check_supported,
     gumbel_softmax_straight_through,
+    network_owners,
     normalise_net_config,
     preprocess_observation,
 )
 from marlpipe.algos.buffer import transition
-from marlpipe.algos.critics import CriticLayout
+from marlpipe.algos.critics import critic_layout
 from marlpipe.algos.episodes import run_episodes
 from marlpipe.algos.hyperparameters import algorithm_values, as_init_hp
 from marlpipe.config.params import InitHP, NetConfig
@@ -51,6 +55,13 @@ class MATD3(ActingMixin, AgentStateMixin):
     Observations go in raw (as the env and the replay buffer give them) and are preprocessed in
     torch. Image observations: actors are CNNs, but the centralised critic sees the flattened
     images (a known simplification: fine for small images, wasteful for large ones).
+
+    With ``net_config`` ``share_homogeneous`` each homogeneous group of agents
+    (:attr:`marlpipe.envs.EnvSpec.groups`) has one actor and one critic (a pair for MATD3):
+    ``actors[a]`` is the same network for every agent of a group, ``owners[a]`` names the agent
+    whose networks ``a`` uses (the group's first), ``net_owners`` those agents. Every member's
+    transitions train the group's networks; each critic sees all agents, each member in its own
+    order (``critics.py``).
 
     The ``InitHP`` defaults are tuned for our speaker-listener runs (a greedy score of about -20
     after 200k env steps in the project's speed measurements) and differ from the MATD3 values
@@ -123,12 +134,16 @@ class MATD3(ActingMixin, AgentStateMixin):
             for a in self.agent_ids
             if spec.actions[a].discrete
         }
+        self.owners = network_owners(spec, bool(self.net_config.get("share_homogeneous")))
+        """Agent -> the agent whose actor and critic it uses (itself unless shared)."""
+        self.net_owners: tuple[str, ...] = tuple(dict.fromkeys(self.owners.values()))
+        """The agents that own networks, in env order (every agent unless shared)."""
         actors = {
             a: build_actor(spec.observations[a], spec.actions[a], self.net_config, self.torch_rng)
-            for a in self.agent_ids
+            for a in self.net_owners
         }
-        self.critic_layout = CriticLayout(self.n_critics, len(self.agent_ids))
-        """Where each agent's critics sit in the stacked critic ensemble."""
+        self.critic_layout = critic_layout(self.n_critics, spec, self.owners)
+        """Where each agent's (or group's) critics sit in the stacked critic ensemble."""
         self.set_networks(actors, self.critic_layout.build(spec, self.net_config, self.torch_rng))
 
     # ----------------------------------------------------------------------------- networks
@@ -139,20 +154,25 @@ class MATD3(ActingMixin, AgentStateMixin):
         actor_targets: dict[str, nn.Module] | None = None,
         critic_target: nn.Module | None = None,
     ) -> None:
-        """Install networks (targets default to copies), then rebuild parameter lists and Adams."""
-        self.actors = {a: actors[a].to(self.device) for a in self.agent_ids}
+        """Install networks (targets default to copies), then rebuild parameter lists and Adams.
+
+        ``actors`` and ``actor_targets`` are read at the :attr:`net_owners` (keys of other
+        agents are ignored); every agent of a group gets its owner's network."""
+        owned = {o: actors[o].to(self.device) for o in self.net_owners}
+        self.actors = {a: owned[self.owners[a]] for a in self.agent_ids}
         self.critic = critic.to(self.device)
         if actor_targets is None:
-            actor_targets = {a: net.clone() for a, net in self.actors.items()}
-        self.actor_targets = {a: actor_targets[a].to(self.device) for a in self.agent_ids}
+            actor_targets = {o: net.clone() for o, net in owned.items()}
+        owned_targets = {o: actor_targets[o].to(self.device) for o in self.net_owners}
+        self.actor_targets = {a: owned_targets[self.owners[a]] for a in self.agent_ids}
         self.critic_target = (critic_target or self.critic.clone()).to(self.device)
-        for target in [*self.actor_targets.values(), self.critic_target]:
+        for target in [*owned_targets.values(), self.critic_target]:
             target.requires_grad_(False)
-        self._actor_params = [p for a in self.agent_ids for p in self.actors[a].parameters()]
+        self._actor_params = [p for o in self.net_owners for p in owned[o].parameters()]
         self._critic_params = list(self.critic.parameters())
         self._online_params = self._actor_params + self._critic_params
         self._target_params = [
-            *(p for a in self.agent_ids for p in self.actor_targets[a].parameters()),
+            *(p for o in self.net_owners for p in owned_targets[o].parameters()),
             *self.critic_target.parameters(),
         ]
         self.reinit_optimizers()
@@ -162,7 +182,8 @@ class MATD3(ActingMixin, AgentStateMixin):
 
         One Adam over all actors (and one over all critics) equals one Adam per agent: Adam is
         elementwise, and agent i's actor loss depends only on actor i (the other agents' actions
-        come from the buffer), just as each critic's loss depends only on that critic.
+        come from the buffer), just as each critic's loss depends only on that critic. A shared
+        network's gradient is the sum over its group's agents.
         """
         self.actor_optimizer = _adam(self._actor_params, self.lr_actor)
         self.critic_optimizer = _adam(self._critic_params, self.lr_critic)

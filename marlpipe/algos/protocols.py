@@ -18,6 +18,8 @@ class Agent(Protocol):
 
     spec: EnvSpec
     agent_ids: tuple[str, ...]
+    net_owners: tuple[str, ...]
+    """The agents that own networks (every agent, or one per shared group)."""
     net_config: dict[str, Any]
     index: int
     """Population slot."""

@@ -47,6 +47,12 @@ def result_neutral_keys() -> tuple[str, ...]:
     return tuple(key for key, marks in key_marks().items() if marks.get("neutral"))
 
 
+def opt_in_keys() -> tuple[str, ...]:
+    """The leaf keys marked ``opt_in``: features off at their default, where they compute what
+    the code computed before they existed."""
+    return tuple(key for key, marks in key_marks().items() if marks.get("opt_in"))
+
+
 def read_only_by(stage: str) -> tuple[str, ...]:
     """The leaf keys marked as read by ``stage`` alone (``"evaluate"``: ``evaluate.*``)."""
     return tuple(key for key, marks in key_marks().items() if marks.get("read_only_by") == stage)
@@ -100,6 +106,7 @@ __all__ = [
     "grouped",
     "key_marks",
     "leaf_keys",
+    "opt_in_keys",
     "read_only_by",
     "result_neutral_keys",
     "select",

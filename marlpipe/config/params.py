@@ -87,6 +87,12 @@ class NetConfig:
     """Node mutations never shrink a layer below this."""
     max_nodes: int = option(256, ge=1)
     """Node mutations never grow a layer above this."""
+    share_homogeneous: bool = option(False, opt_in=True)
+    """Each homogeneous group of agents (a team, ids ``<team>_<n>``, whose agents have equal
+    observation and action spaces: ``agent_0..2`` on spread) shares one actor and one
+    centralised critic, trained on all the group's experience; each agent still acts on its own
+    observation. Agents of a team with unequal spaces keep their own networks. false: every
+    agent has its own."""
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ class ConfigError(MarlpipeError, ValueError):
     """Invalid parameters; the message is one line naming the file and the key path."""
 
 
-MARKS = ("neutral", "read_only_by")
+MARKS = ("neutral", "read_only_by", "opt_in")
 """The marks :func:`option` keeps in a field's metadata beside its rules (read by
 :mod:`marlpipe.config.keys`; the checker ignores them)."""
 
@@ -34,15 +34,21 @@ def option(
     *,
     neutral: bool = False,
     read_only_by: str | None = None,
+    opt_in: bool = False,
     **rule: Any,
 ):
     """A dataclass field with validation rules (ge, gt, le, lt, choices, min_len, pattern,
-    expected) as metadata, and two marks: ``neutral=True``, a setting that by design changes no
-    result (how or where the run computes, or where it is logged), and ``read_only_by``, the one
-    stage that reads it (``"evaluate"``). A mark on a group covers every key inside it."""
+    expected) as metadata, and three marks: ``neutral=True``, a setting that by design changes no
+    result (how or where the run computes, or where it is logged), ``read_only_by``, the one
+    stage that reads it (``"evaluate"``), and ``opt_in=True``, a feature that is off at its
+    default and then computes exactly what the code did before it existed (so the fingerprint's
+    params hash leaves it out while it holds its default). A mark on a group covers every key
+    inside it."""
     metadata = dict(rule)
     if neutral:
         metadata["neutral"] = True
+    if opt_in:
+        metadata["opt_in"] = True
     if read_only_by is not None:
         metadata["read_only_by"] = read_only_by
     if factory is not dataclasses.MISSING:

@@ -1,10 +1,18 @@
-"""EnvSpec: what the networks need to know about each agent's observation and action spaces."""
+"""EnvSpec: what the networks need to know about each agent's observation and action spaces.
+
+It also names the env's homogeneous groups (:attr:`EnvSpec.groups`): the agents of a team
+(:func:`team_of`) whose observation and action specs are all equal, which may share one actor
+and one critic (``net_config.share_homogeneous``). A team whose agents differ in their spaces is
+no group: its agents keep networks of their own.
+"""
 
 from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from typing import Any, Literal
 
 import numpy as np
@@ -15,6 +23,12 @@ from marlpipe.errors import MarlpipeError
 
 class UnsupportedSpaceError(MarlpipeError, ValueError):
     """An agent's observation or action space is of a kind marlpipe cannot learn from."""
+
+
+def team_of(agent_id: str) -> str:
+    """An agent's team: its id without a trailing ``_<number>`` (``adversary_0`` ->
+    ``adversary``, ``speaker_0`` -> ``speaker``), as PettingZoo's MPE tasks name agents."""
+    return re.sub(r"_\d+$", "", agent_id)
 
 
 @dataclass(frozen=True)
@@ -104,6 +118,34 @@ class EnvSpec:
         """True when every agent acts with a Discrete space."""
         return all(self.actions[a].discrete for a in self.agent_ids)
 
+    @cached_property
+    def groups(self) -> dict[str, tuple[str, ...]]:
+        """Homogeneous groups, team -> its agents in env order: every team (:func:`team_of`) of
+        two or more agents whose observation and action specs are all equal (``{"agent":
+        ("agent_0", "agent_1", "agent_2")}`` on spread). Derived from the agents and their
+        spaces; written into :meth:`to_dict` for readers of the spec file."""
+        teams: dict[str, list[str]] = {}
+        for agent in self.agent_ids:
+            teams.setdefault(team_of(agent), []).append(agent)
+        return {
+            team: tuple(members)
+            for team, members in teams.items()
+            if len(members) > 1 and self.mixed_team(members) is None
+        }
+
+    def mixed_team(self, members: list[str] | tuple[str, ...]) -> str | None:
+        """Why ``members`` (one team) cannot share networks: a line naming the first agent
+        whose spaces differ from the first member's, or ``None`` when all are equal."""
+        first = members[0]
+        for agent in members[1:]:
+            for what, specs in (("observation", self.observations), ("action", self.actions)):
+                if specs[agent] != specs[first]:
+                    return (
+                        f"team {team_of(first)!r}: {agent} and {first} differ in their "
+                        f"{what} spaces, so they keep networks of their own"
+                    )
+        return None
+
     @property
     def critic_input_dim(self) -> int:
         """Size of the centralised critic's input: all observations and all actions, flattened."""
@@ -116,6 +158,7 @@ class EnvSpec:
             "actions": {a: asdict(self.actions[a]) for a in self.agent_ids},
             "env_name": self.env_name,
             "env_kwargs": self.env_kwargs,
+            "groups": {team: list(members) for team, members in self.groups.items()},
         }
 
     @classmethod
@@ -126,9 +169,18 @@ class EnvSpec:
             actions = {a: _tuples(ActionSpec, data["actions"][a]) for a in agent_ids}
         except (KeyError, TypeError) as err:
             raise ValueError(f"not a valid EnvSpec: missing or malformed field {err}") from None
-        return cls(
+        spec = cls(
             agent_ids, observations, actions, data.get("env_name"), data.get("env_kwargs") or {}
         )
+        # The groups follow from the agents (older files have none); a file that names others
+        # was edited by hand or written by another rule.
+        written = data.get("groups")
+        if written is not None and written != {t: list(m) for t, m in spec.groups.items()}:
+            raise ValueError(
+                f"not a valid EnvSpec: groups {written} do not follow from the agents; "
+                f"expected {dict(spec.groups)}"
+            )
+        return spec
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2)

@@ -2,21 +2,15 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from marlpipe.algos.episodes import run_episodes
 from marlpipe.config.validation import ConfigError
+from marlpipe.envs.spec import team_of
 
 if TYPE_CHECKING:
     from marlpipe.algos.protocols import Agent
-
-
-def team_of(agent_id: str) -> str:
-    """An agent's team: its id without a trailing ``_<number>`` (``adversary_0`` ->
-    ``adversary``, ``speaker_0`` -> ``speaker``), as PettingZoo's MPE tasks name agents."""
-    return re.sub(r"_\d+$", "", agent_id)
 
 
 def scored_agents(
@@ -91,6 +85,5 @@ __all__ = [
     "record_fitness",
     "scored_agents",
     "scored_returns",
-    "team_of",
     "team_returns",
 ]

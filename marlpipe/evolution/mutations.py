@@ -58,13 +58,13 @@ FACTORS = (0.8, 1.2)
 
 
 def actor_modules(agent: Agent) -> list[nn.Module]:
-    """The agent's actor networks as a list, whether ``actors`` is a list, dict or one module."""
+    """The agent's actor networks as a list, whether ``actors`` is a list, dict or one module;
+    a network several agents share (``net_config.share_homogeneous``) is listed once."""
     actors = agent.actors
     if isinstance(actors, nn.Module) and not isinstance(actors, nn.ModuleList | nn.ModuleDict):
         return [actors]
-    if isinstance(actors, dict | nn.ModuleDict):
-        return list(actors.values())
-    return list(actors)
+    modules = list(actors.values()) if isinstance(actors, dict | nn.ModuleDict) else list(actors)
+    return list({id(m): m for m in modules}.values())
 
 
 def weight_parameters(modules: Iterable[nn.Module]) -> list[torch.Tensor]:

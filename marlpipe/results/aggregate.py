@@ -146,7 +146,7 @@ def table_rows(
 
 def _has_a_team(cell: dict[str, Any]) -> bool:
     """Whether some team of the cell's agents has more than one member."""
-    from marlpipe.evolution.fitness import team_of
+    from marlpipe.envs.spec import team_of
 
     teams = [team_of(agent) for agent in cell.get("returns", {})]
     return len(teams) != len(set(teams))

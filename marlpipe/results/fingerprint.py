@@ -84,11 +84,14 @@ def row_params(preset: str | Path, algorithm: str) -> Params:
 
 def params_sha256(params: Params) -> str:
     """Hash of the resolved params that can change a number: every key but the result-neutral
-    ones (:func:`~marlpipe.config.keys.result_neutral_keys`), as JSON with sorted keys."""
-    from marlpipe.config.keys import leaf_keys, result_neutral_keys, select
+    ones and the opt-in ones at their default (switched off, such a feature computes what the
+    code did before it existed; :mod:`marlpipe.config.keys`), as JSON with sorted keys."""
+    from marlpipe.config.keys import leaf_keys, opt_in_keys, result_neutral_keys, select
 
-    neutral = set(result_neutral_keys())
-    kept = select(params.to_dict(), [k for k in leaf_keys() if k not in neutral])
+    data, defaults = params.to_dict(), Params().to_dict()
+    left_out = set(result_neutral_keys())
+    left_out |= {k for k in opt_in_keys() if select(data, [k]) == select(defaults, [k])}
+    kept = select(data, [k for k in leaf_keys() if k not in left_out])
     text = json.dumps(kept, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()
 

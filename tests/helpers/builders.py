@@ -89,3 +89,19 @@ def flat(value, path=""):
         return [item for i, v in enumerate(value) for item in flat(v, f"{path}/{i}")]
     array = np.asarray(value)
     return [(path, array.dtype.str, array.shape, array.tobytes())]
+
+
+def make_team_spec(discrete: bool = False) -> EnvSpec:
+    """Teams for shared networks: ``agent_0..2`` (equal spaces, a group of 3), ``adversary_0..1``
+    (a group of 2), interleaved in env order, and ``leader_0`` (a team of one)."""
+
+    def action(dim: int) -> ActionSpec:
+        if discrete:
+            return ActionSpec("discrete", n=dim + 1)
+        return ActionSpec("continuous", (dim,), low=(-1.0,) * dim, high=(1.0,) * dim)
+
+    kinds = {"agent": (4, 2), "adversary": (5, 3), "leader": (3, 2)}
+    ids = ("agent_0", "adversary_0", "agent_1", "leader_0", "adversary_1", "agent_2")
+    observations = {a: ObservationSpec("vector", (kinds[a[:-2]][0],)) for a in ids}
+    actions = {a: action(kinds[a[:-2]][1]) for a in ids}
+    return EnvSpec(ids, observations, actions)
