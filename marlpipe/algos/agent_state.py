@@ -151,7 +151,10 @@ class AgentStateMixin:
 
     def _take_over(self, other: Any) -> None:
         """Adopt everything ``metadata`` and ``state_dicts`` describe from ``other`` (same class
-        and spec, so everything derived from the spec is equal already)."""
+        and spec, so everything derived from the spec alone is equal already; which agents share
+        networks comes from the state's ``net_config``)."""
+        self.owners, self.net_owners = other.owners, other.net_owners
+        self.critic_layout = other.critic_layout
         self.set_networks(other.actors, other.critic, other.actor_targets, other.critic_target)
         self.actor_optimizer, self.critic_optimizer = other.actor_optimizer, other.critic_optimizer
         self.np_rng, self.torch_rng = other.np_rng, other.torch_rng

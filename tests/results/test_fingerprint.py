@@ -158,6 +158,24 @@ def test_changed_params_fail_on_any_cpu(tmp_path: Path, monkeypatch: pytest.Monk
     assert outcome.status in fingerprint.FAILING
 
 
+def test_an_opt_in_key_at_its_default_leaves_the_params_hash_as_it_was() -> None:
+    """An off-by-default feature (``opt_in`` mark) computes what the code did before it existed:
+    at its default it is left out of the hash, switched on it changes it."""
+    import hashlib
+
+    from marlpipe.config import Params, with_overrides
+    from marlpipe.config.keys import leaf_keys, opt_in_keys, result_neutral_keys, select
+
+    assert "net_config.share_homogeneous" in opt_in_keys()
+    params = Params()
+    left_out = {*result_neutral_keys(), *opt_in_keys()}
+    before = select(params.to_dict(), [k for k in leaf_keys() if k not in left_out])
+    expected = hashlib.sha256(json.dumps(before, sort_keys=True).encode()).hexdigest()
+    assert fingerprint.params_sha256(params) == expected
+    shared = with_overrides(params, {"net_config": {"share_homogeneous": True}})
+    assert fingerprint.params_sha256(shared) != expected
+
+
 def test_another_cpu_kind_says_in_one_line_that_it_cannot_compare(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
