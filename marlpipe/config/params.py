@@ -173,6 +173,30 @@ class TournamentConfig:
 
 
 @dataclass(frozen=True)
+class MfPbtConfig:
+    """Multiple-frequencies PBT (``evolution.selection: mf_pbt``; Doulazmi et al., 2025): the
+    population split into equal subpopulations (slots in order) that each evolve at its own
+    frequency, with brackets ranked by fitness and asymmetric migration between them
+    (``marlpipe.evolution.mf_pbt``)."""
+
+    subpopulations: int = option(4, ge=1)
+    """Equal subpopulations; ``population.size`` must be a multiple of it."""
+    frequency_ratios: list[int] = option(factory=lambda: [1, 2, 4, 8], min_len=1, ge=1)
+    """Per subpopulation, in slot order, how many generations pass between its evolution steps
+    (1: after every generation); strictly increasing, one per subpopulation."""
+    winners: float = option(0.25, ge=0.0, le=1.0)
+    """Share of each subpopulation ranked top: kept, and cloned over the losers."""
+    open: float = option(0.25, ge=0.0, le=1.0)
+    """Share ranked below the winners and survivors: open to migrants from other
+    subpopulations that beat them."""
+    losers: float = option(0.25, ge=0.0, le=1.0)
+    """Share ranked last: replaced by mutated clones of winners. The survivors (the rest,
+    between winners and open) are kept."""
+    eval_last: int = option(1, ge=1)
+    """Fitness used for ranking: mean of each member's last N evaluations."""
+
+
+@dataclass(frozen=True)
 class MutationBounds:
     """Limits that RL hyperparameter mutations respect. An ``init_hp`` value outside its bounds
     is allowed (e.g. a bound of a hyperparameter that is never mutated); the first mutation of
@@ -250,6 +274,10 @@ class EvolutionConfig:
     """Multiplicative decay per env transition the member collects (its ``steps``, inherited by
     offspring): epsilon = max(epsilon_end, epsilon_start * epsilon_decay ** steps). 0.9999
     reaches 0.1 from 1.0 after 23,025 transitions: within the default run's second generation."""
+    selection: str = option("tournament", choices=("tournament", "mf_pbt"), opt_in=True)
+    """How the next generation is chosen: "tournament" (``tournament``: tournament selection,
+    then every member but the elite mutated) or "mf_pbt" (``mf_pbt``: subpopulations evolving at
+    several frequencies, only the clones of winners mutated; from about 16 members)."""
     fitness_agents: list[str] | None = option(None, min_len=1)
     """Whose return is fitness (and the evaluated ``score``): null sums every agent's return;
     a list names agent ids (``agent_0``) or teams (``agent``: every ``agent_<n>``), e.g.
@@ -294,6 +322,8 @@ class Params:
     init_hp: InitHP = option(factory=InitHP)
     population: PopulationConfig = option(factory=PopulationConfig)
     tournament: TournamentConfig = option(factory=TournamentConfig)
+    mf_pbt: MfPbtConfig = option(factory=MfPbtConfig, opt_in=True)
+    """Read only with ``evolution.selection: mf_pbt``."""
     mutation: MutationConfig = option(factory=MutationConfig)
     evolution: EvolutionConfig = option(factory=EvolutionConfig)
     evaluate: EvaluateConfig = option(factory=EvaluateConfig, read_only_by="evaluate")

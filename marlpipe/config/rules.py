@@ -8,6 +8,7 @@ Components trust a config that passed through either and do not check it again.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from marlpipe.config.mutation_kinds import MUTATION_KINDS, mutation_weights
@@ -85,6 +86,49 @@ def check_selection(tournament: Any, population_size: int, source: str) -> None:
         f"{source}: tournament.size: expected an integer <= population.size "
         f"({population_size}), got {tournament.size!r}"
     )
+
+
+def mf_pbt_brackets(mf_pbt: Any, size: int) -> tuple[int, int, int, int]:
+    """Members per bracket of a subpopulation of ``size``, best first: (winners, survivors,
+    open, losers); each share of ``mf_pbt`` rounded half up, the survivors the rest."""
+    shares = (mf_pbt.winners, mf_pbt.open, mf_pbt.losers)
+    winners, open_, losers = (int(math.floor(share * size + 0.5)) for share in shares)
+    return winners, size - winners - open_ - losers, open_, losers
+
+
+def check_mf_pbt(mf_pbt: Any, population_size: int, source: str, prefix: str = "mf_pbt.") -> None:
+    """Equal subpopulations, one increasing frequency ratio each, and brackets that fit one
+    subpopulation with at least one winner."""
+    count = mf_pbt.subpopulations
+    if population_size % count:
+        raise ConfigError(
+            f"{source}: {prefix}subpopulations: expected a divisor of population.size "
+            f"({population_size}), got {count!r}"
+        )
+    ratios = list(mf_pbt.frequency_ratios)
+    if len(ratios) != count:
+        raise ConfigError(
+            f"{source}: {prefix}frequency_ratios: expected {count} ratios (one per "
+            f"{prefix}subpopulations), got {ratios!r}"
+        )
+    if any(a >= b for a, b in zip(ratios, ratios[1:], strict=False)):
+        raise ConfigError(
+            f"{source}: {prefix}frequency_ratios: expected strictly increasing ratios, "
+            f"got {ratios!r}"
+        )
+    size = population_size // count
+    winners, survivors, _, _ = mf_pbt_brackets(mf_pbt, size)
+    if winners < 1:
+        raise ConfigError(
+            f"{source}: {prefix}winners: expected a share giving at least one winner in a "
+            f"subpopulation of {size} (population.size / {prefix}subpopulations), got "
+            f"{mf_pbt.winners!r}"
+        )
+    if survivors < 0:
+        raise ConfigError(
+            f"{source}: {prefix}losers: expected {prefix}winners + open + losers to fit a "
+            f"subpopulation of {size} members, got {size - survivors} members"
+        )
 
 
 def check_batch_fits_memory(batch_size: int, memory_size: int, source: str) -> None:
@@ -189,7 +233,10 @@ def check_params(params: Any, source: str) -> Any:
     check_mutation(params.mutation, source)
     check_evolution(params.evolution, source)
     check_population(params.population, source)
-    check_selection(params.tournament, params.population.size, source)
+    if params.evolution.selection == "mf_pbt":
+        check_mf_pbt(params.mf_pbt, params.population.size, source)
+    else:
+        check_selection(params.tournament, params.population.size, source)
     check_batch_fits_memory(params.init_hp.batch_size, params.evolution.memory_size, source)
     check_batch_bounds_fit_memory(params.mutation, params.evolution.memory_size, source)
     check_rl_hp_selection(params.mutation, params.algorithm, source)
@@ -202,6 +249,7 @@ __all__ = [
     "check_batch_fits_memory",
     "check_env",
     "check_evolution",
+    "check_mf_pbt",
     "check_mutation",
     "check_net_config",
     "check_params",
@@ -209,5 +257,6 @@ __all__ = [
     "check_rl_hp_selection",
     "check_selection",
     "check_tracking",
+    "mf_pbt_brackets",
     "mutates_batch_size",
 ]

@@ -1,5 +1,7 @@
-"""Evolutionary hyperparameter optimisation: population, tournament selection, mutations."""
+"""Evolutionary hyperparameter optimisation: population, selection (tournament or MF-PBT),
+mutations."""
 
+from marlpipe.evolution.mf_pbt import MultiFrequencySelection
 from marlpipe.evolution.mutations import Mutations
 from marlpipe.evolution.population import (
     algorithm_class,
@@ -10,6 +12,7 @@ from marlpipe.evolution.population import (
 from marlpipe.evolution.tournament import TournamentSelection, make_offspring
 
 __all__ = [
+    "MultiFrequencySelection",
     "Mutations",
     "TournamentSelection",
     "algorithm_class",

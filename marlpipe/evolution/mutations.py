@@ -26,7 +26,8 @@ The elite that :class:`~marlpipe.evolution.tournament.TournamentSelection` place
 ``lineage["elite"]``) is left unmutated when ``protect_elite`` (the default), so the best policy
 found so far always survives intact; set ``protect_elite=False`` to mutate every member as
 AgileRL does. Either way each member gets exactly one record (``kind="none"`` with
-``reason="elite"`` for a protected elite).
+``reason="elite"`` for a protected elite), unless its selection marked it not to be mutated
+(:meth:`Mutations.mutation`).
 """
 
 from __future__ import annotations
@@ -113,8 +114,13 @@ class Mutations:
         self.rng = np.random.default_rng(seed)
 
     def mutation(self, population: Sequence[Agent]) -> list[Any]:
-        """Mutate every member in place (one record each in ``lineage["mutations"]``)."""
+        """Mutate every member in place (one record each in ``lineage["mutations"]``), but
+        those a selection marked not to mutate (``lineage["selection"]["mutate"]`` false, as
+        :class:`~marlpipe.evolution.mf_pbt.MultiFrequencySelection` marks every member but the
+        clones of winners): they are left as they are, with no record and no draw."""
         for agent in population:
+            if not (agent.lineage.get("selection") or {}).get("mutate", True):
+                continue
             if self.config.protect_elite and agent.lineage.get("elite"):
                 record = {"kind": "none", "where": None, "old": None, "new": None}
                 record["reason"] = "elite"

@@ -3,7 +3,7 @@
 :class:`Experiment` is built from the params and the project folder (``root``: ``models/``,
 ``reports/``, ``runs/``) and owns what a run is assembled from: the checks before any work
 (:mod:`~marlpipe.pipeline.preflight`), the env spec, the generation-0 population, the shared
-replay buffer, tournament selection and mutations, the resumable checkpoint
+replay buffer, selection (tournament or MF-PBT) and mutations, the resumable checkpoint
 (:mod:`~marlpipe.pipeline.resume`), the env factory and the trainer, and the trackers. Its
 methods are the four stages (:meth:`~Experiment.envspec`, :meth:`~Experiment.init_population`,
 :meth:`~Experiment.evolve`, :meth:`~Experiment.evaluate`); :meth:`~Experiment.run` chains them.
@@ -178,13 +178,19 @@ class Experiment:
         )  # fmt: skip
 
     def _selection(self) -> tuple[Any, Any]:
-        """Tournament selection and mutations, each with its own seed."""
-        from marlpipe.evolution import Mutations, TournamentSelection
+        """Selection (``evolution.selection``: tournament, or MF-PBT's multiple frequencies)
+        and mutations, each with its own seed."""
+        from marlpipe.evolution import MultiFrequencySelection, Mutations, TournamentSelection
 
         params = self.params
-        tournament = TournamentSelection(
-            params.tournament, params.population.size, derive_seed(params.seed, "tournament")
-        )
+        if params.evolution.selection == "mf_pbt":
+            tournament: Any = MultiFrequencySelection(
+                params.mf_pbt, params.population.size, derive_seed(params.seed, "mf_pbt")
+            )
+        else:
+            tournament = TournamentSelection(
+                params.tournament, params.population.size, derive_seed(params.seed, "tournament")
+            )
         mutation = Mutations(
             params.mutation, derive_seed(params.seed, "mutation"),
             memory_size=params.evolution.memory_size,

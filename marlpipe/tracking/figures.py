@@ -46,6 +46,7 @@ _LEGEND = {
 """Legend entry of each marker (kinds without a label share ``initial``'s)."""
 _ELITE_RING = "#f5a300"
 _ANCESTRY = "#c0143c"
+_MIGRATED = "#1f77b4"
 _LABEL_BOX = {"boxstyle": "round,pad=0.12", "facecolor": "white", "edgecolor": "none",
               "alpha": 0.85}  # fmt: skip
 
@@ -161,13 +162,16 @@ def lineage_figure(rows: Sequence[dict[str, Any]]) -> Any:
             break
         path_nodes.add((x, slot))
         slot = sources[x][slot]
-    plain, ancestry = [], []
+    plain, ancestry, migrated = [], [], []
     for x in range(1, len(columns)):
+        actions = _selection_actions(rows[x - 1])
         for slot, source in enumerate(sources[x]):
             if source is not None:
                 edge = [(x - 1, source), (x, slot)]
                 on_path = (x - 1, source) in path_nodes and (x, slot) in path_nodes
-                (ancestry if on_path else plain).append(edge)
+                moved = actions.get(slot, "").startswith("migrated")
+                (ancestry if on_path else migrated if moved else plain).append(edge)
+    bounds = _subpopulation_bounds(rows)
 
     labels = [str(row["generation"]) for row in rows] + ["next"] * (len(columns) > trained)
     for number, ax in enumerate(axes):
@@ -175,6 +179,11 @@ def lineage_figure(rows: Sequence[dict[str, Any]]) -> Any:
         # (the axes clip it), so every row has the same x scale.
         first = number * per_row
         ax.add_collection(LineCollection(plain, colors="#9a9a9a", linewidths=1.0, zorder=1))
+        if migrated:
+            ax.add_collection(LineCollection(migrated, colors=_MIGRATED, linewidths=1.2,
+                                             linestyles="dashed", zorder=1))  # fmt: skip
+        for bound in bounds:  # MF-PBT: a dotted line between subpopulations
+            ax.axhline(bound, color="#bbbbbb", linestyle=":", linewidth=0.8, zorder=0)
         ax.add_collection(LineCollection(ancestry, colors=_ANCESTRY, linewidths=2.6 * scale ** 0.5,
                                          zorder=2))  # fmt: skip
         for x in range(first, min(first + per_row, len(columns))):
@@ -205,6 +214,9 @@ def lineage_figure(rows: Sequence[dict[str, Any]]) -> Any:
         Line2D([], [], color=_ANCESTRY, lw=2.6, label="ancestry of the final elite"),
         Line2D([], [], color="#9a9a9a", lw=1.0, label="cloned from"),
     ]  # fmt: skip
+    if migrated:
+        handles.append(Line2D([], [], color=_MIGRATED, lw=1.2, ls="--",
+                              label="migrated from another subpopulation"))  # fmt: skip
     fig.legend(handles=handles, loc="outside lower center", ncol=min(4, len(handles)),
                fontsize=7.5, frameon=False)  # fmt: skip
     return fig
@@ -235,6 +247,20 @@ def _lineage_nodes(
             ax.annotate(member["detail"], (x, slot), xytext=(0, -14),
                         textcoords="offset points", ha="center", va="top", fontsize=6.5,
                         color="#1f3a93", zorder=5, bbox=_LABEL_BOX)  # fmt: skip
+
+
+def _selection_actions(row: dict[str, Any]) -> dict[int, str]:
+    """Slot -> what MF-PBT did to it after ``row``'s generation (empty under tournament)."""
+    children = enumerate(row.get("children", []))
+    return {slot: child["selection"]["action"] for slot, child in children
+            if child.get("selection")}  # fmt: skip
+
+
+def _subpopulation_bounds(rows: Sequence[dict[str, Any]]) -> list[float]:
+    """The y of each boundary between MF-PBT subpopulations (none under tournament)."""
+    children = next((row["children"] for row in rows if _selection_actions(row)), [])
+    groups = [child["selection"]["subpopulation"] for child in children]
+    return [slot - 0.5 for slot in range(1, len(groups)) if groups[slot] != groups[slot - 1]]
 
 
 def _slot_of(column: list[dict[str, Any]], index: int) -> int | None:

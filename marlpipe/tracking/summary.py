@@ -69,7 +69,8 @@ def lineage_row(record: GenerationRecord) -> dict[str, Any]:
     0) and a short ``detail``, and ``elite`` (selection kept it as this generation's elite).
     ``children``: the next population as selection and mutation made it (the same lineage as the
     next row's members; after the last generation it is ``models/population``), ``elite`` there
-    marking the elite's clone.
+    marking the elite's clone; under MF-PBT each child also has ``selection`` (its
+    subpopulation, bracket and action: kept, waiting, cloned, migrated, migrated_weights).
     """
     members = [
         {"index": int(m.index), "fitness": float(m.fitness), "parent": m.parent,
@@ -77,9 +78,10 @@ def lineage_row(record: GenerationRecord) -> dict[str, Any]:
         for m in record.members
     ]  # fmt: skip
     children = [
-        {"index": int(c.index), "parent": c.parent, **_birth(c.mutation), "elite": bool(c.elite)}
+        {"index": int(c.index), "parent": c.parent, **_birth(c.mutation), "elite": bool(c.elite),
+         **({"selection": dict(c.selection)} if c.selection is not None else {})}
         for c in record.children
-    ]
+    ]  # fmt: skip
     return {
         "generation": int(record.generation),
         "elite_index": int(record.elite_index),
@@ -99,10 +101,12 @@ class GenerationMetrics:
     the loop's own figures (``extra.<name>``)."""
     params: dict[str, Any]
     """The child run's params: who each member is (index, parent, birth mutation, worker), the
-    next population (``child_<pos>.*``) and the elite's hyperparameters (``elite.*``)."""
+    next population (``child_<pos>.*``; under MF-PBT with ``child_<pos>.selection``, what was
+    done to the slot) and the elite's hyperparameters (``elite.*``)."""
     parent: dict[str, float]
     """Step ``generation`` of the parent run's curves: :func:`fitness_summary`, env steps, wall
-    time, epsilon, every member's fitness, the counts of each mutation kind, the mean losses per
+    time, epsilon, every member's fitness, the counts of each mutation kind (and under MF-PBT
+    of each selection action, ``selection.<action>``), the mean losses per
     agent (:func:`mean_losses`) and the elite's numeric hyperparameters."""
 
 
@@ -132,6 +136,7 @@ def mlflow_metrics(record: GenerationRecord) -> GenerationMetrics:
         if member.worker is not None:
             params[f"member_{pos}.worker"] = member.worker
     kinds: dict[str, int] = {}
+    actions: dict[str, int] = {}
     for pos, offspring in enumerate(record.children):  # this generation's selection + mutation
         params[f"child_{pos}.index"] = offspring.index
         params[f"child_{pos}.parent"] = json.dumps(offspring.parent)
@@ -140,7 +145,12 @@ def mlflow_metrics(record: GenerationRecord) -> GenerationMetrics:
         params.update(flatten(offspring.hyperparameters, f"child_{pos}.hp."))
         kind = (offspring.mutation or {}).get("kind", "none")
         kinds[kind] = kinds.get(kind, 0) + 1
+        if offspring.selection is not None:  # MF-PBT: what happened to the slot, and counts
+            params[f"child_{pos}.selection"] = json.dumps(offspring.selection)
+            action = f"selection.{offspring.selection['action']}"
+            actions[action] = actions.get(action, 0) + 1
     summary.update({f"mutations.{kind}": count for kind, count in kinds.items()})
+    summary.update(actions)
     summary.update(mean_losses(record))
     metrics.update(summary)
     elite = next((m for m in record.members if m.index == record.elite_index), None)

@@ -3,6 +3,10 @@ config dataclasses, each validated like a params file (a bad value is one line n
 
 * :func:`tournament_from_keywords` -- ``TournamentSelection(tournament_size, elitism,
   population_size, eval_loop, rand_seed)`` onto :class:`~marlpipe.config.TournamentConfig`;
+* :func:`mf_pbt_from_keywords` -- MF-PBT's selection (``subpopulations``,
+  ``frequency_ratios``, ``winners``, ``open``, ``losers``) onto
+  :class:`~marlpipe.config.MfPbtConfig`, validated against the population size; it goes where
+  a tournament goes (``train_multi_agent(tournament=...)``);
 * :func:`mutations_from_keywords` -- ``Mutations(no_mutation=..., architecture=...,
   min_lr=..., rand_seed=...)`` onto :class:`~marlpipe.config.MutationConfig` (bounds given flat);
 * :func:`train_multi_agent` -- :func:`~marlpipe.training.loop.evolve` with a budget in env steps
@@ -22,12 +26,14 @@ from typing import TYPE_CHECKING, Any
 
 from marlpipe.config.params import (
     EvolutionConfig,
+    MfPbtConfig,
     MutationBounds,
     MutationConfig,
     TournamentConfig,
     validated,
 )
-from marlpipe.config.rules import check_selection
+from marlpipe.config.rules import check_mf_pbt, check_selection
+from marlpipe.evolution.mf_pbt import MultiFrequencySelection
 from marlpipe.evolution.mutations import Mutations
 from marlpipe.evolution.tournament import TournamentSelection
 from marlpipe.training.loop import evolve, population_seed
@@ -56,6 +62,21 @@ def tournament_from_keywords(
     config = validated(TournamentConfig, values, source, "tournament.")
     check_selection(config, population_size, source)
     return TournamentSelection(config, population_size, rand_seed)
+
+
+def mf_pbt_from_keywords(
+    population_size: int, *, rand_seed: int | None = None, **keywords: Any
+) -> MultiFrequencySelection:
+    """A :class:`~marlpipe.evolution.mf_pbt.MultiFrequencySelection` (MF-PBT) from
+    ``MfPbtConfig``'s field names as keywords (``subpopulations``, ``frequency_ratios``,
+    ``winners``, ``open``, ``losers``, ``eval_last``), defaults from ``MfPbtConfig``, validated
+    against ``population_size``; ``rand_seed`` seeds its generator. Pass it as
+    :func:`train_multi_agent`'s ``tournament``."""
+    source = "mf_pbt_from_keywords"
+    values = {k: list(v) if isinstance(v, tuple) else v for k, v in keywords.items()}
+    config = validated(MfPbtConfig, values, source, "mf_pbt.")
+    check_mf_pbt(config, population_size, source)
+    return MultiFrequencySelection(config, population_size, rand_seed)
 
 
 def mutations_from_keywords(
@@ -87,7 +108,7 @@ def train_multi_agent(
     eval_env: Any = None,
     eval_steps: int = _DEFAULTS.eval_max_steps,
     target: float | None = None,
-    tournament: TournamentSelection | None = None,
+    tournament: TournamentSelection | MultiFrequencySelection | None = None,
     mutation: Mutations | None = None,
     eps_start: float = _DEFAULTS.epsilon_start,
     eps_end: float = _DEFAULTS.epsilon_end,
@@ -138,4 +159,9 @@ def train_multi_agent(
     return result.population, result.history
 
 
-__all__ = ["mutations_from_keywords", "tournament_from_keywords", "train_multi_agent"]
+__all__ = [
+    "mf_pbt_from_keywords",
+    "mutations_from_keywords",
+    "tournament_from_keywords",
+    "train_multi_agent",
+]

@@ -69,6 +69,10 @@ class ChildRecord:
     kind-specific extras (``None`` when no mutation was applied)."""
     hyperparameters: dict[str, Any]
     """Its hyperparameters after mutation: what it will train with next."""
+    selection: dict[str, Any] | None = None
+    """What MF-PBT did to its slot (``lineage["selection"]``: subpopulation, bracket, action,
+    source index, mutate; see :mod:`marlpipe.evolution.mf_pbt`); ``None`` under tournament
+    selection."""
 
 
 @dataclass(frozen=True)
@@ -135,6 +139,7 @@ def child_record(agent: Agent, mutations_before: int) -> ChildRecord:
         elite=bool(lineage.get("elite", False)),
         mutation=copy.deepcopy(mutations[-1]) if len(mutations) > mutations_before else None,
         hyperparameters=hyperparameters_of(agent),
+        selection=copy.deepcopy(lineage.get("selection")),
     )
 
 

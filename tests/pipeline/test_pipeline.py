@@ -132,17 +132,32 @@ SELECTING = {
 kind drawn within 3 generations (the test checks both on the uninterrupted run)."""
 
 
-@pytest.mark.parametrize("selecting", [False, True], ids=["tiny", "selecting"])
+MF_PBT = {
+    "seed": 2,
+    "population": {"size": 6},
+    "evolution": {"generations": 3, "selection": "mf_pbt"},
+    "mf_pbt": {"subpopulations": 2, "frequency_ratios": [1, 2]},
+}
+"""MF-PBT on top of the tiny params: 2 subpopulations of 3 (a winner, an open slot, a loser);
+the first evolves every generation, the second every other one."""
+
+
+@pytest.mark.parametrize("selecting", [False, True, "mf_pbt"], ids=["tiny", "selecting", "mf_pbt"])
 def test_resume_after_kill_matches_uninterrupted_run(
-    tmp_path: Path, tiny_params: Params, selecting: bool
+    tmp_path: Path, tiny_params: Params, selecting: bool | str
 ) -> None:
-    params = with_overrides(tiny_params, SELECTING) if selecting else tiny_params
+    overrides = MF_PBT if selecting == "mf_pbt" else SELECTING if selecting else {}
+    params = with_overrides(tiny_params, overrides)
     straight, resumed = tmp_path / "straight", tmp_path / "resumed"
     prepare(straight, params)
     shutil.copytree(straight, resumed)
     expected = evolve.run(params, straight)
     lineage = json.loads((straight / "reports" / "lineage.json").read_text())
-    if selecting:  # what the resumed generations must reproduce: choices and every mutation
+    if selecting == "mf_pbt":  # both frequencies at work: a wait, then both groups evolving
+        steps = [[c["selection"]["action"] for c in row["children"]] for row in lineage]
+        assert steps[0][3:] == ["waiting"] * 3 and "waiting" not in steps[1], steps
+        assert {"kept", "cloned"} <= set(steps[1]), steps
+    elif selecting:  # what the resumed generations must reproduce: choices and every mutation
         children = [child for generation in lineage for child in generation["children"]]
         kinds = {child["mutation"] for child in children}
         assert kinds == {"none", "architecture", "parameters", "activation", "rl_hp"}, kinds
@@ -184,6 +199,8 @@ OTHER_VALUES = {
     "mutation.activation_selection": ["ReLU", "ELU"],
     "evolution.target": 0.0,
     "evolution.fitness_agents": ["speaker_0"],
+    "evolution.selection": "mf_pbt",
+    "mf_pbt.frequency_ratios": [2],
 }
 """Another valid value for each generation key that is not a number or a flag."""
 
@@ -217,14 +234,16 @@ def changed_params(params: Params, dotted: str) -> Params:
 
 def test_resume_key_counts_every_setting_that_shapes_the_generations(tiny_params: Params) -> None:
     """Each generation key, in every group (seed, algorithm, env, net_config, init_hp,
-    population, tournament, mutation, evolution), changed alone changes the fingerprint."""
+    population, tournament, mf_pbt, mutation, evolution), changed alone changes the fingerprint
+    (one subpopulation of MF-PBT, so that ``evolution.selection: mf_pbt`` fits 3 members)."""
     base = with_overrides(
-        tiny_params, {"net_config": {"hidden_sizes": [16, 16]}, "population": {"size": 3}}
-    )
+        tiny_params, {"net_config": {"hidden_sizes": [16, 16]}, "population": {"size": 3},
+                      "mf_pbt": {"subpopulations": 1, "frequency_ratios": [1]}},
+    )  # fmt: skip
     key, keys = resume.fingerprint(base), generation_keys()
     assert {k.partition(".")[0] for k in keys} == {
         "seed", "algorithm", "env", "net_config", "init_hp", "population", "tournament",
-        "mutation", "evolution",
+        "mf_pbt", "mutation", "evolution",
     }  # fmt: skip
     for dotted in keys:
         assert resume.fingerprint(changed_params(base, dotted)) != key, dotted

@@ -102,12 +102,20 @@ def test_parallel_backends_need_merged_experience(backend):
     assert local.population.experience == "shared"
 
 
+MF_PBT = {"population": {"size": 6}, "evolution": {"selection": "mf_pbt"},
+          "mf_pbt": {"subpopulations": 2, "frequency_ratios": [1, 2]}}  # fmt: skip
+"""MF-PBT selection: 2 subpopulations of 3, evolving every generation and every other one."""
+
+
 @pytest.mark.e2e
+@pytest.mark.parametrize("selection", ["tournament", "mf_pbt"])
 def test_resumed_evolve_in_processes_equals_an_uninterrupted_local_run(
-    tmp_path: Path, tiny_params: Params
+    tmp_path: Path, tiny_params: Params, selection: str
 ) -> None:
     """The evolve stage in a pool of 2 processes, killed after its first generation and rerun,
-    ends exactly where an uninterrupted run in this process ends (the same models)."""
-    local = with_overrides(tiny_params, {"population": {"backend": "local"}})
-    pooled = with_overrides(tiny_params, {"population": {"backend": "processes", "workers": 2}})
+    ends exactly where an uninterrupted run in this process ends (the same models), with
+    either selection."""
+    params = with_overrides(tiny_params, MF_PBT) if selection == "mf_pbt" else tiny_params
+    local = with_overrides(params, {"population": {"backend": "local"}})
+    pooled = with_overrides(params, {"population": {"backend": "processes", "workers": 2}})
     assert_resume_ends_as_uninterrupted(tmp_path, local, pooled)

@@ -191,16 +191,25 @@ def test_workers_reserve_a_gpu_when_members_train_on_cuda():
 
 
 def _pipeline_params(tiny_params: Params, **population) -> Params:
-    return with_overrides(tiny_params, {"population": {"size": 2, **population}})
+    return with_overrides(tiny_params, {"population": {"size": 2} | population})
 
 
+MF_PBT = {"evolution": {"selection": "mf_pbt"},
+          "mf_pbt": {"subpopulations": 2, "frequency_ratios": [1, 2]}}  # fmt: skip
+"""MF-PBT selection (with 6 members: 2 subpopulations of 3)."""
+
+
+@pytest.mark.parametrize("selection", ["tournament", "mf_pbt"])
 def test_resumed_ray_evolve_equals_an_uninterrupted_local_merged_run(
-    local_ray, tmp_path: Path, tiny_params: Params
+    local_ray, tmp_path: Path, tiny_params: Params, selection: str
 ) -> None:
     """The evolve stage on Ray, killed after its first generation and rerun, ends exactly where
-    an uninterrupted local run with merged experience ends (both give the same models)."""
-    local = _pipeline_params(tiny_params, experience="merged")
-    on_ray = _pipeline_params(tiny_params, experience="merged", backend="ray", workers=2)
+    an uninterrupted local run with merged experience ends (both give the same models), with
+    either selection."""
+    size = 6 if selection == "mf_pbt" else 2
+    params = with_overrides(tiny_params, MF_PBT) if selection == "mf_pbt" else tiny_params
+    local = _pipeline_params(params, experience="merged", size=size)
+    on_ray = _pipeline_params(params, experience="merged", backend="ray", workers=2, size=size)
     assert_resume_ends_as_uninterrupted(tmp_path, local, on_ray)
 
 
