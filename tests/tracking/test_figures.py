@@ -181,3 +181,59 @@ def test_importing_the_package_does_not_import_matplotlib():
             "assert 'matplotlib' not in sys.modules")  # fmt: skip
     subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True,
                    env={**os.environ, "PYTHONPATH": str(REPO)})  # fmt: skip
+
+
+def mf_pbt_records() -> list[GenerationRecord]:
+    """Two generations of 4 members in 2 subpopulations: slot 1 kept, slot 0 cloned from it,
+    slot 2 migrated in from slot 1 (weights only), slot 3 waiting."""
+    plan = [("cloned", 1, 0), ("kept", 1, 0), ("migrated_weights", 1, 1), ("waiting", 3, 1)]
+    records, members = [], [(i, None) for i in range(4)]
+    for gen in range(2):
+        next_index = 4 * (gen + 1)
+        children = []
+        for slot, (action, source, group) in enumerate(plan):
+            index = members[source][0] if action in ("kept", "waiting") else next_index + slot
+            parent = members[source][1] if action in ("kept", "waiting") else members[source][0]
+            children.append(ChildRecord(
+                index=index, parent=parent, generation=gen + 1, elite=slot == 1,
+                mutation=KINDS[2] if action == "cloned" else None, hyperparameters={},
+                selection={"subpopulation": group, "bracket": None, "action": action,
+                           "source": members[source][0], "mutate": action == "cloned"},
+            ))  # fmt: skip
+        records.append(GenerationRecord(
+            generation=gen, env_steps=100 * (gen + 1), elite_index=members[1][0],
+            elite_fitness=1.0, wall_time=0.1, children=children,
+            members=[MemberRecord(index=i, fitness=float(s), selection_fitness=float(s),
+                                  parent=p, mutation=None, hyperparameters={},
+                                  train_return=None, learn_calls=1)
+                     for s, (i, p) in enumerate(members)],
+        ))  # fmt: skip
+        members = [(c.index, c.parent) for c in children]
+    return records
+
+
+def test_mf_pbt_slots_reach_the_lineage_rows_mlflow_and_the_family_tree():
+    from matplotlib.collections import LineCollection
+
+    from marlpipe.tracking.summary import mlflow_metrics
+
+    records = mf_pbt_records()
+    rows = [lineage_row(r) for r in records]
+    assert [c["selection"]["action"] for c in rows[0]["children"]] == [
+        "cloned", "kept", "migrated_weights", "waiting"]
+    assert "selection" not in lineage_row(synthetic_records()[0])["children"][0]  # tournament
+    logged = mlflow_metrics(records[0])
+    assert '"action": "migrated_weights"' in logged.params["child_2.selection"]
+    assert {k: v for k, v in logged.parent.items() if k.startswith("selection.")} == {
+        "selection.cloned": 1, "selection.kept": 1, "selection.migrated_weights": 1,
+        "selection.waiting": 1}
+    assert not any(k.startswith("selection") for k in mlflow_metrics(synthetic_records()[0]).params)
+    fig = figures.lineage_figure(rows)
+    ax = fig.axes[0]
+    dashed = [c for c in ax.collections if isinstance(c, LineCollection)
+              and c.get_linestyle()[0][1] is not None]  # fmt: skip
+    # the migrant edges (slot 1 -> slot 2 after each generation) are dashed
+    assert [[tuple(p) for p in seg] for seg in dashed[0].get_segments()] == [
+        [(0.0, 1.0), (1.0, 2.0)], [(1.0, 1.0), (2.0, 2.0)]]
+    assert [line.get_ydata()[0] for line in ax.lines] == [1.5]  # between the subpopulations
+    assert "migrated from another subpopulation" in [t.get_text() for t in fig.legends[0].texts]
