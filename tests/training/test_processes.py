@@ -119,3 +119,50 @@ def test_resumed_evolve_in_processes_equals_an_uninterrupted_local_run(
     local = with_overrides(params, {"population": {"backend": "local"}})
     pooled = with_overrides(params, {"population": {"backend": "processes", "workers": 2}})
     assert_resume_ends_as_uninterrupted(tmp_path, local, pooled)
+
+
+def test_the_snapshot_file_gives_back_every_array_and_is_removed():
+    """What a turn reads from the shared file is the snapshot, dtype, shape and bytes (float
+    vectors and uint8 images alike); an empty buffer passes as it is; each generation's file
+    replaces the last, and closing removes the folder."""
+    import pickle
+
+    import numpy as np
+
+    from marlpipe.algos.buffer import TRANSITION_FIELDS, MultiAgentReplayBuffer
+    from marlpipe.training.process_trainer import SnapshotFile, attach
+
+    rng = np.random.default_rng(0)
+    memory = MultiAgentReplayBuffer(50, TRANSITION_FIELDS, ["speaker_0", "eye_0"], seed=0)
+    files = SnapshotFile()
+    empty = memory.snapshot()
+    assert files.publish(empty) is empty and attach(empty) is empty
+    for _ in range(37):
+        memory.save_to_memory(
+            {"speaker_0": rng.normal(size=3).astype(np.float32),
+             "eye_0": rng.integers(0, 255, size=(5, 7, 3), dtype=np.uint8)},
+            {"speaker_0": rng.normal(size=2).astype(np.float32), "eye_0": np.int64(2)},
+            {"speaker_0": 0.5, "eye_0": -1.0},
+            {"speaker_0": rng.normal(size=3).astype(np.float32),
+             "eye_0": rng.integers(0, 255, size=(5, 7, 3), dtype=np.uint8)},
+            {"speaker_0": False, "eye_0": True},
+        )  # fmt: skip
+    snapshot = memory.snapshot()
+    shared = files.publish(snapshot)
+    assert shared["data"] is None and len(pickle.dumps(shared)) < 4096  # places, not arrays
+    back = attach(shared)
+    assert {k: v for k, v in back.items() if k != "data"} == {
+        k: v for k, v in snapshot.items() if k != "data"}  # fmt: skip
+    for name, field in snapshot["data"].items():
+        for agent, rows in field.items():
+            got = back["data"][name][agent]
+            assert got.dtype == rows.dtype and got.shape == rows.shape, (name, agent)
+            assert np.array_equal(got, rows), (name, agent)
+    rebuilt = MultiAgentReplayBuffer.from_snapshot(back, seed=1)
+    assert np.array_equal(rebuilt.snapshot()["data"]["state"]["eye_0"],
+                          snapshot["data"]["state"]["eye_0"])  # fmt: skip
+    first = Path(shared["file"]["path"])
+    again = files.publish(memory.snapshot())
+    assert not first.exists() and Path(again["file"]["path"]).exists()
+    files.close()
+    assert not files.folder.exists()
