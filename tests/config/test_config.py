@@ -307,6 +307,7 @@ PRESET_VALUES = {
     "reference": ("mpe2.simple_reference_v3", 20),
     "speaker_listener": ("mpe2.simple_speaker_listener_v4", 20),
     "speaker_listener_discrete": ("mpe2.simple_speaker_listener_v4", 20),
+    "speaker_listener_mf_pbt": ("mpe2.simple_speaker_listener_v4", 20),
     "spread": ("mpe2.simple_spread_v3", 30),
     "spread_shared": ("mpe2.simple_spread_v3", 30),
     "vmas_speaker_listener": ("vmas.simple_speaker_listener_per_copy", 14),

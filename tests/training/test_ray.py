@@ -194,7 +194,7 @@ def _pipeline_params(tiny_params: Params, **population) -> Params:
     return with_overrides(tiny_params, {"population": {"size": 2} | population})
 
 
-MF_PBT = {"evolution": {"selection": "mf_pbt"},
+MF_PBT = {"population": {"size": 6}, "evolution": {"selection": "mf_pbt"},
           "mf_pbt": {"subpopulations": 2, "frequency_ratios": [1, 2]}}  # fmt: skip
 """MF-PBT selection (with 6 members: 2 subpopulations of 3)."""
 
