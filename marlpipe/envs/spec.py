@@ -200,6 +200,8 @@ class EnvSpec:
                 else f"continuous{act.shape} in [{act.low}, {act.high}]"
             )
             lines.append(f"  {a}: obs {obs.kind}{obs.input_shape}  action {acts}")
+        for team, members in self.groups.items():
+            lines.append(f"  group {team}: {', '.join(members)} (equal spaces: may share networks)")
         return "\n".join(lines)
 
 

@@ -25,6 +25,7 @@ GROUPS = {"agent": ("agent_0", "agent_1", "agent_2"), "adversary": ("adversary_0
 def test_groups_are_teams_of_equal_spaces() -> None:
     spec = make_team_spec()
     assert spec.groups == GROUPS  # leader_0 is a team of one: no group
+    assert "group agent: agent_0, agent_1, agent_2" in spec.describe()
     # a team whose spaces differ is no group, and the reason names the agents
     odd = {**spec.observations, "agent_2": ObservationSpec("vector", (7,))}
     mixed = dataclasses.replace(spec, observations=odd)
