@@ -34,6 +34,20 @@ def test_groups_are_teams_of_equal_spaces() -> None:
     assert make_spec().groups == {}
 
 
+def test_a_team_of_unequal_spaces_keeps_its_own_networks(caplog) -> None:
+    spec = make_team_spec()
+    odd = {**spec.actions, "adversary_1": dataclasses.replace(spec.actions["adversary_1"], n=9,
+                                                              kind="discrete")}  # fmt: skip
+    mixed = dataclasses.replace(spec, actions=odd)
+    with caplog.at_level("WARNING", logger="marlpipe.algos.base"):
+        agent = MATD3(mixed, SHARED, seed=0)
+    assert agent.net_owners == ("agent_0", "adversary_0", "leader_0", "adversary_1")
+    assert agent.actors["adversary_1"] is not agent.actors["adversary_0"]
+    assert agent.actors["agent_2"] is agent.actors["agent_0"]  # the equal team still shares
+    (said,) = [r.getMessage() for r in caplog.records]
+    assert "adversary_1 and adversary_0 differ in their action spaces" in said
+
+
 def test_groups_are_written_into_the_spec_file_and_old_files_still_load() -> None:
     spec = make_team_spec(discrete=True)
     data = spec.to_dict()
