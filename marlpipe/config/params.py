@@ -335,6 +335,14 @@ class Params:
         """Plain nested dict (what ``params.yaml`` would hold)."""
         return dataclasses.asdict(self)
 
+    def resolved_dict(self) -> dict[str, Any]:
+        """:meth:`to_dict` with what a null stands for filled in (``env.kwargs``: the env
+        family's own, :attr:`EnvConfig.call_kwargs`): two params that compute the same run give
+        the same dict. The hashes of params (resume, fingerprint) are taken of it."""
+        data = self.to_dict()
+        data["env"]["kwargs"] = self.env.call_kwargs
+        return data
+
 
 def params_from_dict(data: Any, source: str = "params") -> Params:
     """Validate a nested mapping into :class:`Params`; errors start with ``source``."""

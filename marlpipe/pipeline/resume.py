@@ -66,7 +66,7 @@ def fingerprint(params: Params) -> str:
     """Hash of every param that shapes the generations (:func:`marlpipe.config.keys.
     generation_keys`: the neutral settings and ``evaluate`` left out; ``evolution.generations``
     and ``target`` count)."""
-    data = select(params.to_dict(), generation_keys())
+    data = select(params.resolved_dict(), generation_keys())
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
 

@@ -88,7 +88,7 @@ def params_sha256(params: Params) -> str:
     code did before it existed; :mod:`marlpipe.config.keys`), as JSON with sorted keys."""
     from marlpipe.config.keys import leaf_keys, opt_in_keys, result_neutral_keys, select
 
-    data, defaults = params.to_dict(), Params().to_dict()
+    data, defaults = params.resolved_dict(), Params().resolved_dict()
     left_out = set(result_neutral_keys())
     left_out |= {k for k in opt_in_keys() if select(data, [k]) == select(defaults, [k])}
     kept = select(data, [k for k in leaf_keys() if k not in left_out])

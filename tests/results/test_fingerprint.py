@@ -192,3 +192,20 @@ def test_another_cpu_kind_says_in_one_line_that_it_cannot_compare(
     _recorded(root, versions={**fingerprint.versions(), "numpy": "1.0"})
     (outcome,) = fingerprint.check(root, [ROW])
     assert outcome.status == "other-versions" and "numpy 1.0" in outcome.detail
+
+
+def test_a_null_env_kwargs_hashes_as_the_kwargs_it_stands_for() -> None:
+    """``env.kwargs: null`` builds an mpe2 task with ``continuous_actions: true``: the params
+    hash (and the resume fingerprint) are those of the explicit kwargs, so the rows recorded
+    before the null default still match; other kwargs hash otherwise."""
+    from marlpipe.config import Params, with_overrides
+    from marlpipe.pipeline.resume import fingerprint
+    from marlpipe.results.fingerprint import params_sha256
+
+    null = Params()
+    explicit = with_overrides(null, {"env": {"kwargs": {"continuous_actions": True}}})
+    assert null.env.kwargs is None and explicit.env.kwargs is not None
+    assert params_sha256(null) == params_sha256(explicit)
+    assert fingerprint(null) == fingerprint(explicit)
+    discrete = with_overrides(null, {"env": {"kwargs": {"continuous_actions": False}}})
+    assert params_sha256(discrete) != params_sha256(null) != fingerprint(discrete)
