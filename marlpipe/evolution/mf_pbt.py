@@ -2,26 +2,29 @@
 
 A drop-in for :class:`~marlpipe.evolution.tournament.TournamentSelection` (``select``,
 ``state_dict``, ``load_state_dict``, ``config.eval_last``), chosen by ``evolution.selection:
-mf_pbt``. Written from the paper's method section:
+mf_pbt``. Written from the method as the paper's abstract and a published summary of its
+method section describe it, with AgileRL's documentation for the migration's details; the rules
+they leave open are our choices, marked "ours":
 
-* **Subpopulations at several frequencies** (sec. 3.1): the slots are cut in order into
+* **Subpopulations at several frequencies**: the slots are cut in order into
   ``subpopulations`` equal groups; group ``i`` evolves after every ``frequency_ratios[i]``-th
   generation (when ``(step + 1) % ratio == 0``, ``step`` counting this object's selections from
   0) and otherwise carries on untouched. Fast groups chase short-term gains, slow groups let
   schedules prove themselves over longer horizons.
-* **Brackets** (sec. 3.2): an evolving group is ranked by fitness (the mean of the last
-  ``eval_last`` scores; ties to the lower slot) and cut into winners, survivors, open and
-  losers (shares ``winners``/rest/``open``/``losers``, see
+* **Brackets** (quarters by default, as in the paper): an evolving group is ranked by fitness
+  (the mean of the last ``eval_last`` scores; ties to the lower slot) and cut into winners,
+  survivors, open and losers (shares ``winners``/rest/``open``/``losers``, see
   :func:`~marlpipe.config.rules.mf_pbt_brackets`). Winners and survivors are kept as they
   are. Each loser, best first, is replaced by a clone of a winner drawn uniformly from this
-  object's generator: the PBT exploit step; those clones alone are then mutated (explore).
-* **Asymmetric migration** (sec. 3.2): the open slots take migrants. The other groups' members,
-  best first, are paired with the open slots, worst first; a migrant replaces its slot only when
-  its fitness is strictly higher. A migrant from a slower group (a larger ratio) comes whole;
-  one from a faster group brings its weights only and takes the hyperparameters of the
-  receiving group's best member, so a slow group never inherits a schedule tuned for the short
-  term. Migrants are not mutated. Every decision reads the trained population as it stood, so
-  groups evolving in the same generation do not see each other's new members.
+  object's generator (ours): the PBT exploit step; those clones alone are then mutated (explore).
+* **Asymmetric migration**: the open slots take migrants. The other groups' members, best
+  first, are paired with the open slots, worst first; a migrant replaces its slot only when its
+  fitness is strictly higher (this pairing is ours). A migrant from a slower group (a larger
+  ratio) comes whole; one from a faster group brings its weights only and takes the
+  hyperparameters of the receiving group's best member, so a slow group never inherits a
+  schedule tuned for the short term. Migrants are not mutated. Every decision reads the trained
+  population as it stood, so groups evolving in the same generation do not see each other's
+  new members.
 
 Kept members stay the same objects with the same index (the lineage figure draws them as
 carrying on); clones and migrants are new members with new indices
