@@ -3,8 +3,9 @@
 A drop-in for :class:`~marlpipe.evolution.tournament.TournamentSelection` (``select``,
 ``state_dict``, ``load_state_dict``, ``config.eval_last``), chosen by ``evolution.selection:
 mf_pbt``. Written from the method as the paper's abstract and a published summary of its
-method section describe it, with AgileRL's documentation for the migration's details; the rules
-they leave open are our choices, marked "ours":
+method section describe it, and checked rule by rule against the authors' own code
+(github.com/WaelDLZ/MF-PBT, ``hpo/utils/mf_pbt_genetics.py``; read, not copied). Generalised
+from its fixed quarters to the shares of ``mf_pbt``:
 
 * **Subpopulations at several frequencies**: the slots are cut in order into
   ``subpopulations`` equal groups; group ``i`` evolves after every ``frequency_ratios[i]``-th
@@ -15,11 +16,12 @@ they leave open are our choices, marked "ours":
   (the mean of the last ``eval_last`` scores; ties to the lower slot) and cut into winners,
   survivors, open and losers (shares ``winners``/rest/``open``/``losers``, see
   :func:`~marlpipe.config.rules.mf_pbt_brackets`). Winners and survivors are kept as they
-  are. Each loser, best first, is replaced by a clone of a winner drawn uniformly from this
-  object's generator (ours): the PBT exploit step; those clones alone are then mutated (explore).
-* **Asymmetric migration**: the open slots take migrants. The other groups' members, best
-  first, are paired with the open slots, worst first; a migrant replaces its slot only when its
-  fitness is strictly higher (this pairing is ours). A migrant from a slower group (a larger
+  are. Each loser is replaced by a clone of the winner of the same rank (the best loser clones
+  the best winner, as in the authors' code): the PBT exploit step; those clones alone are then
+  mutated (explore).
+* **Asymmetric migration**: the open slots take migrants. The open slots, best first, each meet
+  the best member of the other groups not taken yet, which replaces the slot only when its
+  fitness is strictly higher (and is then taken). A migrant from a slower group (a larger
   ratio) comes whole; one from a faster group brings its weights only and takes the
   hyperparameters of the receiving group's best member, so a slow group never inherits a
   schedule tuned for the short term. Migrants are not mutated. Every decision reads the trained
@@ -47,7 +49,7 @@ import numpy as np
 from marlpipe.config.params import MfPbtConfig
 from marlpipe.config.rules import mf_pbt_brackets
 from marlpipe.evolution.population import population_fitness
-from marlpipe.evolution.tournament import generator_state, make_offspring, set_generator_state
+from marlpipe.evolution.tournament import make_offspring
 
 if TYPE_CHECKING:
     from marlpipe.algos.protocols import Agent
@@ -82,13 +84,12 @@ class SlotPlan:
 
 class MultiFrequencySelection:
     """MF-PBT selection (see the module doc). ``config`` is trusted as validated against
-    ``population_size`` (:func:`~marlpipe.config.rules.check_mf_pbt`); ``seed`` seeds the
-    generator that picks which winner each loser clones."""
+    ``population_size`` (:func:`~marlpipe.config.rules.check_mf_pbt`). The rules draw nothing:
+    ``seed`` is taken for the signature :class:`TournamentSelection` has, and unused."""
 
     def __init__(self, config: MfPbtConfig, population_size: int, seed: int | None = None):
         self.config = config
         self.population_size = int(population_size)
-        self.rng = np.random.default_rng(seed)
         self.steps = 0
 
     def fitness(self, population: Sequence[Agent]) -> list[float]:
@@ -100,8 +101,7 @@ class MultiFrequencySelection:
         return [(step + 1) % int(ratio) == 0 for ratio in self.config.frequency_ratios]
 
     def plan(self, fitness: Sequence[float], step: int) -> list[SlotPlan]:
-        """Every slot's fate at selection ``step`` given the trained members' ``fitness``
-        (draws from this object's generator for the losers' winners)."""
+        """Every slot's fate at selection ``step`` given the trained members' ``fitness``."""
         ratios = [int(r) for r in self.config.frequency_ratios]
         count = len(ratios)
         size = len(fitness) // count
@@ -119,17 +119,20 @@ class MultiFrequencySelection:
             for k in ranked[: n_win + n_survive]:
                 bracket = "winner" if k in winners else "survivor"
                 plans[k] = SlotPlan(k, group, bracket, "kept", k)
-            for k in ranked[n_win + n_survive + n_open :]:
-                source = winners[int(self.rng.integers(len(winners)))]
+            for rank, k in enumerate(ranked[n_win + n_survive + n_open :]):
+                source = winners[rank % len(winners)]  # the best loser clones the best winner
                 plans[k] = SlotPlan(k, group, "loser", "cloned", source)
-            outsiders = [k for k in ranked_all if k not in slots][: len(opened)]
-            for k, migrant in zip(reversed(opened), outsiders, strict=False):
-                if fitness[migrant] > fitness[k]:
-                    if ratios[migrant // size] > ratios[group]:
-                        plans[k] = SlotPlan(k, group, "open", "migrated", migrant)
-                    else:
-                        plans[k] = SlotPlan(k, group, "open", "migrated_weights", migrant,
-                                            winners[0])  # fmt: skip
+            outsiders = iter(k for k in ranked_all if k not in slots)
+            migrant = next(outsiders, None)
+            for k in opened:  # best first, each against the best outsider not taken yet
+                if migrant is None or not fitness[migrant] > fitness[k]:
+                    continue
+                if ratios[migrant // size] > ratios[group]:
+                    plans[k] = SlotPlan(k, group, "open", "migrated", migrant)
+                else:
+                    plans[k] = SlotPlan(k, group, "open", "migrated_weights", migrant,
+                                        winners[0])  # fmt: skip
+                migrant = next(outsiders, None)
             for k in opened:
                 plans.setdefault(k, SlotPlan(k, group, "open", "kept", k))
         return [plans[k] for k in range(len(fitness))]
@@ -167,13 +170,12 @@ class MultiFrequencySelection:
         return elite.clone(index=int(elite.index)), new_population
 
     def state_dict(self) -> dict[str, Any]:
-        """JSON-able state (the generator's and the frequency clock) so a resumed run selects
-        exactly as the original."""
-        return {"rng": generator_state(self.rng), "steps": self.steps}
+        """JSON-able state (the frequency clock) so a resumed run selects exactly as the
+        original."""
+        return {"steps": self.steps}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore a :meth:`state_dict`."""
-        set_generator_state(self.rng, state["rng"])
         self.steps = int(state["steps"])
 
 

@@ -62,11 +62,16 @@ def test_an_open_slot_no_outsider_beats_is_kept_and_every_group_evolves_on_its_m
     wide = MultiFrequencySelection(MfPbtConfig(subpopulations=2, frequency_ratios=[1, 2],
                                                open=0.5, winners=0.25), 8)  # fmt: skip
     plans = wide.plan([10.0, 5.0, 3.0, 0.0, 6.0, 4.0, 1.0, 1.0], 0)
-    # the best outsider (6) meets the worst open slot (3) and wins; the next (4) loses to 5
+    # the open slots, best first (5, then 3), meet the outsiders not taken, best first (6, 4):
+    # 6 beats 5 and is taken, then 4 beats 3 (the authors' code pairs them so)
     assert fates(plans[:4]) == [
-        ("winner", "kept", 0, None), ("open", "kept", 1, None),
-        ("open", "migrated", 4, None), ("loser", "cloned", 0, None),
+        ("winner", "kept", 0, None), ("open", "migrated", 4, None),
+        ("open", "migrated", 5, None), ("loser", "cloned", 0, None),
     ]  # fmt: skip
+    # an outsider that does not beat the better open slot meets the next one: 4 loses to 5,
+    # then beats 3
+    plans = wide.plan([10.0, 5.0, 3.0, 0.0, 4.0, 2.0, 1.0, 1.0], 0)
+    assert [p.action for p in plans[1:3]] == ["kept", "migrated"] and plans[2].source == 4
 
 
 @pytest.fixture(scope="module")
@@ -120,7 +125,7 @@ def test_select_keeps_clones_migrates_and_only_the_clones_are_mutated(spec):
     assert same(moved, new[1]) and moved.lr_actor == new[5].lr_actor != new[1].lr_actor
 
 
-def test_state_dict_resumes_the_draws_and_the_frequency_clock():
+def test_state_dict_resumes_the_frequency_clock_and_losers_clone_the_winner_of_their_rank():
     config = MfPbtConfig(subpopulations=2, frequency_ratios=[1, 3], winners=0.5, open=0.0,
                          losers=0.5)  # fmt: skip
     fitness = list(np.random.default_rng(0).normal(size=8))
@@ -133,8 +138,9 @@ def test_state_dict_resumes_the_draws_and_the_frequency_clock():
     assert again.steps == 2
     assert [fates(first.plan(fitness, s)) for s in range(5)] == [
         fates(again.plan(fitness, s)) for s in range(5)]
-    sources = {p.source for _ in range(20) for p in first.plan(fitness, 0) if p.action == "cloned"}
-    assert len(sources) == 2  # each loser draws one of the two winners at random
+    ranked = sorted(range(4), key=lambda k: (-fitness[k], k))  # group 0, the one evolving
+    clones = {p.slot: p.source for p in first.plan(fitness, 0) if p.action == "cloned"}
+    assert clones == {ranked[2]: ranked[0], ranked[3]: ranked[1]}  # best loser, best winner
 
 
 @pytest.mark.parametrize(
