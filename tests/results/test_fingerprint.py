@@ -169,7 +169,7 @@ def test_an_opt_in_key_at_its_default_leaves_the_params_hash_as_it_was() -> None
     assert "net_config.share_homogeneous" in opt_in_keys()
     params = Params()
     left_out = {*result_neutral_keys(), *opt_in_keys()}
-    before = select(params.to_dict(), [k for k in leaf_keys() if k not in left_out])
+    before = select(params.resolved_dict(), [k for k in leaf_keys() if k not in left_out])
     expected = hashlib.sha256(json.dumps(before, sort_keys=True).encode()).hexdigest()
     assert fingerprint.params_sha256(params) == expected
     shared = with_overrides(params, {"net_config": {"share_homogeneous": True}})
