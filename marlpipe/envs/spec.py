@@ -152,14 +152,19 @@ class EnvSpec:
         return sum(self.observations[a].flat_dim + self.actions[a].dim for a in self.agent_ids)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        """The spec as JSON-able data; ``groups`` only when the env has a group, so the spec
+        (and every checkpoint that embeds it) of an env without one is what it was before
+        groups existed."""
+        data: dict[str, Any] = {
             "agent_ids": list(self.agent_ids),
             "observations": {a: asdict(self.observations[a]) for a in self.agent_ids},
             "actions": {a: asdict(self.actions[a]) for a in self.agent_ids},
             "env_name": self.env_name,
             "env_kwargs": self.env_kwargs,
-            "groups": {team: list(members) for team, members in self.groups.items()},
         }
+        if self.groups:
+            data["groups"] = {team: list(members) for team, members in self.groups.items()}
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> EnvSpec:

@@ -58,6 +58,9 @@ def test_groups_are_written_into_the_spec_file_and_old_files_still_load() -> Non
     edited = {**data, "groups": {"agent": ["agent_0", "agent_1"]}}
     with pytest.raises(ValueError, match="groups .* do not follow from the agents"):
         EnvSpec.from_dict(edited)
+    lone = make_spec()  # no team of two: the file (and the checkpoints) stay as they were
+    assert not lone.groups and "groups" not in lone.to_dict()
+    assert EnvSpec.from_json(lone.to_json()) == lone
 
 
 @pytest.mark.parametrize("algo", ALGOS)
