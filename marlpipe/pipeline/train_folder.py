@@ -100,24 +100,15 @@ def read_state(folder: Path) -> FolderState:
 
 
 def differing_keys(old: Params, new: Params) -> list[str]:
-    """The dotted keys whose values differ between ``old`` and ``new``, result-neutral keys
-    (``marlpipe.config.keys.result_neutral_keys``) left out."""
-    from marlpipe.config.keys import leaf_keys, result_neutral_keys
+    """The dotted keys whose values differ between ``old`` and ``new`` as they resolve
+    (:meth:`Params.resolved_dict`: a null ``env.kwargs`` is the family's own), result-neutral
+    keys (``marlpipe.config.keys.result_neutral_keys``) left out."""
+    from marlpipe.config.keys import leaf_keys, result_neutral_keys, select
 
     neutral = set(result_neutral_keys())
-    return [
-        key for key in leaf_keys()
-        if key not in neutral and _value(old, key) != _value(new, key)
-    ]  # fmt: skip
-
-
-def _value(params: Params, key: str) -> Any:
-    value: Any = params
-    for part in key.split("."):
-        value = getattr(value, part)
-    if key == "env.kwargs":  # null and the family's own kwargs build the same env
-        return params.env.call_kwargs
-    return value
+    keys = [k for k in leaf_keys() if k not in neutral]
+    before, after = old.resolved_dict(), new.resolved_dict()
+    return [k for k in keys if select(before, [k]) != select(after, [k])]
 
 
 __all__ = ["FolderState", "differing_keys", "prepare", "read_state", "run_rest"]

@@ -267,6 +267,17 @@ def _slot_of(column: list[dict[str, Any]], index: int) -> int | None:
     return next((slot for slot, m in enumerate(column) if int(m["index"]) == int(index)), None)
 
 
+def _finish_fitness_axes(fig: Any, ax: Any, title: str) -> None:
+    """What both fitness figures share: named axes, whole generation ticks, a grid, ``title``
+    and the legend outside on the right."""
+    ax.set_xlabel("generation")
+    ax.set_ylabel("fitness (mean greedy return)")
+    ax.set_title(title)
+    _generation_ticks(ax.xaxis)
+    ax.grid(alpha=0.3)
+    fig.legend(loc="outside right upper", fontsize=7.5, frameon=False)
+
+
 def draw_member_fitness(rows: Sequence[dict[str, Any]], path: str | os.PathLike) -> Path:
     """Write each member slot's fitness per generation, and the elite's, as a PNG at ``path``."""
     if not rows:
@@ -291,12 +302,7 @@ def member_fitness_figure(rows: Sequence[dict[str, Any]]) -> Any:
                 color=colours(slot % 10), label=f"member slot {slot}")  # fmt: skip
     ax.plot(generations, [row["elite_fitness"] for row in rows], color="black", lw=5,
             alpha=0.25, zorder=1, label="elite (selection fitness)")  # fmt: skip
-    ax.set_xlabel("generation")
-    ax.set_ylabel("fitness (mean greedy return)")
-    ax.set_title("Fitness of every member per generation")
-    _generation_ticks(ax.xaxis)
-    ax.grid(alpha=0.3)
-    fig.legend(loc="outside right upper", fontsize=7.5, frameon=False)
+    _finish_fitness_axes(fig, ax, "Fitness of every member per generation")
     return fig
 
 
@@ -324,12 +330,7 @@ def fitness_figure(history: Sequence[dict[str, Any]]) -> Any:
             marker="s", markersize=3.5, label="mean of the members")  # fmt: skip
     ax.plot(generations, [row["elite_fitness"] for row in history], color="black", lw=2.2,
             marker="o", markersize=4, label="elite (selection fitness)", zorder=3)  # fmt: skip
-    ax.set_xlabel("generation")
-    ax.set_ylabel("fitness (mean greedy return)")
-    ax.set_title("Fitness per generation")
-    _generation_ticks(ax.xaxis)
-    ax.grid(alpha=0.3)
-    fig.legend(loc="outside right upper", fontsize=7.5, frameon=False)
+    _finish_fitness_axes(fig, ax, "Fitness per generation")
     return fig
 
 

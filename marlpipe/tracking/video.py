@@ -14,13 +14,12 @@ Pillow and imageio are imported inside the functions: ``import marlpipe.tracking
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from marlpipe.errors import UserError, require
-from marlpipe.io import current_umask
+from marlpipe.io import atomic_path
 
 FORMATS = {".gif": "GIF", ".mp4": "MP4"}
 """The video formats written, by file extension (lower case)."""
@@ -48,21 +47,9 @@ def write_video(frames: Sequence[Any], path: str | os.PathLike, fps: int = 10) -
     suffix = check_video_path(path)
     if not frames:
         raise ValueError(f"{path}: no frames to write")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{suffix}", dir=path.parent)
-    os.close(fd)
-    try:
-        os.chmod(tmp, 0o666 & ~current_umask())  # mkstemp makes it 0600; a plain open wouldn't
-        if suffix == ".gif":
-            count = _write_gif(frames, tmp, fps)
-        else:
-            count = _write_mp4(frames, tmp, fps)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_path(path, suffix) as tmp:
+        write = _write_gif if suffix == ".gif" else _write_mp4
+        count = write(frames, str(tmp), fps)
     return count
 
 

@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 
 from marlpipe.algos import MADDPG, MATD3
-from marlpipe.algos.buffer import TRANSITION_FIELDS, MultiAgentReplayBuffer
 from marlpipe.envs import make_vec_env, random_actions
+from tests.helpers.lean_loop import lean_train
 
 pytestmark = pytest.mark.slow
 
@@ -51,20 +51,7 @@ def train(algo, continuous: bool, env_steps: int, learn_step: int, seed: int = 0
     env = make_vec_env(ENV, 8, seed=seed, continuous_actions=continuous)
     agent = algo(env.spec, {"hidden_sizes": [64, 64]}, batch_size=1024, learn_step=learn_step,
                  seed=seed)  # fmt: skip
-    buffer = MultiAgentReplayBuffer(200_000, TRANSITION_FIELDS, env.agent_ids, seed=seed)
-    obs, _ = env.reset(seed=seed)
-    collected, due = 0, 0
-    while collected < env_steps:
-        store, actions = agent.get_action(obs, epsilon=0.1)
-        next_obs, rewards, terms, _, infos = env.step(actions)
-        buffer.save_to_memory(obs, store, rewards, infos["final_obs"], terms, is_vectorised=True)
-        obs = next_obs
-        collected += env.num_envs
-        due += env.num_envs
-        if len(buffer) >= agent.batch_size:
-            while due >= agent.learn_step:
-                agent.learn(buffer.sample(agent.batch_size))
-                due -= agent.learn_step
+    lean_train(agent, env, env_steps, seed, epsilon=0.1)
     env.close()
     eval_env = make_vec_env(ENV, 8, seed=EVAL_SEED, continuous_actions=continuous)
     score = agent.test(eval_env, max_steps=25, loop=EVAL_EPISODES)

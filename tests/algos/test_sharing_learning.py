@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 from marlpipe.algos import MATD3
-from marlpipe.algos.buffer import TRANSITION_FIELDS, MultiAgentReplayBuffer
 from marlpipe.envs import make_vec_env, random_actions
+from tests.helpers.lean_loop import lean_train
 
 pytestmark = pytest.mark.slow
 
@@ -46,20 +46,7 @@ def train(env_steps: int, seed: int = 0) -> MATD3:
     env = make_vec_env(ENV, 8, seed=seed, **KWARGS)
     agent = MATD3(env.spec, NET, batch_size=1024, learn_step=25, seed=seed)
     assert agent.net_owners == ("agent_0",)  # one actor for the three agents
-    buffer = MultiAgentReplayBuffer(200_000, TRANSITION_FIELDS, env.agent_ids, seed=seed)
-    obs, _ = env.reset(seed=seed)
-    collected, due = 0, 0
-    while collected < env_steps:
-        store, actions = agent.get_action(obs)
-        next_obs, rewards, terms, _, infos = env.step(actions)
-        buffer.save_to_memory(obs, store, rewards, infos["final_obs"], terms, is_vectorised=True)
-        obs = next_obs
-        collected += env.num_envs
-        due += env.num_envs
-        if len(buffer) >= agent.batch_size:
-            while due >= agent.learn_step:
-                agent.learn(buffer.sample(agent.batch_size))
-                due -= agent.learn_step
+    lean_train(agent, env, env_steps, seed)
     env.close()
     return agent
 

@@ -12,22 +12,18 @@ from torch import nn
 
 from marlpipe.config import ConfigError, MutationConfig, TournamentConfig
 from marlpipe.config.mutation_kinds import KIND_NAMES as KINDS
-from marlpipe.envs import make_env
 from marlpipe.envs.spec import EnvSpec
 from marlpipe.evolution import Mutations, TournamentSelection, create_population
 from marlpipe.training.agilerl_style import mutations_from_keywords, tournament_from_keywords
+from tests.helpers.builders import speaker_listener_spec
 
-SL = "mpe2.simple_speaker_listener_v4"
 TINY_NET = {"hidden_sizes": [16, 16]}
 TINY_HP = {"batch_size": 32, "learn_step": 10, "lr_actor": 1e-3, "lr_critic": 1e-3}
 
 
 @pytest.fixture(scope="module")
 def spec() -> EnvSpec:
-    env = make_env(SL, continuous_actions=True)
-    spec = EnvSpec.from_env(env, env_name=SL, env_kwargs={"continuous_actions": True})
-    env.close()
-    return spec
+    return speaker_listener_spec()
 
 
 EVERY_KIND = MutationConfig(

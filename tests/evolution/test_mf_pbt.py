@@ -7,12 +7,11 @@ import pytest
 import torch
 
 from marlpipe.config import ConfigError, MfPbtConfig, MutationConfig, params_from_dict
-from marlpipe.envs import make_env
 from marlpipe.envs.spec import EnvSpec
 from marlpipe.evolution import MultiFrequencySelection, Mutations, create_population
 from marlpipe.training.agilerl_style import mf_pbt_from_keywords
+from tests.helpers.builders import speaker_listener_spec
 
-SL = "mpe2.simple_speaker_listener_v4"
 QUARTERS = MfPbtConfig()  # 4 subpopulations, ratios 1, 2, 4, 8; a quarter per bracket
 
 
@@ -76,10 +75,7 @@ def test_an_open_slot_no_outsider_beats_is_kept_and_every_group_evolves_on_its_m
 
 @pytest.fixture(scope="module")
 def spec() -> EnvSpec:
-    env = make_env(SL, continuous_actions=True)
-    spec = EnvSpec.from_env(env, env_name=SL, env_kwargs={"continuous_actions": True})
-    env.close()
-    return spec
+    return speaker_listener_spec()
 
 
 def weights(agent) -> list[torch.Tensor]:

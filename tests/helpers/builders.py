@@ -4,6 +4,8 @@ fixtures, the CLI and workflow tests)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import torch
 
@@ -105,3 +107,26 @@ def make_team_spec(discrete: bool = False) -> EnvSpec:
     observations = {a: ObservationSpec("vector", (kinds[a[:-2]][0],)) for a in ids}
     actions = {a: action(kinds[a[:-2]][1]) for a in ids}
     return EnvSpec(ids, observations, actions)
+
+
+def checkpoint_weights(path: Path) -> dict[str, torch.Tensor]:
+    """The actors' and critics' tensors of the checkpoint at ``path`` (no optimiser state), by
+    ``<network>.<parameter>``."""
+    payload = torch.load(path, weights_only=True)
+    return {
+        f"{name}.{key}": value
+        for name, part in payload["state"].items()
+        if name.startswith(("actor", "critic")) and "optimizer" not in name
+        for key, value in part.items()
+    }
+
+
+def speaker_listener_spec() -> EnvSpec:
+    """The spec of mpe2's speaker-listener with continuous actions, read from the env."""
+    from marlpipe.envs import make_env
+
+    name = "mpe2.simple_speaker_listener_v4"
+    env = make_env(name, continuous_actions=True)
+    spec = EnvSpec.from_env(env, env_name=name, env_kwargs={"continuous_actions": True})
+    env.close()
+    return spec

@@ -17,6 +17,7 @@ from marlpipe.envs import EnvFactory
 from marlpipe.io import atomic_dir
 from marlpipe.pipeline import envspec, evaluate, evolve, init_population, resume
 from marlpipe.pipeline.paths import Paths
+from tests.helpers.builders import checkpoint_weights
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -30,18 +31,8 @@ def prepare(root: Path, params: Params) -> None:
     init_population.run(params, root)
 
 
-def state_of(path: Path) -> dict[str, torch.Tensor]:
-    payload = torch.load(path, weights_only=True)
-    return {
-        f"{name}.{key}": value
-        for name, part in payload["state"].items()
-        if name.startswith(("actor", "critic")) and "optimizer" not in name
-        for key, value in part.items()
-    }
-
-
 def assert_same_weights(a: Path, b: Path) -> None:
-    left, right = state_of(a), state_of(b)
+    left, right = checkpoint_weights(a), checkpoint_weights(b)
     assert left.keys() == right.keys()
     for key in left:
         assert torch.equal(left[key], right[key]), key

@@ -15,6 +15,7 @@ from marlpipe.algos import load_agent
 from marlpipe.config import Params, with_overrides
 from marlpipe.pipeline import envspec, evolve, init_population
 from marlpipe.pipeline.paths import Paths
+from tests.helpers.builders import checkpoint_weights
 
 
 class Killed(Exception):
@@ -34,16 +35,6 @@ def shared_params(tiny_params: Params, algorithm: str, continuous: bool) -> Para
         "mutation": {"no_mutation": 0.0, "architecture": 0.5, "parameters": 0.5,
                      "activation": 0.0, "rl_hp": 0.0},
     })  # fmt: skip
-
-
-def tensors(path: Path) -> dict[str, torch.Tensor]:
-    payload = torch.load(path, weights_only=True)
-    return {
-        f"{name}.{key}": value
-        for name, part in payload["state"].items()
-        if name.startswith(("actor", "critic")) and "optimizer" not in name
-        for key, value in part.items()
-    }
 
 
 @pytest.mark.parametrize(
@@ -77,6 +68,6 @@ def test_a_shared_run_resumes_exactly_and_its_elite_shares(
         evolve.run(params, resumed, on_generation=kill_after_first)
     result = evolve.run(params, resumed)
     assert result.history == expected.history
-    left, right = (tensors(Paths(r).elite / "elite.pt") for r in (straight, resumed))
+    left, right = (checkpoint_weights(Paths(r).elite / "elite.pt") for r in (straight, resumed))
     assert left.keys() == right.keys()
     assert all(torch.equal(left[k], right[k]) for k in left)
