@@ -124,16 +124,18 @@ class EnvFactory:
     def eval_env(self, episodes: int) -> VecEnv:
         """The env evaluation plays ``episodes`` greedy episodes on, rewards as float64: for a
         VMAS task one simulator with a copy per episode (played as parallel copies, see
-        :func:`marlpipe.algos.episodes.run_episodes`), else one copy through PettingZoo's path,
-        played episode after episode."""
+        :func:`marlpipe.algos.episodes.run_episodes`), else one copy played episode after
+        episode, on the fast path where the training env would take it (the same returns as
+        PettingZoo's path, byte for byte)."""
         if self.family == "vmas":
             return self._made_here(
                 VmasVecEnv(self.name, max(1, int(episodes)), channels_last=self.channels_last,
                            device=self.device, reward_dtype=EVAL_REWARDS, **self.kwargs)
             )  # fmt: skip
+        backend = FastMpeVecEnv if self.fast_path() else SyncVecEnv
         return self._made_here(
-            SyncVecEnv(self.name, 1, channels_last=self.channels_last, reward_dtype=EVAL_REWARDS,
-                       **self.kwargs)
+            backend(self.name, 1, channels_last=self.channels_last, reward_dtype=EVAL_REWARDS,
+                    **self.kwargs)
         )  # fmt: skip
 
     def render_env(self) -> VecEnv:

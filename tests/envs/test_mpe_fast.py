@@ -283,3 +283,27 @@ def test_mpe2_sees_the_exact_sum_only_inside_the_fast_paths_calls(monkeypatch):
     finally:
         fast.close()
         slow.close()
+
+
+@pytest.mark.parametrize("continuous", [True, False], ids=["continuous", "discrete"])
+@pytest.mark.parametrize("task", ["simple_speaker_listener_v4", "simple_adversary_v3"])
+def test_the_evaluation_env_takes_the_fast_path_with_the_pettingzoo_returns(task, continuous):
+    """Fitness and the evaluate stage play one copy, episode after episode: on the fast path
+    (not PettingZoo's wrappers) with the same float64 returns, episode for episode."""
+    from marlpipe.algos.episodes import run_episodes
+    from marlpipe.envs import EnvFactory
+    from marlpipe.evolution import create_population
+
+    kwargs = {"continuous_actions": continuous}
+    fast = EnvFactory(f"mpe2.{task}", kwargs).eval_env(6)
+    slow = EnvFactory(f"mpe2.{task}", kwargs, fast=False).eval_env(6)
+    try:
+        assert type(fast) is FastMpeVecEnv and type(slow) is SyncVecEnv
+        (agent,) = create_population("MATD3", fast.spec, {"hidden_sizes": [16]}, {}, 1, seed=4)
+        got, want = (run_episodes(agent, env, 6, 25, seed=9) for env in (fast, slow))
+        assert got.dtype == want.dtype == np.float64
+        assert got.tobytes() == want.tobytes()
+        assert len(np.unique(got[:, 0])) == 6  # six different episodes, not one six times
+    finally:
+        fast.close()
+        slow.close()
