@@ -158,6 +158,9 @@ class MemberRunner:
         self.factory = factory
         self.env = factory.vec_env()
         self.eval_envs: dict[int, Any] = {}
+        # torch imports its compiler stack (about 0.6 s) at the first optimizer built in a
+        # process: here, while the driver is still setting up, not inside the first turn.
+        torch.optim.Adam([torch.zeros(1, requires_grad=True)])
 
     def train(self, task: MemberTask, snapshot: dict[str, Any]) -> MemberResult:
         """One member's turn and, if the task asks, its fitness episodes (see

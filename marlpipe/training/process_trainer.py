@@ -62,9 +62,24 @@ def pool_size(workers: int | None, population_size: int) -> int:
     return max(1, min(int(population_size), wanted))
 
 
-def _start(factory: EnvFactory, torch_threads: int) -> None:
-    global _runner
-    _runner = MemberRunner(factory, torch_threads)
+_started: Any = None
+"""The barrier every pool process meets once it is ready (set by :func:`_start`)."""
+
+READY_TIMEOUT_S = 600.0
+"""How long a started process waits for the others to be ready before the start fails."""
+
+
+def _start(factory: EnvFactory, torch_threads: int, started: Any) -> None:
+    global _runner, _started
+    _runner, _started = MemberRunner(factory, torch_threads), started
+
+
+def _ready() -> int:
+    """A pool process's first task: wait until every process has built its envs. One such task
+    per process, each holding its process at the barrier, makes the pool start them all."""
+    assert _started is not None, "the pool process was not started by ProcessTrainer"
+    _started.wait(READY_TIMEOUT_S)
+    return os.getpid()
 
 
 class SnapshotFile:
@@ -144,16 +159,28 @@ class ProcessTrainer(MergedTrainer):
 
     def __init__(self, factory: EnvFactory, *, workers: int, torch_threads: int = 1) -> None:
         self.workers = int(workers)
+        context = multiprocessing.get_context("spawn")
         self._pool = ProcessPoolExecutor(
-            self.workers, mp_context=multiprocessing.get_context("spawn"),
-            initializer=_start, initargs=(factory, int(torch_threads)),
+            self.workers, mp_context=context, initializer=_start,
+            initargs=(factory, int(torch_threads), context.Barrier(self.workers)),
         )  # fmt: skip
+        # The processes start now, while the caller builds its population and buffer, not at
+        # the first generation's turns (the pool would start them only when work arrives).
+        self._starting = [self._pool.submit(_ready) for _ in range(self.workers)]
         self._snapshots = SnapshotFile()
+
+    def wait_ready(self) -> list[int]:
+        """Wait until every process has started and built its envs; their process ids."""
+        try:
+            return [future.result() for future in self._starting]
+        except BrokenProcessPool:
+            raise self._died() from None
 
     def train(self, tasks: Sequence[MemberTask], snapshot: dict[str, Any],
               env: Any = None) -> list[MemberResult]:  # fmt: skip
         """Run every task in the pool, as many at a time as there are processes; one result
         per task, in the tasks' order."""
+        self.wait_ready()
         started = time.perf_counter()
         shared = self._snapshots.publish(snapshot)
         self.ship_s = time.perf_counter() - started
@@ -161,12 +188,16 @@ class ProcessTrainer(MergedTrainer):
         try:
             return [future.result() for future in futures]
         except BrokenProcessPool:
-            raise UserError(
-                "population.backend 'processes': a training process died (killed, out of "
-                "memory, or it could not start: a script that runs the pipeline must do so "
-                "under `if __name__ == \"__main__\":`, which multiprocessing's spawn needs); "
-                "the run can be resumed from its last generation"
-            ) from None
+            raise self._died() from None
+
+    @staticmethod
+    def _died() -> UserError:
+        return UserError(
+            "population.backend 'processes': a training process died (killed, out of "
+            "memory, or it could not start: a script that runs the pipeline must do so "
+            "under `if __name__ == \"__main__\":`, which multiprocessing's spawn needs); "
+            "the run can be resumed from its last generation"
+        )
 
     def close(self) -> None:
         """Stop the processes and remove the snapshot file."""

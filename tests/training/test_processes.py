@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from marlpipe.config import ConfigError, Params, with_overrides
+from marlpipe.envs import EnvFactory
 from marlpipe.errors import UserError
 from marlpipe.pipeline.experiment import Experiment
 from marlpipe.training import process_trainer
@@ -64,6 +65,22 @@ def test_a_dead_process_is_one_line_naming_the_backend():
     message = str(err.value)
     assert killed and "\n" not in message
     assert "population.backend 'processes'" in message and "resumed" in message
+
+
+def test_the_processes_start_with_the_trainer_and_a_failed_start_is_one_line():
+    trainer = ProcessTrainer(ENV, workers=2)
+    try:
+        pids = trainer.wait_ready()  # before any work was sent: started by the constructor
+        assert len(set(pids)) == 2 and set(pids) == set(trainer._pool._processes)
+    finally:
+        trainer.close()
+    broken = ProcessTrainer(EnvFactory("marlpipe_no_such_module:make"), workers=1)
+    try:
+        with pytest.raises(UserError, match="could not start") as err:
+            broken.wait_ready()
+        assert "\n" not in str(err.value)
+    finally:
+        broken.close()
 
 
 def test_pool_size_is_one_per_cpu_and_never_more_than_the_members(monkeypatch):
