@@ -15,7 +15,7 @@ processes (one torch thread each, whatever ``--threads``). ``--trees`` runs the 
 other checkouts too (e.g. a ``git worktree`` of an earlier commit), side by side.
 
     python benchmarks/bench_threads.py [--threads 0,1,2] [--orders marlpipe,torch]
-        [--backends sync,async,processes] [--trees .,../before] [--steps 24000] [--repeats 2]
+        [--backends sync,async,processes] [--trees .,../before] [--steps 192000] [--repeats 2]
         [--json PATH]
 """
 
@@ -52,6 +52,7 @@ if __name__ == "__main__":
         from marlpipe.training.process_trainer import ProcessTrainer
 
         trainer = ProcessTrainer(EnvFactory.of(env), workers=2)
+        trainer.wait_ready()  # its processes, like AgileRL's env workers, start before the clock
     pop = create_population("MATD3", env.spec, {"hidden_sizes": [64, 64]},
                             {"batch_size": 128, "learn_step": 100}, 4, seed=0)
     memory = MultiAgentReplayBuffer(100_000, TRANSITION_FIELDS, env.agent_ids, seed=0)
@@ -59,9 +60,10 @@ if __name__ == "__main__":
     mutation = mutations_from_keywords(no_mutation=0.4, architecture=0.2, new_layer_prob=0.2,
                                        parameters=0.2, activation=0, rl_hp=0.2, rand_seed=0)
     start = time.perf_counter()
+    # eval_loop=8: AgileRL's tutorial plays one episode on each of its 8 copies per member
     _, fitness = train_multi_agent(env, pop, memory, max_steps=steps, evo_steps=4000,
-                                   tournament=tournament, mutation=mutation, progress=False,
-                                   seed=0, trainer=trainer)
+                                   eval_loop=8, tournament=tournament, mutation=mutation,
+                                   progress=False, seed=0, trainer=trainer)
     rate = steps / (time.perf_counter() - start)
     env.close()
     if trainer is not None:
@@ -87,7 +89,7 @@ def main() -> None:
     cli = parser(__doc__)
     cli.add_argument("--threads", default="0,1,2", help="torch threads to try (0: default)")
     cli.add_argument("--orders", default="marlpipe,torch", help="what is imported first")
-    cli.add_argument("--steps", type=int, default=24_000)
+    cli.add_argument("--steps", type=int, default=192_000, help="env steps over the population")
     cli.add_argument("--repeats", type=int, default=2)
     cli.add_argument("--backends", default="sync,async", help="sync, async and/or processes")
     cli.add_argument("--trees", default=".", help="checkouts to run, relative to this one")
