@@ -353,15 +353,17 @@ def results_fingerprint(record: bool, rows: tuple[str, ...], root: str) -> None:
 @results.command("baseline")
 @click.argument("preset", type=click.Path(dir_okay=False))
 @click.argument("output", type=click.Path(dir_okay=False))
+@click.option("--episodes", type=click.IntRange(min=1), default=None,
+              help="Episodes per policy (default: the preset's evaluate.episodes).")  # fmt: skip
 @_friendly
-def results_baseline(preset: str, output: str) -> None:
+def results_baseline(preset: str, output: str, episodes: int | None) -> None:
     """Score a random and a zero policy on PRESET's evaluation episodes; write OUTPUT."""
     from marlpipe.config import load_params
     from marlpipe.io import write_json
     from marlpipe.pipeline.preflight import check_stage
     from marlpipe.results.baselines import baseline_scores
 
-    scores = baseline_scores(check_stage(load_params(preset)))
+    scores = baseline_scores(check_stage(load_params(preset)), episodes)
     write_json(output, scores)
     click.echo(f"random={scores['random']['score']:.2f} zero={scores['zero']['score']:.2f}")
 

@@ -52,29 +52,35 @@ class ZeroPolicy:
         return dict(self.actions), dict(self.actions)
 
 
-def baseline_scores(params: Params) -> dict[str, Any]:
-    """``{"random": {...}, "zero": {...}}``: score, its sd, per-agent and per-team returns."""
+def baseline_scores(params: Params, episodes: int | None = None) -> dict[str, Any]:
+    """``{"random": {...}, "zero": {...}}``: score, its sd and standard error, per-agent and
+    per-team returns, over ``episodes`` episodes (default: the evaluate stage's count) from
+    ``evaluate.seed``, as the elite's episodes."""
     from marlpipe.algos.episodes import run_episodes
     from marlpipe.envs import EnvFactory
     from marlpipe.evolution.fitness import scored_agents, scored_returns, team_returns
 
     cfg = params.evaluate
-    env = EnvFactory.from_params(params).eval_env(cfg.episodes)
+    episodes = cfg.episodes if episodes is None else int(episodes)
+    if episodes < 1:
+        raise ValueError(f"baseline episodes must be >= 1, got {episodes}")
+    env = EnvFactory.from_params(params).eval_env(episodes)
     try:
         copies, spec = env.num_envs, env.spec
         scored = scored_agents(spec.agent_ids, params.evolution.fitness_agents)
-        out: dict[str, Any] = {"episodes": cfg.episodes, "scored_agents": scored}
+        out: dict[str, Any] = {"episodes": episodes, "scored_agents": scored}
         policies = (
             ("random", RandomPolicy(spec, cfg.seed, copies)),
             ("zero", ZeroPolicy(spec, copies)),
         )
         for name, policy in policies:
-            returns = run_episodes(policy, env, cfg.episodes, cfg.max_steps, seed=cfg.seed)
+            returns = run_episodes(policy, env, episodes, cfg.max_steps, seed=cfg.seed)
             scores = [float(v) for v in scored_returns(returns, spec.agent_ids, scored).sum(1)]
             per_agent = {a: float(returns[:, i].mean()) for i, a in enumerate(spec.agent_ids)}
             out[name] = {
                 "score": statistics.fmean(scores),
                 "score_std": statistics.pstdev(scores),
+                "score_sem": statistics.stdev(scores) / len(scores) ** 0.5 if episodes > 1 else None,
                 "returns": per_agent,
                 "teams": team_returns(per_agent),
             }

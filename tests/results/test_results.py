@@ -52,6 +52,10 @@ def test_baselines_are_measured_by_the_evaluation_code() -> None:
     assert -95 < first["random"]["score"] < -55  # about -74 over 100 episodes
     assert first["random"]["score"] < first["zero"]["score"] < -40  # doing nothing is no plan
     assert set(first["random"]["returns"]) == {"speaker_0", "listener_0"}
+    more = baseline_scores(params, episodes=40)  # the table's baselines play 1,000
+    assert more["episodes"] == 40 and more["random"]["score"] != first["random"]["score"]
+    sem = more["random"]["score_std"] * (40 / 39) ** 0.5 / 40**0.5
+    assert more["random"]["score_sem"] == pytest.approx(sem)
 
     adversary = with_overrides(load_params(REPO / "configs" / "adversary.yaml"),
                                {"evaluate": {"episodes": 5}})  # fmt: skip
@@ -119,10 +123,13 @@ def test_aggregate_writes_the_table_and_plot_from_synthetic_runs(tmp_path: Path)
     assert rows[1]["mean"] == pytest.approx(-15.0)
     assert rows[1]["ci95"] == pytest.approx(12.706205 * math.sqrt(2) / math.sqrt(2), rel=1e-6)
     text = md.read_text()
-    assert "| speaker_listener | MATD3 | 2 | -15.0 ± 12.7 | -14.0, -16.0 | -74.0 | -68.0 |" in text
+    assert (
+        "| speaker_listener | MATD3 | 2 | -15.0 ± 12.7 | -15.0 [-16.0, -14.0] | -14.0, -16.0 "
+        "| -74.0 | -68.0 | -7.5 (-37.0, -34.0) |"
+    ) in text  # the IQM of 2 seeds is their mean; per agent: over the 2 agents scored
     assert "-15 or better: met" in text
-    assert "| speaker_listener | MADDPG | 1 | -22.0 | -22.0 |" in text  # one seed: no interval
-    assert "-45 or better (random about -78): missed" in text  # mean -46
+    assert "| speaker_listener | MADDPG | 1 | -22.0 | -22.0 [-22.0, -22.0] | -22.0 |" in text
+    assert "-45 or better (random about -77): missed" in text  # mean -46
     assert "spread / MATD3: agent -45.0 (-70.0), adversary 3.0 (–)" in text
     assert "speaker_listener / MATD3: speaker" not in text
     assert "MADDPG paper" in text and "1.60M" in text and "| 7.0 min |" in text
