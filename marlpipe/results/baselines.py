@@ -80,7 +80,9 @@ def baseline_scores(params: Params, episodes: int | None = None) -> dict[str, An
             out[name] = {
                 "score": statistics.fmean(scores),
                 "score_std": statistics.pstdev(scores),
-                "score_sem": statistics.stdev(scores) / len(scores) ** 0.5 if episodes > 1 else None,
+                "score_sem": (
+                    statistics.stdev(scores) / len(scores) ** 0.5 if episodes > 1 else None
+                ),
                 "returns": per_agent,
                 "teams": team_returns(per_agent),
             }

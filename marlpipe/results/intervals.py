@@ -73,7 +73,8 @@ def cooperative_aggregates(rows: Sequence[Mapping[str, Any]]) -> dict[str, dict[
             if best[row["task"]] == row["random"]:
                 continue
             by_seed = dict(zip(row["seeds"], row["scores"], strict=True))
-            columns.append([normalised(by_seed[s], row["random"], best[row["task"]]) for s in seeds])
+            top = best[row["task"]]
+            columns.append([normalised(by_seed[s], row["random"], top) for s in seeds])
             tasks.append(row["task"])
         if not columns or not seeds:
             continue

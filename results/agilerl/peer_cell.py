@@ -141,7 +141,7 @@ def main() -> None:
     cli.add_argument("--preset", type=Path, default=REPO / "configs" / "speaker_listener.yaml")
     cli.add_argument("--folder", type=Path, default=REPO / "results" / "peer")
     cli.add_argument("--steps-per-member", type=int, default=None,
-                     help="default: the preset's budget over 4 members (a smoke test: less)")  # fmt: skip
+                     help="default: the preset's budget / 4 (a smoke test: less)")  # fmt: skip
     args = cli.parse_args()
     for seed in (int(s) for s in args.seeds.split(",")):
         out = args.folder / f"{args.preset.stem}-{ALGORITHM.lower()}-s{seed}.json"
