@@ -6,7 +6,9 @@ Heavy names (torch-based algorithms) are imported lazily so that environment wor
 Imported before torch, marlpipe sets ``OMP_WAIT_POLICY=PASSIVE`` unless you set it yourself:
 torch's OpenMP threads then sleep between parallel regions instead of spinning, which left
 the async env backend's workers a fraction of their core on small machines (7x slower on 2
-cores with torch's default threads). OpenMP reads it once, when torch loads it.
+cores with torch's default threads). OpenMP reads it once, when torch loads it; with torch
+imported first the env factory steps an async env's copies in the calling process instead
+(the sync backend's speed and numbers) and logs how to get async's speed back.
 """
 
 import os

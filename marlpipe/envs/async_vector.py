@@ -82,7 +82,7 @@ class AsyncVecEnv(VecEnv):
         self._layout = step_layout(probe, self.spec, num_envs, self.reward_dtype)
         probe.close()
         self.agent_ids = self.spec.agent_ids
-        num_workers = max(1, min(num_envs, num_workers or (os.cpu_count() or 1) - 1))
+        num_workers = default_workers(num_envs, num_workers)
         seeds = spawn_seeds(seed, num_envs)
         bounds = [int(b) for b in np.linspace(0, num_envs, num_workers + 1).astype(int)]
         backend = FastMpeVecEnv if fast else SyncVecEnv
@@ -251,26 +251,46 @@ _PER_PROCESS = ("_workers", "_pending", "_arrays", "_poll")
 """What a pickled :class:`AsyncVecEnv` leaves out: its workers, their shared memory and pipes."""
 
 
-def warn_if_spinning(workers: int) -> bool:
-    """Warn (once per process) when torch was loaded before marlpipe with OpenMP's default
-    wait policy and its threads do not fit the cores beside ``workers`` env workers: its idle
-    threads then spin on the workers' cores (see :mod:`marlpipe`). Whether it warned."""
+def default_workers(num_envs: int, num_workers: int | None) -> int:
+    """The async backend's worker count: ``num_workers``, else one per core but one; at least
+    one, never more than the copies."""
+    return max(1, min(int(num_envs), num_workers or (os.cpu_count() or 1) - 1))
+
+
+def would_spin(workers: int) -> bool:
+    """Whether torch was loaded before marlpipe with OpenMP's default wait policy and its
+    threads do not fit the cores beside ``workers`` env workers: its idle threads would then
+    spin on the workers' cores (see :mod:`marlpipe`)."""
     import torch
 
     import marlpipe
 
+    return not (
+        not marlpipe.TORCH_LOADED_FIRST
+        or workers + torch.get_num_threads() <= (os.cpu_count() or 1)
+        or os.environ.get("OMP_WAIT_POLICY", "").upper() == "PASSIVE"
+    )
+
+
+def warn_if_spinning(workers: int, falling_back: bool = False) -> bool:
+    """Warn (once per process) when :func:`would_spin`; ``falling_back``: the env factory steps
+    the copies in this process instead (say so). Whether it warned."""
+    import torch
+
     global _warned
-    cores = os.cpu_count() or 1
-    threads = torch.get_num_threads()
-    if (_warned or not marlpipe.TORCH_LOADED_FIRST or workers + threads <= cores
-            or os.environ.get("OMP_WAIT_POLICY", "").upper() == "PASSIVE"):  # fmt: skip
+    if _warned or not would_spin(workers):
         return False
     _warned = True
+    cores, threads = os.cpu_count() or 1, torch.get_num_threads()
+    what = (
+        "so the copies step in this process instead (the sync backend: same numbers, no worker "
+        "to spin beside)" if falling_back else "which can slow training several times"
+    )  # fmt: skip
     log.warning(
-        "env.backend async: torch was imported before marlpipe, so its %d OpenMP threads spin "
-        "beside %d env worker(s) on %d cores and can slow training several times: import "
+        "env.backend async: torch was imported before marlpipe, so its %d OpenMP threads would "
+        "spin beside %d env worker(s) on %d cores, %s; for the async backend's speed import "
         "marlpipe first, set OMP_WAIT_POLICY=PASSIVE before starting Python, or call "
-        "torch.set_num_threads(%d)", threads, workers, cores, max(1, cores - workers),
+        "torch.set_num_threads(%d)", threads, workers, cores, what, max(1, cores - workers),
     )  # fmt: skip
     return True
 

@@ -18,7 +18,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from marlpipe.envs.async_vector import AsyncVecEnv
+from marlpipe.envs.async_vector import (
+    AsyncVecEnv,
+    default_workers,
+    warn_if_spinning,
+    would_spin,
+)
 from marlpipe.envs.batching import check_vec_args
 from marlpipe.envs.factory import make_env
 from marlpipe.envs.mpe_fast import FastMpeVecEnv, drives, fast_path_available
@@ -113,13 +118,25 @@ class EnvFactory:
             env: VecEnv = VmasVecEnv(
                 self.name, self.num_envs, device=self.device, **common, **self.kwargs
             )
-        elif self.backend == "async":
+        elif self.backend == "async" and not self._async_would_spin():
             env = AsyncVecEnv(self.name, self.num_envs, num_workers=self.num_workers,
                               fast=self.fast_path(), **common, **self.kwargs)  # fmt: skip
         else:
             backend = FastMpeVecEnv if self.fast_path() else SyncVecEnv
             env = backend(self.name, self.num_envs, **common, **self.kwargs)
         return self._made_here(env)
+
+    def _async_would_spin(self) -> bool:
+        """Whether the async backend's workers would share their cores with spinning OpenMP
+        threads (torch imported before marlpipe, see :func:`~marlpipe.envs.async_vector.
+        would_spin`): then the copies step in this process, as the sync backend does (the same
+        numbers; async ran at about 0.8x of sync that way on 2 cores), and the log says so once
+        with the ways to get async's speed back."""
+        workers = default_workers(self.num_envs, self.num_workers)
+        if not would_spin(workers):
+            return False
+        warn_if_spinning(workers, falling_back=True)
+        return True
 
     def eval_env(self, episodes: int) -> VecEnv:
         """The env evaluation plays ``episodes`` greedy episodes on, rewards as float64: for a

@@ -1,6 +1,7 @@
 """torch's OpenMP threads must not spin beside the async backend's env workers: marlpipe,
-imported before torch, makes them wait passively; imported after, the async env says how to
-avoid the slowdown (benchmarks/bench_threads.py measures both)."""
+imported before torch, makes them wait passively; imported after, the env factory steps the
+copies in this process instead and says how to get async's speed back
+(benchmarks/bench_threads.py measures both)."""
 
 from __future__ import annotations
 
@@ -78,3 +79,28 @@ def test_no_warning_when_nothing_spins(spinning, monkeypatch, change):
     else:
         monkeypatch.setattr(marlpipe, "TORCH_LOADED_FIRST", False)
     assert not async_vector.warn_if_spinning(1)
+
+
+def test_the_factory_steps_the_copies_here_rather_than_beside_spinning_threads(
+    spinning, monkeypatch, caplog
+):
+    from marlpipe.envs import EnvFactory
+    from marlpipe.envs.async_vector import AsyncVecEnv
+    from marlpipe.envs.mpe_fast import FastMpeVecEnv
+
+    factory = EnvFactory("mpe2.simple_speaker_listener_v4", {"continuous_actions": True},
+                         num_envs=4, backend="async", seed=3)  # fmt: skip
+    with caplog.at_level(logging.WARNING, logger="marlpipe.envs.async_vector"):
+        here = factory.vec_env()
+    try:
+        assert type(here) is FastMpeVecEnv  # what the sync backend builds: the same numbers
+        (record,) = caplog.records
+        assert "copies step in this process instead" in record.getMessage()
+    finally:
+        here.close()
+    monkeypatch.setattr(marlpipe, "TORCH_LOADED_FIRST", False)  # marlpipe first: no spinning
+    beside = factory.vec_env()
+    try:
+        assert type(beside) is AsyncVecEnv
+    finally:
+        beside.close()
