@@ -401,14 +401,19 @@ def results_versus(preset: str, cell: str, output: str) -> None:
 )
 @click.option("--markdown", "markdown_path", default="RESULTS.md", show_default=True)
 @click.option("--plot", "plot_path", default="results.png", show_default=True)
+@click.option("--fingerprints", "fingerprints_dir", default=None,
+              type=click.Path(file_okay=False),
+              help="Folder of the rows' behaviour fingerprints (one CPU kind's).")  # fmt: skip
 @_friendly
 def results_aggregate(
-    summaries: str, baselines: str, versus_dir: str | None, markdown_path: str, plot_path: str
-) -> None:
+    summaries: str, baselines: str, versus_dir: str | None, markdown_path: str, plot_path: str,
+    fingerprints_dir: str | None,
+) -> None:  # fmt: skip
     """Write the results table and plot from the cells' SUMMARIES and the tasks' BASELINES."""
     from marlpipe.results.aggregate import aggregate
 
-    rows = aggregate(summaries, baselines, markdown_path, plot_path, versus=versus_dir)
+    rows = aggregate(summaries, baselines, markdown_path, plot_path, versus=versus_dir,
+                     fingerprints=fingerprints_dir)  # fmt: skip
     click.echo(f"wrote {markdown_path} and {plot_path} ({len(rows)} rows)")
 
 

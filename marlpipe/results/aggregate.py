@@ -144,9 +144,20 @@ def table_rows(
             "iqm": iqm, "iqm_ci": (low, high),
             "agents": len(base.get("scored_agents") or group[0].get("returns") or [None]),
             "cooperative": not group[0].get("scored_agents"),
+            "cpu_kinds": sorted({c["cpu_kind"] for c in group if c.get("cpu_kind")}),
+            "cpu_unrecorded": sum(1 for c in group if not c.get("cpu_kind")),
         })  # fmt: skip
     _relative_targets(rows)
     return rows
+
+
+def _add_fingerprints(rows: list[dict[str, Any]], folder: Path) -> None:
+    """Each row's behaviour fingerprint (``<task>-<algorithm>.json`` in ``folder``, named by
+    the folder: its CPU kind) as the start of its ``fitness_sha256``."""
+    for row in rows:
+        path = folder / f"{row['task']}-{row['algorithm'].lower()}.json"
+        if path.is_file():
+            row["fingerprint"] = (folder.name, read_json(path)["fitness_sha256"][:12])
 
 
 def _has_a_team(cell: dict[str, Any]) -> bool:
@@ -181,6 +192,32 @@ def _minutes(row: dict[str, Any]) -> str:
     low, high = row.get("wall_range", (row["wall_s"], row["wall_s"]))
     text = f"{row['wall_s'] / 60:.1f} min"
     return text if low == high else f"{text} ({low / 60:.1f}-{high / 60:.1f})"
+
+
+def _provenance(rows: Sequence[dict[str, Any]]) -> list[str]:
+    """Which code (the row's behaviour fingerprint) and which CPU kind made each row."""
+    if not any(r.get("fingerprint") or r.get("cpu_kinds") for r in rows):
+        return []
+    lines = [
+        "",
+        "Which code and machine made each row: the row's behaviour fingerprint (the start of",
+        "its `fitness_sha256` in `results/fingerprints/<cpu kind>/`; `marlpipe results",
+        "fingerprint` says whether today's code still computes it) and the CPU kind its cells",
+        "ran on (the last bits of the numbers are that kind's):",
+        "",
+        "| task | algorithm | fingerprint | cells' CPU kind |",
+        "|---|---|---|---|",
+    ]
+    for row in rows:
+        kind, digest = row.get("fingerprint") or ("–", "–")
+        cpus = list(row.get("cpu_kinds", []))
+        if row.get("cpu_unrecorded"):
+            cpus.append(f"{row['cpu_unrecorded']} cell(s) from before cells recorded it "
+                        "(docs/results.md names the machine)")
+        lines.append(
+            f"| {row['task']} | {row['algorithm']} | {digest} ({kind}) | {'; '.join(cpus)} |"
+        )
+    return lines
 
 
 def _per_agent(row: dict[str, Any]) -> str:
@@ -259,6 +296,7 @@ def markdown(rows: Sequence[dict[str, Any]], command: str = "dvc repro results/d
         "with whatever else runs (two cells at a time on two cores, say), so the range is wide;",
         "compare wall times only between cells that ran side by side.",
     ]
+    lines += _provenance(rows)
     team_rows = [r for r in rows if r.get("team_play", len(r["teams"]) > 1)]
     if team_rows:
         lines += ["", "Team returns (mean over seeds; random policy in brackets):", ""]
@@ -340,13 +378,16 @@ def aggregate(
     results_md: str | os.PathLike,
     results_png: str | os.PathLike,
     versus: str | os.PathLike | None = None,
+    fingerprints: str | os.PathLike | None = None,
 ) -> list[dict[str, Any]]:
-    """Read every cell summary, baseline and (optional folder) versus file; write
-    ``results_md`` and ``results_png``."""
+    """Read every cell summary, baseline and (optional folders) versus file and row
+    fingerprint; write ``results_md`` and ``results_png``."""
     cells = load_cells(summaries)
     base = {f.stem: read_json(f) for f in sorted(Path(baselines).glob("*.json"))}
     matches = {f.stem: read_json(f) for f in sorted(Path(versus).glob("*.json"))} if versus else {}
     rows = table_rows(cells, base, matches)
+    if fingerprints is not None:
+        _add_fingerprints(rows, Path(fingerprints))
     text = markdown(rows)
     atomic_write(results_md, lambda f: f.write(text), mode="w")
     plot(rows, results_png)

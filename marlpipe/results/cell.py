@@ -17,6 +17,7 @@ from typing import Any
 
 from marlpipe.config import Params, load_params, with_overrides
 from marlpipe.io import read_json, write_json
+from marlpipe.results.machine import cpu_kind
 
 
 def cell_params(preset: str | Path, algorithm: str, seed: int) -> Params:
@@ -66,6 +67,7 @@ def run_cell(
         "generations": result.generations,
         "env_steps": int(card["env_steps"]),
         "wall_s": round(wall, 1),
+        "cpu_kind": cpu_kind(),  # the last bits of the numbers are this kind's
     }
     if versus is not None:
         from marlpipe.results.versus import versus_scores

@@ -32,13 +32,9 @@ def test_presets_resolve_to_params_whose_envs_build() -> None:
             from marlpipe.evolution.fitness import scored_agents
 
             assert scored_agents(spec.agent_ids, params.evolution.fitness_agents)
-    # the speaker-listener preset is the default run but for the keys that keep the table's
-    # cells as they ran (the members one after another on 8 copies) until it is rerun
-    from marlpipe.config import with_overrides
-
-    pinned = {"env": {"num_envs": 8}, "population": {"backend": "local", "experience": "shared"}}
-    assert load_params(REPO / "configs" / "speaker_listener.yaml") == with_overrides(
-        load_params(REPO / "params.yaml"), pinned
+    # the speaker-listener preset is the default run: its rows are today's defaults
+    assert load_params(REPO / "configs" / "speaker_listener.yaml") == load_params(
+        REPO / "params.yaml"
     )
 
 
@@ -166,6 +162,9 @@ def test_a_cell_trains_evaluates_and_summarises(tmp_path: Path, tiny_params) -> 
     assert row["score"] == pytest.approx(row["teams"]["agent"])
     assert set(row["returns"]) == {"adversary_0", "agent_0", "agent_1"}
     assert row["generations"] == 2 and row["env_steps"] == 2 * 2 * 200
+    from marlpipe.results.machine import cpu_kind
+
+    assert row["cpu_kind"] == cpu_kind()  # the numbers' last bits are this kind's
     assert (tmp_path / "cell" / "models" / "elite" / "elite.pt").is_file()
     assert not (tmp_path / "cell" / "runs").exists()  # the resumable checkpoint is gone
     assert not (tmp_path / "mlflow.db").exists() and not (tmp_path / "cell" / "mlflow.db").exists()
@@ -248,3 +247,21 @@ def test_vmas_target_is_mpe2s_score_relative_to_its_random_policy() -> None:
     assert rows[1]["target"] == pytest.approx(-24.0)  # -120 x (-15 / -75)
     text = markdown(rows)
     assert "-24.0 or better (speaker_listener's -15.0 is 0.200 x its random -75.0): met" in text
+
+
+def test_the_table_says_which_code_and_which_cpu_kind_made_each_row(tmp_path: Path) -> None:
+    summaries, baselines, kind = tmp_path / "s", tmp_path / "b", tmp_path / "f" / "x86_64-amd"
+    for folder in (summaries, baselines, kind):
+        folder.mkdir(parents=True)
+    for seed, cpu in ((0, "x86_64-amd"), (1, None)):
+        cell = synthetic_cell("speaker_listener", "MATD3", seed, -14.0 - seed)
+        if cpu:
+            cell["cpu_kind"] = cpu
+        (summaries / f"c{seed}.json").write_text(json.dumps(cell))
+    (kind / "speaker_listener-matd3.json").write_text(json.dumps({"fitness_sha256": "ab" * 32}))
+    md = tmp_path / "R.md"
+    aggregate(summaries, baselines, md, tmp_path / "r.png", fingerprints=kind.parent / kind.name)
+    text = md.read_text()
+    assert "| speaker_listener | MATD3 | abababababab (x86_64-amd) | x86_64-amd; 1 cell(s) " in text
+    aggregate(summaries, baselines, md, tmp_path / "r.png")  # no folder: no fingerprint named
+    assert "abababababab" not in md.read_text()
