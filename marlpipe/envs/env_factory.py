@@ -18,15 +18,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from marlpipe.envs.async_vector import (
-    AsyncVecEnv,
-    default_workers,
-    warn_if_spinning,
-    would_spin,
-)
+from marlpipe.envs.async_vector import AsyncVecEnv
 from marlpipe.envs.batching import check_vec_args
 from marlpipe.envs.factory import make_env
 from marlpipe.envs.mpe_fast import FastMpeVecEnv, drives, fast_path_available
+from marlpipe.envs.openmp import default_workers, warn_if_spinning, would_spin
 from marlpipe.envs.protocols import VecEnv
 from marlpipe.envs.spec import EnvSpec
 from marlpipe.envs.vector import SyncVecEnv
@@ -128,10 +124,10 @@ class EnvFactory:
 
     def _async_would_spin(self) -> bool:
         """Whether the async backend's workers would share their cores with spinning OpenMP
-        threads (torch imported before marlpipe, see :func:`~marlpipe.envs.async_vector.
-        would_spin`): then the copies step in this process, as the sync backend does (the same
-        numbers; async ran at about 0.8x of sync that way on 2 cores), and the log says so once
-        with the ways to get async's speed back."""
+        threads (torch imported before marlpipe, see :func:`~marlpipe.envs.openmp.would_spin`):
+        then the copies step in this process, as the sync backend does (the same numbers; async
+        ran at about 0.8x of sync that way on 2 cores), and the log says so once with the ways
+        to get async's speed back."""
         workers = default_workers(self.num_envs, self.num_workers)
         if not would_spin(workers):
             return False

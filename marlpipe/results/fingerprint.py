@@ -137,7 +137,7 @@ def compute(preset: str | Path, algorithm: str) -> dict[str, Any]:
     """Run one row's fingerprint in a temporary folder and return its record."""
     from marlpipe.pipeline.experiment import Experiment
     from marlpipe.pipeline.paths import ELITE_FILE, Paths
-    from marlpipe.results.baselines import baseline_scores
+    from marlpipe.results.baselines import baseline_scores, measured
     from marlpipe.results.versus import versus_scores
 
     params = row_params(preset, algorithm)
@@ -149,7 +149,7 @@ def compute(preset: str | Path, algorithm: str) -> dict[str, Any]:
         numbers: dict[str, Any] = {
             "fitness": fitness,
             "evaluation": {k: v for k, v in done.metrics.items() if k != "registered_version"},
-            "baselines": _behaviour(baseline_scores(params)),
+            "baselines": measured(baseline_scores(params)),
         }
         if params.evolution.fitness_agents is not None:
             numbers["versus"] = versus_scores(params, folder)
@@ -172,16 +172,6 @@ def compute(preset: str | Path, algorithm: str) -> dict[str, Any]:
         "elite_fitness": [round(float(r["elite_fitness"]), 6) for r in fitness],
         "mutations_drawn": mutations,
     }
-
-
-def _behaviour(baselines: dict[str, Any]) -> dict[str, Any]:
-    """The baselines' numbers without the statistics derived from them (``score_sem``): a new
-    summary of the same episodes is not a change of numbers."""
-    return {
-        name: {k: v for k, v in value.items() if k != "score_sem"} if isinstance(value, dict)
-        else value
-        for name, value in baselines.items()
-    }  # fmt: skip
 
 
 @dataclass(frozen=True)

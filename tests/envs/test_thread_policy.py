@@ -13,7 +13,7 @@ import sys
 import pytest
 
 import marlpipe
-from marlpipe.envs import async_vector
+from marlpipe.envs import openmp as async_vector  # the async backend's OpenMP checks
 
 
 def policy_in_fresh_python(code: str, **env: str) -> str:
