@@ -11,8 +11,9 @@ speaker-listener in its ``AsyncPettingZooVecEnv``, [64, 64] nets, batch 128, lea
 evolution every 4,000 steps per member, one evaluation loop over the 8 copies, tournament of 2
 with elitism, its tutorial's mutation probabilities) for the preset's budget: the same env steps
 as our speaker-listener row (``--preset``: 20 generations x 4 members x 20,000 = 1.6M, so
-400,000 per member). Its elite (the member with the best last fitness, AgileRL's own elitism
-rule) is then played greedily on the evaluate stage's episodes (``evaluate.episodes`` from
+400,000 per member). Its elite (what AgileRL's tournament selection returns as the elite in
+the last generation, before the population is mutated again) is then played greedily on the
+evaluate stage's episodes (``evaluate.episodes`` from
 ``evaluate.seed``, through :func:`marlpipe.pipeline.evaluate.episode_scores`, the same runner and
 scoring as our cells), and a summary like a cell's is written to
 ``results/peer/speaker_listener-agilerl-matd3-s<seed>.json``.
@@ -86,23 +87,29 @@ def train(seed: int, steps_per_member: int) -> tuple[Any, dict[str, Any]]:
         no_mutation=0.2, architecture=0.2, new_layer_prob=0.2, parameters=0.2, activation=0,
         rl_hp=0.2, mutation_sd=0.1, rand_seed=seed,
     )  # fmt: skip
-    generations = []  # one selection per generation, after every member's evaluation
-    select = tournament.select
-    tournament.select = lambda population: generations.append(1) or select(population)
+    elites = []  # AgileRL's elite of each generation, as its selection returns it: the
+    select = tournament.select  # returned population is mutated after the last evaluation
+
+    def keep_elite(population: Any) -> Any:
+        chosen = select(population)  # (elite, new population, indices to mutate)
+        elite = chosen[0]
+        elites.append((elite.clone(), float(np.mean(np.asarray(elite.fitness[-1])))))
+        return chosen
+
+    tournament.select = keep_elite
     started = time.perf_counter()
-    pop, _fitnesses = train_multi_agent_off_policy(
+    train_multi_agent_off_policy(
         env, "simple_speaker_listener_v4", "MATD3", pop, ReplayBuffer(max_size=100_000),
         init_hp=init_hp, max_steps=steps_per_member, evo_steps=4000, eval_loop=1,
         tournament=tournament, mutation=mutations, verbose=False,
     )  # fmt: skip
     wall = time.perf_counter() - started
     env.close()
-    last = [float(np.mean(np.asarray(a.fitness[-1]))) for a in pop]
-    elite = pop[int(np.argmax(last))]
+    elite, fitness = elites[-1]  # the last generation's, unmutated (the tutorial saves it)
     info = {
-        "elite_fitness": max(last), "generations": len(generations),
+        "elite_fitness": fitness, "generations": len(elites),
         # every member steps evo_steps per generation (whole vector steps: 4,000 = 500 x 8)
-        "env_steps": len(generations) * size * 4000, "train_wall_s": round(wall, 1),
+        "env_steps": len(elites) * size * 4000, "train_wall_s": round(wall, 1),
     }  # fmt: skip
     return elite, info
 
