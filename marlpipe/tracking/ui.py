@@ -75,6 +75,9 @@ def serve(
     address = runs_address(host, port, find_experiment(uri, experiment))
     process = subprocess.Popen(ui_command(uri, host, port))
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # a kill stops the server too
+    # Ctrl+C stops it even when started by a process that ignores SIGINT (Python then leaves
+    # it ignored, and the child inherits that: a background job, a test runner after Ray)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         wait_until_up(process, f"http://{host}:{port}/")
         echo(f"MLflow UI on the runs of {experiment!r}: {address}  (Ctrl+C stops it)")
