@@ -75,9 +75,12 @@ def _cpu_ticks(pid: int) -> int:
     return int(fields[11]) + int(fields[12])  # utime + stime
 
 
-def test_removed_node_mid_generation_gives_the_same_result(cluster, local_merged):
+def test_removed_node_mid_generation_gives_the_same_result(cluster):
     """Remove a worker node while its worker trains a member of the second generation: the
     member is retrained on a worker elsewhere and the run ends exactly as without the removal."""
+    # 30 fitness episodes per turn: a turn long enough that the removal lands inside it (with
+    # 2, a turn on the fast path could end before the node was gone, and nothing was rerun)
+    local_merged = tiny_run(LocalTrainer(), eval_episodes=30)
     trainer = RayTrainer(ENV, workers=2)  # three one-CPU nodes: one stays free
     head = cluster.head_node.node_id
     removed: list[str] = []
@@ -107,7 +110,7 @@ def test_removed_node_mid_generation_gives_the_same_result(cluster, local_merged
         threading.Thread(target=remover, daemon=True).start()
 
     try:
-        on_cluster = tiny_run(trainer, eval_episodes=2, on_generation=remove_mid_training)
+        on_cluster = tiny_run(trainer, eval_episodes=30, on_generation=remove_mid_training)
         assert removed and trainer.restarts == 1
     finally:
         trainer.close()
