@@ -6,10 +6,8 @@ marlpipe dependency), from the repository root:
     .venv-agilerl/bin/python results/agilerl/peer_cell.py --seeds 0,1,2,3,4
 
 Per seed: AgileRL 2.58's ``train_multi_agent_off_policy`` trains a population of 4 MATD3 at its
-tutorial settings (the ones ``benchmarks/agilerl/tutorial_rate.py`` times: 8 copies of mpe2's
-speaker-listener in its ``AsyncPettingZooVecEnv``, [64, 64] nets, batch 128, learn_step 100,
-evolution every 4,000 steps per member, one evaluation loop over the 8 copies, tournament of 2
-with elitism, its tutorial's mutation probabilities) for the preset's budget: the same env steps
+tutorial settings (``results/agilerl/tutorial.py``, the ones ``benchmarks/agilerl/tutorial_rate.py``
+times) for the preset's budget: the same env steps
 as our speaker-listener row (``--preset``: 20 generations x 4 members x 20,000 = 1.6M, so
 400,000 per member). Its elite (what AgileRL's tournament selection returns as the elite in
 the last generation, before the population is mutated again) is then played greedily on the
@@ -52,43 +50,16 @@ class AgileRLPolicy:
 def train(seed: int, steps_per_member: int) -> tuple[Any, dict[str, Any]]:
     """AgileRL's training at its tutorial settings; the elite and what the run did."""
     import torch
-    from agilerl.components.replay_buffer import ReplayBuffer
-    from agilerl.hpo.mutation import Mutations
-    from agilerl.hpo.tournament import TournamentSelection
     from agilerl.training.train_multi_agent_off_policy import train_multi_agent_off_policy
-    from agilerl.utils.utils import create_population
-    from agilerl.vector.pz_async_vec_env import AsyncPettingZooVecEnv
-    from mpe2 import simple_speaker_listener_v4
+    from tutorial import EVO_STEPS, POPULATION_SIZE, tutorial_setup
 
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-    num_envs, size = 8, 4
-    env = AsyncPettingZooVecEnv(
-        [lambda: simple_speaker_listener_v4.parallel_env(continuous_actions=True)
-         for _ in range(num_envs)]
-    )  # fmt: skip
-    env.reset(seed=seed)
-    agent_ids = env.agents
-    init_hp = {
-        "ALGO": "MATD3", "POPULATION_SIZE": size, "BATCH_SIZE": 128, "O_U_NOISE": True,
-        "EXPL_NOISE": 0.1, "MEAN_NOISE": 0.0, "THETA": 0.15, "DT": 0.01, "LR_ACTOR": 1e-4,
-        "LR_CRITIC": 1e-3, "GAMMA": 0.95, "MEMORY_SIZE": 100_000, "LEARN_STEP": 100,
-        "TAU": 0.01, "POLICY_FREQ": 2, "AGENT_IDS": agent_ids,
-    }  # fmt: skip
-    pop = create_population(
-        "MATD3", {"head_config": {"hidden_size": [64, 64]}}, init_hp,
-        observation_space=[env.single_observation_space(a) for a in agent_ids],
-        action_space=[env.single_action_space(a) for a in agent_ids],
-        population_size=size, num_envs=num_envs,
-    )  # fmt: skip
-    tournament = TournamentSelection(tournament_size=2, elitism=True, population_size=size)
-    mutations = Mutations(
-        no_mutation=0.2, architecture=0.2, new_layer_prob=0.2, parameters=0.2, activation=0,
-        rl_hp=0.2, mutation_sd=0.1, rand_seed=seed,
-    )  # fmt: skip
+    setup = tutorial_setup(seed)
     elites = []  # AgileRL's elite of each generation, as its selection returns it: the
-    select = tournament.select  # returned population is mutated after the last evaluation
+    tournament = setup["tournament"]  # returned population is mutated after the last evaluation
+    select = tournament.select
 
     def keep_elite(population: Any) -> Any:
         chosen = select(population)  # (elite, new population, indices to mutate)
@@ -98,18 +69,14 @@ def train(seed: int, steps_per_member: int) -> tuple[Any, dict[str, Any]]:
 
     tournament.select = keep_elite
     started = time.perf_counter()
-    train_multi_agent_off_policy(
-        env, "simple_speaker_listener_v4", "MATD3", pop, ReplayBuffer(max_size=100_000),
-        init_hp=init_hp, max_steps=steps_per_member, evo_steps=4000, eval_loop=1,
-        tournament=tournament, mutation=mutations, verbose=False,
-    )  # fmt: skip
+    train_multi_agent_off_policy(max_steps=steps_per_member, **setup)
     wall = time.perf_counter() - started
-    env.close()
+    setup["env"].close()
     elite, fitness = elites[-1]  # the last generation's, unmutated (the tutorial saves it)
     info = {
         "elite_fitness": fitness, "generations": len(elites),
-        # every member steps evo_steps per generation (whole vector steps: 4,000 = 500 x 8)
-        "env_steps": len(elites) * size * 4000, "train_wall_s": round(wall, 1),
+        # every member steps EVO_STEPS per generation (whole vector steps: 4,000 = 500 x 8)
+        "env_steps": len(elites) * POPULATION_SIZE * EVO_STEPS, "train_wall_s": round(wall, 1),
     }  # fmt: skip
     return elite, info
 
