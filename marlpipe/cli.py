@@ -404,16 +404,18 @@ def results_versus(preset: str, cell: str, output: str) -> None:
 @click.option("--fingerprints", "fingerprints_dir", default=None,
               type=click.Path(file_okay=False),
               help="Folder of the rows' behaviour fingerprints (one CPU kind's).")  # fmt: skip
+@click.option("--peers", "peers_dir", default=None, type=click.Path(file_okay=False),
+              help="Folder of peer rows' summaries (another library; our scoring).")  # fmt: skip
 @_friendly
 def results_aggregate(
     summaries: str, baselines: str, versus_dir: str | None, markdown_path: str, plot_path: str,
-    fingerprints_dir: str | None,
+    fingerprints_dir: str | None, peers_dir: str | None,
 ) -> None:  # fmt: skip
     """Write the results table and plot from the cells' SUMMARIES and the tasks' BASELINES."""
     from marlpipe.results.aggregate import aggregate
 
     rows = aggregate(summaries, baselines, markdown_path, plot_path, versus=versus_dir,
-                     fingerprints=fingerprints_dir)  # fmt: skip
+                     fingerprints=fingerprints_dir, peers=peers_dir)  # fmt: skip
     click.echo(f"wrote {markdown_path} and {plot_path} ({len(rows)} rows)")
 
 

@@ -1,9 +1,10 @@
 """The results table: per task and algorithm, the elites' evaluated scores over seeds as mean and
 95 % confidence interval, beside the task's random-policy and zero-action scores.
 
-Reads the cells' summaries (:mod:`.cell`) and the tasks' baselines (:mod:`.baselines`); writes
-``RESULTS.md`` and a plot. Nothing here is typed by hand except the targets and the published
-figures, each with its source.
+Reads the cells' summaries (:mod:`.cell`), the peer rows' summaries (another library's own
+algorithm, scored by our evaluation: ``results/agilerl/``) and the tasks' baselines
+(:mod:`.baselines`); writes ``RESULTS.md`` and a plot. Nothing here is typed by hand except the
+targets and the published figures, each with its source.
 
 Its size (over 300 lines) is earned: the table's rows, their Markdown, the verdicts and the plot
 all read the same cells and must agree with each other; they are kept on one page.
@@ -46,17 +47,11 @@ RELATIVE_TARGETS: dict[str, tuple[str, str]] = {
 """Tasks whose target is another row's score relative to its random policy: VMAS's
 speaker-listener must be as far from its own random policy (as a fraction of it) as mpe2's."""
 
-PUBLISHED: dict[tuple[str, str], tuple[float, str]] = {
-    ("speaker_listener", "MADDPG"): (
-        -20.0,
-        "MADDPG paper (Lowe et al., 2017), about 1.5M env steps, read off its learning curve",
-    ),
-    ("speaker_listener", "MATD3"): (
-        -14.0,
-        "MATD3 paper (Ackermann et al., 2019), about 1.5M env steps, read off its learning curve",
-    ),
-}
-"""Published rewards on the same scale; none listed where papers report other measures."""
+PUBLISHED: dict[tuple[str, str], tuple[float, str]] = {}
+"""Published rewards on the same scale, each checked against the paper's own text or tables,
+with its source and metric. None is listed today: the MADDPG paper gives speaker-listener's
+reward only as a learning curve, and the MATD3 and EPyMARL papers' text could not be read from
+here (docs/results.md, "Published figures", says what was found and why each was left out)."""
 
 
 def mean_ci(values: Sequence[float], level: float = 0.95) -> tuple[float, float | None]:
@@ -76,6 +71,16 @@ def load_cells(summaries: str | os.PathLike) -> list[dict[str, Any]]:
     if not files:
         raise FileNotFoundError(f"{summaries}: no cell summaries (*.json) found")
     return [read_json(f) for f in files]
+
+
+def load_peer_cells(folder: str | os.PathLike) -> list[dict[str, Any]]:
+    """The peer rows' summaries in ``folder`` (none yet is no error); each names its library
+    under ``peer``."""
+    cells = [read_json(f) for f in sorted(Path(folder).glob("*.json"))]
+    for cell, path in zip(cells, sorted(Path(folder).glob("*.json")), strict=True):
+        if not cell.get("peer"):
+            raise ValueError(f"{path}: a peer summary needs 'peer' (the library and version)")
+    return cells
 
 
 def _task_key(task: str) -> tuple[int, str]:
@@ -146,6 +151,7 @@ def table_rows(
             "cooperative": not group[0].get("scored_agents"),
             "cpu_kinds": sorted({c["cpu_kind"] for c in group if c.get("cpu_kind")}),
             "cpu_unrecorded": sum(1 for c in group if not c.get("cpu_kind")),
+            "peer": group[0].get("peer"),
         })  # fmt: skip
     _relative_targets(rows)
     return rows
@@ -210,6 +216,8 @@ def _provenance(rows: Sequence[dict[str, Any]]) -> list[str]:
     ]
     for row in rows:
         kind, digest = row.get("fingerprint") or ("–", "–")
+        if row.get("peer"):
+            kind, digest = "its scoring: ours", f"{row['peer']}'s training"
         cpus = list(row.get("cpu_kinds", []))
         if row.get("cpu_unrecorded"):
             cpus.append(f"{row['cpu_unrecorded']} cell(s) from before cells recorded it "
@@ -331,12 +339,23 @@ def markdown(rows: Sequence[dict[str, Any]], command: str = "dvc repro results/d
                 f"{cell(vs['elite_vs_random']['score'], vs['elite_vs_random']['teams'])} | "
                 f"{cell(row['random'], row['random_teams'])} |"
             )
+    peers = [r for r in rows if r.get("peer")]
+    if peers:
+        lines += ["", "Peer rows: another library's own algorithm and training function at its",
+                  "tutorial's settings, on the same task and env-step budget, its elite played on",
+                  "the same evaluation episodes and scored by the same code as ours",
+                  "(docs/results.md, \"The AgileRL row\"):", ""]  # fmt: skip
+        lines += [f"- {r['task']} / {r['algorithm']}: {r['peer']}" for r in peers]
     published = [r for r in rows if r["published"]]
-    if published:
-        lines += ["", "Published figures on the same scale:", ""]
-        for row in published:
-            value, source = row["published"]
-            lines.append(f"- {row['task']} / {row['algorithm']}: about {value:.0f}: {source}")
+    lines += ["", "Published figures on the same scale:", ""]
+    for row in published:
+        value, source = row["published"]
+        lines.append(f"- {row['task']} / {row['algorithm']}: about {value:.0f}: {source}")
+    if not published:
+        lines.append(
+            "- none: no published figure could be checked against its paper's own text "
+            "(docs/results.md, \"Published figures\")"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -379,10 +398,13 @@ def aggregate(
     results_png: str | os.PathLike,
     versus: str | os.PathLike | None = None,
     fingerprints: str | os.PathLike | None = None,
+    peers: str | os.PathLike | None = None,
 ) -> list[dict[str, Any]]:
-    """Read every cell summary, baseline and (optional folders) versus file and row
-    fingerprint; write ``results_md`` and ``results_png``."""
+    """Read every cell summary, baseline and (optional folders) versus file, row fingerprint
+    and peer summary; write ``results_md`` and ``results_png``."""
     cells = load_cells(summaries)
+    if peers is not None:
+        cells += load_peer_cells(peers)
     base = {f.stem: read_json(f) for f in sorted(Path(baselines).glob("*.json"))}
     matches = {f.stem: read_json(f) for f in sorted(Path(versus).glob("*.json"))} if versus else {}
     rows = table_rows(cells, base, matches)
@@ -400,6 +422,7 @@ __all__ = [
     "TARGETS",
     "aggregate",
     "cell_name",
+    "load_peer_cells",
     "markdown",
     "mean_ci",
     "plot",

@@ -88,6 +88,7 @@ def run_seed(seed: int, preset: Path, out: Path, steps_per_member: int | None) -
     from marlpipe.evolution.fitness import team_returns
     from marlpipe.io import write_json
     from marlpipe.pipeline.evaluate import episode_scores
+    from marlpipe.results.machine import cpu_kind
 
     params = load_params(preset)
     budget = params.evolution.generations * params.population.size
@@ -103,7 +104,8 @@ def run_seed(seed: int, preset: Path, out: Path, steps_per_member: int | None) -
         "episodes": len(scores), "returns": per_agent, "teams": team_returns(per_agent),
         "scored_agents": params.evolution.fitness_agents, **info,
         "wall_s": round(time.perf_counter() - started, 1),
-        "agilerl": version("agilerl"), "steps_per_member": per_member,
+        "steps_per_member": per_member, "cpu_kind": cpu_kind(),
+        "peer": f"AgileRL {version('agilerl')}",  # not our code: the table names it
     }  # fmt: skip
     write_json(out, row)
     return row

@@ -128,7 +128,8 @@ def test_aggregate_writes_the_table_and_plot_from_synthetic_runs(tmp_path: Path)
     assert "-45 or better (random about -77): missed" in text  # mean -46
     assert "spread / MATD3: agent -45.0 (-70.0), adversary 3.0 (–)" in text
     assert "speaker_listener / MATD3: speaker" not in text
-    assert "MADDPG paper" in text and "1.60M" in text and "| 7.0 min |" in text
+    assert "1.60M" in text and "| 7.0 min |" in text
+    assert "- none: no published figure could be checked" in text  # none is listed unchecked
     assert "| 8.5 min (7.0-10.0) |" in text  # median of 7 and 10 minutes, and the range
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     first = png.read_bytes()
@@ -265,3 +266,30 @@ def test_the_table_says_which_code_and_which_cpu_kind_made_each_row(tmp_path: Pa
     assert "| speaker_listener | MATD3 | abababababab (x86_64-amd) | x86_64-amd; 1 cell(s) " in text
     aggregate(summaries, baselines, md, tmp_path / "r.png")  # no folder: no fingerprint named
     assert "abababababab" not in md.read_text()
+
+
+def test_a_peer_row_joins_the_table_and_names_its_library(tmp_path: Path) -> None:
+    summaries, baselines, peers = tmp_path / "s", tmp_path / "b", tmp_path / "peer"
+    for folder in (summaries, baselines, peers):
+        folder.mkdir()
+    for seed in (0, 1):
+        ours = synthetic_cell("speaker_listener", "MATD3", seed, -14.0 - seed)
+        (summaries / f"ours{seed}.json").write_text(json.dumps(ours))
+        theirs = synthetic_cell("speaker_listener", "AgileRL-MATD3", seed, -30.0 - seed)
+        theirs |= {"peer": "AgileRL 2.58.0", "cpu_kind": "x86_64-amd"}
+        (peers / f"theirs{seed}.json").write_text(json.dumps(theirs))
+    (baselines / "speaker_listener.json").write_text(json.dumps({"random": {"score": -74.0}}))
+    md = tmp_path / "R.md"
+    rows = aggregate(summaries, baselines, md, tmp_path / "r.png", peers=peers)
+    assert [(r["algorithm"], r["mean"], r["peer"]) for r in rows] == [
+        ("AgileRL-MATD3", -30.5, "AgileRL 2.58.0"), ("MATD3", -14.5, None),
+    ]  # fmt: skip
+    text = md.read_text()
+    assert "| speaker_listener | AgileRL-MATD3 | 2 | -30.5 ± " in text
+    assert "- speaker_listener / AgileRL-MATD3: AgileRL 2.58.0" in text  # the peer paragraph
+    assert "| AgileRL 2.58.0's training (its scoring: ours) | x86_64-amd |" in text
+    assert "- AgileRL-MATD3: 0.73 [" in text  # normalised like ours: (-30.5 + 74) / (-14.5 + 74)
+    assert aggregate(summaries, baselines, md, tmp_path / "r.png")[0]["algorithm"] == "MATD3"
+    (peers / "anonymous.json").write_text(json.dumps(synthetic_cell("x", "PPO", 0, 1.0)))
+    with pytest.raises(ValueError, match=r"anonymous.json: a peer summary needs 'peer'"):
+        aggregate(summaries, baselines, md, tmp_path / "r.png", peers=peers)
