@@ -121,8 +121,8 @@ def table_rows(
     for cell in cells:
         groups.setdefault((cell["task"], cell["algorithm"]), []).append(cell)
     rows = []
-    for (task, algorithm), group in sorted(
-        groups.items(), key=lambda g: (_task_key(g[0][0]), g[0][1])
+    for (task, algorithm), group in sorted(  # a task's peer rows after ours
+        groups.items(), key=lambda g: (_task_key(g[0][0]), bool(g[1][0].get("peer")), g[0][1])
     ):
         group = sorted(group, key=lambda c: c["seed"])
         mean, half = mean_ci([c["score"] for c in group])
@@ -344,7 +344,7 @@ def markdown(rows: Sequence[dict[str, Any]], command: str = "dvc repro results/d
         lines += ["", "Peer rows: another library's own algorithm and training function at its",
                   "tutorial's settings, on the same task and env-step budget, its elite played on",
                   "the same evaluation episodes and scored by the same code as ours",
-                  "(docs/results.md, \"The AgileRL row\"):", ""]  # fmt: skip
+                  "(docs/results.md, \"A peer row\"):", ""]  # fmt: skip
         lines += [f"- {r['task']} / {r['algorithm']}: {r['peer']}" for r in peers]
     published = [r for r in rows if r["published"]]
     lines += ["", "Published figures on the same scale:", ""]

@@ -282,8 +282,8 @@ def test_a_peer_row_joins_the_table_and_names_its_library(tmp_path: Path) -> Non
     md = tmp_path / "R.md"
     rows = aggregate(summaries, baselines, md, tmp_path / "r.png", peers=peers)
     assert [(r["algorithm"], r["mean"], r["peer"]) for r in rows] == [
-        ("AgileRL-MATD3", -30.5, "AgileRL 2.58.0"), ("MATD3", -14.5, None),
-    ]  # fmt: skip
+        ("MATD3", -14.5, None), ("AgileRL-MATD3", -30.5, "AgileRL 2.58.0"),
+    ]  # fmt: skip: a task's peer rows after ours
     text = md.read_text()
     assert "| speaker_listener | AgileRL-MATD3 | 2 | -30.5 ± " in text
     assert "- speaker_listener / AgileRL-MATD3: AgileRL 2.58.0" in text  # the peer paragraph
