@@ -76,9 +76,10 @@ def load_cells(summaries: str | os.PathLike) -> list[dict[str, Any]]:
 def load_peer_cells(folder: str | os.PathLike) -> list[dict[str, Any]]:
     """The peer rows' summaries in ``folder`` (none yet is no error); each names its library
     under ``peer``."""
-    cells = [read_json(f) for f in sorted(Path(folder).glob("*.json"))]
-    for cell, path in zip(cells, sorted(Path(folder).glob("*.json")), strict=True):
-        if not cell.get("peer"):
+    cells = []
+    for path in sorted(Path(folder).glob("*.json")):
+        cells.append(read_json(path))
+        if not cells[-1].get("peer"):
             raise ValueError(f"{path}: a peer summary needs 'peer' (the library and version)")
     return cells
 
