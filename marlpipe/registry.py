@@ -24,6 +24,10 @@ ACTIVATIONS: tuple[str, ...] = (
 
 _SHARED = ("batch_size", "lr_actor", "lr_critic", "gamma", "tau", "learn_step")
 
+LATER_HYPERPARAMETERS = {"pre_tanh_penalty": 0.0}
+"""Hyperparameters newer than some saved checkpoints, each with the value a checkpoint without it
+trained with (what loading one fills in)."""
+
 
 @dataclass(frozen=True)
 class AlgorithmInfo:
@@ -69,6 +73,7 @@ ALGORITHMS: dict[str, AlgorithmInfo] = {
                 "expl_noise",
                 "target_noise",
                 "target_noise_clip",
+                "pre_tanh_penalty",
             ),
         ),
         AlgorithmInfo(
@@ -77,7 +82,7 @@ ALGORITHMS: dict[str, AlgorithmInfo] = {
             n_critics=1,
             policy_delay=False,
             target_smoothing=False,
-            hyperparameters=(*_SHARED, "expl_noise"),
+            hyperparameters=(*_SHARED, "expl_noise", "pre_tanh_penalty"),
         ),
     )
 }

@@ -20,6 +20,7 @@ from marlpipe.algos import checkpoint
 from marlpipe.algos.base import BOUND_KEYS, network_from_config
 from marlpipe.algos.checkpoint_checks import SpecMismatchError, check_content, torch_rng_kind
 from marlpipe.envs.spec import EnvSpec
+from marlpipe.registry import LATER_HYPERPARAMETERS
 
 EVOLUTION_FIELDS = ("index", "fitness", "steps", "lineage", "learn_counter", "learn_credit")
 """Attributes the evolution layer and the training loop keep on an agent (saved alike)."""
@@ -99,7 +100,9 @@ class AgentStateMixin:
         # networks' defaults of its day still loads); _restore puts back the net_config itself.
         critic = metadata["net_configs"]["critic"]
         net_config = {**metadata["net_config"], **{k: critic[k] for k in BOUND_KEYS if k in critic}}
-        agent = cls(spec, net_config, device=device, **metadata["hyperparameters"])
+        later = {k: v for k, v in LATER_HYPERPARAMETERS.items() if k in cls.HYPERPARAMETERS}
+        hyperparameters = {**later, **metadata["hyperparameters"]}  # an older checkpoint's too
+        agent = cls(spec, net_config, device=device, **hyperparameters)
         agent._restore(metadata, state)
         return agent
 

@@ -16,6 +16,7 @@ from marlpipe.algos.base import network_owners
 from marlpipe.algos.cnn import EvolvableCNN
 from marlpipe.algos.networks import EvolvableMLP
 from marlpipe.envs.spec import EnvSpec
+from marlpipe.registry import LATER_HYPERPARAMETERS
 
 SHARED_STATE_KEYS = ("critic", "critic_target", "actor_optimizer", "critic_optimizer", "torch_rng")
 """State entries every checkpoint holds besides the per-agent actors and actor targets."""
@@ -111,7 +112,7 @@ def check_content(cls: type, metadata: dict[str, Any], state: dict[str, Any]) ->
     hps, names = metadata["hyperparameters"], set(cls.HYPERPARAMETERS)
     if not isinstance(hps, dict):
         raise ValueError(f"hyperparameters: expected an object, got {type(hps).__name__}")
-    if problems := _key_problems(set(hps), names, names):
+    if problems := _key_problems(set(hps), names, names - set(LATER_HYPERPARAMETERS)):
         raise ValueError(f"hyperparameters: {problems}; {cls.algo_name} expects {sorted(names)}")
     configs = metadata["net_configs"]
     net_config = metadata.get("net_config")

@@ -124,12 +124,13 @@ class EvolvableCNN(nn.Module):
             **{k: head[k] for k in ("min_nodes", "max_nodes")},
         }
 
-    def forward(self, x: Tensor) -> Tensor:
-        """Map ``(B, C, H, W)`` observations to ``(B, output_dim)``."""
+    def forward(self, x: Tensor, pre_activation: bool = False) -> Tensor:
+        """Map ``(B, C, H, W)`` observations to ``(B, output_dim)`` (``pre_activation``: before
+        the head's ``output_activation``)."""
         act = get_activation(self.activation)
         for conv in self.convs:
             x = act(conv(x))
-        return self.head(x.flatten(1))
+        return self.head(x.flatten(1), pre_activation)
 
     def _flat_dim(self) -> int:
         h, w = self.input_shape[1:]

@@ -15,7 +15,7 @@ class MADDPG(MATD3):
     It takes the same arguments as :class:`MATD3` and ignores the MATD3-only ``InitHP`` fields
     ``policy_freq``, ``target_noise`` and ``target_noise_clip``: its actors and targets step on
     every ``learn()`` call and its target actions are not smoothed. Its checkpoints and
-    ``hyperparameters()`` hold the other seven.
+    ``hyperparameters()`` hold the other eight.
 
     The ``InitHP`` defaults are tuned for our speaker-listener runs (a greedy score of about -20
     after 200k env steps in the project's speed measurements) and differ from the MADDPG values

@@ -34,6 +34,7 @@ from marlpipe.algos.base import (
 from marlpipe.algos.buffer import transition
 from marlpipe.algos.critics import critic_layout
 from marlpipe.algos.episodes import run_episodes
+from marlpipe.algos.evolvable import get_activation
 from marlpipe.algos.hyperparameters import algorithm_values, as_init_hp
 from marlpipe.config.params import InitHP, NetConfig
 from marlpipe.envs.spec import EnvSpec
@@ -259,17 +260,25 @@ class MATD3(ActingMixin, AgentStateMixin):
         """Maximise each agent's Q1 with its own action from its actor, others' from the batch."""
         n_agents = len(self.agent_ids)
         joint = critic_in.unsqueeze(0).repeat(n_agents, 1, 1)  # row i: agent i's critic input
+        squares: list[Tensor] = []  # mean squared pre-tanh action of each continuous actor
         for i, agent in enumerate(self.agent_ids):
-            out = self.actors[agent](obs[i])
+            actor = self.actors[agent]
             if self.spec.actions[agent].discrete:
-                own = gumbel_softmax_straight_through(out, self.torch_rng)
+                own = gumbel_softmax_straight_through(actor(obs[i]), self.torch_rng)
+            elif self.pre_tanh_penalty > 0:
+                pre = actor(obs[i], pre_activation=True)
+                squares.append(pre.square().mean())
+                own = self._scales[agent](get_activation(actor.output_activation)(pre))
             else:
-                own = self._scales[agent](out)
+                own = self._scales[agent](actor(obs[i]))
             joint[i, :, self._action_slices[i]] = own
         q1 = self.critic_layout.first_q(self.critic, joint)  # (n_agents, B, 1)
         actor_losses = -q1.mean(dim=(1, 2))
+        loss = actor_losses.sum()
+        if squares:  # keeps actions out of tanh's flat ends, where Q's gradient vanishes
+            loss = loss + self.pre_tanh_penalty * sum(squares)
         self.actor_optimizer.zero_grad(set_to_none=True)
-        actor_losses.sum().backward(inputs=self._actor_params)  # no critic gradients computed
+        loss.backward(inputs=self._actor_params)  # no critic gradients computed
         self.actor_optimizer.step()
         return actor_losses.detach()
 

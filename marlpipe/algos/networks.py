@@ -91,9 +91,11 @@ class EvolvableMLP(nn.Module):
             "max_nodes": self.max_nodes,
         }
 
-    def forward(self, x: Tensor) -> Tensor:
-        """Evaluate every ensemble member; see the class docstring for the accepted shapes."""
-        act, out_act = get_activation(self.activation), get_activation(self.output_activation)
+    def forward(self, x: Tensor, pre_activation: bool = False) -> Tensor:
+        """Evaluate every ensemble member; see the class docstring for the accepted shapes.
+        ``pre_activation``: the last layer's output before ``output_activation``."""
+        act = get_activation(self.activation)
+        out_act = get_activation(None if pre_activation else self.output_activation)
         # The parameter dicts, not the ParameterLists: indexing and iterating a ParameterList
         # costs more than the matmuls of a small acting batch. Both keep insertion order.
         layers = zip(

@@ -53,6 +53,24 @@ def opt_in_keys() -> tuple[str, ...]:
     return tuple(key for key, marks in key_marks().items() if marks.get("opt_in"))
 
 
+def off_values() -> dict[str, Any]:
+    """Every opt-in key -> the value at which it computes what the code did before it existed:
+    its ``off`` mark, else its default."""
+    defaults = Params().resolved_dict()
+    return {
+        key: marks["off"] if "off" in marks else value_at(defaults, key)
+        for key, marks in key_marks().items()
+        if marks.get("opt_in")
+    }
+
+
+def value_at(data: dict[str, Any], key: str) -> Any:
+    """The value of dotted leaf ``key`` in the nested mapping ``data``."""
+    for name in key.split("."):
+        data = data[name]
+    return data
+
+
 def read_only_by(stage: str) -> tuple[str, ...]:
     """The leaf keys marked as read by ``stage`` alone (``"evaluate"``: ``evaluate.*``)."""
     return tuple(key for key, marks in key_marks().items() if marks.get("read_only_by") == stage)
@@ -106,8 +124,10 @@ __all__ = [
     "grouped",
     "key_marks",
     "leaf_keys",
+    "off_values",
     "opt_in_keys",
     "read_only_by",
     "result_neutral_keys",
     "select",
+    "value_at",
 ]

@@ -121,6 +121,11 @@ class InitHP:
     """MATD3 target smoothing noise sd (ignored by MADDPG)."""
     target_noise_clip: float | None = option(0.5, ge=0.0)
     """MATD3 target smoothing noise clip (ignored by MADDPG)."""
+    pre_tanh_penalty: float = option(0.0, ge=0.0, off=0.0)
+    """Weight of each continuous actor's mean squared pre-tanh output in the actor loss, as in
+    the MADDPG authors' code (0: off; discrete actors ignore it). Where a message's tanh
+    saturates, the critic's gradient through it vanishes and speaker-listener's speaker can stay
+    silent for good; the penalty pulls saturated outputs back."""
 
 
 @dataclass(frozen=True)

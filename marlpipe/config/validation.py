@@ -23,7 +23,7 @@ class ConfigError(MarlpipeError, ValueError):
     """Invalid parameters; the message is one line naming the file and the key path."""
 
 
-MARKS = ("neutral", "read_only_by", "opt_in")
+MARKS = ("neutral", "read_only_by", "opt_in", "off")
 """The marks :func:`option` keeps in a field's metadata beside its rules (read by
 :mod:`marlpipe.config.keys`; the checker ignores them)."""
 
@@ -35,6 +35,7 @@ def option(
     neutral: bool = False,
     read_only_by: str | None = None,
     opt_in: bool = False,
+    off: Any = dataclasses.MISSING,
     **rule: Any,
 ):
     """A dataclass field with validation rules (ge, gt, le, lt, choices, min_len, pattern,
@@ -42,13 +43,16 @@ def option(
     result (how or where the run computes, or where it is logged), ``read_only_by``, the one
     stage that reads it (``"evaluate"``), and ``opt_in=True``, a feature that is off at its
     default and then computes exactly what the code did before it existed (so the fingerprint's
-    params hash leaves it out while it holds its default). A mark on a group covers every key
-    inside it."""
+    params hash leaves it out while it holds its default); ``off=value`` marks a feature added
+    later that computes what the code did before at ``value`` rather than at its default (an
+    opt-in whose default is on). A mark on a group covers every key inside it."""
     metadata = dict(rule)
     if neutral:
         metadata["neutral"] = True
-    if opt_in:
+    if opt_in or off is not dataclasses.MISSING:
         metadata["opt_in"] = True
+    if off is not dataclasses.MISSING:
+        metadata["off"] = off
     if read_only_by is not None:
         metadata["read_only_by"] = read_only_by
     if factory is not dataclasses.MISSING:

@@ -83,14 +83,14 @@ def row_params(preset: str | Path, algorithm: str) -> Params:
 
 
 def params_sha256(params: Params) -> str:
-    """Hash of the resolved params that can change a number: every key but the result-neutral
-    ones and the opt-in ones at their default (switched off, such a feature computes what the
-    code did before it existed; :mod:`marlpipe.config.keys`), as JSON with sorted keys."""
-    from marlpipe.config.keys import leaf_keys, opt_in_keys, result_neutral_keys, select
+    """Hash (JSON, sorted keys) of the resolved params that can change a number: every key but
+    the result-neutral ones and the opt-in ones while off (at their ``off`` value or default,
+    where they compute what the code did before they existed; :mod:`marlpipe.config.keys`)."""
+    from marlpipe.config.keys import leaf_keys, off_values, result_neutral_keys, select, value_at
 
-    data, defaults = params.resolved_dict(), Params().resolved_dict()
+    data = params.resolved_dict()
     left_out = set(result_neutral_keys())
-    left_out |= {k for k in opt_in_keys() if select(data, [k]) == select(defaults, [k])}
+    left_out |= {k for k, off in off_values().items() if value_at(data, k) == off}
     kept = select(data, [k for k in leaf_keys() if k not in left_out])
     text = json.dumps(kept, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()

@@ -160,6 +160,51 @@ def test_actor_step_raises_each_agents_own_q(algo):
     assert same(critic, params(agent.critic))
 
 
+@pytest.mark.parametrize("algo", ALGOS)
+def test_pre_tanh_penalty_pulls_a_saturated_actor_back(algo):
+    """Agent 'a' (continuous) starts saturated: its pre-tanh outputs near +5, where tanh is flat
+    and the critic's gradient through it almost vanishes. With ``pre_tanh_penalty`` its actor
+    steps pull them back towards 0; without, they stay."""
+    state, action, *_ = random_batch(make_spec(), 64)
+    critic_in = torch.cat([state["a"], F.one_hot(state["b"].long(), 5).float(), action["a"],
+                           action["b"]], dim=1)  # fmt: skip
+
+    def after_steps(penalty: float) -> tuple[float, float]:
+        agent = algo(make_spec(), NET, seed=0, pre_tanh_penalty=penalty)
+        actor = agent.actors["a"]
+        with torch.no_grad():
+            list(actor.biases.parameters())[-1].add_(5.0)
+        obs = [preprocess_observation(state[a], agent.spec.observations[a]) for a in "ab"]
+
+        def mean_pre() -> float:
+            with torch.no_grad():
+                return actor(obs[0], pre_activation=True).mean().item()
+
+        before = mean_pre()
+        for _ in range(50):
+            agent._actor_step(obs, critic_in)
+        return before, mean_pre()
+
+    before, with_penalty = after_steps(1e-3)
+    _, without = after_steps(0.0)
+    assert before > 4.9
+    assert with_penalty < before - 0.2, (before, with_penalty)
+    assert without > before - 0.1, (before, without)
+
+
+@pytest.mark.parametrize("algo", ALGOS)
+def test_pre_tanh_penalty_leaves_discrete_actors_alone(algo):
+    """Discrete actors output logits, not tanh: the penalty changes nothing of their learning."""
+    batch = random_batch(make_spec(discrete=True), 32, seed=2)
+    actors = []
+    for penalty in (0.0, 0.5):
+        agent = algo(make_spec(discrete=True), NET, seed=0, pre_tanh_penalty=penalty)
+        for _ in range(4):
+            agent.learn(batch)
+        actors.append([p for a in "ab" for p in params(agent.actors[a])])
+    assert same(*actors)
+
+
 def test_target_smoothing_noise_is_clipped_and_within_bounds():
     agent = MATD3(make_spec(), NET, target_noise=10.0, target_noise_clip=0.1, seed=0)
     obs = preprocess_observation(torch.randn(4096, 3), agent.spec.observations["a"])

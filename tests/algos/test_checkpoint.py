@@ -188,6 +188,22 @@ def rewrite(path, edit_metadata=None, edit_state=None) -> None:
     torch.save(raw, path)
 
 
+@pytest.mark.parametrize("algo", [MATD3, MADDPG])
+def test_a_checkpoint_from_before_the_pre_tanh_penalty_loads_with_it_off(tmp_path, algo):
+    """Checkpoints saved before ``pre_tanh_penalty`` existed trained without it: they load with
+    0.0, also into an agent built with the penalty on, and behave as saved."""
+    agent = trained(algo)
+    path = tmp_path / "old.pt"
+    agent.save_checkpoint(path)
+    rewrite(path, edit_metadata=lambda m: m["hyperparameters"].pop("pre_tanh_penalty"))
+    loaded = algo.load(path)
+    assert loaded.pre_tanh_penalty == 0.0
+    assert_same_behaviour(agent, loaded)
+    into = algo(make_spec(), NET, pre_tanh_penalty=0.5)
+    into.load_checkpoint(path)
+    assert into.pre_tanh_penalty == 0.0
+
+
 def test_flipped_bits_in_a_tensor_member_are_detected(tmp_path):
     path = tmp_path / "flipped.pt"
     trained(MATD3).save_checkpoint(path)

@@ -177,6 +177,26 @@ def test_an_opt_in_key_at_its_default_leaves_the_params_hash_as_it_was() -> None
     assert fingerprint.params_sha256(shared) != expected
 
 
+def test_a_feature_with_an_off_value_is_left_out_of_the_params_hash_only_when_off() -> None:
+    """``init_hp.pre_tanh_penalty`` came later and computes what the code did before at 0.0
+    (its ``off`` mark), whatever its default: at 0.0 it is left out of the hash, so the rows
+    that pin it there keep their fingerprints; any other value is hashed."""
+    import hashlib
+
+    from marlpipe.config import Params, with_overrides
+    from marlpipe.config.keys import leaf_keys, off_values, opt_in_keys, result_neutral_keys, select
+
+    assert off_values()["init_hp.pre_tanh_penalty"] == 0.0
+    off = with_overrides(Params(), {"init_hp": {"pre_tanh_penalty": 0.0}})
+    left_out = {*result_neutral_keys(), *opt_in_keys()}
+    kept = select(off.resolved_dict(), [k for k in leaf_keys() if k not in left_out])
+    expected = hashlib.sha256(json.dumps(kept, sort_keys=True).encode()).hexdigest()
+    assert fingerprint.params_sha256(off) == expected
+    on = [with_overrides(Params(), {"init_hp": {"pre_tanh_penalty": v}}) for v in (1e-3, 1e-2)]
+    hashes = {fingerprint.params_sha256(p) for p in on}
+    assert expected not in hashes and len(hashes) == 2
+
+
 def test_another_cpu_kind_says_in_one_line_that_it_cannot_compare(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
