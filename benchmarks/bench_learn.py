@@ -50,14 +50,17 @@ def bench_learn(
     hidden: tuple[int, ...] = (64, 64),
     profile: bool = False,
     device: str = "cpu",
+    pre_tanh_penalty: float | None = None,
 ) -> dict:
     """ms per learn() call over ``updates`` calls (pre-sampled batches, after warm-up), as
     :func:`harness.summarize` gives them (median, min, max);
     with ``profile``, also print torch.profiler's table of the ops that took the time."""
     env = make_vec_env(ENV, 8, seed=0, continuous_actions=True)
+    penalty = {} if pre_tanh_penalty is None else {"pre_tanh_penalty": pre_tanh_penalty}
     agent = MATD3(
-        env.spec, {"hidden_sizes": list(hidden)}, batch_size=batch_size, seed=0, device=device
-    )
+        env.spec, {"hidden_sizes": list(hidden)}, batch_size=batch_size, seed=0, device=device,
+        **penalty,
+    )  # fmt: skip
     buffer = filled_buffer(env, agent, 4096, device=device)
     batches = [buffer.sample(batch_size) for _ in range(32)]
     for i in range(50):
@@ -126,6 +129,10 @@ def main() -> None:
     cli.add_argument("--device", default="cpu", help="torch device, e.g. cuda")
     cli.add_argument("--no-training", action="store_true", help="skip the training loop")
     cli.add_argument("--profile", action="store_true", help="print the top ops per batch size")
+    cli.add_argument("--pre-tanh-penalties", default=None,
+                     help="comma-separated init_hp.pre_tanh_penalty values, each measured per "
+                          "batch size one after another, with the ratio to the first "
+                          "(default: the package default only)")  # fmt: skip
     args = cli.parse_args()
     hidden = tuple(int(n) for n in args.hidden.split(","))
     torch.set_num_threads(args.threads)
@@ -135,11 +142,19 @@ def main() -> None:
     report.figure("torch_version", torch.__version__,
                   f"torch {torch.__version__}, {args.threads} thread(s), device {args.device}")
     learn = {}
+    penalties = [None]
+    if args.pre_tanh_penalties:
+        penalties = [float(p) for p in args.pre_tanh_penalties.split(",")]
     for batch_size in (int(b) for b in args.batch_sizes.split(",")):
-        ms = bench_learn(batch_size, args.updates, hidden, args.profile, args.device)
-        learn[str(batch_size)] = ms
-        print(f"MATD3 learn() hidden {list(hidden)} batch {batch_size:5d}: {ms['median']:.2f} "
-              f"ms/update ({ms['min']:.2f} to {ms['max']:.2f})")  # fmt: skip
+        first = None
+        for penalty in penalties:
+            ms = bench_learn(batch_size, args.updates, hidden, args.profile, args.device, penalty)
+            label = "" if penalty is None else f" pre_tanh_penalty {penalty:g}"
+            learn[f"{batch_size}{label}"] = ms
+            first = first or ms["median"]
+            ratio = "" if penalty is None else f", {ms['median'] / first:.3f}x the first"
+            print(f"MATD3 learn() hidden {list(hidden)} batch {batch_size:5d}{label}: "
+                  f"{ms['median']:.2f} ms/update ({ms['min']:.2f} to {ms['max']:.2f}){ratio}")
     report.figure("learn_ms_per_update_by_batch", learn)
     if not args.no_training:
         rate = bench_training(args.env_steps, device=args.device)

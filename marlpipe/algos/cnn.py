@@ -124,6 +124,11 @@ class EvolvableCNN(nn.Module):
             **{k: head[k] for k in ("min_nodes", "max_nodes")},
         }
 
+    @property
+    def output_activation(self) -> str | None:
+        """The head's output activation (what ``pre_activation`` leaves out)."""
+        return self.head.output_activation
+
     def forward(self, x: Tensor, pre_activation: bool = False) -> Tensor:
         """Map ``(B, C, H, W)`` observations to ``(B, output_dim)`` (``pre_activation``: before
         the head's ``output_activation``)."""

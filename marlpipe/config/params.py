@@ -121,11 +121,12 @@ class InitHP:
     """MATD3 target smoothing noise sd (ignored by MADDPG)."""
     target_noise_clip: float | None = option(0.5, ge=0.0)
     """MATD3 target smoothing noise clip (ignored by MADDPG)."""
-    pre_tanh_penalty: float = option(0.0, ge=0.0, off=0.0)
+    pre_tanh_penalty: float = option(1.0e-3, ge=0.0, off=0.0)
     """Weight of each continuous actor's mean squared pre-tanh output in the actor loss, as in
-    the MADDPG authors' code (0: off; discrete actors ignore it). Where a message's tanh
-    saturates, the critic's gradient through it vanishes and speaker-listener's speaker can stay
-    silent for good; the penalty pulls saturated outputs back."""
+    the MADDPG authors' code (0: off, as before it existed; discrete actors ignore it). Where an
+    action's tanh saturates, the critic's gradient through it vanishes: on speaker-listener the
+    speaker could send one message for two colours for good (two seeds of ten stalled at -24.5
+    and -20.1); the penalty pulls saturated outputs back (docs/performance.md)."""
 
 
 @dataclass(frozen=True)

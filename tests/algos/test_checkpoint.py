@@ -193,6 +193,7 @@ def test_a_checkpoint_from_before_the_pre_tanh_penalty_loads_with_it_off(tmp_pat
     """Checkpoints saved before ``pre_tanh_penalty`` existed trained without it: they load with
     0.0, also into an agent built with the penalty on, and behave as saved."""
     agent = trained(algo)
+    agent.pre_tanh_penalty = 0.0  # as every agent before the penalty existed
     path = tmp_path / "old.pt"
     agent.save_checkpoint(path)
     rewrite(path, edit_metadata=lambda m: m["hyperparameters"].pop("pre_tanh_penalty"))
