@@ -265,12 +265,11 @@ class MATD3(ActingMixin, AgentStateMixin):
             actor = self.actors[agent]
             if self.spec.actions[agent].discrete:
                 own = gumbel_softmax_straight_through(actor(obs[i]), self.torch_rng)
-            elif self.pre_tanh_penalty > 0:
-                pre = actor(obs[i], pre_activation=True)
-                squares.append(pre.square().mean())
-                own = self._scales[agent](get_activation(actor.output_activation)(pre))
             else:
-                own = self._scales[agent](actor(obs[i]))
+                pre = actor(obs[i], pre_activation=True)
+                if self.pre_tanh_penalty > 0:
+                    squares.append(pre.square().mean())
+                own = self._scales[agent](get_activation(actor.output_activation)(pre))
             joint[i, :, self._action_slices[i]] = own
         q1 = self.critic_layout.first_q(self.critic, joint)  # (n_agents, B, 1)
         actor_losses = -q1.mean(dim=(1, 2))
